@@ -1,0 +1,137 @@
+//! Command-line flags, docker-style.
+
+use std::path::PathBuf;
+
+use berth_common::{DEFAULT_ROOT, DEFAULT_RUN_DIR};
+use berth_image::export::SaveFormat;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(
+    name = "berth-unpack",
+    version,
+    about = "berth's image stage: import, verify and unpack images; prints the container record"
+)]
+pub struct Cli {
+    /// State directory of the store
+    #[arg(long, env = "BERTH_ROOT", default_value = DEFAULT_ROOT, global = true)]
+    pub root: PathBuf,
+    /// Runtime state directory
+    #[arg(long, env = "BERTH_RUN_DIR", default_value = DEFAULT_RUN_DIR, global = true)]
+    pub run_dir: PathBuf,
+    /// More log output on stderr (-v info, -vv debug; BERTH_LOG overrides)
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// An image archive to load, or an image in the store: prints its container record
+    pub source: Option<String>,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Load a docker-archive or an OCI layout (directory or tarball)
+    Load {
+        path: PathBuf,
+        /// Tag the (first) loaded image with this name
+        #[arg(long)]
+        name: Option<String>,
+        /// Print only the image IDs
+        #[arg(short, long)]
+        quiet: bool,
+        #[command(flatten)]
+        flags: LoadFlags,
+    },
+    /// Create an image from a rootfs tarball, like `docker import`
+    Import {
+        /// The tarball (plain, gzip or zstd), or - for standard input
+        file: PathBuf,
+        reference: Option<String>,
+        /// Dockerfile instruction to apply (CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, STOPSIGNAL, USER, VOLUME, WORKDIR)
+        #[arg(short = 'c', long = "change")]
+        changes: Vec<String>,
+        /// Commit message for the image history
+        #[arg(short, long)]
+        message: Option<String>,
+        #[arg(short, long)]
+        quiet: bool,
+        #[command(flatten)]
+        flags: LoadFlags,
+    },
+    /// Save images to a docker-archive, an OCI archive or an OCI layout directory
+    Save {
+        #[arg(required = true)]
+        images: Vec<String>,
+        #[arg(short, long)]
+        output: PathBuf,
+        #[arg(long, value_enum, default_value = "docker-archive")]
+        format: Format,
+    },
+    /// List images
+    #[command(alias = "images")]
+    Ls {
+        /// Only image IDs
+        #[arg(short, long)]
+        quiet: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show images in detail (JSON)
+    Inspect {
+        #[arg(required = true)]
+        images: Vec<String>,
+    },
+    /// Give an image another name
+    Tag { source: String, target: String },
+    /// Remove names; an image left without one is deleted with its unused layers
+    #[command(alias = "rmi")]
+    Rm {
+        #[arg(required = true)]
+        images: Vec<String>,
+        /// Remove an image by ID even when several names point at it
+        #[arg(short, long)]
+        force: bool,
+    },
+    /// Delete images without a name and everything only they used
+    Prune,
+}
+
+#[derive(Args, Default, Clone)]
+pub struct LoadFlags {
+    /// Refuse images that contain device nodes
+    #[arg(long)]
+    pub no_devices: bool,
+    /// Refuse a layer whose uncompressed size exceeds this (k, m, g suffixes)
+    #[arg(long, value_parser = parse_size)]
+    pub max_layer_size: Option<u64>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Format {
+    DockerArchive,
+    OciArchive,
+    OciDir,
+}
+
+impl From<Format> for SaveFormat {
+    fn from(format: Format) -> Self {
+        match format {
+            Format::DockerArchive => SaveFormat::DockerArchive,
+            Format::OciArchive => SaveFormat::OciArchive,
+            Format::OciDir => SaveFormat::OciDir,
+        }
+    }
+}
+
+fn parse_size(text: &str) -> Result<u64, String> {
+    let lower = text.trim().to_ascii_lowercase();
+    let lower = lower.strip_suffix('b').unwrap_or(&lower);
+    let (digits, shift) = match lower.chars().last() {
+        Some('k') => (&lower[..lower.len() - 1], 10),
+        Some('m') => (&lower[..lower.len() - 1], 20),
+        Some('g') => (&lower[..lower.len() - 1], 30),
+        _ => (lower, 0),
+    };
+    let number: u64 = digits.parse().map_err(|_| format!("{text:?} is not a size (e.g. 512m)"))?;
+    number.checked_mul(1 << shift).ok_or_else(|| format!("{text:?} is too large"))
+}

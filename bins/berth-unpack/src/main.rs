@@ -1,0 +1,150 @@
+//! `berth-unpack`: the image stage. Thin: parses flags, calls berth-image, prints.
+
+mod cli;
+mod output;
+mod progress;
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use berth_common::Paths;
+use berth_image::changes::apply_change;
+use berth_image::export::{save, SaveItem};
+use berth_image::import::{import_rootfs, load, ImportOptions};
+use berth_image::spec::RunConfig;
+use berth_image::unpack::UnpackOptions;
+use berth_image::{reference, Store};
+use clap::Parser;
+
+use cli::{Cli, Command, LoadFlags};
+
+/// Exit status for berth's own failures, as docker uses it.
+const EXIT_FAILURE: u8 = 125;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            let message = format!("{err:#}");
+            eprintln!("berth-unpack: {message}");
+            println!("{}", serde_json::json!({ "error": message }));
+            ExitCode::from(EXIT_FAILURE)
+        }
+    }
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG").unwrap_or_else(|_| default.into());
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let store = Store::open(Paths::new(&cli.root, &cli.run_dir)).with_context(|| format!("cannot open the store at {}", cli.root.display()))?;
+    let Some(command) = cli.command else {
+        let source = cli.source.context("give an image archive to load or an image name; see --help")?;
+        return pipeline_start(&store, &source);
+    };
+    match command {
+        Command::Load { path, name, quiet, flags } => {
+            let bars = progress::Bars::new(std::io::stderr().is_terminal() && !quiet);
+            let images = load(&store, &path, &import_options(&flags, &bars))?;
+            let first = match &name {
+                Some(name) => {
+                    let first = images.first().context("the archive holds no image")?;
+                    store.tag(first, name)?;
+                    store.resolve(name)?
+                }
+                None => images.first().cloned().context("the archive holds no image")?,
+            };
+            if quiet {
+                for image in &images {
+                    println!("{}", image.id);
+                }
+            } else {
+                output::json_line(&store.record(&first, name.as_deref())?);
+            }
+        }
+        Command::Import { file, reference, changes, message, quiet, flags } => {
+            let mut config = RunConfig::default();
+            for change in &changes {
+                apply_change(&mut config, change)?;
+            }
+            let (stream, shown): (Box<dyn std::io::Read>, String) = if file.as_os_str() == "-" {
+                (Box::new(std::io::stdin().lock()), "standard input".into())
+            } else {
+                let opened = std::fs::File::open(&file).with_context(|| format!("cannot open {}", file.display()))?;
+                (Box::new(opened), file.display().to_string())
+            };
+            let bars = progress::Bars::new(std::io::stderr().is_terminal() && !quiet);
+            let image = import_rootfs(&store, stream, &shown, reference.as_deref(), config, message.as_deref(), &import_options(&flags, &bars))?;
+            if quiet {
+                println!("{}", image.id);
+            } else {
+                output::json_line(&store.record(&image, reference.as_deref())?);
+            }
+        }
+        Command::Save { images, output: dest, format } => {
+            let items = images
+                .iter()
+                .map(|asked| {
+                    let image = store.resolve(asked)?;
+                    let names = match reference::normalize(asked) {
+                        Ok(name) if image.names.contains(&name) => vec![name],
+                        _ => image.names.clone(),
+                    };
+                    Ok(SaveItem { image, names })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            save(&store, &items, format.into(), &dest)?;
+        }
+        Command::Ls { quiet, json } => output::list(&store, quiet, json)?,
+        Command::Inspect { images } => {
+            let docs = images.iter().map(|i| store.inspect(&store.resolve(i)?).map_err(Into::into)).collect::<Result<Vec<_>>>()?;
+            println!("{}", serde_json::to_string_pretty(&docs)?);
+        }
+        Command::Tag { source, target } => {
+            let image = store.resolve(&source)?;
+            store.tag(&image, &target)?;
+        }
+        Command::Rm { images, force } => {
+            for asked in &images {
+                output::remove(&store, asked, force)?;
+            }
+        }
+        Command::Prune => {
+            let (images, report) = store.prune()?;
+            output::pruned(&images, &report);
+        }
+    }
+    Ok(())
+}
+
+/// `berth-unpack SOURCE`: an existing path is loaded, anything else is looked up.
+fn pipeline_start(store: &Store, source: &str) -> Result<()> {
+    let path = std::path::Path::new(source);
+    let (image, asked) = if path.exists() {
+        let bars = progress::Bars::new(std::io::stderr().is_terminal());
+        let images = load(store, path, &import_options(&LoadFlags::default(), &bars))?;
+        (images.into_iter().next().context("the archive holds no image")?, None)
+    } else {
+        (store.resolve(source)?, Some(source))
+    };
+    output::json_line(&store.record(&image, asked)?);
+    Ok(())
+}
+
+fn import_options<'a>(flags: &LoadFlags, bars: &'a progress::Bars) -> ImportOptions<'a> {
+    ImportOptions {
+        unpack: UnpackOptions { allow_devices: !flags.no_devices },
+        max_layer_size: flags.max_layer_size.unwrap_or(berth_image::import::DEFAULT_MAX_LAYER_SIZE),
+        progress: bars,
+    }
+}

@@ -1,0 +1,96 @@
+//! What the commands print.
+
+use std::time::{Duration, SystemTime};
+
+use anyhow::Result;
+use berth_image::store::GcReport;
+use berth_image::views::rows;
+use berth_image::{reference, Digest, ImageError, Store};
+use serde::Serialize;
+
+pub fn json_line<T: Serialize>(value: &T) {
+    println!("{}", serde_json::to_string(value).expect("record serialises"));
+}
+
+pub fn list(store: &Store, quiet: bool, json: bool) -> Result<()> {
+    let rows = rows(store)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else if quiet {
+        let mut seen = Vec::new();
+        for row in rows.iter().filter(|r| !seen.contains(&r.id) && { seen.push(r.id.clone()); true }) {
+            println!("{}", short_id(&row.id));
+        }
+    } else {
+        println!("{:<30} {:<15} {:<14} {:<16} {}", "REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE");
+        for row in rows {
+            println!("{:<30} {:<15} {:<14} {:<16} {}", row.repository, row.tag, short_id(&row.id), ago(&row.created), human_size(row.size));
+        }
+    }
+    Ok(())
+}
+
+fn short_id(id: &str) -> String {
+    id.trim_start_matches("sha256:").chars().take(12).collect()
+}
+
+fn ago(created: &str) -> String {
+    let Ok(then) = humantime::parse_rfc3339_weak(created.trim_end_matches('Z').split('.').next().unwrap_or(created)) else {
+        return "N/A".into();
+    };
+    let secs = SystemTime::now().duration_since(then).unwrap_or(Duration::ZERO).as_secs();
+    let (n, unit) = match secs {
+        0..60 => return "Less than a minute ago".into(),
+        60..3600 => (secs / 60, "minute"),
+        3600..86400 => (secs / 3600, "hour"),
+        86400..2_592_000 => (secs / 86400, "day"),
+        2_592_000..31_536_000 => (secs / 2_592_000, "month"),
+        _ => (secs / 31_536_000, "year"),
+    };
+    format!("{n} {unit}{} ago", if n == 1 { "" } else { "s" })
+}
+
+/// Decimal units, as `docker images` prints them.
+pub fn human_size(bytes: u64) -> String {
+    let units = ["B", "kB", "MB", "GB", "TB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1000.0 && unit < units.len() - 1 {
+        value /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 { format!("{bytes}B") } else { format!("{value:.3}{}", units[unit]).replace(".000", "") }
+}
+
+/// `rm` of one reference: a name untags; an ID removes the image (with --force when it
+/// has several names).
+pub fn remove(store: &Store, asked: &str, force: bool) -> Result<()> {
+    let image = store.resolve(asked)?;
+    let by_name = reference::normalize(asked).ok().filter(|n| image.names.contains(n));
+    let names = match &by_name {
+        Some(name) => Some(vec![name.clone()]),
+        None if image.names.len() > 1 && !force => {
+            return Err(ImageError::InUse { image: image.id.to_string(), count: image.names.len(), names: image.names.join(", ") }.into());
+        }
+        None => None,
+    };
+    let (untagged, _report) = store.remove_image(&image, names.as_deref())?;
+    for name in untagged {
+        println!("Untagged: {name}");
+    }
+    if !store.images()?.iter().any(|i| i.id == image.id) {
+        println!("Deleted: {}", image.id);
+    }
+    Ok(())
+}
+
+pub fn pruned(images: &[Digest], report: &GcReport) {
+    if !images.is_empty() {
+        println!("Deleted Images:");
+        for id in images {
+            println!("deleted: {id}");
+        }
+        println!();
+    }
+    println!("Total reclaimed space: {}", human_size(report.bytes));
+}

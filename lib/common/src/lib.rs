@@ -1,0 +1,10 @@
+//! What every berth stage shares: where state lives, how processes take turns on it,
+//! and the container record that flows from stage to stage.
+
+pub mod lock;
+pub mod paths;
+pub mod record;
+
+pub use lock::{FileLock, LockError, LockMode};
+pub use paths::{Paths, DEFAULT_ROOT, DEFAULT_RUN_DIR};
+pub use record::{ContainerRecord, ImageConfig, ImagePart, RECORD_VERSION};

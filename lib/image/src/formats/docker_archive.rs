@@ -1,0 +1,41 @@
+//! `docker save` archives: `manifest.json` lists each image's config, names and layer
+//! members. Classic archives keep `<id>/layer.tar` and `<hex>.json`; Docker 25+ keeps
+//! `blobs/sha256/<hex>` members whose names are also their digests.
+
+use super::{check_digest, digest_from_member, parse_config, ArchiveSource, LoadableImage, LoadableLayer};
+use crate::digest::Digest;
+use crate::error::{ImageError, Result};
+use crate::reference;
+use crate::spec::DockerArchiveEntry;
+
+pub(super) fn read(source: &ArchiveSource) -> Result<Vec<LoadableImage>> {
+    let data = source.read_small("manifest.json")?;
+    let entries: Vec<DockerArchiveEntry> = serde_json::from_slice(&data).map_err(|e| ImageError::BadArchive {
+        source_path: source.shown().to_owned(),
+        member: "manifest.json".into(),
+        reason: format!("not a docker-archive manifest: {e}"),
+    })?;
+    entries.iter().map(|entry| read_entry(source, entry)).collect()
+}
+
+fn read_entry(source: &ArchiveSource, entry: &DockerArchiveEntry) -> Result<LoadableImage> {
+    let names = entry.repo_tags.iter().flatten().map(|t| reference::normalize(t)).collect::<Result<Vec<_>>>()?;
+    let config = source.read_small(&entry.config)?;
+    let config_digest = Digest::of_bytes(&config);
+    let shown = names.first().cloned().unwrap_or_else(|| config_digest.to_string());
+    let promised = digest_from_member(&entry.config)
+        .or_else(|| entry.config.strip_suffix(".json").and_then(|hex| Digest::parse(&format!("sha256:{hex}")).ok()));
+    if let Some(promised) = promised {
+        check_digest(&shown, "config", &promised, None, &config)?;
+    }
+    let (config_doc, diff_ids) = parse_config(source, &entry.config, &config, entry.layers.len(), &shown)?;
+    let mut layers = Vec::with_capacity(entry.layers.len());
+    for (member, diff_id) in entry.layers.iter().zip(diff_ids) {
+        let expected_blob = match digest_from_member(member) {
+            Some(digest) => Some((digest, source.open_member(member)?.1)),
+            None => None,
+        };
+        layers.push(LoadableLayer { member: member.clone(), expected_blob, diff_id });
+    }
+    Ok(LoadableImage { shown, names, config, config_digest, config_doc, manifest: None, layers })
+}

@@ -1,0 +1,81 @@
+//! Image names: `busybox`, `busybox:1.36`, `registry:5000/team/app:v2`, `app@sha256:…`.
+//! Stored normalised with a tag (`latest` when none is given) and without Docker Hub's
+//! implicit `docker.io/library/` prefix, which is how `docker images` shows them.
+
+use crate::error::{ImageError, Result};
+
+/// Returns the normalised `name:tag` form of a reference.
+pub fn normalize(reference: &str) -> Result<String> {
+    let bad = |reason| ImageError::BadReference { reference: reference.to_string(), reason };
+    if reference.is_empty() {
+        return Err(bad("empty"));
+    }
+    if reference.contains('@') {
+        return Err(bad("digest references are not supported for names; use the image ID"));
+    }
+    let (name, tag) = split_tag(reference);
+    let name = name
+        .strip_prefix("docker.io/library/")
+        .or_else(|| name.strip_prefix("docker.io/"))
+        .unwrap_or(name);
+    if name.is_empty() {
+        return Err(bad("empty repository name"));
+    }
+    let name_ok = name.split('/').enumerate().all(|(i, part)| {
+        !part.is_empty()
+            && part.bytes().all(|b| {
+                b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b) || (i == 0 && (b == b':' || b.is_ascii_uppercase()))
+            })
+    });
+    if !name_ok {
+        return Err(bad("repository names use lowercase letters, digits and . _ - separated by /"));
+    }
+    let tag = tag.unwrap_or("latest");
+    if tag.is_empty() || tag.len() > 128 || !tag.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)) || tag.starts_with(['.', '-']) {
+        return Err(bad("tags use letters, digits and . _ - (at most 128)"));
+    }
+    Ok(format!("{name}:{tag}"))
+}
+
+/// Splits `name[:tag]`, where a colon inside the registry host (`host:5000/x`) is no tag.
+fn split_tag(reference: &str) -> (&str, Option<&str>) {
+    match reference.rfind(':') {
+        Some(i) if !reference[i + 1..].contains('/') => (&reference[..i], Some(&reference[i + 1..])),
+        _ => (reference, None),
+    }
+}
+
+/// Splits a normalised `name:tag` into repository and tag for display.
+pub fn repository_and_tag(normalized: &str) -> (&str, &str) {
+    match split_tag(normalized) {
+        (name, Some(tag)) => (name, tag),
+        (name, None) => (name, "latest"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_get_a_tag_and_lose_the_hub_prefix() {
+        assert_eq!(normalize("busybox").unwrap(), "busybox:latest");
+        assert_eq!(normalize("docker.io/library/busybox:1.36").unwrap(), "busybox:1.36");
+        assert_eq!(normalize("localhost:5000/a/b").unwrap(), "localhost:5000/a/b:latest");
+        assert_eq!(normalize("localhost:5000/a/b:v1").unwrap(), "localhost:5000/a/b:v1");
+    }
+
+    #[test]
+    fn malformed_names_are_refused() {
+        assert!(normalize("").is_err());
+        assert!(normalize("Busy/Box").is_err());
+        assert!(normalize("a:b:c").is_err());
+        assert!(normalize("a@sha256:00").is_err());
+        assert!(normalize("a:").is_err());
+    }
+
+    #[test]
+    fn display_split() {
+        assert_eq!(repository_and_tag("localhost:5000/a:v1"), ("localhost:5000/a", "v1"));
+    }
+}

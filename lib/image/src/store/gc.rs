@@ -1,0 +1,113 @@
+//! Garbage collection: removes blobs, layers and leftovers no image in the index uses.
+//! Runs with the store lock held exclusively, so no import is half-way through.
+
+use std::collections::HashSet;
+
+use berth_common::LockMode;
+
+use super::Store;
+use crate::digest::Digest;
+use crate::error::{ImageError, Result};
+
+#[derive(Debug, Default)]
+pub struct GcReport {
+    pub blobs: Vec<String>,
+    pub layers: Vec<String>,
+    pub bytes: u64,
+}
+
+impl Store {
+    /// Removes what no image uses. The caller must hold the store lock exclusively.
+    pub(crate) fn collect_garbage(&self) -> Result<GcReport> {
+        let mut blobs_in_use: HashSet<String> = HashSet::new();
+        let mut chains_in_use: HashSet<String> = HashSet::new();
+        for image in self.images()? {
+            blobs_in_use.insert(image.manifest_digest.hex().to_string());
+            blobs_in_use.insert(image.id.hex().to_string());
+            blobs_in_use.extend(image.manifest.layers.iter().filter_map(|l| Digest::parse(&l.digest).ok()).map(|d| d.hex().to_string()));
+            let (_, config) = self.config_of(&image)?;
+            let mut parent: Option<Digest> = None;
+            for diff_id in &config.rootfs.diff_ids {
+                let chain = Digest::chain(parent.as_ref(), &Digest::parse(diff_id)?);
+                chains_in_use.insert(chain.hex().to_string());
+                parent = Some(chain);
+            }
+        }
+        let mut report = GcReport::default();
+        for (name, path) in list(&self.paths.blobs())? {
+            if !blobs_in_use.contains(&name) {
+                report.bytes += std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+                std::fs::remove_file(&path).map_err(|e| ImageError::io(&path, e))?;
+                report.blobs.push(format!("sha256:{name}"));
+            }
+        }
+        for (name, path) in list(&self.paths.layers())? {
+            if !chains_in_use.contains(&name) {
+                std::fs::remove_dir_all(&path).map_err(|e| ImageError::io(&path, e))?;
+                report.layers.push(format!("sha256:{name}"));
+            }
+        }
+        self.remove_stale_locks(&chains_in_use)?;
+        for (_, path) in list(&self.tmp())? {
+            let result = if path.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
+            result.map_err(|e| ImageError::io(&path, e))?;
+        }
+        Ok(report)
+    }
+
+    fn remove_stale_locks(&self, chains_in_use: &HashSet<String>) -> Result<()> {
+        for (name, path) in list(&self.paths.locks())? {
+            let chain = name.strip_prefix("layer-").and_then(|n| n.strip_suffix(".lock"));
+            if chain.is_some_and(|c| !chains_in_use.contains(c)) {
+                std::fs::remove_file(&path).map_err(|e| ImageError::io(&path, e))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// After a failed import: if no other process is using the store right now, remove
+    /// what the import left (layers of the failed image that no image uses, lock files,
+    /// temp data), so a failure leaves nothing behind. Otherwise the next `rm` or `prune`
+    /// collects it.
+    pub(crate) fn tidy_after_failure(&self) {
+        let path = self.paths.locks().join("store.lock");
+        let Ok(file) = std::fs::OpenOptions::new().write(true).open(&path) else { return };
+        if rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_err() {
+            return;
+        }
+        if let Err(e) = self.collect_garbage() {
+            tracing::warn!(error = %e, "cannot clean up after a failed import");
+        }
+        drop(file);
+    }
+
+    /// Untags and removes images; with `names`, only those names of the image go, and the
+    /// image itself only when no name is left.
+    pub fn remove_image(&self, image: &crate::store::ImageInfo, names: Option<&[String]>) -> Result<(Vec<String>, GcReport)> {
+        let _store = self.lock_store(LockMode::Exclusive)?;
+        let untagged = self.untag(image, names)?;
+        let report = self.collect_garbage()?;
+        Ok((untagged, report))
+    }
+
+    /// Removes images that have no name, and everything only they used.
+    pub fn prune(&self) -> Result<(Vec<Digest>, GcReport)> {
+        let _store = self.lock_store(LockMode::Exclusive)?;
+        let dangling: Vec<_> = self.images()?.into_iter().filter(|i| i.names.is_empty()).collect();
+        for image in &dangling {
+            self.untag(image, None)?;
+        }
+        let report = self.collect_garbage()?;
+        Ok((dangling.into_iter().map(|i| i.id).collect(), report))
+    }
+}
+
+fn list(dir: &std::path::Path) -> Result<Vec<(String, std::path::PathBuf)>> {
+    let entries = std::fs::read_dir(dir).map_err(|e| ImageError::io(dir, e))?;
+    let mut out = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| ImageError::io(dir, e))?;
+        out.push((entry.file_name().to_string_lossy().into_owned(), entry.path()));
+    }
+    Ok(out)
+}
