@@ -11,6 +11,7 @@ use anyhow::{Context, Result};
 use berth_common::Paths;
 use berth_image::changes::apply_change;
 use berth_image::export::{save, SaveItem};
+use berth_image::formats::LayerSource;
 use berth_image::import::{import_rootfs, load, ImportOptions};
 use berth_image::spec::RunConfig;
 use berth_image::unpack::UnpackOptions;
@@ -28,12 +29,27 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            let message = format!("{err:#}");
+            let message = error_message(&err);
             eprintln!("berth-unpack: {message}");
             println!("{}", serde_json::json!({ "error": message }));
             ExitCode::from(EXIT_FAILURE)
         }
     }
+}
+
+/// The error and its causes in one line, skipping causes the message already quotes.
+fn error_message(err: &anyhow::Error) -> String {
+    let mut message = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            if !message.is_empty() {
+                message.push_str(": ");
+            }
+            message.push_str(&text);
+        }
+    }
+    message
 }
 
 fn init_logging(verbose: u8) {
@@ -77,14 +93,13 @@ fn run(cli: Cli) -> Result<()> {
             for change in &changes {
                 apply_change(&mut config, change)?;
             }
-            let (stream, shown): (Box<dyn std::io::Read>, String) = if file.as_os_str() == "-" {
-                (Box::new(std::io::stdin().lock()), "standard input".into())
+            let (source, shown) = if file.as_os_str() == "-" {
+                (LayerSource::stream(Box::new(std::io::stdin().lock())), "standard input".to_string())
             } else {
-                let opened = std::fs::File::open(&file).with_context(|| format!("cannot open {}", file.display()))?;
-                (Box::new(opened), file.display().to_string())
+                (LayerSource::file(&file)?, file.display().to_string())
             };
             let bars = progress::Bars::new(std::io::stderr().is_terminal() && !quiet);
-            let image = import_rootfs(&store, stream, &shown, reference.as_deref(), config, message.as_deref(), &import_options(&flags, &bars))?;
+            let image = import_rootfs(&store, source, &shown, reference.as_deref(), config, message.as_deref(), &import_options(&flags, &bars))?;
             if quiet {
                 println!("{}", image.id);
             } else {

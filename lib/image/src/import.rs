@@ -3,14 +3,13 @@
 //! the names are written last, so an image is listed only once it is whole. A failure
 //! removes whatever the attempt left.
 
-use std::io::Read;
 use std::path::Path;
 
 use berth_common::LockMode;
 
 use crate::digest::Digest;
 use crate::error::{ImageError, Result};
-use crate::formats::{read_images, ArchiveSource, LoadableImage};
+use crate::formats::{read_images, ArchiveSource, LayerSource, LoadableImage};
 use crate::reference;
 use crate::spec::{Descriptor, ImageConfigFile, Manifest, RootFs, RunConfig, MEDIA_OCI_CONFIG, MEDIA_OCI_MANIFEST};
 use crate::store::{ImageInfo, LayerInput, LayerMeta, Store, TempPath};
@@ -71,7 +70,7 @@ fn load_image(store: &Store, source: &ArchiveSource, image: &LoadableImage, opts
         };
         let shown_layer = layer.expected_blob.as_ref().map_or(layer.diff_id.to_string(), |b| b.0.to_string());
         opts.progress.layer_started(&image.shown, &shown_layer, layer.expected_blob.as_ref().map(|b| b.1));
-        let meta = store.ingest_layer(&input, &mut || Ok(source.open_member(&layer.member)?.0))?;
+        let meta = store.ingest_layer(&input, &mut || source.open_layer(&layer.member))?;
         opts.progress.layer_finished();
         parent = Some(Digest::parse(&meta.chain_id)?);
         metas.push(meta);
@@ -113,7 +112,7 @@ fn find_by_manifest(store: &Store, manifest: &Digest) -> Result<ImageInfo> {
 /// image with the given run config.
 pub fn import_rootfs(
     store: &Store,
-    stream: Box<dyn Read>,
+    source: LayerSource,
     shown: &str,
     name: Option<&str>,
     run_config: RunConfig,
@@ -128,7 +127,7 @@ pub fn import_rootfs(
         std::fs::create_dir(&diff).map_err(|e| ImageError::io(&diff, e))?;
         opts.progress.layer_started(shown, shown, None);
         let progress = |n| opts.progress.layer_progress(n);
-        let streamed = store.stream_layer(shown, shown, stream, (&opts.unpack, opts.max_layer_size, &progress), Some(&diff))?;
+        let streamed = store.stream_layer(shown, shown, source, (&opts.unpack, opts.max_layer_size, &progress), Some(&diff))?;
         opts.progress.layer_finished();
         let diff_id = streamed.diff_id.clone();
         let _layer_lock = store.lock(&format!("layer-{}.lock", diff_id.hex()), LockMode::Exclusive)?;

@@ -21,10 +21,11 @@ pub fn normalize(reference: &str) -> Result<String> {
     if name.is_empty() {
         return Err(bad("empty repository name"));
     }
+    let has_host = name.contains('/');
     let name_ok = name.split('/').enumerate().all(|(i, part)| {
         !part.is_empty()
             && part.bytes().all(|b| {
-                b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b) || (i == 0 && (b == b':' || b.is_ascii_uppercase()))
+                b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b) || (i == 0 && has_host && (b == b':' || b.is_ascii_uppercase()))
             })
     });
     if !name_ok {

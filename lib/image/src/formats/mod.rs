@@ -9,7 +9,7 @@ use crate::digest::Digest;
 use crate::error::{ImageError, Result};
 use crate::spec::ImageConfigFile;
 
-pub use source::ArchiveSource;
+pub use source::{ArchiveSource, FileRange, LayerSource};
 
 /// An image found in an archive, its metadata verified.
 #[derive(Debug)]

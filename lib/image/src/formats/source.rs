@@ -21,6 +21,39 @@ struct Member {
     size: u64,
 }
 
+/// A layer blob to read: a stream, and where it lies in a file when it does.
+pub struct LayerSource {
+    pub reader: Box<dyn Read>,
+    pub file_range: Option<FileRange>,
+}
+
+pub struct FileRange {
+    pub file: File,
+    pub path: PathBuf,
+    pub offset: u64,
+    pub len: u64,
+}
+
+impl LayerSource {
+    pub fn stream(reader: Box<dyn Read>) -> LayerSource {
+        LayerSource { reader, file_range: None }
+    }
+
+    /// A whole file: regular files are also copied in the kernel, anything else streamed.
+    pub fn file(path: &Path) -> Result<LayerSource> {
+        let file = File::open(path).map_err(|e| ImageError::io(path, e))?;
+        let meta = file.metadata().map_err(|e| ImageError::io(path, e))?;
+        if !meta.is_file() {
+            return Ok(LayerSource::stream(Box::new(file)));
+        }
+        let copy = File::open(path).map_err(|e| ImageError::io(path, e))?;
+        Ok(LayerSource {
+            reader: Box::new(file),
+            file_range: Some(FileRange { file: copy, path: path.to_owned(), offset: 0, len: meta.len() }),
+        })
+    }
+}
+
 pub struct ArchiveSource {
     shown: PathBuf,
     kind: SourceKind,
@@ -71,6 +104,19 @@ impl ArchiveSource {
 
     fn bad(&self, member: &str, reason: impl Into<String>) -> ImageError {
         ImageError::BadArchive { source_path: self.shown.clone(), member: member.to_string(), reason: reason.into() }
+    }
+
+    /// Opens a member for streaming, with the file region it occupies so its bytes can
+    /// also be copied in the kernel.
+    pub fn open_layer(&self, name: &str) -> Result<LayerSource> {
+        let (reader, size) = self.open_member(name)?;
+        let clean_name = clean(name).ok_or_else(|| self.bad(name, "member name leaves the archive"))?;
+        let (path, offset) = match &self.kind {
+            SourceKind::Dir(dir) => (dir.join(&clean_name), 0),
+            SourceKind::Tar { file, members, .. } => (file.clone(), members.get(&clean_name).map_or(0, |m| m.offset)),
+        };
+        let file = File::open(&path).map_err(|e| ImageError::io(&path, e))?;
+        Ok(LayerSource { reader, file_range: Some(FileRange { file, path, offset, len: size }) })
     }
 
     /// Opens a member for streaming; also returns its size.

@@ -8,6 +8,8 @@ use berth_common::LockMode;
 use serde::{Deserialize, Serialize};
 
 use super::blobs::TeeReader;
+use super::copy::BlobCopy;
+use crate::formats::LayerSource;
 use super::{Store, TempPath};
 use crate::compression::Compression;
 use crate::digest::{Digest, HashingReader, LimitExceeded, LimitedReader};
@@ -66,7 +68,7 @@ impl Store {
 
     /// Makes sure the layer is unpacked and its blob stored, reading `open()` only if
     /// something is missing. The caller holds the store lock shared.
-    pub fn ingest_layer(&self, input: &LayerInput<'_>, open: &mut dyn FnMut() -> Result<Box<dyn Read>>) -> Result<LayerMeta> {
+    pub fn ingest_layer(&self, input: &LayerInput<'_>, open: &mut dyn FnMut() -> Result<LayerSource>) -> Result<LayerMeta> {
         let chain = Digest::chain(input.parent_chain.as_ref(), &input.diff_id);
         let _lock = self.lock(&format!("layer-{}.lock", chain.hex()), LockMode::Exclusive)?;
         if self.layer_dir(&chain).join("layer.json").is_file() {
@@ -84,7 +86,8 @@ impl Store {
             // Same content under another blob (another compression): store that blob, verified.
             let streamed = self.read_layer_blob(input, open()?, None)?;
             let media_type = streamed.compression.layer_media_type().to_string();
-            let (digest, size) = streamed.blob.commit(self)?;
+            let size = streamed.size;
+            let digest = streamed.blob.commit(self)?;
             return Ok(LayerMeta { blob: digest.to_string(), blob_size: size, media_type, ..meta });
         }
         let work = TempPath::new_dir(&self.tmp(), "layer")?;
@@ -108,15 +111,18 @@ impl Store {
         &self,
         image: &str,
         layer_name: &str,
-        source: Box<dyn Read>,
+        source: LayerSource,
         limits: (&UnpackOptions, u64, &(dyn Fn(u64) + Sync)),
         unpack_into: Option<&std::path::Path>,
     ) -> Result<StreamedLayer> {
         let (unpack, limit, report) = limits;
         let layer_err = |source: UnpackError| ImageError::Layer { image: image.to_string(), layer: layer_name.to_string(), source };
         let read_err = |source: io::Error| layer_err(UnpackError::Read { entry: None, source });
-        let progress = Progress { inner: source, done: 0, report };
-        let tee = TeeReader { inner: progress, blob: self.blob_writer()? };
+        let progress = Progress { inner: source.reader, done: 0, report };
+        let (tee, copy) = match source.file_range {
+            Some(range) => (BlobSink::Hash(HashingReader::new(progress)), Some(BlobCopy::start(range, TempPath::new_file(&self.tmp(), "blob")?)?)),
+            None => (BlobSink::Tee(TeeReader { inner: progress, blob: self.blob_writer()? }), None),
+        };
         let mut buffered = BufReader::with_capacity(READ_BUFFER, tee);
         let compression = Compression::sniff(buffered.fill_buf().map_err(read_err)?);
         let mut stats = None;
@@ -141,13 +147,22 @@ impl Store {
             }
         };
         io::copy(&mut buffered, &mut io::sink()).map_err(read_err)?;
-        let blob = buffered.into_inner().blob;
-        let (digest, size) = blob.digest_so_far();
+        let (blob, digest, size) = match (buffered.into_inner(), copy) {
+            (BlobSink::Tee(tee), _) => {
+                let (digest, size) = tee.blob.digest_so_far();
+                (PendingBlob::Written(tee.blob), digest, size)
+            }
+            (BlobSink::Hash(hashed), Some(copy)) => {
+                let (digest, size, _) = hashed.finish().map_err(read_err)?;
+                (PendingBlob::Copied { temp: copy.finish(size)?, digest: digest.clone() }, digest, size)
+            }
+            (BlobSink::Hash(_), None) => unreachable!("a hashed source always has a copy"),
+        };
         let diff_id = diff_id.unwrap_or_else(|| digest.clone());
         Ok(StreamedLayer { blob, digest, size, compression, diff_id, stats: stats.unwrap_or_default() })
     }
 
-    fn read_layer_blob(&self, input: &LayerInput<'_>, source: Box<dyn Read>, unpack_into: Option<&std::path::Path>) -> Result<StreamedLayer> {
+    fn read_layer_blob(&self, input: &LayerInput<'_>, source: LayerSource, unpack_into: Option<&std::path::Path>) -> Result<StreamedLayer> {
         let layer_name = input.expected_blob.as_ref().map_or_else(|| input.diff_id.to_string(), |b| b.0.to_string());
         let streamed = self.stream_layer(input.image, &layer_name, source, (input.unpack, input.limit, input.progress), unpack_into)?;
         if let Some((expected, expected_size)) = &input.expected_blob {
@@ -198,9 +213,47 @@ impl Store {
     }
 }
 
+/// Where the blob's bytes go while the layer is read.
+enum BlobSink<'a> {
+    /// Written by the reading thread (a pipe or stdin).
+    Tee(TeeReader<Progress<'a>>),
+    /// Copied by `BlobCopy`; the reading thread only hashes.
+    Hash(HashingReader<Progress<'a>>),
+}
+
+impl Read for BlobSink<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            BlobSink::Tee(r) => r.read(buf),
+            BlobSink::Hash(r) => r.read(buf),
+        }
+    }
+}
+
+/// A verified blob waiting to be put in the store.
+pub(crate) enum PendingBlob {
+    Written(super::BlobWriter),
+    Copied { temp: TempPath, digest: Digest },
+}
+
+impl PendingBlob {
+    pub fn commit(self, store: &Store) -> Result<Digest> {
+        match self {
+            PendingBlob::Written(writer) => Ok(writer.commit(store)?.0),
+            PendingBlob::Copied { temp, digest } => {
+                let dest = store.blob_path(&digest);
+                if !dest.is_file() {
+                    temp.persist(&dest)?;
+                }
+                Ok(digest)
+            }
+        }
+    }
+}
+
 /// A layer read through once, its blob not yet committed.
 pub(crate) struct StreamedLayer {
-    pub blob: super::BlobWriter,
+    pub blob: PendingBlob,
     pub digest: Digest,
     pub size: u64,
     pub compression: Compression,

@@ -8,6 +8,7 @@
 //! serialises rewrites of `index.json`.
 
 mod blobs;
+mod copy;
 mod gc;
 mod index;
 mod layers;

@@ -78,6 +78,25 @@ impl EntryMeta {
         Ok(())
     }
 
+    /// For a regular file just created with its permission bits (umask 0) by this
+    /// process: skips the chown and chmod that would change nothing.
+    pub fn apply_new_file(&self, fd: BorrowedFd<'_>, setgid_dirs: bool, name: &str) -> Result<()> {
+        static CREATOR: std::sync::OnceLock<(u32, u32)> = std::sync::OnceLock::new();
+        let creator = *CREATOR.get_or_init(|| (rustix::process::geteuid().as_raw(), rustix::process::getegid().as_raw()));
+        let owned_as_created = (self.uid, self.gid) == creator && !setgid_dirs;
+        if !owned_as_created {
+            let (uid, gid) = self.owner();
+            rfs::fchown(fd, uid, gid).map_err(sys(name, "chown"))?;
+        }
+        if self.mode & 0o7000 != 0 || !owned_as_created {
+            rfs::fchmod(fd, Mode::from_raw_mode(self.mode)).map_err(sys(name, "chmod"))?;
+        }
+        for (key, value) in &self.xattrs {
+            rfs::fsetxattr(fd, key.as_str(), value, rfs::XattrFlags::empty()).map_err(sys(name, "set xattr"))?;
+        }
+        Ok(())
+    }
+
     /// For an entry just created at `dir`/`base` that cannot be opened (symlink, device,
     /// fifo). Never follows `base`.
     pub fn apply_at(&self, dir: BorrowedFd<'_>, base: &[u8], chmod: bool, name: &str) -> Result<()> {

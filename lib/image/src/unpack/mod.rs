@@ -91,7 +91,9 @@ pub fn apply_layer<R: Read>(stream: R, dest: &Path, opts: &UnpackOptions) -> Res
         buf: vec![0u8; 256 * 1024],
         opts: opts.clone(),
         stats: UnpackStats::default(),
+        setgid_dirs: false,
     };
+    let _umask = UmaskGuard::clear();
     let mut archive = tar::Archive::new(stream);
     let entries = archive.entries().map_err(|source| UnpackError::Read { entry: None, source })?;
     for entry in entries {
@@ -99,6 +101,22 @@ pub fn apply_layer<R: Read>(stream: R, dest: &Path, opts: &UnpackOptions) -> Res
         writer.apply_entry(&mut entry)?;
     }
     writer.finish()
+}
+
+/// Clears the process umask while a layer is unpacked, so files get the modes the layer
+/// says; restores it after. Unpacking runs on one thread.
+struct UmaskGuard(Mode);
+
+impl UmaskGuard {
+    fn clear() -> UmaskGuard {
+        UmaskGuard(rustix::process::umask(Mode::empty()))
+    }
+}
+
+impl Drop for UmaskGuard {
+    fn drop(&mut self) {
+        rustix::process::umask(self.0);
+    }
 }
 
 struct LayerWriter {
@@ -111,6 +129,8 @@ struct LayerWriter {
     buf: Vec<u8>,
     opts: UnpackOptions,
     stats: UnpackStats,
+    /// Whether a setgid directory exists, in which new files would not get gid 0.
+    setgid_dirs: bool,
 }
 
 fn sys<'a>(entry: &'a str, op: &'static str) -> impl FnOnce(Errno) -> UnpackError + 'a {
@@ -141,10 +161,7 @@ impl LayerWriter {
         let dir = dir_fd.as_fd();
         match kind {
             EntryType::Directory => self.make_dir(dir, parent, base, &meta, &name),
-            EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => {
-                self.replace(dir, base, &name)?;
-                self.write_file(dir, base, entry, &meta, &name)
-            }
+            EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => self.write_file(dir, base, entry, &meta, &name),
             EntryType::Symlink => {
                 let target = entry
                     .link_name_bytes()
@@ -220,6 +237,7 @@ impl LayerWriter {
         }
         let fd = fsops::open_dir(dir, base).map_err(sys(name, "open directory"))?;
         meta.apply_fd(fd.as_fd(), name)?;
+        self.setgid_dirs |= meta.mode & 0o2000 != 0;
         let mut path = parent.to_vec();
         path.push(base.to_vec());
         self.dir_times.push((path, meta.mtime));
@@ -227,7 +245,16 @@ impl LayerWriter {
     }
 
     fn write_file<R: Read>(&mut self, dir: BorrowedFd<'_>, base: &[u8], entry: &mut tar::Entry<'_, R>, meta: &EntryMeta, name: &str) -> Result<()> {
-        let fd = fsops::create_file(dir, base).map_err(sys(name, "create"))?;
+        // Created with its final permission bits (umask is 0 while unpacking), so only
+        // setuid/setgid/sticky need a chmod after the chown.
+        let fd = match fsops::create_file(dir, base, meta.mode & 0o777) {
+            Err(Errno::EXIST) => {
+                self.replace(dir, base, name)?;
+                fsops::create_file(dir, base, meta.mode & 0o777)
+            }
+            other => other,
+        }
+        .map_err(sys(name, "create"))?;
         let mut file = std::fs::File::from(fd);
         loop {
             let n = match entry.read(&mut self.buf) {
@@ -240,7 +267,7 @@ impl LayerWriter {
                 .map_err(|source| UnpackError::Sys { entry: name.to_string(), op: "write", source })?;
             self.stats.file_bytes += n as u64;
         }
-        meta.apply_fd(file.as_fd(), name)?;
+        meta.apply_new_file(file.as_fd(), self.setgid_dirs, name)?;
         meta.set_times_fd(file.as_fd(), name)
     }
 
