@@ -72,13 +72,20 @@ fn run(cli: Cli) -> Result<()> {
         Command::Load { path, name, quiet, flags } => {
             let bars = progress::Bars::new(std::io::stderr().is_terminal() && !quiet);
             let images = load(&store, &path, &import_options(&flags, &bars))?;
+            let first = images.first().context("the archive holds no image")?;
+            // --name picks the image of that name, or else names the first one.
             let first = match &name {
                 Some(name) => {
-                    let first = images.first().context("the archive holds no image")?;
-                    store.tag(first, name)?;
-                    store.resolve(name)?
+                    let normalized = reference::normalize(name)?;
+                    match images.iter().find(|i| i.names.contains(&normalized)) {
+                        Some(named) => named.clone(),
+                        None => {
+                            store.tag(first, name)?;
+                            store.resolve(name)?
+                        }
+                    }
                 }
-                None => images.first().cloned().context("the archive holds no image")?,
+                None => first.clone(),
             };
             if quiet {
                 for image in &images {

@@ -6,7 +6,7 @@ use super::{check_digest, digest_from_member, parse_config, ArchiveSource, Loada
 use crate::digest::Digest;
 use crate::error::{ImageError, Result};
 use crate::reference;
-use crate::spec::DockerArchiveEntry;
+use crate::spec::{DockerArchiveEntry, Index, Manifest, MEDIA_DOCKER_MANIFEST, MEDIA_OCI_MANIFEST};
 
 pub(super) fn read(source: &ArchiveSource) -> Result<Vec<LoadableImage>> {
     let data = source.read_small("manifest.json")?;
@@ -15,7 +15,36 @@ pub(super) fn read(source: &ArchiveSource) -> Result<Vec<LoadableImage>> {
         member: "manifest.json".into(),
         reason: format!("not a docker-archive manifest: {e}"),
     })?;
-    entries.iter().map(|entry| read_entry(source, entry)).collect()
+    let manifests = oci_manifests(source);
+    entries
+        .iter()
+        .map(|entry| {
+            let mut image = read_entry(source, entry)?;
+            image.manifest = manifests.iter().find(|(config, _)| *config == image.config_digest).map(|(_, m)| m.clone());
+            Ok(image)
+        })
+        .collect()
+}
+
+/// Docker 25+ archives also hold an OCI layout: its manifests, by config digest, so the
+/// image keeps the manifest it was saved with. Anything unreadable is just not used.
+fn oci_manifests(source: &ArchiveSource) -> Vec<(Digest, Vec<u8>)> {
+    let Ok(data) = source.read_small("index.json") else { return Vec::new() };
+    let Ok(index) = serde_json::from_slice::<Index>(&data) else { return Vec::new() };
+    let mut found = Vec::new();
+    for descriptor in index.manifests.iter().filter(|d| d.media_type == MEDIA_OCI_MANIFEST || d.media_type == MEDIA_DOCKER_MANIFEST) {
+        let Ok(digest) = Digest::parse(&descriptor.digest) else { continue };
+        let Ok(bytes) = source.read_small(&format!("blobs/sha256/{}", digest.hex())) else { continue };
+        if Digest::of_bytes(&bytes) != digest || bytes.len() as u64 != descriptor.size {
+            continue;
+        }
+        if let Ok(manifest) = serde_json::from_slice::<Manifest>(&bytes) {
+            if let Ok(config) = Digest::parse(&manifest.config.digest) {
+                found.push((config, bytes));
+            }
+        }
+    }
+    found
 }
 
 fn read_entry(source: &ArchiveSource, entry: &DockerArchiveEntry) -> Result<LoadableImage> {
