@@ -111,3 +111,52 @@ fn concurrent_loads_repeated() {
         race(Format::DockerClassic, 3);
     }
 }
+
+/// Refused loads under CPU contention: a helper thread still writing a temp file when the
+/// process gives up would leave it behind. Each of several stores sees many refusals.
+#[test]
+fn refused_loads_under_load_leave_no_temp_files() {
+    let image = ImageSpec::new(vec![Layer::new(vec![
+        Entry::dir("etc"),
+        Entry::file("../../../escaped", vec![b'x'; 100]),
+    ])
+    .compressed(Compression::Gzip)])
+    .name("race/evil:1")
+    .build();
+    let threads: Vec<_> = (0..12)
+        .map(|_| {
+            let image = image.clone();
+            std::thread::spawn(move || {
+                let store = TestStore::new();
+                let path = write_images(
+                    Format::OciArchive,
+                    std::slice::from_ref(&image),
+                    &store.work("evil.tar"),
+                );
+                let mut leaks = Vec::new();
+                for _ in 0..150 {
+                    let out = store.run([std::ffi::OsStr::new("load"), path.as_os_str()]);
+                    berth_tests::Failure::expect(&out).assert_mentions("escaped");
+                    let left = store.tmp_entries();
+                    if !left.is_empty() {
+                        leaks.push(left.clone());
+                        for name in left {
+                            let _ = std::fs::remove_file(store.root().join("tmp").join(name));
+                        }
+                    }
+                    assert!(store.layer_entries().is_empty());
+                }
+                leaks
+            })
+        })
+        .collect();
+    let leaks: Vec<_> = threads
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
+    assert!(
+        leaks.is_empty(),
+        "{} of 1800 refused loads left files in tmp/: {leaks:?}",
+        leaks.len()
+    );
+}

@@ -147,6 +147,7 @@ fn refuse_in(
     let out = store.run(&args);
     outside.assert_untouched();
     let failure = Failure::expect(&out);
+    eprintln!("refused as expected: {}", failure.message);
     failure.assert_mentions(entry_name);
     let layer = &image.layers[1];
     failure.assert_mentions_any(&[
@@ -301,6 +302,26 @@ fn whiteout_through_symlinked_parent_is_refused() {
 }
 
 #[test]
+fn opaque_marker_through_symlinked_parent_is_refused() {
+    let (store, before, outside) = primed();
+    let entries = vec![
+        Entry::symlink("evil-opq", outside.dir.display().to_string()),
+        Entry::file("evil-opq/.wh..wh..opq", ""),
+    ];
+    refuse_in(
+        &store,
+        &before,
+        &outside,
+        hostile_image(entries),
+        &[],
+        "evil-opq",
+    );
+    let mut buf = [0u8; 16];
+    let xattr = rustix::fs::lgetxattr(&outside.dir, "trusted.overlay.opaque", &mut buf[..]);
+    assert!(xattr.is_err(), "the outside dir was marked opaque");
+}
+
+#[test]
 fn device_node_with_no_devices_is_refused() {
     assert_refused(
         vec![Entry::dir("dev"), Entry::char_dev("dev/kmem", 1, 2)],
@@ -336,6 +357,7 @@ fn check_symlink_then_entry(second: Entry, check_replaced: impl Fn(&Path)) {
     let out = store.run(["load", path.to_str().unwrap()]);
     outside.assert_untouched();
     if out.status.success() {
+        eprintln!("accepted: {name} replaced the symlink");
         let record = berth_tests::store::parse_record(&out);
         store.assert_loaded(&record, &image);
         check_replaced(&store.record_layers(&record)[1].join(&name));

@@ -27,6 +27,8 @@ fn assert_refused(image: &BuiltImage, format: Format, extra: &[&str], needles: &
         &store.work("bb.tar"),
     );
     store.load(&path);
+    let outside = store.work("outside");
+    std::fs::write(&outside, "precious\n").unwrap();
     let before = store.snapshot();
 
     let path = write_images(format, std::slice::from_ref(image), &store.work("image"));
@@ -34,6 +36,18 @@ fn assert_refused(image: &BuiltImage, format: Format, extra: &[&str], needles: &
     args.extend_from_slice(extra);
     args.push(path.to_str().unwrap());
     let failure = Failure::expect(&store.run(&args));
+    eprintln!("refused as expected: {}", failure.message);
+    assert_eq!(std::fs::read(&outside).unwrap(), b"precious\n");
+    let mut work: Vec<String> = std::fs::read_dir(store.work(""))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    work.sort();
+    assert_eq!(
+        work,
+        ["bb.tar", "image", "outside"],
+        "files appeared next to the inputs"
+    );
     failure.assert_mentions_any(needles);
     before.assert_same(&store.snapshot(), "refused load");
     assert!(

@@ -196,14 +196,24 @@ fn load_prints_first_image_or_the_one_named() {
     );
 
     let store = TestStore::new();
-    let path = write_images(Format::Docker25, &[a, b.clone()], &store.work("two.tar"));
+    let path = write_images(
+        Format::Docker25,
+        &[a.clone(), b.clone()],
+        &store.work("two.tar"),
+    );
     // The contract leaves open whether --name picks an image of the archive or tags the
     // first one; either way the printed image carries the name and the name resolves to it.
     let record = store.record(["load", "--name", "local/picked:1", path.to_str().unwrap()]);
     assert_named(&record, "local/picked:1");
     let id = record["image"]["id"].as_str().unwrap();
-    assert!(id == a.id() || id == b.id(), "printed an image not in the archive: {id}");
-    assert_eq!(store.inspect("local/picked:1").expect("--name tags")["Id"], id);
+    assert!(
+        id == a.id() || id == b.id(),
+        "printed an image not in the archive: {id}"
+    );
+    assert_eq!(
+        store.inspect("local/picked:1").expect("--name tags")["Id"],
+        id
+    );
 }
 
 #[test]

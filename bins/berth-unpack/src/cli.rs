@@ -132,6 +132,10 @@ fn parse_size(text: &str) -> Result<u64, String> {
         Some('g') => (&lower[..lower.len() - 1], 30),
         _ => (lower, 0),
     };
-    let number: u64 = digits.parse().map_err(|_| format!("{text:?} is not a size (e.g. 512m)"))?;
-    number.checked_mul(1 << shift).ok_or_else(|| format!("{text:?} is too large"))
+    let number: u64 = digits
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size (e.g. 512m)"))?;
+    number
+        .checked_mul(1 << shift)
+        .ok_or_else(|| format!("{text:?} is too large"))
 }

@@ -58,18 +58,30 @@ fn init_logging(verbose: u8) {
         1 => "info",
         _ => "debug",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG").unwrap_or_else(|_| default.into());
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG").unwrap_or_else(|_| default.into());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 fn run(cli: Cli) -> Result<()> {
-    let store = Store::open(Paths::new(&cli.root, &cli.run_dir)).with_context(|| format!("cannot open the store at {}", cli.root.display()))?;
+    let store = Store::open(Paths::new(&cli.root, &cli.run_dir))
+        .with_context(|| format!("cannot open the store at {}", cli.root.display()))?;
     let Some(command) = cli.command else {
-        let source = cli.source.context("give an image archive to load or an image name; see --help")?;
+        let source = cli
+            .source
+            .context("give an image archive to load or an image name; see --help")?;
         return pipeline_start(&store, &source);
     };
     match command {
-        Command::Load { path, name, quiet, flags } => {
+        Command::Load {
+            path,
+            name,
+            quiet,
+            flags,
+        } => {
             let bars = progress::Bars::new(std::io::stderr().is_terminal() && !quiet);
             let images = load(&store, &path, &import_options(&flags, &bars))?;
             let first = images.first().context("the archive holds no image")?;
@@ -95,25 +107,47 @@ fn run(cli: Cli) -> Result<()> {
                 output::json_line(&store.record(&first, name.as_deref())?);
             }
         }
-        Command::Import { file, reference, changes, message, quiet, flags } => {
+        Command::Import {
+            file,
+            reference,
+            changes,
+            message,
+            quiet,
+            flags,
+        } => {
             let mut config = RunConfig::default();
             for change in &changes {
                 apply_change(&mut config, change)?;
             }
             let (source, shown) = if file.as_os_str() == "-" {
-                (LayerSource::stream(Box::new(std::io::stdin().lock())), "standard input".to_string())
+                (
+                    LayerSource::stream(Box::new(std::io::stdin().lock())),
+                    "standard input".to_string(),
+                )
             } else {
                 (LayerSource::file(&file)?, file.display().to_string())
             };
             let bars = progress::Bars::new(std::io::stderr().is_terminal() && !quiet);
-            let image = import_rootfs(&store, source, &shown, reference.as_deref(), config, message.as_deref(), &import_options(&flags, &bars))?;
+            let image = import_rootfs(
+                &store,
+                source,
+                &shown,
+                reference.as_deref(),
+                config,
+                message.as_deref(),
+                &import_options(&flags, &bars),
+            )?;
             if quiet {
                 println!("{}", image.id);
             } else {
                 output::json_line(&store.record(&image, reference.as_deref())?);
             }
         }
-        Command::Save { images, output: dest, format } => {
+        Command::Save {
+            images,
+            output: dest,
+            format,
+        } => {
             let items = images
                 .iter()
                 .map(|asked| {
@@ -129,7 +163,10 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Ls { quiet, json } => output::list(&store, quiet, json)?,
         Command::Inspect { images } => {
-            let docs = images.iter().map(|i| store.inspect(&store.resolve(i)?).map_err(Into::into)).collect::<Result<Vec<_>>>()?;
+            let docs = images
+                .iter()
+                .map(|i| store.inspect(&store.resolve(i)?).map_err(Into::into))
+                .collect::<Result<Vec<_>>>()?;
             println!("{}", serde_json::to_string_pretty(&docs)?);
         }
         Command::Tag { source, target } => {
@@ -155,7 +192,13 @@ fn pipeline_start(store: &Store, source: &str) -> Result<()> {
     let (image, asked) = if path.exists() {
         let bars = progress::Bars::new(std::io::stderr().is_terminal());
         let images = load(store, path, &import_options(&LoadFlags::default(), &bars))?;
-        (images.into_iter().next().context("the archive holds no image")?, None)
+        (
+            images
+                .into_iter()
+                .next()
+                .context("the archive holds no image")?,
+            None,
+        )
     } else {
         (store.resolve(source)?, Some(source))
     };
@@ -165,8 +208,12 @@ fn pipeline_start(store: &Store, source: &str) -> Result<()> {
 
 fn import_options<'a>(flags: &LoadFlags, bars: &'a progress::Bars) -> ImportOptions<'a> {
     ImportOptions {
-        unpack: UnpackOptions { allow_devices: !flags.no_devices },
-        max_layer_size: flags.max_layer_size.unwrap_or(berth_image::import::DEFAULT_MAX_LAYER_SIZE),
+        unpack: UnpackOptions {
+            allow_devices: !flags.no_devices,
+        },
+        max_layer_size: flags
+            .max_layer_size
+            .unwrap_or(berth_image::import::DEFAULT_MAX_LAYER_SIZE),
         progress: bars,
     }
 }

@@ -9,7 +9,10 @@ use berth_image::{reference, Digest, ImageError, Store};
 use serde::Serialize;
 
 pub fn json_line<T: Serialize>(value: &T) {
-    println!("{}", serde_json::to_string(value).expect("record serialises"));
+    println!(
+        "{}",
+        serde_json::to_string(value).expect("record serialises")
+    );
 }
 
 pub fn list(store: &Store, quiet: bool, json: bool) -> Result<()> {
@@ -18,13 +21,28 @@ pub fn list(store: &Store, quiet: bool, json: bool) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&rows)?);
     } else if quiet {
         let mut seen = Vec::new();
-        for row in rows.iter().filter(|r| !seen.contains(&r.id) && { seen.push(r.id.clone()); true }) {
+        for row in rows.iter().filter(|r| {
+            !seen.contains(&r.id) && {
+                seen.push(r.id.clone());
+                true
+            }
+        }) {
             println!("{}", short_id(&row.id));
         }
     } else {
-        println!("{:<30} {:<15} {:<14} {:<16} {}", "REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE");
+        println!(
+            "{:<30} {:<15} {:<14} {:<16} SIZE",
+            "REPOSITORY", "TAG", "IMAGE ID", "CREATED"
+        );
         for row in rows {
-            println!("{:<30} {:<15} {:<14} {:<16} {}", row.repository, row.tag, short_id(&row.id), ago(&row.created), human_size(row.size));
+            println!(
+                "{:<30} {:<15} {:<14} {:<16} {}",
+                row.repository,
+                row.tag,
+                short_id(&row.id),
+                ago(&row.created),
+                human_size(row.size)
+            );
         }
     }
     Ok(())
@@ -35,10 +53,19 @@ fn short_id(id: &str) -> String {
 }
 
 fn ago(created: &str) -> String {
-    let Ok(then) = humantime::parse_rfc3339_weak(created.trim_end_matches('Z').split('.').next().unwrap_or(created)) else {
+    let Ok(then) = humantime::parse_rfc3339_weak(
+        created
+            .trim_end_matches('Z')
+            .split('.')
+            .next()
+            .unwrap_or(created),
+    ) else {
         return "N/A".into();
     };
-    let secs = SystemTime::now().duration_since(then).unwrap_or(Duration::ZERO).as_secs();
+    let secs = SystemTime::now()
+        .duration_since(then)
+        .unwrap_or(Duration::ZERO)
+        .as_secs();
     let (n, unit) = match secs {
         0..60 => return "Less than a minute ago".into(),
         60..3600 => (secs / 60, "minute"),
@@ -59,18 +86,29 @@ pub fn human_size(bytes: u64) -> String {
         value /= 1000.0;
         unit += 1;
     }
-    if unit == 0 { format!("{bytes}B") } else { format!("{value:.3}{}", units[unit]).replace(".000", "") }
+    if unit == 0 {
+        format!("{bytes}B")
+    } else {
+        format!("{value:.3}{}", units[unit]).replace(".000", "")
+    }
 }
 
 /// `rm` of one reference: a name untags; an ID removes the image (with --force when it
 /// has several names).
 pub fn remove(store: &Store, asked: &str, force: bool) -> Result<()> {
     let image = store.resolve(asked)?;
-    let by_name = reference::normalize(asked).ok().filter(|n| image.names.contains(n));
+    let by_name = reference::normalize(asked)
+        .ok()
+        .filter(|n| image.names.contains(n));
     let names = match &by_name {
         Some(name) => Some(vec![name.clone()]),
         None if image.names.len() > 1 && !force => {
-            return Err(ImageError::InUse { image: image.id.to_string(), count: image.names.len(), names: image.names.join(", ") }.into());
+            return Err(ImageError::InUse {
+                image: image.id.to_string(),
+                count: image.names.len(),
+                names: image.names.join(", "),
+            }
+            .into());
         }
         None => None,
     };

@@ -12,7 +12,10 @@ pub struct Bars {
 
 impl Bars {
     pub fn new(enabled: bool) -> Bars {
-        Bars { enabled, current: Mutex::new(None) }
+        Bars {
+            enabled,
+            current: Mutex::new(None),
+        }
     }
 }
 
@@ -21,12 +24,23 @@ impl ImportProgress for Bars {
         if !self.enabled {
             return;
         }
-        let short: String = layer.trim_start_matches("sha256:").chars().take(12).collect();
+        let short: String = layer
+            .trim_start_matches("sha256:")
+            .chars()
+            .take(12)
+            .collect();
         let bar = match size {
             Some(size) => ProgressBar::new(size).with_style(
-                ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}").expect("valid template").progress_chars("=> "),
+                ProgressStyle::with_template(
+                    "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
+                )
+                .expect("valid template")
+                .progress_chars("=> "),
             ),
-            None => ProgressBar::new_spinner().with_style(ProgressStyle::with_template("{msg} {spinner} {bytes} {bytes_per_sec}").expect("valid template")),
+            None => ProgressBar::new_spinner().with_style(
+                ProgressStyle::with_template("{msg} {spinner} {bytes} {bytes_per_sec}")
+                    .expect("valid template"),
+            ),
         };
         bar.set_message(format!("unpacking {short}"));
         *self.current.lock().expect("progress lock") = Some(bar);

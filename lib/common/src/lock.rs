@@ -10,9 +10,15 @@ use rustix::fs::{flock, FlockOperation};
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
     #[error("cannot open lock file {path}: {source}")]
-    Open { path: PathBuf, source: std::io::Error },
+    Open {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot lock {path}: {source}")]
-    Lock { path: PathBuf, source: std::io::Error },
+    Lock {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,15 +40,20 @@ impl FileLock {
     /// Blocks until the lock on `path` is held, creating the file (and its directory) if needed.
     pub fn acquire(path: &Path, mode: LockMode) -> Result<FileLock, LockError> {
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)
-                .map_err(|source| LockError::Open { path: path.to_owned(), source })?;
+            std::fs::create_dir_all(parent).map_err(|source| LockError::Open {
+                path: path.to_owned(),
+                source,
+            })?;
         }
         let file = OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
             .open(path)
-            .map_err(|source| LockError::Open { path: path.to_owned(), source })?;
+            .map_err(|source| LockError::Open {
+                path: path.to_owned(),
+                source,
+            })?;
         let op = match mode {
             LockMode::Shared => FlockOperation::LockShared,
             LockMode::Exclusive => FlockOperation::LockExclusive,
@@ -52,11 +63,17 @@ impl FileLock {
                 Ok(()) => break,
                 Err(rustix::io::Errno::INTR) => continue,
                 Err(e) => {
-                    return Err(LockError::Lock { path: path.to_owned(), source: e.into() });
+                    return Err(LockError::Lock {
+                        path: path.to_owned(),
+                        source: e.into(),
+                    });
                 }
             }
         }
-        Ok(FileLock { _file: file, path: path.to_owned() })
+        Ok(FileLock {
+            _file: file,
+            path: path.to_owned(),
+        })
     }
 
     pub fn path(&self) -> &Path {

@@ -18,7 +18,10 @@ pub struct Paths {
 
 impl Paths {
     pub fn new(root: impl Into<PathBuf>, run_dir: impl Into<PathBuf>) -> Self {
-        Paths { root: root.into(), run_dir: run_dir.into() }
+        Paths {
+            root: root.into(),
+            run_dir: run_dir.into(),
+        }
     }
 
     pub fn root(&self) -> &Path {

@@ -23,7 +23,12 @@ pub struct ContainerRecord {
 
 impl ContainerRecord {
     pub fn new(root: PathBuf, image: ImagePart) -> Self {
-        ContainerRecord { version: RECORD_VERSION, root, image, extra: BTreeMap::new() }
+        ContainerRecord {
+            version: RECORD_VERSION,
+            root,
+            image,
+            extra: BTreeMap::new(),
+        }
     }
 }
 

@@ -9,9 +9,14 @@ use crate::spec::RunConfig;
 
 /// Applies one instruction such as `CMD ["sh"]`, `ENV A=b C=d`, `EXPOSE 80/tcp`.
 pub fn apply_change(config: &mut RunConfig, instruction: &str) -> Result<()> {
-    let bad = |reason: &str| ImageError::BadChange { instruction: instruction.to_string(), reason: reason.to_string() };
+    let bad = |reason: &str| ImageError::BadChange {
+        instruction: instruction.to_string(),
+        reason: reason.to_string(),
+    };
     let trimmed = instruction.trim();
-    let (keyword, rest) = trimmed.split_once(char::is_whitespace).ok_or_else(|| bad("expected an instruction and its arguments"))?;
+    let (keyword, rest) = trimmed
+        .split_once(char::is_whitespace)
+        .ok_or_else(|| bad("expected an instruction and its arguments"))?;
     let rest = rest.trim();
     match keyword.to_ascii_uppercase().as_str() {
         "CMD" => config.cmd = Some(command(rest)),
@@ -21,14 +26,14 @@ pub fn apply_change(config: &mut RunConfig, instruction: &str) -> Result<()> {
         "STOPSIGNAL" => config.stop_signal = Some(rest.to_string()),
         "ENV" => {
             let env = config.env.get_or_insert_with(Vec::new);
-            for (key, value) in pairs(rest).map_err(|r| bad(r))? {
+            for (key, value) in pairs(rest).map_err(&bad)? {
                 env.retain(|e| e.split_once('=').map_or(e.as_str(), |(k, _)| k) != key);
                 env.push(format!("{key}={value}"));
             }
         }
         "LABEL" => {
             let labels = config.labels.get_or_insert_with(BTreeMap::new);
-            labels.extend(pairs(rest).map_err(|r| bad(r))?);
+            labels.extend(pairs(rest).map_err(&bad)?);
         }
         "EXPOSE" => {
             let ports = config.exposed_ports.get_or_insert_with(BTreeMap::new);
@@ -37,7 +42,10 @@ pub fn apply_change(config: &mut RunConfig, instruction: &str) -> Result<()> {
                 if number.parse::<u16>().is_err() || !["tcp", "udp", "sctp"].contains(&proto) {
                     return Err(bad("ports are NUMBER[/tcp|/udp|/sctp]"));
                 }
-                ports.insert(format!("{number}/{proto}"), Value::Object(Default::default()));
+                ports.insert(
+                    format!("{number}/{proto}"),
+                    Value::Object(Default::default()),
+                );
             }
         }
         "VOLUME" => {
@@ -46,7 +54,11 @@ pub fn apply_change(config: &mut RunConfig, instruction: &str) -> Result<()> {
                 volumes.insert(path, Value::Object(Default::default()));
             }
         }
-        _ => return Err(bad("supported: CMD ENTRYPOINT ENV EXPOSE LABEL STOPSIGNAL USER VOLUME WORKDIR")),
+        _ => {
+            return Err(bad(
+                "supported: CMD ENTRYPOINT ENV EXPOSE LABEL STOPSIGNAL USER VOLUME WORKDIR",
+            ))
+        }
     }
     Ok(())
 }
@@ -60,13 +72,16 @@ fn command(text: &str) -> Vec<String> {
 }
 
 fn list(text: &str) -> Vec<String> {
-    serde_json::from_str::<Vec<String>>(text).unwrap_or_else(|_| text.split_whitespace().map(String::from).collect())
+    serde_json::from_str::<Vec<String>>(text)
+        .unwrap_or_else(|_| text.split_whitespace().map(String::from).collect())
 }
 
 /// `K=V K2="v 2"` pairs, or the legacy `K V` form.
 fn pairs(text: &str) -> std::result::Result<Vec<(String, String)>, &'static str> {
     if !text.contains('=') {
-        let (key, value) = text.split_once(char::is_whitespace).ok_or("expected KEY=VALUE")?;
+        let (key, value) = text
+            .split_once(char::is_whitespace)
+            .ok_or("expected KEY=VALUE")?;
         return Ok(vec![(key.to_string(), value.trim().to_string())]);
     }
     let mut out = Vec::new();
@@ -124,7 +139,10 @@ mod tests {
         assert_eq!(config.cmd.unwrap(), ["sh", "-c", "echo hi"]);
         assert_eq!(config.entrypoint.unwrap(), ["/bin/sh", "-c", "/bin/init"]);
         assert_eq!(config.env.unwrap(), ["B=two words", "A=3"]);
-        assert_eq!(config.exposed_ports.unwrap().keys().collect::<Vec<_>>(), ["53/udp", "80/tcp"]);
+        assert_eq!(
+            config.exposed_ports.unwrap().keys().collect::<Vec<_>>(),
+            ["53/udp", "80/tcp"]
+        );
         assert_eq!(config.labels.unwrap()["org.x"], "y");
         assert_eq!(config.working_dir.unwrap(), "/srv");
     }

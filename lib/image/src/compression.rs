@@ -32,7 +32,9 @@ impl Compression {
 }
 
 /// Looks at the first bytes of `reader` and returns a reader of the decompressed stream.
-pub fn decompress<'a, R: BufRead + 'a>(mut reader: R) -> io::Result<(Compression, Box<dyn Read + 'a>)> {
+pub fn decompress<'a, R: BufRead + 'a>(
+    mut reader: R,
+) -> io::Result<(Compression, Box<dyn Read + 'a>)> {
     let kind = Compression::sniff(reader.fill_buf()?);
     let stream: Box<dyn Read + 'a> = match kind {
         Compression::None => Box::new(reader),

@@ -13,7 +13,10 @@ pub struct Digest(String);
 
 impl Digest {
     pub fn parse(text: &str) -> Result<Digest> {
-        let bad = |reason| ImageError::BadDigest { digest: text.to_string(), reason };
+        let bad = |reason| ImageError::BadDigest {
+            digest: text.to_string(),
+            reason,
+        };
         let hex = text.strip_prefix("sha256:").ok_or_else(|| {
             if text.contains(':') {
                 bad("only sha256 digests are supported")
@@ -21,7 +24,11 @@ impl Digest {
                 bad("missing the sha256: prefix")
             }
         })?;
-        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        if hex.len() != 64
+            || !hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
             return Err(bad("expected 64 lowercase hex digits"));
         }
         Ok(Digest(text.to_string()))
@@ -68,7 +75,11 @@ pub struct HashingReader<R> {
 
 impl<R: Read> HashingReader<R> {
     pub fn new(inner: R) -> Self {
-        HashingReader { inner, hasher: Sha256::new(), count: 0 }
+        HashingReader {
+            inner,
+            hasher: Sha256::new(),
+            count: 0,
+        }
     }
 
     /// Reads what is left, so the digest covers the whole stream, then returns it.
@@ -97,7 +108,11 @@ pub struct LimitedReader<R> {
 
 impl<R: Read> LimitedReader<R> {
     pub fn new(inner: R, limit: u64) -> Self {
-        LimitedReader { inner, remaining: limit, limit }
+        LimitedReader {
+            inner,
+            remaining: limit,
+            limit,
+        }
     }
 }
 
@@ -146,12 +161,15 @@ mod tests {
         let a = Digest::of_bytes(b"a");
         let b = Digest::of_bytes(b"b");
         assert_eq!(Digest::chain(None, &a), a);
-        assert_eq!(Digest::chain(Some(&a), &b), Digest::of_bytes(format!("{a} {b}").as_bytes()));
+        assert_eq!(
+            Digest::chain(Some(&a), &b),
+            Digest::of_bytes(format!("{a} {b}").as_bytes())
+        );
     }
 
     #[test]
     fn limited_reader_stops_past_the_limit() {
-        let data = vec![0u8; 100];
+        let data = [0u8; 100];
         let mut reader = LimitedReader::new(&data[..], 50);
         let err = io::copy(&mut reader, &mut io::sink()).unwrap_err();
         assert!(err.to_string().contains("limit of 50"));

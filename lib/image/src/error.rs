@@ -8,21 +8,37 @@ use crate::unpack::UnpackError;
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{0}")]
     Lock(#[from] berth_common::LockError),
     #[error("invalid digest {digest:?}: {reason}")]
-    BadDigest { digest: String, reason: &'static str },
+    BadDigest {
+        digest: String,
+        reason: &'static str,
+    },
     #[error("invalid image reference {reference:?}: {reason}")]
-    BadReference { reference: String, reason: &'static str },
+    BadReference {
+        reference: String,
+        reason: &'static str,
+    },
     #[error("no such image: {0}")]
     NotFound(String),
     #[error("image reference {reference:?} is ambiguous: it matches {count} images")]
     Ambiguous { reference: String, count: usize },
     #[error("{source_path}: not an image archive: {reason}")]
-    UnknownFormat { source_path: PathBuf, reason: String },
+    UnknownFormat {
+        source_path: PathBuf,
+        reason: String,
+    },
     #[error("{source_path}: {member}: {reason}")]
-    BadArchive { source_path: PathBuf, member: String, reason: String },
+    BadArchive {
+        source_path: PathBuf,
+        member: String,
+        reason: String,
+    },
     #[error("image {image}: {what} {digest}: content has digest {actual} (size {actual_size}), the manifest says {digest} (size {expected_size})")]
     DigestMismatch {
         image: String,
@@ -33,20 +49,38 @@ pub enum ImageError {
         actual_size: u64,
     },
     #[error("image {image}: layer {layer}: uncompressed content has diff ID {actual}, the image config says {expected}")]
-    DiffIdMismatch { image: String, layer: String, expected: String, actual: String },
+    DiffIdMismatch {
+        image: String,
+        layer: String,
+        expected: String,
+        actual: String,
+    },
     #[error("image {image}: {reason}")]
     BadImage { image: String, reason: String },
     #[error("image {image}: layer {layer}: {source}")]
-    Layer { image: String, layer: String, source: UnpackError },
-    #[error("image {image} is used by {count} names ({names}); remove them by name or use --force")]
-    InUse { image: String, count: usize, names: String },
+    Layer {
+        image: String,
+        layer: String,
+        source: UnpackError,
+    },
+    #[error(
+        "image {image} is used by {count} names ({names}); remove them by name or use --force"
+    )]
+    InUse {
+        image: String,
+        count: usize,
+        names: String,
+    },
     #[error("invalid --change {instruction:?}: {reason}")]
     BadChange { instruction: String, reason: String },
 }
 
 impl ImageError {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        ImageError::Io { path: path.into(), source }
+        ImageError::Io {
+            path: path.into(),
+            source,
+        }
     }
 }
 

@@ -28,12 +28,23 @@ pub struct SaveItem {
 }
 
 pub fn save(store: &Store, items: &[SaveItem], format: SaveFormat, dest: &Path) -> Result<()> {
-    let parent = dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let file_name = dest.file_name().ok_or_else(|| ImageError::io(dest, std::io::Error::other("not a file name")))?;
-    let temp = parent.join(format!(".{}.berth-{:08x}", file_name.to_string_lossy(), rand::random::<u32>()));
+    let parent = dest
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let file_name = dest
+        .file_name()
+        .ok_or_else(|| ImageError::io(dest, std::io::Error::other("not a file name")))?;
+    let temp = parent.join(format!(
+        ".{}.berth-{:08x}",
+        file_name.to_string_lossy(),
+        rand::random::<u32>()
+    ));
     let result = match format {
         SaveFormat::OciDir => write_dir(store, items, &temp),
-        SaveFormat::DockerArchive | SaveFormat::OciArchive => write_tar(store, items, format, &temp),
+        SaveFormat::DockerArchive | SaveFormat::OciArchive => {
+            write_tar(store, items, format, &temp)
+        }
     };
     let result = result.and_then(|()| {
         if format == SaveFormat::OciDir && dest.is_dir() {
@@ -42,7 +53,11 @@ pub fn save(store: &Store, items: &[SaveItem], format: SaveFormat, dest: &Path) 
         std::fs::rename(&temp, dest).map_err(|e| ImageError::io(dest, e))
     });
     if result.is_err() {
-        let _ = if temp.is_dir() { std::fs::remove_dir_all(&temp) } else { std::fs::remove_file(&temp) };
+        let _ = if temp.is_dir() {
+            std::fs::remove_dir_all(&temp)
+        } else {
+            std::fs::remove_file(&temp)
+        };
     }
     result
 }
@@ -65,14 +80,24 @@ fn collect(store: &Store, items: &[SaveItem]) -> Result<(BTreeSet<Digest>, Index
         } else {
             item.image.manifest.media_type.clone()
         };
-        let base = Descriptor { media_type, digest: item.image.manifest_digest.to_string(), size, annotations: BTreeMap::new(), platform: None };
+        let base = Descriptor {
+            media_type,
+            digest: item.image.manifest_digest.to_string(),
+            size,
+            annotations: BTreeMap::new(),
+            platform: None,
+        };
         if item.names.is_empty() {
             index.manifests.push(base.clone());
         }
         for name in &item.names {
             let mut named = base.clone();
-            named.annotations.insert(ANNOTATION_REF_NAME.into(), name.clone());
-            named.annotations.insert("io.containerd.image.name".into(), full_name(name));
+            named
+                .annotations
+                .insert(ANNOTATION_REF_NAME.into(), name.clone());
+            named
+                .annotations
+                .insert("io.containerd.image.name".into(), full_name(name));
             index.manifests.push(named);
         }
     }
@@ -82,7 +107,8 @@ fn collect(store: &Store, items: &[SaveItem]) -> Result<(BTreeSet<Digest>, Index
 /// Docker spells Hub names in full in OCI annotations.
 fn full_name(name: &str) -> String {
     let first = name.split('/').next().unwrap_or_default();
-    let has_registry = name.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost");
+    let has_registry =
+        name.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost");
     match (has_registry, name.contains('/')) {
         (true, _) => name.to_string(),
         (false, true) => format!("docker.io/{name}"),
@@ -98,8 +124,14 @@ fn write_dir(store: &Store, items: &[SaveItem], dir: &Path) -> Result<()> {
         let to = blob_dir.join(digest.hex());
         std::fs::copy(store.blob_path(digest), &to).map_err(|e| ImageError::io(&to, e))?;
     }
-    write_file(&dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#)?;
-    write_file(&dir.join("index.json"), &serde_json::to_vec(&index).expect("index serialises"))
+    write_file(
+        &dir.join("oci-layout"),
+        br#"{"imageLayoutVersion":"1.0.0"}"#,
+    )?;
+    write_file(
+        &dir.join("index.json"),
+        &serde_json::to_vec(&index).expect("index serialises"),
+    )
 }
 
 fn write_file(path: &Path, data: &[u8]) -> Result<()> {
@@ -113,35 +145,56 @@ fn write_tar(store: &Store, items: &[SaveItem], format: SaveFormat, path: &Path)
     let io_err = |e| ImageError::io(path, e);
     for dir in ["blobs/", "blobs/sha256/"] {
         let mut header = header(tar::EntryType::Directory, 0, 0o755);
-        tar.append_data(&mut header, dir, std::io::empty()).map_err(io_err)?;
+        tar.append_data(&mut header, dir, std::io::empty())
+            .map_err(io_err)?;
     }
     for digest in &blobs {
         let blob_path = store.blob_path(digest);
         let blob = File::open(&blob_path).map_err(|e| ImageError::io(&blob_path, e))?;
-        let size = blob.metadata().map_err(|e| ImageError::io(&blob_path, e))?.len();
+        let size = blob
+            .metadata()
+            .map_err(|e| ImageError::io(&blob_path, e))?
+            .len();
         let mut header = header(tar::EntryType::Regular, size, 0o644);
-        tar.append_data(&mut header, format!("blobs/sha256/{}", digest.hex()), blob).map_err(io_err)?;
+        tar.append_data(&mut header, format!("blobs/sha256/{}", digest.hex()), blob)
+            .map_err(io_err)?;
     }
     let mut small = |name: &str, data: &[u8]| -> Result<()> {
         let mut header = header(tar::EntryType::Regular, data.len() as u64, 0o644);
         tar.append_data(&mut header, name, data).map_err(io_err)
     };
     small("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)?;
-    small("index.json", &serde_json::to_vec(&index).expect("index serialises"))?;
+    small(
+        "index.json",
+        &serde_json::to_vec(&index).expect("index serialises"),
+    )?;
     if format == SaveFormat::DockerArchive {
         let entries: Vec<DockerArchiveEntry> = items
             .iter()
             .map(|item| DockerArchiveEntry {
                 config: format!("blobs/sha256/{}", item.image.id.hex()),
                 repo_tags: Some(item.names.clone()),
-                layers: item.image.manifest.layers.iter().map(|l| format!("blobs/sha256/{}", l.digest.trim_start_matches("sha256:"))).collect(),
+                layers: item
+                    .image
+                    .manifest
+                    .layers
+                    .iter()
+                    .map(|l| format!("blobs/sha256/{}", l.digest.trim_start_matches("sha256:")))
+                    .collect(),
             })
             .collect();
-        small("manifest.json", &serde_json::to_vec(&json!(entries)).expect("manifest serialises"))?;
+        small(
+            "manifest.json",
+            &serde_json::to_vec(&json!(entries)).expect("manifest serialises"),
+        )?;
     }
     let mut writer = tar.into_inner().map_err(io_err)?;
     writer.flush().map_err(io_err)?;
-    writer.into_inner().map_err(|e| ImageError::io(path, e.into_error()))?.sync_all().map_err(io_err)
+    writer
+        .into_inner()
+        .map_err(|e| ImageError::io(path, e.into_error()))?
+        .sync_all()
+        .map_err(io_err)
 }
 
 fn header(kind: tar::EntryType, size: u64, mode: u32) -> tar::Header {
@@ -154,4 +207,3 @@ fn header(kind: tar::EntryType, size: u64, mode: u32) -> tar::Header {
     header.set_gid(0);
     header
 }
-

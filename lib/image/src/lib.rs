@@ -15,7 +15,7 @@ pub mod store;
 pub use store::{ImageInfo, Store};
 pub mod formats;
 pub use formats::oci_layout::host_architecture;
-pub mod import;
 pub mod changes;
 pub mod export;
+pub mod import;
 pub mod views;

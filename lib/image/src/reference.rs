@@ -6,12 +6,17 @@ use crate::error::{ImageError, Result};
 
 /// Returns the normalised `name:tag` form of a reference.
 pub fn normalize(reference: &str) -> Result<String> {
-    let bad = |reason| ImageError::BadReference { reference: reference.to_string(), reason };
+    let bad = |reason| ImageError::BadReference {
+        reference: reference.to_string(),
+        reason,
+    };
     if reference.is_empty() {
         return Err(bad("empty"));
     }
     if reference.contains('@') {
-        return Err(bad("digest references are not supported for names; use the image ID"));
+        return Err(bad(
+            "digest references are not supported for names; use the image ID",
+        ));
     }
     let (name, tag) = split_tag(reference);
     let name = name
@@ -25,14 +30,25 @@ pub fn normalize(reference: &str) -> Result<String> {
     let name_ok = name.split('/').enumerate().all(|(i, part)| {
         !part.is_empty()
             && part.bytes().all(|b| {
-                b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b) || (i == 0 && has_host && (b == b':' || b.is_ascii_uppercase()))
+                b.is_ascii_lowercase()
+                    || b.is_ascii_digit()
+                    || b"._-".contains(&b)
+                    || (i == 0 && has_host && (b == b':' || b.is_ascii_uppercase()))
             })
     });
     if !name_ok {
-        return Err(bad("repository names use lowercase letters, digits and . _ - separated by /"));
+        return Err(bad(
+            "repository names use lowercase letters, digits and . _ - separated by /",
+        ));
     }
     let tag = tag.unwrap_or("latest");
-    if tag.is_empty() || tag.len() > 128 || !tag.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)) || tag.starts_with(['.', '-']) {
+    if tag.is_empty()
+        || tag.len() > 128
+        || !tag
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        || tag.starts_with(['.', '-'])
+    {
         return Err(bad("tags use letters, digits and . _ - (at most 128)"));
     }
     Ok(format!("{name}:{tag}"))
@@ -41,7 +57,9 @@ pub fn normalize(reference: &str) -> Result<String> {
 /// Splits `name[:tag]`, where a colon inside the registry host (`host:5000/x`) is no tag.
 fn split_tag(reference: &str) -> (&str, Option<&str>) {
     match reference.rfind(':') {
-        Some(i) if !reference[i + 1..].contains('/') => (&reference[..i], Some(&reference[i + 1..])),
+        Some(i) if !reference[i + 1..].contains('/') => {
+            (&reference[..i], Some(&reference[i + 1..]))
+        }
         _ => (reference, None),
     }
 }
@@ -61,9 +79,18 @@ mod tests {
     #[test]
     fn names_get_a_tag_and_lose_the_hub_prefix() {
         assert_eq!(normalize("busybox").unwrap(), "busybox:latest");
-        assert_eq!(normalize("docker.io/library/busybox:1.36").unwrap(), "busybox:1.36");
-        assert_eq!(normalize("localhost:5000/a/b").unwrap(), "localhost:5000/a/b:latest");
-        assert_eq!(normalize("localhost:5000/a/b:v1").unwrap(), "localhost:5000/a/b:v1");
+        assert_eq!(
+            normalize("docker.io/library/busybox:1.36").unwrap(),
+            "busybox:1.36"
+        );
+        assert_eq!(
+            normalize("localhost:5000/a/b").unwrap(),
+            "localhost:5000/a/b:latest"
+        );
+        assert_eq!(
+            normalize("localhost:5000/a/b:v1").unwrap(),
+            "localhost:5000/a/b:v1"
+        );
     }
 
     #[test]
@@ -77,6 +104,9 @@ mod tests {
 
     #[test]
     fn display_split() {
-        assert_eq!(repository_and_tag("localhost:5000/a:v1"), ("localhost:5000/a", "v1"));
+        assert_eq!(
+            repository_and_tag("localhost:5000/a:v1"),
+            ("localhost:5000/a", "v1")
+        );
     }
 }

@@ -48,7 +48,11 @@ pub struct Index {
 
 impl Default for Index {
     fn default() -> Self {
-        Index { schema_version: 2, media_type: MEDIA_OCI_INDEX.to_string(), manifests: Vec::new() }
+        Index {
+            schema_version: 2,
+            media_type: MEDIA_OCI_INDEX.to_string(),
+            manifests: Vec::new(),
+        }
     }
 }
 
@@ -121,8 +125,16 @@ impl RunConfig {
             entrypoint: self.entrypoint.clone(),
             working_dir: self.working_dir.clone().unwrap_or_default(),
             user: self.user.clone().unwrap_or_default(),
-            exposed_ports: self.exposed_ports.iter().flat_map(|m| m.keys().cloned()).collect(),
-            volumes: self.volumes.iter().flat_map(|m| m.keys().cloned()).collect(),
+            exposed_ports: self
+                .exposed_ports
+                .iter()
+                .flat_map(|m| m.keys().cloned())
+                .collect(),
+            volumes: self
+                .volumes
+                .iter()
+                .flat_map(|m| m.keys().cloned())
+                .collect(),
             labels: self.labels.clone().unwrap_or_default(),
             stop_signal: self.stop_signal.clone(),
         }

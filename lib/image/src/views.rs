@@ -22,7 +22,10 @@ impl Store {
             if !diff.is_dir() {
                 return Err(ImageError::BadImage {
                     image: image.id.to_string(),
-                    reason: format!("layer {chain} is missing from the store ({})", diff.display()),
+                    reason: format!(
+                        "layer {chain} is missing from the store ({})",
+                        diff.display()
+                    ),
                 });
             }
             dirs.push(diff);
@@ -43,7 +46,11 @@ impl Store {
             id: image.id.to_string(),
             name,
             manifest: image.manifest_digest.to_string(),
-            config: config.config.as_ref().map(|c| c.to_record()).unwrap_or_default(),
+            config: config
+                .config
+                .as_ref()
+                .map(|c| c.to_record())
+                .unwrap_or_default(),
             layers,
         };
         Ok(ContainerRecord::new(self.paths().root().to_owned(), part))
@@ -65,7 +72,13 @@ impl Store {
     /// A document shaped like `docker image inspect`'s, plus berth's own fields.
     pub fn inspect(&self, image: &ImageInfo) -> Result<Value> {
         let (_, config) = self.config_of(image)?;
-        let extra = |key: &str| config.extra.get(key).cloned().unwrap_or(Value::String(String::new()));
+        let extra = |key: &str| {
+            config
+                .extra
+                .get(key)
+                .cloned()
+                .unwrap_or(Value::String(String::new()))
+        };
         Ok(json!({
             "Id": image.id.as_str(),
             "RepoTags": image.names,
@@ -107,10 +120,21 @@ pub fn rows(store: &Store) -> Result<Vec<ImageRow>> {
         let names: Vec<(String, String)> = if image.names.is_empty() {
             vec![("<none>".into(), "<none>".into())]
         } else {
-            image.names.iter().map(|n| repository_and_tag(n)).map(|(r, t)| (r.to_string(), t.to_string())).collect()
+            image
+                .names
+                .iter()
+                .map(|n| repository_and_tag(n))
+                .map(|(r, t)| (r.to_string(), t.to_string()))
+                .collect()
         };
         for (repository, tag) in names {
-            rows.push(ImageRow { repository, tag, id: image.id.to_string(), created: created.clone(), size });
+            rows.push(ImageRow {
+                repository,
+                tag,
+                id: image.id.to_string(),
+                created: created.clone(),
+                size,
+            });
         }
     }
     Ok(rows)

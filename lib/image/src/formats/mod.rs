@@ -43,42 +43,72 @@ pub fn read_images(source: &ArchiveSource) -> Result<Vec<LoadableImage>> {
     } else {
         return Err(ImageError::UnknownFormat {
             source_path: source.shown().to_owned(),
-            reason: "neither a docker-archive (no manifest.json) nor an OCI layout (no index.json)".into(),
+            reason: "neither a docker-archive (no manifest.json) nor an OCI layout (no index.json)"
+                .into(),
         });
     };
     if images.is_empty() {
-        return Err(ImageError::UnknownFormat { source_path: source.shown().to_owned(), reason: "the archive lists no image".into() });
+        return Err(ImageError::UnknownFormat {
+            source_path: source.shown().to_owned(),
+            reason: "the archive lists no image".into(),
+        });
     }
     Ok(images)
 }
 
 /// Parses a config and checks it lists one diff ID per layer.
-fn parse_config(source: &ArchiveSource, member: &str, data: &[u8], layer_count: usize, shown: &str) -> Result<(ImageConfigFile, Vec<Digest>)> {
-    let config: ImageConfigFile = serde_json::from_slice(data).map_err(|e| ImageError::BadArchive {
-        source_path: source.shown().to_owned(),
-        member: member.to_string(),
-        reason: format!("not a valid image config: {e}"),
-    })?;
+fn parse_config(
+    source: &ArchiveSource,
+    member: &str,
+    data: &[u8],
+    layer_count: usize,
+    shown: &str,
+) -> Result<(ImageConfigFile, Vec<Digest>)> {
+    let config: ImageConfigFile =
+        serde_json::from_slice(data).map_err(|e| ImageError::BadArchive {
+            source_path: source.shown().to_owned(),
+            member: member.to_string(),
+            reason: format!("not a valid image config: {e}"),
+        })?;
     if config.rootfs.kind != "layers" {
-        return Err(ImageError::BadImage { image: shown.to_string(), reason: format!("rootfs type {:?} is not \"layers\"", config.rootfs.kind) });
+        return Err(ImageError::BadImage {
+            image: shown.to_string(),
+            reason: format!("rootfs type {:?} is not \"layers\"", config.rootfs.kind),
+        });
     }
     if config.rootfs.diff_ids.len() != layer_count {
         return Err(ImageError::BadImage {
             image: shown.to_string(),
-            reason: format!("the manifest lists {layer_count} layers but the config {} diff IDs", config.rootfs.diff_ids.len()),
+            reason: format!(
+                "the manifest lists {layer_count} layers but the config {} diff IDs",
+                config.rootfs.diff_ids.len()
+            ),
         });
     }
-    let diff_ids = config.rootfs.diff_ids.iter().map(|d| Digest::parse(d)).collect::<Result<Vec<_>>>()?;
+    let diff_ids = config
+        .rootfs
+        .diff_ids
+        .iter()
+        .map(|d| Digest::parse(d))
+        .collect::<Result<Vec<_>>>()?;
     Ok((config, diff_ids))
 }
 
 /// A member named `blobs/sha256/<hex>` promises that digest.
 fn digest_from_member(member: &str) -> Option<Digest> {
-    let hex = member.trim_start_matches("./").strip_prefix("blobs/sha256/")?;
+    let hex = member
+        .trim_start_matches("./")
+        .strip_prefix("blobs/sha256/")?;
     Digest::parse(&format!("sha256:{hex}")).ok()
 }
 
-fn check_digest(shown: &str, what: &'static str, expected: &Digest, expected_size: Option<u64>, data: &[u8]) -> Result<()> {
+fn check_digest(
+    shown: &str,
+    what: &'static str,
+    expected: &Digest,
+    expected_size: Option<u64>,
+    data: &[u8],
+) -> Result<()> {
     let actual = Digest::of_bytes(data);
     let size = data.len() as u64;
     if actual != *expected || expected_size.is_some_and(|s| s != size) {

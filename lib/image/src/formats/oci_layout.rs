@@ -6,11 +6,14 @@ use crate::digest::Digest;
 use crate::error::{ImageError, Result};
 use crate::reference;
 use crate::spec::{
-    Descriptor, Index, Manifest, ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME, MEDIA_DOCKER_LIST, MEDIA_DOCKER_MANIFEST,
-    MEDIA_OCI_INDEX, MEDIA_OCI_MANIFEST,
+    Descriptor, Index, Manifest, ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME,
+    MEDIA_DOCKER_LIST, MEDIA_DOCKER_MANIFEST, MEDIA_OCI_INDEX, MEDIA_OCI_MANIFEST,
 };
 
-const CONFIG_TYPES: &[&str] = &["application/vnd.oci.image.config.v1+json", "application/vnd.docker.container.image.v1+json"];
+const CONFIG_TYPES: &[&str] = &[
+    "application/vnd.oci.image.config.v1+json",
+    "application/vnd.docker.container.image.v1+json",
+];
 const LAYER_TYPES: &[&str] = &[
     "application/vnd.oci.image.layer.v1.tar",
     "application/vnd.oci.image.layer.v1.tar+gzip",
@@ -26,10 +29,14 @@ const MAX_NESTING: usize = 4;
 
 pub(super) fn read(source: &ArchiveSource) -> Result<Vec<LoadableImage>> {
     let data = source.read_small("index.json")?;
-    let index: Index = serde_json::from_slice(&data).map_err(|e| bad(source, "index.json", format!("not an OCI index: {e}")))?;
+    let index: Index = serde_json::from_slice(&data)
+        .map_err(|e| bad(source, "index.json", format!("not an OCI index: {e}")))?;
     let mut images = Vec::new();
     for descriptor in &index.manifests {
-        let name = descriptor.annotations.get(ANNOTATION_CONTAINERD_NAME).or_else(|| descriptor.annotations.get(ANNOTATION_REF_NAME));
+        let name = descriptor
+            .annotations
+            .get(ANNOTATION_CONTAINERD_NAME)
+            .or_else(|| descriptor.annotations.get(ANNOTATION_REF_NAME));
         let names = match name.map(|n| reference::normalize(n)) {
             Some(Ok(name)) => vec![name],
             Some(Err(e)) => {
@@ -46,59 +53,139 @@ pub(super) fn read(source: &ArchiveSource) -> Result<Vec<LoadableImage>> {
 }
 
 fn bad(source: &ArchiveSource, member: &str, reason: String) -> ImageError {
-    ImageError::BadArchive { source_path: source.shown().to_owned(), member: member.to_string(), reason }
+    ImageError::BadArchive {
+        source_path: source.shown().to_owned(),
+        member: member.to_string(),
+        reason,
+    }
 }
 
 /// Reads the blob a descriptor points at and checks its digest and size.
-fn read_blob(source: &ArchiveSource, descriptor: &Descriptor, shown: &str, what: &'static str) -> Result<Vec<u8>> {
+fn read_blob(
+    source: &ArchiveSource,
+    descriptor: &Descriptor,
+    shown: &str,
+    what: &'static str,
+) -> Result<Vec<u8>> {
     let digest = Digest::parse(&descriptor.digest)?;
     let data = source.read_small(&format!("blobs/sha256/{}", digest.hex()))?;
     check_digest(shown, what, &digest, Some(descriptor.size), &data)?;
     Ok(data)
 }
 
-fn read_descriptor(source: &ArchiveSource, descriptor: &Descriptor, names: Vec<String>, depth: usize) -> Result<Option<LoadableImage>> {
-    let shown = names.first().cloned().unwrap_or_else(|| descriptor.digest.clone());
+fn read_descriptor(
+    source: &ArchiveSource,
+    descriptor: &Descriptor,
+    names: Vec<String>,
+    depth: usize,
+) -> Result<Option<LoadableImage>> {
+    let shown = names
+        .first()
+        .cloned()
+        .unwrap_or_else(|| descriptor.digest.clone());
     match descriptor.media_type.as_str() {
-        MEDIA_OCI_MANIFEST | MEDIA_DOCKER_MANIFEST => read_manifest(source, descriptor, names, shown).map(Some),
+        MEDIA_OCI_MANIFEST | MEDIA_DOCKER_MANIFEST => {
+            read_manifest(source, descriptor, names, shown).map(Some)
+        }
         MEDIA_OCI_INDEX | MEDIA_DOCKER_LIST if depth < MAX_NESTING => {
             let data = read_blob(source, descriptor, &shown, "index")?;
-            let nested: Index = serde_json::from_slice(&data).map_err(|e| ImageError::BadImage { image: shown.clone(), reason: format!("nested index: {e}") })?;
+            let nested: Index =
+                serde_json::from_slice(&data).map_err(|e| ImageError::BadImage {
+                    image: shown.clone(),
+                    reason: format!("nested index: {e}"),
+                })?;
             let host = host_architecture();
-            let chosen = nested.manifests.iter().find(|d| d.platform.as_ref().is_none_or(|p| p.os == "linux" && p.architecture == host));
+            let chosen = nested.manifests.iter().find(|d| {
+                d.platform
+                    .as_ref()
+                    .is_none_or(|p| p.os == "linux" && p.architecture == host)
+            });
             match chosen {
                 Some(d) => read_descriptor(source, d, names, depth + 1),
-                None => Err(ImageError::BadImage { image: shown, reason: format!("no manifest for linux/{host}") }),
+                None => Err(ImageError::BadImage {
+                    image: shown,
+                    reason: format!("no manifest for linux/{host}"),
+                }),
             }
         }
-        other => Err(ImageError::BadImage { image: shown, reason: format!("index entry {} has media type {other:?}, not a manifest or index", descriptor.digest) }),
+        other => Err(ImageError::BadImage {
+            image: shown,
+            reason: format!(
+                "index entry {} has media type {other:?}, not a manifest or index",
+                descriptor.digest
+            ),
+        }),
     }
 }
 
-fn read_manifest(source: &ArchiveSource, descriptor: &Descriptor, names: Vec<String>, shown: String) -> Result<LoadableImage> {
+fn read_manifest(
+    source: &ArchiveSource,
+    descriptor: &Descriptor,
+    names: Vec<String>,
+    shown: String,
+) -> Result<LoadableImage> {
     let data = read_blob(source, descriptor, &shown, "manifest")?;
-    let manifest: Manifest = serde_json::from_slice(&data).map_err(|e| ImageError::BadImage { image: shown.clone(), reason: format!("manifest {}: {e}", descriptor.digest) })?;
+    let manifest: Manifest = serde_json::from_slice(&data).map_err(|e| ImageError::BadImage {
+        image: shown.clone(),
+        reason: format!("manifest {}: {e}", descriptor.digest),
+    })?;
     if !manifest.media_type.is_empty() && manifest.media_type != descriptor.media_type {
         return Err(ImageError::BadImage {
             image: shown,
-            reason: format!("manifest {} says it is {:?} but the index says {:?}", descriptor.digest, manifest.media_type, descriptor.media_type),
+            reason: format!(
+                "manifest {} says it is {:?} but the index says {:?}",
+                descriptor.digest, manifest.media_type, descriptor.media_type
+            ),
         });
     }
     if !CONFIG_TYPES.contains(&manifest.config.media_type.as_str()) {
-        return Err(ImageError::BadImage { image: shown, reason: format!("config has media type {:?}, not an image config", manifest.config.media_type) });
+        return Err(ImageError::BadImage {
+            image: shown,
+            reason: format!(
+                "config has media type {:?}, not an image config",
+                manifest.config.media_type
+            ),
+        });
     }
     let config = read_blob(source, &manifest.config, &shown, "config")?;
-    let config_member = format!("blobs/sha256/{}", Digest::parse(&manifest.config.digest)?.hex());
-    let (config_doc, diff_ids) = parse_config(source, &config_member, &config, manifest.layers.len(), &shown)?;
+    let config_member = format!(
+        "blobs/sha256/{}",
+        Digest::parse(&manifest.config.digest)?.hex()
+    );
+    let (config_doc, diff_ids) = parse_config(
+        source,
+        &config_member,
+        &config,
+        manifest.layers.len(),
+        &shown,
+    )?;
     let mut layers = Vec::with_capacity(manifest.layers.len());
     for (layer, diff_id) in manifest.layers.iter().zip(diff_ids) {
         if !LAYER_TYPES.contains(&layer.media_type.as_str()) {
-            return Err(ImageError::BadImage { image: shown, reason: format!("layer {} has media type {:?}, not a layer", layer.digest, layer.media_type) });
+            return Err(ImageError::BadImage {
+                image: shown,
+                reason: format!(
+                    "layer {} has media type {:?}, not a layer",
+                    layer.digest, layer.media_type
+                ),
+            });
         }
         let digest = Digest::parse(&layer.digest)?;
-        layers.push(LoadableLayer { member: format!("blobs/sha256/{}", digest.hex()), expected_blob: Some((digest, layer.size)), diff_id });
+        layers.push(LoadableLayer {
+            member: format!("blobs/sha256/{}", digest.hex()),
+            expected_blob: Some((digest, layer.size)),
+            diff_id,
+        });
     }
-    Ok(LoadableImage { shown, names, config_digest: Digest::of_bytes(&config), config, config_doc, manifest: Some(data), layers })
+    Ok(LoadableImage {
+        shown,
+        names,
+        config_digest: Digest::of_bytes(&config),
+        config,
+        config_doc,
+        manifest: Some(data),
+        layers,
+    })
 }
 
 pub fn host_architecture() -> &'static str {

@@ -26,7 +26,10 @@ impl Store {
         if Digest::of_bytes(&data) != *digest {
             return Err(ImageError::BadImage {
                 image: digest.to_string(),
-                reason: format!("blob {} is corrupt: its content no longer has its digest", path.display()),
+                reason: format!(
+                    "blob {} is corrupt: its content no longer has its digest",
+                    path.display()
+                ),
             });
         }
         Ok(data)
@@ -43,7 +46,12 @@ impl Store {
     pub(crate) fn blob_writer(&self) -> Result<BlobWriter> {
         let temp = TempPath::new_file(&self.tmp(), "blob")?;
         let file = File::create(temp.path()).map_err(|e| ImageError::io(temp.path(), e))?;
-        Ok(BlobWriter { temp, file, hasher: Sha256::new(), size: 0 })
+        Ok(BlobWriter {
+            temp,
+            file,
+            hasher: Sha256::new(),
+            size: 0,
+        })
     }
 }
 
@@ -57,7 +65,14 @@ pub struct BlobWriter {
 
 impl BlobWriter {
     pub fn digest_so_far(&self) -> (Digest, u64) {
-        (Digest::parse(&format!("sha256:{}", hex::encode(self.hasher.clone().finalize()))).expect("valid"), self.size)
+        (
+            Digest::parse(&format!(
+                "sha256:{}",
+                hex::encode(self.hasher.clone().finalize())
+            ))
+            .expect("valid"),
+            self.size,
+        )
     }
 
     /// Moves the blob into the store under its digest; a blob already there is kept.

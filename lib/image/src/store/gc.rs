@@ -24,7 +24,14 @@ impl Store {
         for image in self.images()? {
             blobs_in_use.insert(image.manifest_digest.hex().to_string());
             blobs_in_use.insert(image.id.hex().to_string());
-            blobs_in_use.extend(image.manifest.layers.iter().filter_map(|l| Digest::parse(&l.digest).ok()).map(|d| d.hex().to_string()));
+            blobs_in_use.extend(
+                image
+                    .manifest
+                    .layers
+                    .iter()
+                    .filter_map(|l| Digest::parse(&l.digest).ok())
+                    .map(|d| d.hex().to_string()),
+            );
             let (_, config) = self.config_of(&image)?;
             let mut parent: Option<Digest> = None;
             for diff_id in &config.rootfs.diff_ids {
@@ -49,7 +56,11 @@ impl Store {
         }
         self.remove_stale_locks(&chains_in_use)?;
         for (_, path) in list(&self.tmp())? {
-            let result = if path.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
+            let result = if path.is_dir() {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            };
             result.map_err(|e| ImageError::io(&path, e))?;
         }
         Ok(report)
@@ -57,7 +68,9 @@ impl Store {
 
     fn remove_stale_locks(&self, chains_in_use: &HashSet<String>) -> Result<()> {
         for (name, path) in list(&self.paths.locks())? {
-            let chain = name.strip_prefix("layer-").and_then(|n| n.strip_suffix(".lock"));
+            let chain = name
+                .strip_prefix("layer-")
+                .and_then(|n| n.strip_suffix(".lock"));
             if chain.is_some_and(|c| !chains_in_use.contains(c)) {
                 std::fs::remove_file(&path).map_err(|e| ImageError::io(&path, e))?;
             }
@@ -71,7 +84,9 @@ impl Store {
     /// collects it.
     pub(crate) fn tidy_after_failure(&self) {
         let path = self.paths.locks().join("store.lock");
-        let Ok(file) = std::fs::OpenOptions::new().write(true).open(&path) else { return };
+        let Ok(file) = std::fs::OpenOptions::new().write(true).open(&path) else {
+            return;
+        };
         if rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_err() {
             return;
         }
@@ -83,7 +98,11 @@ impl Store {
 
     /// Untags and removes images; with `names`, only those names of the image go, and the
     /// image itself only when no name is left.
-    pub fn remove_image(&self, image: &crate::store::ImageInfo, names: Option<&[String]>) -> Result<(Vec<String>, GcReport)> {
+    pub fn remove_image(
+        &self,
+        image: &crate::store::ImageInfo,
+        names: Option<&[String]>,
+    ) -> Result<(Vec<String>, GcReport)> {
         let _store = self.lock_store(LockMode::Exclusive)?;
         let untagged = self.untag(image, names)?;
         let report = self.collect_garbage()?;
@@ -93,7 +112,11 @@ impl Store {
     /// Removes images that have no name, and everything only they used.
     pub fn prune(&self) -> Result<(Vec<Digest>, GcReport)> {
         let _store = self.lock_store(LockMode::Exclusive)?;
-        let dangling: Vec<_> = self.images()?.into_iter().filter(|i| i.names.is_empty()).collect();
+        let dangling: Vec<_> = self
+            .images()?
+            .into_iter()
+            .filter(|i| i.names.is_empty())
+            .collect();
         for image in &dangling {
             self.untag(image, None)?;
         }
@@ -107,7 +130,10 @@ fn list(dir: &std::path::Path) -> Result<Vec<(String, std::path::PathBuf)>> {
     let mut out = Vec::new();
     for entry in entries {
         let entry = entry.map_err(|e| ImageError::io(dir, e))?;
-        out.push((entry.file_name().to_string_lossy().into_owned(), entry.path()));
+        out.push((
+            entry.file_name().to_string_lossy().into_owned(),
+            entry.path(),
+        ));
     }
     Ok(out)
 }

@@ -9,7 +9,9 @@ use super::Store;
 use crate::digest::Digest;
 use crate::error::{ImageError, Result};
 use crate::reference;
-use crate::spec::{Descriptor, ImageConfigFile, Index, Manifest, ANNOTATION_REF_NAME, MEDIA_OCI_MANIFEST};
+use crate::spec::{
+    Descriptor, ImageConfigFile, Index, Manifest, ANNOTATION_REF_NAME, MEDIA_OCI_MANIFEST,
+};
 
 /// One image in the store.
 #[derive(Debug, Clone)]
@@ -40,7 +42,10 @@ impl Store {
     }
 
     /// Read-modify-write of the index under its lock.
-    pub(crate) fn update_index<T>(&self, change: impl FnOnce(&mut Index) -> Result<T>) -> Result<T> {
+    pub(crate) fn update_index<T>(
+        &self,
+        change: impl FnOnce(&mut Index) -> Result<T>,
+    ) -> Result<T> {
         let _lock = self.lock("index.lock", LockMode::Exclusive)?;
         let mut index = self.read_index()?;
         let out = change(&mut index)?;
@@ -51,7 +56,12 @@ impl Store {
 
     /// Records a manifest under `names`, moving each name off any other image. An image
     /// left without a name stays as a dangling entry.
-    pub(crate) fn add_to_index(&self, manifest: &Digest, size: u64, names: &[String]) -> Result<()> {
+    pub(crate) fn add_to_index(
+        &self,
+        manifest: &Digest,
+        size: u64,
+        names: &[String],
+    ) -> Result<()> {
         self.update_index(|index| {
             let mut dangling_before: Vec<Descriptor> = Vec::new();
             index.manifests.retain(|d| {
@@ -75,15 +85,23 @@ impl Store {
                 media_type: MEDIA_OCI_MANIFEST.to_string(),
                 digest: manifest.to_string(),
                 size,
-                annotations: name.map(|n| BTreeMap::from([(ANNOTATION_REF_NAME.to_string(), n.clone())])).unwrap_or_default(),
+                annotations: name
+                    .map(|n| BTreeMap::from([(ANNOTATION_REF_NAME.to_string(), n.clone())]))
+                    .unwrap_or_default(),
                 platform: None,
             };
             if names.is_empty() {
-                if !index.manifests.iter().any(|d| d.digest == manifest.as_str()) {
+                if !index
+                    .manifests
+                    .iter()
+                    .any(|d| d.digest == manifest.as_str())
+                {
                     index.manifests.push(descriptor(None));
                 }
             } else {
-                index.manifests.extend(names.iter().map(|n| descriptor(Some(n))));
+                index
+                    .manifests
+                    .extend(names.iter().map(|n| descriptor(Some(n))));
             }
             Ok(())
         })
@@ -100,11 +118,19 @@ impl Store {
                 image.names.extend(name);
                 continue;
             }
-            let manifest: Manifest = serde_json::from_slice(&self.read_blob(&digest)?).map_err(|e| ImageError::BadImage {
-                image: digest.to_string(),
-                reason: format!("stored manifest is not valid: {e}"),
-            })?;
-            images.push(ImageInfo { id: Digest::parse(&manifest.config.digest)?, manifest_digest: digest, manifest, names: Vec::from_iter(name) });
+            let manifest: Manifest =
+                serde_json::from_slice(&self.read_blob(&digest)?).map_err(|e| {
+                    ImageError::BadImage {
+                        image: digest.to_string(),
+                        reason: format!("stored manifest is not valid: {e}"),
+                    }
+                })?;
+            images.push(ImageInfo {
+                id: Digest::parse(&manifest.config.digest)?,
+                manifest_digest: digest,
+                manifest,
+                names: Vec::from_iter(name),
+            });
         }
         for image in &mut images {
             image.names.sort();
@@ -125,13 +151,21 @@ impl Store {
         let is_hex = hex.len() >= 4 && hex.bytes().all(|b| b.is_ascii_hexdigit());
         if is_hex {
             let hex = hex.to_ascii_lowercase();
-            let matches: Vec<&ImageInfo> = images.iter().filter(|i| i.id.hex().starts_with(&hex)).collect();
+            let matches: Vec<&ImageInfo> = images
+                .iter()
+                .filter(|i| i.id.hex().starts_with(&hex))
+                .collect();
             let mut ids: Vec<&Digest> = matches.iter().map(|i| &i.id).collect();
             ids.dedup();
             match ids.len() {
                 0 => {}
                 1 => return Ok(matches[0].clone()),
-                count => return Err(ImageError::Ambiguous { reference: reference.to_string(), count }),
+                count => {
+                    return Err(ImageError::Ambiguous {
+                        reference: reference.to_string(),
+                        count,
+                    })
+                }
             }
         }
         Err(ImageError::NotFound(reference.to_string()))
@@ -150,7 +184,11 @@ impl Store {
     pub fn tag(&self, image: &ImageInfo, name: &str) -> Result<String> {
         let name = reference::normalize(name)?;
         let _store = self.lock_store(LockMode::Shared)?;
-        self.add_to_index(&image.manifest_digest, image_manifest_size(self, image)?, std::slice::from_ref(&name))?;
+        self.add_to_index(
+            &image.manifest_digest,
+            image_manifest_size(self, image)?,
+            std::slice::from_ref(&name),
+        )?;
         Ok(name)
     }
 
@@ -180,5 +218,7 @@ impl Store {
 
 fn image_manifest_size(store: &Store, image: &ImageInfo) -> Result<u64> {
     let path = store.blob_path(&image.manifest_digest);
-    Ok(std::fs::metadata(&path).map_err(|e| ImageError::io(&path, e))?.len())
+    Ok(std::fs::metadata(&path)
+        .map_err(|e| ImageError::io(&path, e))?
+        .len())
 }

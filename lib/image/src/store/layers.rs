@@ -9,11 +9,11 @@ use serde::{Deserialize, Serialize};
 
 use super::blobs::TeeReader;
 use super::copy::BlobCopy;
-use crate::formats::LayerSource;
 use super::{Store, TempPath};
 use crate::compression::Compression;
 use crate::digest::{Digest, HashingReader, LimitExceeded, LimitedReader};
 use crate::error::{ImageError, Result};
+use crate::formats::LayerSource;
 use crate::unpack::{apply_layer, UnpackError, UnpackOptions, UnpackStats};
 
 const READ_BUFFER: usize = 1 << 20;
@@ -68,7 +68,11 @@ impl Store {
 
     /// Makes sure the layer is unpacked and its blob stored, reading `open()` only if
     /// something is missing. The caller holds the store lock shared.
-    pub fn ingest_layer(&self, input: &LayerInput<'_>, open: &mut dyn FnMut() -> Result<LayerSource>) -> Result<LayerMeta> {
+    pub fn ingest_layer(
+        &self,
+        input: &LayerInput<'_>,
+        open: &mut dyn FnMut() -> Result<LayerSource>,
+    ) -> Result<LayerMeta> {
         let chain = Digest::chain(input.parent_chain.as_ref(), &input.diff_id);
         let _lock = self.lock(&format!("layer-{}.lock", chain.hex()), LockMode::Exclusive)?;
         if self.layer_dir(&chain).join("layer.json").is_file() {
@@ -79,16 +83,34 @@ impl Store {
             };
             if self.has_blob(&wanted) {
                 let same_blob = wanted.as_str() == meta.blob;
-                let size = if same_blob { meta.blob_size } else { input.expected_blob.as_ref().map_or(meta.blob_size, |b| b.1) };
-                let media_type = if same_blob { meta.media_type.clone() } else { self.blob_media_type(&wanted)? };
-                return Ok(LayerMeta { blob: wanted.to_string(), blob_size: size, media_type, ..meta });
+                let size = if same_blob {
+                    meta.blob_size
+                } else {
+                    input.expected_blob.as_ref().map_or(meta.blob_size, |b| b.1)
+                };
+                let media_type = if same_blob {
+                    meta.media_type.clone()
+                } else {
+                    self.blob_media_type(&wanted)?
+                };
+                return Ok(LayerMeta {
+                    blob: wanted.to_string(),
+                    blob_size: size,
+                    media_type,
+                    ..meta
+                });
             }
             // Same content under another blob (another compression): store that blob, verified.
             let streamed = self.read_layer_blob(input, open()?, None)?;
             let media_type = streamed.compression.layer_media_type().to_string();
             let size = streamed.size;
             let digest = streamed.blob.commit(self)?;
-            return Ok(LayerMeta { blob: digest.to_string(), blob_size: size, media_type, ..meta });
+            return Ok(LayerMeta {
+                blob: digest.to_string(),
+                blob_size: size,
+                media_type,
+                ..meta
+            });
         }
         let work = TempPath::new_dir(&self.tmp(), "layer")?;
         let diff = work.path().join("diff");
@@ -102,7 +124,9 @@ impl Store {
         let mut head = [0u8; 4];
         let mut file = std::fs::File::open(&path).map_err(|e| ImageError::io(&path, e))?;
         let n = file.read(&mut head).map_err(|e| ImageError::io(&path, e))?;
-        Ok(Compression::sniff(&head[..n]).layer_media_type().to_string())
+        Ok(Compression::sniff(&head[..n])
+            .layer_media_type()
+            .to_string())
     }
 
     /// Streams the blob once: copies it towards the blob store, computes its digest and
@@ -116,12 +140,37 @@ impl Store {
         unpack_into: Option<&std::path::Path>,
     ) -> Result<StreamedLayer> {
         let (unpack, limit, report) = limits;
-        let layer_err = |source: UnpackError| ImageError::Layer { image: image.to_string(), layer: layer_name.to_string(), source };
-        let read_err = |source: io::Error| layer_err(UnpackError::Read { entry: None, source });
-        let progress = Progress { inner: source.reader, done: 0, report };
+        let layer_err = |source: UnpackError| ImageError::Layer {
+            image: image.to_string(),
+            layer: layer_name.to_string(),
+            source,
+        };
+        let read_err = |source: io::Error| {
+            layer_err(UnpackError::Read {
+                entry: None,
+                source,
+            })
+        };
+        let progress = Progress {
+            inner: source.reader,
+            done: 0,
+            report,
+        };
         let (tee, copy) = match source.file_range {
-            Some(range) => (BlobSink::Hash(HashingReader::new(progress)), Some(BlobCopy::start(range, TempPath::new_file(&self.tmp(), "blob")?)?)),
-            None => (BlobSink::Tee(TeeReader { inner: progress, blob: self.blob_writer()? }), None),
+            Some(range) => (
+                BlobSink::Hash(HashingReader::new(progress)),
+                Some(BlobCopy::start(
+                    range,
+                    TempPath::new_file(&self.tmp(), "blob")?,
+                )?),
+            ),
+            None => (
+                BlobSink::Tee(TeeReader {
+                    inner: progress,
+                    blob: self.blob_writer()?,
+                }),
+                None,
+            ),
         };
         let mut buffered = BufReader::with_capacity(READ_BUFFER, tee);
         let compression = Compression::sniff(buffered.fill_buf().map_err(read_err)?);
@@ -140,7 +189,8 @@ impl Store {
                 Some(hashed.finish().map_err(read_err)?.0)
             }
             Compression::Zstd => {
-                let decoder = zstd::stream::read::Decoder::with_buffer(&mut buffered).map_err(read_err)?;
+                let decoder =
+                    zstd::stream::read::Decoder::with_buffer(&mut buffered).map_err(read_err)?;
                 let mut hashed = HashingReader::new(LimitedReader::new(decoder, limit));
                 consume(&mut hashed, unpack_into, unpack, &mut stats).map_err(layer_err)?;
                 Some(hashed.finish().map_err(read_err)?.0)
@@ -154,17 +204,45 @@ impl Store {
             }
             (BlobSink::Hash(hashed), Some(copy)) => {
                 let (digest, size, _) = hashed.finish().map_err(read_err)?;
-                (PendingBlob::Copied { temp: copy.finish(size)?, digest: digest.clone() }, digest, size)
+                (
+                    PendingBlob::Copied {
+                        temp: copy.finish(size)?,
+                        digest: digest.clone(),
+                    },
+                    digest,
+                    size,
+                )
             }
             (BlobSink::Hash(_), None) => unreachable!("a hashed source always has a copy"),
         };
         let diff_id = diff_id.unwrap_or_else(|| digest.clone());
-        Ok(StreamedLayer { blob, digest, size, compression, diff_id, stats: stats.unwrap_or_default() })
+        Ok(StreamedLayer {
+            blob,
+            digest,
+            size,
+            compression,
+            diff_id,
+            stats: stats.unwrap_or_default(),
+        })
     }
 
-    fn read_layer_blob(&self, input: &LayerInput<'_>, source: LayerSource, unpack_into: Option<&std::path::Path>) -> Result<StreamedLayer> {
-        let layer_name = input.expected_blob.as_ref().map_or_else(|| input.diff_id.to_string(), |b| b.0.to_string());
-        let streamed = self.stream_layer(input.image, &layer_name, source, (input.unpack, input.limit, input.progress), unpack_into)?;
+    fn read_layer_blob(
+        &self,
+        input: &LayerInput<'_>,
+        source: LayerSource,
+        unpack_into: Option<&std::path::Path>,
+    ) -> Result<StreamedLayer> {
+        let layer_name = input
+            .expected_blob
+            .as_ref()
+            .map_or_else(|| input.diff_id.to_string(), |b| b.0.to_string());
+        let streamed = self.stream_layer(
+            input.image,
+            &layer_name,
+            source,
+            (input.unpack, input.limit, input.progress),
+            unpack_into,
+        )?;
         if let Some((expected, expected_size)) = &input.expected_blob {
             if *expected != streamed.digest || *expected_size != streamed.size {
                 return Err(ImageError::DigestMismatch {
@@ -190,7 +268,12 @@ impl Store {
 
     /// Puts a streamed, unpacked layer in place as `chain` (after the caller verified it);
     /// if another process got there first, its copy is kept and ours dropped.
-    pub(crate) fn commit_layer(&self, work: TempPath, streamed: StreamedLayer, parent: Option<&Digest>) -> Result<LayerMeta> {
+    pub(crate) fn commit_layer(
+        &self,
+        work: TempPath,
+        streamed: StreamedLayer,
+        parent: Option<&Digest>,
+    ) -> Result<LayerMeta> {
         let chain = Digest::chain(parent, &streamed.diff_id);
         let meta = LayerMeta {
             chain_id: chain.to_string(),
@@ -207,7 +290,11 @@ impl Store {
             return Ok(meta);
         }
         let meta_path = work.path().join("layer.json");
-        std::fs::write(&meta_path, serde_json::to_vec_pretty(&meta).expect("serialises")).map_err(|e| ImageError::io(&meta_path, e))?;
+        std::fs::write(
+            &meta_path,
+            serde_json::to_vec_pretty(&meta).expect("serialises"),
+        )
+        .map_err(|e| ImageError::io(&meta_path, e))?;
         work.persist(&self.layer_dir(&chain))?;
         Ok(meta)
     }
@@ -273,7 +360,12 @@ fn consume<R: Read>(
         None => Ok(()),
     };
     let result = result.and_then(|()| {
-        io::copy(stream, &mut io::sink()).map(drop).map_err(|source| UnpackError::Read { entry: None, source })
+        io::copy(stream, &mut io::sink())
+            .map(drop)
+            .map_err(|source| UnpackError::Read {
+                entry: None,
+                source,
+            })
     });
     result.map_err(limit_first)
 }
@@ -281,8 +373,14 @@ fn consume<R: Read>(
 /// A read error caused by the size limit reads better as such than as a tar error.
 fn limit_first(err: UnpackError) -> UnpackError {
     if let UnpackError::Read { source, .. } | UnpackError::Sys { source, .. } = &err {
-        if let Some(limit) = source.get_ref().and_then(|e| e.downcast_ref::<LimitExceeded>()) {
-            return UnpackError::Read { entry: None, source: io::Error::other(LimitExceeded { limit: limit.limit }) };
+        if let Some(limit) = source
+            .get_ref()
+            .and_then(|e| e.downcast_ref::<LimitExceeded>())
+        {
+            return UnpackError::Read {
+                entry: None,
+                source: io::Error::other(LimitExceeded { limit: limit.limit }),
+            };
         }
     }
     err

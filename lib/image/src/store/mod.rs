@@ -37,7 +37,12 @@ impl Store {
     /// Opens the store, creating its directories on first use.
     pub fn open(paths: Paths) -> Result<Store> {
         let store = Store { paths };
-        for dir in [store.paths.blobs(), store.paths.layers(), store.paths.locks(), store.paths.tmp()] {
+        for dir in [
+            store.paths.blobs(),
+            store.paths.layers(),
+            store.paths.locks(),
+            store.paths.tmp(),
+        ] {
             std::fs::create_dir_all(&dir).map_err(|e| ImageError::io(&dir, e))?;
         }
         // Unpacked layers may hold device nodes and setuid files: keep other users out.
@@ -77,5 +82,6 @@ impl Store {
 
 fn set_mode(path: &std::path::Path, mode: u32) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(|e| ImageError::io(path, e))
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .map_err(|e| ImageError::io(path, e))
 }

@@ -12,8 +12,14 @@ pub struct TempPath {
 impl TempPath {
     /// A fresh name under `tmp`; nothing is created yet.
     pub fn new_file(tmp: &Path, kind: &str) -> Result<TempPath> {
-        let name = format!("{kind}-{}-{:016x}", std::process::id(), rand::random::<u64>());
-        Ok(TempPath { path: Some(tmp.join(name)) })
+        let name = format!(
+            "{kind}-{}-{:016x}",
+            std::process::id(),
+            rand::random::<u64>()
+        );
+        Ok(TempPath {
+            path: Some(tmp.join(name)),
+        })
     }
 
     /// A fresh, empty directory under `tmp`.

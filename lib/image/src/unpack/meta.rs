@@ -7,8 +7,8 @@ use std::io::Read;
 use std::os::fd::BorrowedFd;
 use std::os::unix::ffi::OsStrExt;
 
-use rustix::fs::{self as rfs, AtFlags, Gid, Mode, Timestamps, Uid};
 use rustix::fs::Timespec;
+use rustix::fs::{self as rfs, AtFlags, Gid, Mode, Timestamps, Uid};
 
 use super::{sys, Result, UnpackError};
 
@@ -23,35 +23,65 @@ pub(super) struct EntryMeta {
 
 impl EntryMeta {
     pub fn read<R: Read>(entry: &mut tar::Entry<'_, R>, name: &str) -> Result<EntryMeta> {
-        let bad = |reason: String| UnpackError::BadEntry { entry: name.to_string(), reason };
+        let bad = |reason: String| UnpackError::BadEntry {
+            entry: name.to_string(),
+            reason,
+        };
         let header = entry.header();
         let mut meta = EntryMeta {
             mode: header.mode().map_err(|e| bad(format!("mode: {e}")))? & 0o7777,
-            uid: header.uid().map_err(|e| bad(format!("uid: {e}")))?.try_into().map_err(|_| bad("uid out of range".into()))?,
-            gid: header.gid().map_err(|e| bad(format!("gid: {e}")))?.try_into().map_err(|_| bad("gid out of range".into()))?,
-            mtime: header.mtime().map_err(|e| bad(format!("mtime: {e}")))?.try_into().unwrap_or(i64::MAX),
+            uid: header
+                .uid()
+                .map_err(|e| bad(format!("uid: {e}")))?
+                .try_into()
+                .map_err(|_| bad("uid out of range".into()))?,
+            gid: header
+                .gid()
+                .map_err(|e| bad(format!("gid: {e}")))?
+                .try_into()
+                .map_err(|_| bad("gid out of range".into()))?,
+            mtime: header
+                .mtime()
+                .map_err(|e| bad(format!("mtime: {e}")))?
+                .try_into()
+                .unwrap_or(i64::MAX),
             device: (
                 header.device_major().ok().flatten().unwrap_or(0),
                 header.device_minor().ok().flatten().unwrap_or(0),
             ),
             xattrs: Vec::new(),
         };
-        if let Some(extensions) = entry.pax_extensions().map_err(|e| bad(format!("pax header: {e}")))? {
+        if let Some(extensions) = entry
+            .pax_extensions()
+            .map_err(|e| bad(format!("pax header: {e}")))?
+        {
             for ext in extensions {
                 let ext = ext.map_err(|e| bad(format!("pax header: {e}")))?;
                 let Ok(key) = ext.key() else { continue };
                 let value = ext.value_bytes();
-                let number = || std::str::from_utf8(value).ok().and_then(|v| v.split('.').next()?.parse::<i64>().ok());
+                let number = || {
+                    std::str::from_utf8(value)
+                        .ok()
+                        .and_then(|v| v.split('.').next()?.parse::<i64>().ok())
+                };
                 if let Some(xattr) = key.strip_prefix("SCHILY.xattr.") {
                     if wanted_xattr(xattr) {
                         meta.xattrs.push((xattr.to_string(), value.to_vec()));
                     } else {
-                        tracing::warn!(entry = name, xattr, "dropping xattr outside the user, security and ACL namespaces");
+                        tracing::warn!(
+                            entry = name,
+                            xattr,
+                            "dropping xattr outside the user, security and ACL namespaces"
+                        );
                     }
                 } else if key == "uid" {
-                    meta.uid = number().and_then(|n| u32::try_from(n).ok()).ok_or_else(|| bad("pax uid out of range".into()))?;
+                    meta.uid = number()
+                        .and_then(|n| u32::try_from(n).ok())
+                        .ok_or_else(|| bad("pax uid out of range".into()))?;
                 } else if key == "gid" {
-                    meta.gid = number().and_then(|n| u32::try_from(n).ok()).ok_or_else(|| bad("pax gid out of range".into()))?;
+                    meta.gid = number()
+                        .and_then(|n| u32::try_from(n).ok())
+                        .ok_or_else(|| bad("pax gid out of range".into()))?;
                 } else if key == "mtime" {
                     meta.mtime = number().ok_or_else(|| bad("pax mtime is not a number".into()))?;
                 }
@@ -64,7 +94,10 @@ impl EntryMeta {
     }
 
     fn owner(&self) -> (Option<Uid>, Option<Gid>) {
-        (Some(Uid::from_raw_unchecked(self.uid)), Some(Gid::from_raw_unchecked(self.gid)))
+        (
+            Some(Uid::from_raw_unchecked(self.uid)),
+            Some(Gid::from_raw_unchecked(self.gid)),
+        )
     }
 
     /// For an open file or directory.
@@ -73,7 +106,8 @@ impl EntryMeta {
         rfs::fchown(fd, uid, gid).map_err(sys(name, "chown"))?;
         rfs::fchmod(fd, Mode::from_raw_mode(self.mode)).map_err(sys(name, "chmod"))?;
         for (key, value) in &self.xattrs {
-            rfs::fsetxattr(fd, key.as_str(), value, rfs::XattrFlags::empty()).map_err(sys(name, "set xattr"))?;
+            rfs::fsetxattr(fd, key.as_str(), value, rfs::XattrFlags::empty())
+                .map_err(sys(name, "set xattr"))?;
         }
         Ok(())
     }
@@ -82,7 +116,12 @@ impl EntryMeta {
     /// process: skips the chown and chmod that would change nothing.
     pub fn apply_new_file(&self, fd: BorrowedFd<'_>, setgid_dirs: bool, name: &str) -> Result<()> {
         static CREATOR: std::sync::OnceLock<(u32, u32)> = std::sync::OnceLock::new();
-        let creator = *CREATOR.get_or_init(|| (rustix::process::geteuid().as_raw(), rustix::process::getegid().as_raw()));
+        let creator = *CREATOR.get_or_init(|| {
+            (
+                rustix::process::geteuid().as_raw(),
+                rustix::process::getegid().as_raw(),
+            )
+        });
         let owned_as_created = (self.uid, self.gid) == creator && !setgid_dirs;
         if !owned_as_created {
             let (uid, gid) = self.owner();
@@ -92,25 +131,34 @@ impl EntryMeta {
             rfs::fchmod(fd, Mode::from_raw_mode(self.mode)).map_err(sys(name, "chmod"))?;
         }
         for (key, value) in &self.xattrs {
-            rfs::fsetxattr(fd, key.as_str(), value, rfs::XattrFlags::empty()).map_err(sys(name, "set xattr"))?;
+            rfs::fsetxattr(fd, key.as_str(), value, rfs::XattrFlags::empty())
+                .map_err(sys(name, "set xattr"))?;
         }
         Ok(())
     }
 
     /// For an entry just created at `dir`/`base` that cannot be opened (symlink, device,
     /// fifo). Never follows `base`.
-    pub fn apply_at(&self, dir: BorrowedFd<'_>, base: &[u8], chmod: bool, name: &str) -> Result<()> {
+    pub fn apply_at(
+        &self,
+        dir: BorrowedFd<'_>,
+        base: &[u8],
+        chmod: bool,
+        name: &str,
+    ) -> Result<()> {
         let (uid, gid) = self.owner();
         let path = OsStr::from_bytes(base);
         rfs::chownat(dir, path, uid, gid, AtFlags::SYMLINK_NOFOLLOW).map_err(sys(name, "chown"))?;
         if chmod {
             // The node was created by us a moment ago in a directory only we write to, and
             // it is not a symlink, so chmodat (which cannot refuse to follow) is safe here.
-            rfs::chmodat(dir, path, Mode::from_raw_mode(self.mode), AtFlags::empty()).map_err(sys(name, "chmod"))?;
+            rfs::chmodat(dir, path, Mode::from_raw_mode(self.mode), AtFlags::empty())
+                .map_err(sys(name, "chmod"))?;
             if !self.xattrs.is_empty() {
                 let proc_path = proc_fd_path(dir, base);
                 for (key, value) in &self.xattrs {
-                    rfs::lsetxattr(&proc_path, key.as_str(), value, rfs::XattrFlags::empty()).map_err(sys(name, "set xattr"))?;
+                    rfs::lsetxattr(&proc_path, key.as_str(), value, rfs::XattrFlags::empty())
+                        .map_err(sys(name, "set xattr"))?;
                 }
             }
         }
@@ -124,12 +172,20 @@ impl EntryMeta {
 
 fn wanted_xattr(name: &str) -> bool {
     // trusted.* would let an image forge overlayfs metadata (whiteouts, redirects).
-    name.starts_with("user.") || name.starts_with("security.") || name.starts_with("system.posix_acl_")
+    name.starts_with("user.")
+        || name.starts_with("security.")
+        || name.starts_with("system.posix_acl_")
 }
 
 fn timestamps(mtime: i64) -> Timestamps {
-    let at = Timespec { tv_sec: mtime, tv_nsec: 0 };
-    Timestamps { last_access: at, last_modification: at }
+    let at = Timespec {
+        tv_sec: mtime,
+        tv_nsec: 0,
+    };
+    Timestamps {
+        last_access: at,
+        last_modification: at,
+    }
 }
 
 fn proc_fd_path(dir: BorrowedFd<'_>, base: &[u8]) -> std::path::PathBuf {
@@ -140,9 +196,19 @@ fn proc_fd_path(dir: BorrowedFd<'_>, base: &[u8]) -> std::path::PathBuf {
 }
 
 /// Sets atime and mtime of `dir`/`base` (or of `dir` itself), never following a link.
-pub(super) fn set_times(dir: BorrowedFd<'_>, base: Option<&[u8]>, mtime: i64, name: &str) -> Result<()> {
+pub(super) fn set_times(
+    dir: BorrowedFd<'_>,
+    base: Option<&[u8]>,
+    mtime: i64,
+    name: &str,
+) -> Result<()> {
     match base {
-        Some(base) => rfs::utimensat(dir, OsStr::from_bytes(base), &timestamps(mtime), AtFlags::SYMLINK_NOFOLLOW),
+        Some(base) => rfs::utimensat(
+            dir,
+            OsStr::from_bytes(base),
+            &timestamps(mtime),
+            AtFlags::SYMLINK_NOFOLLOW,
+        ),
         None => rfs::futimens(dir, &timestamps(mtime)),
     }
     .map_err(sys(name, "set times"))

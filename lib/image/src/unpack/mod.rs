@@ -41,7 +41,9 @@ pub struct UnpackOptions {
 
 impl Default for UnpackOptions {
     fn default() -> Self {
-        UnpackOptions { allow_devices: true }
+        UnpackOptions {
+            allow_devices: true,
+        }
     }
 }
 
@@ -73,17 +75,32 @@ pub enum UnpackError {
     #[error("entry {entry}: {reason}")]
     BadEntry { entry: String, reason: String },
     #[error("entry {entry}: {op}: {source}")]
-    Sys { entry: String, op: &'static str, source: io::Error },
+    Sys {
+        entry: String,
+        op: &'static str,
+        source: io::Error,
+    },
     #[error("reading the layer{}: {source}", entry.as_ref().map(|e| format!(" at entry {e}")).unwrap_or_default())]
-    Read { entry: Option<String>, source: io::Error },
+    Read {
+        entry: Option<String>,
+        source: io::Error,
+    },
 }
 
 type Result<T, E = UnpackError> = std::result::Result<T, E>;
 
 /// Unpacks the tar stream into `dest`, which must be an existing empty directory.
 pub fn apply_layer<R: Read>(stream: R, dest: &Path, opts: &UnpackOptions) -> Result<UnpackStats> {
-    let root = rfs::open(dest, rfs::OFlags::RDONLY | rfs::OFlags::DIRECTORY | rfs::OFlags::CLOEXEC, Mode::empty())
-        .map_err(|e| UnpackError::Sys { entry: dest.display().to_string(), op: "open layer dir", source: e.into() })?;
+    let root = rfs::open(
+        dest,
+        rfs::OFlags::RDONLY | rfs::OFlags::DIRECTORY | rfs::OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| UnpackError::Sys {
+        entry: dest.display().to_string(),
+        op: "open layer dir",
+        source: e.into(),
+    })?;
     let mut writer = LayerWriter {
         root: Rc::new(root),
         dirs: HashMap::new(),
@@ -95,9 +112,15 @@ pub fn apply_layer<R: Read>(stream: R, dest: &Path, opts: &UnpackOptions) -> Res
     };
     let _umask = UmaskGuard::clear();
     let mut archive = tar::Archive::new(stream);
-    let entries = archive.entries().map_err(|source| UnpackError::Read { entry: None, source })?;
+    let entries = archive.entries().map_err(|source| UnpackError::Read {
+        entry: None,
+        source,
+    })?;
     for entry in entries {
-        let mut entry = entry.map_err(|source| UnpackError::Read { entry: None, source })?;
+        let mut entry = entry.map_err(|source| UnpackError::Read {
+            entry: None,
+            source,
+        })?;
         writer.apply_entry(&mut entry)?;
     }
     writer.finish()
@@ -134,7 +157,11 @@ struct LayerWriter {
 }
 
 fn sys<'a>(entry: &'a str, op: &'static str) -> impl FnOnce(Errno) -> UnpackError + 'a {
-    move |e| UnpackError::Sys { entry: entry.to_string(), op, source: e.into() }
+    move |e| UnpackError::Sys {
+        entry: entry.to_string(),
+        op,
+        source: e.into(),
+    }
 }
 
 impl LayerWriter {
@@ -142,10 +169,18 @@ impl LayerWriter {
         let raw_name = entry.path_bytes().into_owned();
         let name = String::from_utf8_lossy(&raw_name).into_owned();
         let kind = entry.header().entry_type();
-        if matches!(kind, EntryType::XGlobalHeader | EntryType::XHeader | EntryType::GNULongName | EntryType::GNULongLink) {
+        if matches!(
+            kind,
+            EntryType::XGlobalHeader
+                | EntryType::XHeader
+                | EntryType::GNULongName
+                | EntryType::GNULongLink
+        ) {
             return Ok(());
         }
-        let path = LayerPath::parse(&raw_name).map_err(|_| UnpackError::Escapes { entry: name.clone() })?;
+        let path = LayerPath::parse(&raw_name).map_err(|_| UnpackError::Escapes {
+            entry: name.clone(),
+        })?;
         let meta = EntryMeta::read(entry, &name)?;
         self.stats.entries += 1;
         let Some((parent, base)) = path.split_last() else {
@@ -161,20 +196,29 @@ impl LayerWriter {
         let dir = dir_fd.as_fd();
         match kind {
             EntryType::Directory => self.make_dir(dir, parent, base, &meta, &name),
-            EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => self.write_file(dir, base, entry, &meta, &name),
+            EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => {
+                self.write_file(dir, base, entry, &meta, &name)
+            }
             EntryType::Symlink => {
                 let target = entry
                     .link_name_bytes()
-                    .ok_or_else(|| UnpackError::BadEntry { entry: name.clone(), reason: "symlink without a target".into() })?
+                    .ok_or_else(|| UnpackError::BadEntry {
+                        entry: name.clone(),
+                        reason: "symlink without a target".into(),
+                    })?
                     .into_owned();
                 self.replace(dir, base, &name)?;
-                rfs::symlinkat(OsStr::from_bytes(&target), dir, OsStr::from_bytes(base)).map_err(sys(&name, "symlink"))?;
+                rfs::symlinkat(OsStr::from_bytes(&target), dir, OsStr::from_bytes(base))
+                    .map_err(sys(&name, "symlink"))?;
                 meta.apply_at(dir, base, false, &name)
             }
             EntryType::Link => {
                 let target = entry
                     .link_name_bytes()
-                    .ok_or_else(|| UnpackError::BadEntry { entry: name.clone(), reason: "hard link without a target".into() })?
+                    .ok_or_else(|| UnpackError::BadEntry {
+                        entry: name.clone(),
+                        reason: "hard link without a target".into(),
+                    })?
                     .into_owned();
                 self.hard_link(dir, &path, base, &target, &name)
             }
@@ -189,18 +233,30 @@ impl LayerWriter {
                 }
                 let dev = rfs::makedev(meta.device.0, meta.device.1);
                 self.replace(dir, base, &name)?;
-                rfs::mknodat(dir, OsStr::from_bytes(base), file_type, Mode::from_raw_mode(0o600), dev)
-                    .map_err(sys(&name, "mknod"))?;
+                rfs::mknodat(
+                    dir,
+                    OsStr::from_bytes(base),
+                    file_type,
+                    Mode::from_raw_mode(0o600),
+                    dev,
+                )
+                .map_err(sys(&name, "mknod"))?;
                 meta.apply_at(dir, base, true, &name)
             }
-            other => Err(UnpackError::BadEntry { entry: name, reason: format!("unsupported tar entry type {other:?}") }),
+            other => Err(UnpackError::BadEntry {
+                entry: name,
+                reason: format!("unsupported tar entry type {other:?}"),
+            }),
         }
     }
 
     /// An entry for the layer root itself (`./`) carries the root directory's metadata.
     fn apply_root(&mut self, kind: EntryType, meta: &EntryMeta, name: &str) -> Result<()> {
         if kind != EntryType::Directory {
-            return Err(UnpackError::BadEntry { entry: name.to_string(), reason: "the layer root must be a directory".into() });
+            return Err(UnpackError::BadEntry {
+                entry: name.to_string(),
+                reason: "the layer root must be a directory".into(),
+            });
         }
         meta.apply_fd(self.root.as_fd(), name)?;
         self.dir_times.push((Vec::new(), meta.mtime));
@@ -210,29 +266,50 @@ impl LayerWriter {
     fn apply_whiteout(&mut self, parent: &[Vec<u8>], base: &[u8], name: &str) -> Result<()> {
         let dir = self.dir(parent, name)?;
         if base == OPAQUE_MARKER {
-            return rfs::fsetxattr(dir.as_fd(), "trusted.overlay.opaque", b"y", rfs::XattrFlags::empty())
-                .map_err(sys(name, "set trusted.overlay.opaque"));
+            return rfs::fsetxattr(
+                dir.as_fd(),
+                "trusted.overlay.opaque",
+                b"y",
+                rfs::XattrFlags::empty(),
+            )
+            .map_err(sys(name, "set trusted.overlay.opaque"));
         }
         if base.starts_with(AUFS_META_PREFIX) {
             return Ok(());
         }
         let target = &base[WHITEOUT_PREFIX.len()..];
         if target.is_empty() || target == b"." || target == b".." {
-            return Err(UnpackError::BadWhiteout { entry: name.to_string() });
+            return Err(UnpackError::BadWhiteout {
+                entry: name.to_string(),
+            });
         }
         self.replace(dir.as_fd(), target, name)?;
-        rfs::mknodat(dir.as_fd(), OsStr::from_bytes(target), FileType::CharacterDevice, Mode::empty(), rfs::makedev(0, 0))
-            .map_err(sys(name, "create whiteout"))
+        rfs::mknodat(
+            dir.as_fd(),
+            OsStr::from_bytes(target),
+            FileType::CharacterDevice,
+            Mode::empty(),
+            rfs::makedev(0, 0),
+        )
+        .map_err(sys(name, "create whiteout"))
     }
 
-    fn make_dir(&mut self, dir: BorrowedFd<'_>, parent: &[Vec<u8>], base: &[u8], meta: &EntryMeta, name: &str) -> Result<()> {
+    fn make_dir(
+        &mut self,
+        dir: BorrowedFd<'_>,
+        parent: &[Vec<u8>],
+        base: &[u8],
+        meta: &EntryMeta,
+        name: &str,
+    ) -> Result<()> {
         match fsops::kind_at(dir, base).map_err(sys(name, "stat"))? {
             Some(FileType::Directory) => {}
             existing => {
                 if existing.is_some() {
                     fsops::remove_any(dir, base).map_err(sys(name, "remove what was there"))?;
                 }
-                rfs::mkdirat(dir, OsStr::from_bytes(base), Mode::from_raw_mode(0o700)).map_err(sys(name, "mkdir"))?;
+                rfs::mkdirat(dir, OsStr::from_bytes(base), Mode::from_raw_mode(0o700))
+                    .map_err(sys(name, "mkdir"))?;
             }
         }
         let fd = fsops::open_dir(dir, base).map_err(sys(name, "open directory"))?;
@@ -244,7 +321,14 @@ impl LayerWriter {
         Ok(())
     }
 
-    fn write_file<R: Read>(&mut self, dir: BorrowedFd<'_>, base: &[u8], entry: &mut tar::Entry<'_, R>, meta: &EntryMeta, name: &str) -> Result<()> {
+    fn write_file<R: Read>(
+        &mut self,
+        dir: BorrowedFd<'_>,
+        base: &[u8],
+        entry: &mut tar::Entry<'_, R>,
+        meta: &EntryMeta,
+        name: &str,
+    ) -> Result<()> {
         // Created with its final permission bits (umask is 0 while unpacking), so only
         // setuid/setgid/sticky need a chmod after the chown.
         let fd = match fsops::create_file(dir, base, meta.mode & 0o777) {
@@ -261,39 +345,76 @@ impl LayerWriter {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(source) => return Err(UnpackError::Read { entry: Some(name.to_string()), source }),
+                Err(source) => {
+                    return Err(UnpackError::Read {
+                        entry: Some(name.to_string()),
+                        source,
+                    })
+                }
             };
             file.write_all(&self.buf[..n])
-                .map_err(|source| UnpackError::Sys { entry: name.to_string(), op: "write", source })?;
+                .map_err(|source| UnpackError::Sys {
+                    entry: name.to_string(),
+                    op: "write",
+                    source,
+                })?;
             self.stats.file_bytes += n as u64;
         }
         meta.apply_new_file(file.as_fd(), self.setgid_dirs, name)?;
         meta.set_times_fd(file.as_fd(), name)
     }
 
-    fn hard_link(&mut self, dir: BorrowedFd<'_>, path: &LayerPath, base: &[u8], target: &[u8], name: &str) -> Result<()> {
+    fn hard_link(
+        &mut self,
+        dir: BorrowedFd<'_>,
+        path: &LayerPath,
+        base: &[u8],
+        target: &[u8],
+        name: &str,
+    ) -> Result<()> {
         let target_text = String::from_utf8_lossy(target).into_owned();
-        let target_path = LayerPath::parse(target)
-            .map_err(|_| UnpackError::LinkEscapes { entry: name.to_string(), target: target_text.clone() })?;
-        if &target_path == path {
-            return Ok(());
-        }
-        let missing = || UnpackError::LinkTargetMissing { entry: name.to_string(), target: target_text.clone() };
-        let (target_parent, target_base) = target_path.split_last().ok_or_else(|| UnpackError::LinkToDirectory {
+        let target_path = LayerPath::parse(target).map_err(|_| UnpackError::LinkEscapes {
             entry: name.to_string(),
             target: target_text.clone(),
         })?;
-        let target_dir = self.existing_dir(target_parent, name)?.ok_or_else(missing)?;
-        match fsops::kind_at(target_dir.as_fd(), target_base).map_err(sys(name, "stat link target"))? {
+        if &target_path == path {
+            return Ok(());
+        }
+        let missing = || UnpackError::LinkTargetMissing {
+            entry: name.to_string(),
+            target: target_text.clone(),
+        };
+        let (target_parent, target_base) =
+            target_path
+                .split_last()
+                .ok_or_else(|| UnpackError::LinkToDirectory {
+                    entry: name.to_string(),
+                    target: target_text.clone(),
+                })?;
+        let target_dir = self
+            .existing_dir(target_parent, name)?
+            .ok_or_else(missing)?;
+        match fsops::kind_at(target_dir.as_fd(), target_base)
+            .map_err(sys(name, "stat link target"))?
+        {
             None => return Err(missing()),
             Some(FileType::Directory) => {
-                return Err(UnpackError::LinkToDirectory { entry: name.to_string(), target: target_text });
+                return Err(UnpackError::LinkToDirectory {
+                    entry: name.to_string(),
+                    target: target_text,
+                });
             }
             Some(_) => {}
         }
         self.replace(dir, base, name)?;
-        rfs::linkat(target_dir.as_fd(), OsStr::from_bytes(target_base), dir, OsStr::from_bytes(base), AtFlags::empty())
-            .map_err(sys(name, "link"))
+        rfs::linkat(
+            target_dir.as_fd(),
+            OsStr::from_bytes(target_base),
+            dir,
+            OsStr::from_bytes(base),
+            AtFlags::empty(),
+        )
+        .map_err(sys(name, "link"))
     }
 
     /// Clears the way for a new entry at `base`; a whole directory tree goes if need be.
@@ -311,7 +432,9 @@ impl LayerWriter {
 
     /// The directory at `parts`, created (0755, like tar) where missing.
     fn dir(&mut self, parts: &[Vec<u8>], name: &str) -> Result<Rc<OwnedFd>> {
-        Ok(self.walk(parts, name, true)?.expect("walk creates missing directories"))
+        Ok(self
+            .walk(parts, name, true)?
+            .expect("walk creates missing directories"))
     }
 
     /// The directory at `parts` if it exists.
@@ -341,18 +464,32 @@ impl LayerWriter {
             let opened = match fsops::open_dir(parent, component) {
                 Ok(fd) => fd,
                 Err(Errno::NOENT) if create => {
-                    rfs::mkdirat(parent, OsStr::from_bytes(component), Mode::from_raw_mode(0o755))
-                        .map_err(sys(name, "create parent directory"))?;
-                    fsops::open_dir(parent, component).map_err(sys(name, "open parent directory"))?
+                    rfs::mkdirat(
+                        parent,
+                        OsStr::from_bytes(component),
+                        Mode::from_raw_mode(0o755),
+                    )
+                    .map_err(sys(name, "create parent directory"))?;
+                    fsops::open_dir(parent, component)
+                        .map_err(sys(name, "open parent directory"))?
                 }
                 Err(Errno::NOENT) => return Ok(None),
                 Err(Errno::LOOP | Errno::NOTDIR) => {
-                    let shown = LayerPath::parse(&prefix.join(&b'/')).map(|p| p.to_string()).unwrap_or_default();
-                    let is_link = fsops::kind_at(parent, component).ok().flatten() == Some(FileType::Symlink);
+                    let shown = LayerPath::parse(&prefix.join(&b'/'))
+                        .map(|p| p.to_string())
+                        .unwrap_or_default();
+                    let is_link =
+                        fsops::kind_at(parent, component).ok().flatten() == Some(FileType::Symlink);
                     return Err(if is_link {
-                        UnpackError::ThroughSymlink { entry: name.to_string(), component: shown }
+                        UnpackError::ThroughSymlink {
+                            entry: name.to_string(),
+                            component: shown,
+                        }
                     } else {
-                        UnpackError::NotADirectory { entry: name.to_string(), component: shown }
+                        UnpackError::NotADirectory {
+                            entry: name.to_string(),
+                            component: shown,
+                        }
                     });
                 }
                 Err(e) => return Err(sys(name, "open parent directory")(e)),
@@ -368,13 +505,18 @@ impl LayerWriter {
         self.dirs.clear();
         let times = std::mem::take(&mut self.dir_times);
         for (parts, mtime) in times.iter().rev() {
-            let shown = LayerPath::parse(&parts.join(&b'/')).map(|p| p.to_string()).unwrap_or_default();
+            let shown = LayerPath::parse(&parts.join(&b'/'))
+                .map(|p| p.to_string())
+                .unwrap_or_default();
             match parts.split_last() {
                 None => meta::set_times(self.root.as_fd(), None, *mtime, &shown)?,
                 Some((base, parent)) => {
                     // The directory may have been replaced by a later entry: nothing to do then.
-                    let Some(dir) = self.existing_dir(parent, &shown).ok().flatten() else { continue };
-                    if fsops::kind_at(dir.as_fd(), base).ok().flatten() == Some(FileType::Directory) {
+                    let Some(dir) = self.existing_dir(parent, &shown).ok().flatten() else {
+                        continue;
+                    };
+                    if fsops::kind_at(dir.as_fd(), base).ok().flatten() == Some(FileType::Directory)
+                    {
                         meta::set_times(dir.as_fd(), Some(base), *mtime, &shown)?;
                     }
                 }

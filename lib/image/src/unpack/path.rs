@@ -33,7 +33,9 @@ impl LayerPath {
 
     /// Parent components and the last one; `None` for the root.
     pub fn split_last(&self) -> Option<(&[Vec<u8>], &[u8])> {
-        self.0.split_last().map(|(last, parent)| (parent, last.as_slice()))
+        self.0
+            .split_last()
+            .map(|(last, parent)| (parent, last.as_slice()))
     }
 
     pub fn components(&self) -> &[Vec<u8>] {
