@@ -4,7 +4,11 @@
 pub mod lock;
 pub mod paths;
 pub mod record;
+pub mod stage;
 
 pub use lock::{FileLock, LockError, LockMode};
 pub use paths::{Paths, DEFAULT_ROOT, DEFAULT_RUN_DIR};
-pub use record::{ContainerRecord, ImageConfig, ImagePart, RECORD_VERSION};
+pub use record::{
+    CgroupPart, ContainerPart, ContainerRecord, ImageConfig, ImagePart, Limits, MountEntry, MountKind, RootfsPart,
+    RECORD_VERSION,
+};

@@ -15,21 +15,128 @@ pub struct ContainerRecord {
     pub version: u32,
     /// The berth root the record's paths belong to.
     pub root: PathBuf,
+    /// The run dir (mounts, sockets) the record's runtime paths belong to.
+    #[serde(default = "default_run_dir")]
+    pub run_dir: PathBuf,
     pub image: ImagePart,
+    /// Identity of the container; given by the first stage that makes container state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<ContainerPart>,
+    /// `berth-mount`'s part: the mounted root filesystem and the mounts to make inside.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rootfs: Option<RootfsPart>,
+    /// `berth-cgroup`'s part: where the container's cgroups are and their limits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroup: Option<CgroupPart>,
     /// Parts written by later stages (mount, net, cgroup, enter), kept verbatim.
     #[serde(flatten)]
     pub extra: BTreeMap<String, serde_json::Value>,
 }
 
+fn default_run_dir() -> PathBuf {
+    PathBuf::from(crate::DEFAULT_RUN_DIR)
+}
+
 impl ContainerRecord {
-    pub fn new(root: PathBuf, image: ImagePart) -> Self {
+    pub fn new(root: PathBuf, run_dir: PathBuf, image: ImagePart) -> Self {
         ContainerRecord {
             version: RECORD_VERSION,
             root,
+            run_dir,
             image,
+            container: None,
+            rootfs: None,
+            cgroup: None,
             extra: BTreeMap::new(),
         }
     }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ContainerPart {
+    /// 64 lowercase hex digits, like Docker's container IDs.
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// RFC 3339.
+    pub created: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RootfsPart {
+    /// The merged overlay, mounted on the host (under the run dir).
+    pub path: PathBuf,
+    pub upper: PathBuf,
+    pub work: PathBuf,
+    #[serde(default)]
+    pub readonly: bool,
+    /// Binds, volumes and tmpfs mounts, made by `berth-enter` inside the container's mount
+    /// namespace, in this order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mounts: Vec<MountEntry>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum MountKind {
+    Bind,
+    Volume,
+    Tmpfs,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MountEntry {
+    pub kind: MountKind,
+    /// Host path for binds and volumes (the volume's data directory).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<PathBuf>,
+    /// Absolute path inside the container.
+    pub target: String,
+    #[serde(default)]
+    pub readonly: bool,
+    /// Named volume (or generated name of an anonymous one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volume: Option<String>,
+    /// Anonymous volumes are removed with the container.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub anonymous: bool,
+    /// Extra mount options, e.g. `size=64m`, `mode=1777` for tmpfs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub options: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CgroupPart {
+    /// `v1`, `v2` or `hybrid`.
+    pub mode: String,
+    /// Absolute cgroup directory per controller (`memory`, `cpu`, `pids`… on v1; `unified` on v2).
+    pub paths: BTreeMap<String, PathBuf>,
+    #[serde(default)]
+    pub limits: Limits,
+}
+
+/// Resource limits, in Docker's units.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Limits {
+    /// Bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<i64>,
+    /// Memory plus swap in bytes; -1 unlimited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_swap: Option<i64>,
+    /// CPUs, e.g. 0.5.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpus: Option<f64>,
+    /// Relative weight, 2..262144 (v1 shares; mapped to v2 weight).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_shares: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpuset_cpus: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pids_limit: Option<i64>,
+    /// 10..1000.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blkio_weight: Option<u16>,
 }
 
 /// What `berth-unpack` contributes: the image and where its layers lie.
