@@ -9,6 +9,6 @@ pub mod stage;
 pub use lock::{FileLock, LockError, LockMode};
 pub use paths::{Paths, DEFAULT_ROOT, DEFAULT_RUN_DIR};
 pub use record::{
-    CgroupPart, ContainerPart, ContainerRecord, ImageConfig, ImagePart, Limits, MountEntry, MountKind, RootfsPart,
-    RECORD_VERSION,
+    CgroupPart, ContainerPart, ContainerRecord, ImageConfig, ImagePart, Limits, MountEntry,
+    MountKind, RootfsPart, RECORD_VERSION,
 };

@@ -26,7 +26,9 @@ pub fn read_record(mut input: impl Read) -> Result<ContainerRecord, StageInputEr
     }
     let value: serde_json::Value = serde_json::from_str(&text).map_err(StageInputError::Invalid)?;
     if let Some(error) = value.get("error") {
-        let message = error.as_str().map_or_else(|| error.to_string(), str::to_string);
+        let message = error
+            .as_str()
+            .map_or_else(|| error.to_string(), str::to_string);
         return Err(StageInputError::Upstream(message));
     }
     serde_json::from_value(value).map_err(StageInputError::Invalid)
@@ -48,7 +50,13 @@ mod tests {
     fn upstream_errors_are_recognised() {
         let err = read_record(&br#"{"error":"no such image: x"}"#[..]).unwrap_err();
         assert!(matches!(err, StageInputError::Upstream(m) if m == "no such image: x"));
-        assert!(matches!(read_record(&b"  "[..]).unwrap_err(), StageInputError::Empty));
-        assert!(matches!(read_record(&b"{}"[..]).unwrap_err(), StageInputError::Invalid(_)));
+        assert!(matches!(
+            read_record(&b"  "[..]).unwrap_err(),
+            StageInputError::Empty
+        ));
+        assert!(matches!(
+            read_record(&b"{}"[..]).unwrap_err(),
+            StageInputError::Invalid(_)
+        ));
     }
 }

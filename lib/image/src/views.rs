@@ -53,7 +53,11 @@ impl Store {
                 .unwrap_or_default(),
             layers,
         };
-        Ok(ContainerRecord::new(self.paths().root().to_owned(), self.paths().run_dir().to_owned(), part))
+        Ok(ContainerRecord::new(
+            self.paths().root().to_owned(),
+            self.paths().run_dir().to_owned(),
+            part,
+        ))
     }
 
     /// Unpacked size: the file content of every layer.

@@ -1,0 +1,1 @@
+//! the container process: namespaces, pivot_root, /proc /dev /sys, capabilities, user, exec
