@@ -1,1 +1,71 @@
-fn main() {}
+//! `berth-enter`: the last stage. Reads the container record, starts the command in new
+//! namespaces on the record's root filesystem, and exits with the command's status.
+//! Its stdout and stderr are the container's, so its own errors go to stderr only.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use berth_common::stage::read_record;
+use berth_process::options::ProcessOptions;
+use clap::Parser;
+
+#[derive(Parser)]
+#[command(
+    name = "berth-enter",
+    version,
+    about = "Start a container's process from its record (stdin)",
+    disable_help_flag = true
+)]
+struct Cli {
+    /// Print help (-h is --hostname, as in docker)
+    #[arg(long, action = clap::ArgAction::Help)]
+    help: Option<bool>,
+    /// Read the container record from this file instead of standard input
+    #[arg(long)]
+    record: Option<PathBuf>,
+    #[command(flatten)]
+    process: ProcessOptions,
+    /// The command (default: the image's ENTRYPOINT and CMD)
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    command: Vec<String>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err((code, err)) => {
+            eprintln!("berth-enter: {err:#}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn run(cli: Cli) -> std::result::Result<u8, (u8, anyhow::Error)> {
+    let berth_err = |e: anyhow::Error| (125u8, e);
+    let mut record = match &cli.record {
+        Some(path) => read_record(
+            std::fs::File::open(path)
+                .with_context(|| format!("cannot open {}", path.display()))
+                .map_err(berth_err)?,
+        ),
+        None => read_record(std::io::stdin().lock()),
+    }
+    .context("berth-enter")
+    .map_err(berth_err)?;
+    let spec = cli
+        .process
+        .spec(&mut record, &cli.command)
+        .map_err(|e| berth_err(e.into()))?;
+    // SECCOMP-WIRING: filled in once berth-seccomp lands.
+    let started = berth_process::start(&spec).map_err(|e| (e.exit_code() as u8, e.into()))?;
+    Ok(started.wait() as u8)
+}

@@ -1,1 +1,17 @@
-//! the container process: namespaces, pivot_root, /proc /dev /sys, capabilities, user, exec
+//! The container process: namespaces, the root filesystem inside them (pivot_root, /proc,
+//! /dev, /sys, masked paths), user, capabilities, seccomp, and exec; then waiting for it
+//! with signals forwarded.
+
+pub mod caps;
+pub mod etc_files;
+pub mod exec;
+pub mod options;
+pub mod rootfs;
+pub mod signals;
+pub mod spawn;
+pub mod sync;
+pub mod target;
+mod umask;
+pub mod user;
+
+pub use spawn::{start, ContainerSpec, NetworkMode, SpawnError, Started};

@@ -1,0 +1,346 @@
+//! The `docker run` flags that shape the container process, shared by `berth-enter` and
+//! `berth-run`, and the spec they make together with the container record.
+
+use std::path::PathBuf;
+
+use berth_common::{ContainerPart, ContainerRecord};
+
+use crate::spawn::{ContainerSpec, NetworkMode};
+
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ProcessOptions {
+    /// Set an environment variable (KEY=VALUE, or KEY to take it from berth's environment)
+    #[arg(short = 'e', long = "env")]
+    pub env: Vec<String>,
+    /// Read environment variables from a file (KEY=VALUE lines)
+    #[arg(long = "env-file")]
+    pub env_file: Vec<PathBuf>,
+    /// Working directory inside the container
+    #[arg(short = 'w', long = "workdir")]
+    pub workdir: Option<String>,
+    /// User: name|uid[:group|gid]
+    #[arg(short = 'u', long = "user")]
+    pub user: Option<String>,
+    /// Overwrite the image's ENTRYPOINT
+    #[arg(long)]
+    pub entrypoint: Option<String>,
+    /// Container host name
+    #[arg(short = 'h', long)]
+    pub hostname: Option<String>,
+    /// Add Linux capabilities
+    #[arg(long = "cap-add")]
+    pub cap_add: Vec<String>,
+    /// Drop Linux capabilities
+    #[arg(long = "cap-drop")]
+    pub cap_drop: Vec<String>,
+    /// Give extended privileges: all capabilities, no seccomp, no masked paths
+    #[arg(long)]
+    pub privileged: bool,
+    /// Security options: seccomp=unconfined|PROFILE.json, no-new-privileges[=true]
+    #[arg(long = "security-opt")]
+    pub security_opt: Vec<String>,
+    /// Network: none, host, or a network namespace path
+    #[arg(long, default_value = "none")]
+    pub network: String,
+    /// Resource limits: NAME=SOFT[:HARD], e.g. nofile=1024:2048
+    #[arg(long = "ulimit")]
+    pub ulimit: Vec<String>,
+    /// Size of /dev/shm (k, m, g suffixes)
+    #[arg(long = "shm-size", default_value = "64m")]
+    pub shm_size: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OptionsError {
+    #[error("invalid {flag} {value:?}: {reason}")]
+    Invalid {
+        flag: &'static str,
+        value: String,
+        reason: String,
+    },
+    #[error("cannot read env file {path}: {source}")]
+    EnvFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("no command specified")]
+    NoCommand,
+    #[error("{0}")]
+    Caps(#[from] crate::caps::CapsError),
+}
+
+fn invalid(flag: &'static str, value: &str, reason: impl Into<String>) -> OptionsError {
+    OptionsError::Invalid {
+        flag,
+        value: value.to_string(),
+        reason: reason.into(),
+    }
+}
+
+/// What the options decide about seccomp, for the caller to compile (it owns the profile
+/// loading, so this crate stays free of it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SeccompChoice {
+    Default,
+    Unconfined,
+    Profile(PathBuf),
+}
+
+/// Gives the record a container identity if it has none yet.
+pub fn ensure_container(record: &mut ContainerRecord, name: Option<&str>) -> ContainerPart {
+    if record.container.is_none() {
+        let id: String = (0..4)
+            .map(|_| format!("{:016x}", rand::random::<u64>()))
+            .collect();
+        let created = humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string();
+        record.container = Some(ContainerPart {
+            id,
+            name: name.map(String::from),
+            created,
+        });
+    }
+    record.container.clone().expect("set above")
+}
+
+impl ProcessOptions {
+    pub fn seccomp(&self) -> SeccompChoice {
+        if self.privileged {
+            return SeccompChoice::Unconfined;
+        }
+        let mut choice = SeccompChoice::Default;
+        for opt in &self.security_opt {
+            if let Some(value) = opt
+                .strip_prefix("seccomp=")
+                .or_else(|| opt.strip_prefix("seccomp:"))
+            {
+                choice = if value == "unconfined" {
+                    SeccompChoice::Unconfined
+                } else {
+                    SeccompChoice::Profile(PathBuf::from(value))
+                };
+            }
+        }
+        choice
+    }
+
+    pub fn no_new_privileges(&self) -> bool {
+        self.security_opt.iter().any(|o| {
+            matches!(
+                o.as_str(),
+                "no-new-privileges" | "no-new-privileges=true" | "no-new-privileges:true"
+            )
+        })
+    }
+
+    /// The full command: entrypoint then cmd, the way docker combines them.
+    pub fn command(
+        &self,
+        record: &ContainerRecord,
+        args: &[String],
+    ) -> Result<Vec<String>, OptionsError> {
+        let config = &record.image.config;
+        let entrypoint: Vec<String> = match &self.entrypoint {
+            Some(e) if e.is_empty() => Vec::new(),
+            Some(e) => vec![e.clone()],
+            None => config.entrypoint.clone().unwrap_or_default(),
+        };
+        let cmd: Vec<String> = if !args.is_empty() {
+            args.to_vec()
+        } else if self.entrypoint.is_some() {
+            Vec::new()
+        } else {
+            config.cmd.clone().unwrap_or_default()
+        };
+        let command: Vec<String> = entrypoint.into_iter().chain(cmd).collect();
+        if command.is_empty() {
+            return Err(OptionsError::NoCommand);
+        }
+        Ok(command)
+    }
+
+    /// The image's environment, then --env-file, then -e; PATH and HOSTNAME filled in.
+    pub fn environment(
+        &self,
+        record: &ContainerRecord,
+        hostname: &str,
+    ) -> Result<Vec<String>, OptionsError> {
+        let mut env: Vec<String> = Vec::new();
+        let mut set = |entry: String| {
+            let key = entry
+                .split_once('=')
+                .map_or(entry.as_str(), |(k, _)| k)
+                .to_string();
+            env.retain(|e| e.split_once('=').map_or(e.as_str(), |(k, _)| k) != key);
+            env.push(entry);
+        };
+        set(format!("PATH={}", crate::exec::DEFAULT_PATH));
+        set(format!("HOSTNAME={hostname}"));
+        for entry in &record.image.config.env {
+            set(entry.clone());
+        }
+        let mut given = Vec::new();
+        for path in &self.env_file {
+            let text = std::fs::read_to_string(path).map_err(|source| OptionsError::EnvFile {
+                path: path.clone(),
+                source,
+            })?;
+            given.extend(
+                text.lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                    .map(String::from),
+            );
+        }
+        given.extend(self.env.iter().cloned());
+        for entry in given {
+            if entry.contains('=') {
+                set(entry);
+            } else if let Ok(value) = std::env::var(&entry) {
+                set(format!("{entry}={value}"));
+            }
+        }
+        Ok(env)
+    }
+
+    fn rlimits(&self) -> Result<Vec<(rustix::process::Resource, u64, u64)>, OptionsError> {
+        use rustix::process::Resource;
+        let mut out = Vec::new();
+        for spec in &self.ulimit {
+            let (name, values) = spec
+                .split_once('=')
+                .ok_or_else(|| invalid("--ulimit", spec, "expected NAME=SOFT[:HARD]"))?;
+            let resource = match name {
+                "nofile" => Resource::Nofile,
+                "nproc" => Resource::Nproc,
+                "core" => Resource::Core,
+                "stack" => Resource::Stack,
+                "memlock" => Resource::Memlock,
+                "fsize" => Resource::Fsize,
+                "cpu" => Resource::Cpu,
+                "as" => Resource::As,
+                "data" => Resource::Data,
+                "locks" => Resource::Locks,
+                "msgqueue" => Resource::Msgqueue,
+                "nice" => Resource::Nice,
+                "rtprio" => Resource::Rtprio,
+                "sigpending" => Resource::Sigpending,
+                _ => return Err(invalid("--ulimit", spec, "unknown resource")),
+            };
+            let parse = |v: &str| {
+                if v == "-1" || v == "unlimited" {
+                    Ok(u64::MAX)
+                } else {
+                    v.parse::<u64>()
+                        .map_err(|_| invalid("--ulimit", spec, "not a number"))
+                }
+            };
+            let (soft, hard) = match values.split_once(':') {
+                Some((s, h)) => (parse(s)?, parse(h)?),
+                None => (parse(values)?, parse(values)?),
+            };
+            if soft > hard {
+                return Err(invalid(
+                    "--ulimit",
+                    spec,
+                    "the soft limit is above the hard one",
+                ));
+            }
+            out.push((resource, soft, hard));
+        }
+        Ok(out)
+    }
+
+    fn network_mode(&self) -> Result<NetworkMode, OptionsError> {
+        Ok(match self.network.as_str() {
+            "none" | "" => NetworkMode::None,
+            "host" => NetworkMode::Host,
+            path if path.starts_with('/') => NetworkMode::Join(PathBuf::from(path)),
+            other => {
+                return Err(invalid(
+                    "--network",
+                    other,
+                    "this stage takes none, host or a network namespace path",
+                ))
+            }
+        })
+    }
+
+    /// Everything `spawn::start` needs, from the record (image, rootfs, cgroup parts).
+    pub fn spec(
+        &self,
+        record: &mut ContainerRecord,
+        args: &[String],
+    ) -> Result<ContainerSpec, SpecError> {
+        let container = ensure_container(record, None);
+        let rootfs = record.rootfs.clone().ok_or(SpecError::NoRootfs)?;
+        let hostname = self
+            .hostname
+            .clone()
+            .unwrap_or_else(|| container.id[..12].to_string());
+        let network = self.network_mode()?;
+        let dir = record.root.join("containers").join(&container.id);
+        let etc_files = crate::etc_files::write(&dir, &hostname, network == NetworkMode::Host)
+            .map_err(|source| SpecError::Io {
+                path: dir.clone(),
+                source,
+            })?;
+        let cgroup_procs = record
+            .cgroup
+            .iter()
+            .flat_map(|c| c.paths.values())
+            .map(|p| p.join("cgroup.procs"))
+            .collect();
+        Ok(ContainerSpec {
+            rootfs: rootfs.path.clone(),
+            mounts: rootfs.mounts.clone(),
+            readonly: rootfs.readonly,
+            privileged: self.privileged,
+            network,
+            etc_files,
+            shm_size: parse_size(&self.shm_size)
+                .ok_or_else(|| invalid("--shm-size", &self.shm_size, "expected a size like 64m"))?,
+            args: self.command(record, args)?,
+            env: self.environment(record, &hostname)?,
+            hostname,
+            cwd: self
+                .workdir
+                .clone()
+                .unwrap_or_else(|| record.image.config.working_dir.clone()),
+            user: self
+                .user
+                .clone()
+                .unwrap_or_else(|| record.image.config.user.clone()),
+            caps: crate::caps::resolve(&self.cap_add, &self.cap_drop, self.privileged)
+                .map_err(OptionsError::from)?,
+            no_new_privs: self.no_new_privileges(),
+            seccomp: None,
+            rlimits: self.rlimits()?,
+            cgroup_procs,
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    #[error(transparent)]
+    Options(#[from] OptionsError),
+    #[error("the record has no rootfs part: pipe it through berth-mount first")]
+    NoRootfs,
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+pub fn parse_size(text: &str) -> Option<u64> {
+    let lower = text.trim().to_ascii_lowercase();
+    let lower = lower.strip_suffix('b').unwrap_or(&lower);
+    let (digits, shift) = match lower.chars().last()? {
+        'k' => (&lower[..lower.len() - 1], 10),
+        'm' => (&lower[..lower.len() - 1], 20),
+        'g' => (&lower[..lower.len() - 1], 30),
+        _ => (lower, 0),
+    };
+    digits.parse::<u64>().ok()?.checked_mul(1 << shift)
+}

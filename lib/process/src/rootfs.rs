@@ -1,0 +1,410 @@
+//! Inside the new mount namespace, before pivot_root: the container's mounts, /proc, /dev,
+//! /sys, the /etc files, masked and read-only paths; then pivot_root. Every target is
+//! resolved inside the rootfs (`target.rs`) and checked through its fd before use.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::Path;
+
+use berth_common::{MountEntry, MountKind};
+use rustix::fs::{self, FileType, Mode, OFlags};
+use rustix::io::Errno;
+use rustix::mount::{self as m, MountFlags, MountPropagationFlags, UnmountFlags};
+
+use crate::target::{fd_path, open_in_root, Create};
+
+const PROC_SUPER_MAGIC: i64 = 0x9fa0;
+const SYSFS_MAGIC: i64 = 0x62656572;
+const TMPFS_MAGIC: i64 = 0x01021994;
+
+/// Docker's masked paths: files get /dev/null bound over them, directories an empty
+/// read-only tmpfs.
+pub const MASKED: &[&str] = &[
+    "/proc/acpi",
+    "/proc/asound",
+    "/proc/interrupts",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/sys/devices/virtual/powercap",
+    "/sys/firmware",
+];
+pub const READ_ONLY: &[&str] = &[
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
+
+/// Docker's default device nodes: (name, major, minor).
+const DEVICES: &[(&str, u32, u32)] = &[
+    ("null", 1, 3),
+    ("zero", 1, 5),
+    ("full", 1, 7),
+    ("random", 1, 8),
+    ("urandom", 1, 9),
+    ("tty", 5, 0),
+];
+const DEV_LINKS: &[(&str, &str)] = &[
+    ("fd", "/proc/self/fd"),
+    ("stdin", "/proc/self/fd/0"),
+    ("stdout", "/proc/self/fd/1"),
+    ("stderr", "/proc/self/fd/2"),
+    ("ptmx", "pts/ptmx"),
+    ("core", "/proc/kcore"),
+];
+
+#[derive(Debug, thiserror::Error)]
+#[error("{what} {path}: {source}")]
+pub struct SetupError {
+    pub what: &'static str,
+    pub path: String,
+    pub source: std::io::Error,
+}
+
+type Result<T> = std::result::Result<T, SetupError>;
+
+fn err<'a>(what: &'static str, path: &'a str) -> impl FnOnce(Errno) -> SetupError + 'a {
+    move |e| SetupError {
+        what,
+        path: path.to_string(),
+        source: e.into(),
+    }
+}
+
+pub struct RootfsPlan<'a> {
+    pub rootfs: &'a Path,
+    pub mounts: &'a [MountEntry],
+    pub readonly: bool,
+    pub privileged: bool,
+    /// A new network namespace (sysfs can be mounted fresh) or the host's.
+    pub own_netns: bool,
+    /// Host files bound over /etc/hostname, /etc/hosts, /etc/resolv.conf.
+    pub etc_files: &'a [(std::path::PathBuf, &'static str)],
+    pub shm_size: u64,
+}
+
+pub fn setup(plan: &RootfsPlan<'_>) -> Result<()> {
+    let rootfs_text = plan.rootfs.display().to_string();
+    // Nothing we mount may propagate back to the host.
+    m::mount_change(
+        "/",
+        MountPropagationFlags::DOWNSTREAM | MountPropagationFlags::REC,
+    )
+    .map_err(err("make / rslave", "/"))?;
+    m::mount_bind_recursive(plan.rootfs, plan.rootfs)
+        .map_err(err("bind the rootfs onto itself", &rootfs_text))?;
+    let root = fs::open(
+        plan.rootfs,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(err("open rootfs", &rootfs_text))?;
+    mount_proc(&root)?;
+    mount_dev(&root, plan.shm_size)?;
+    mount_sys(&root, plan.own_netns)?;
+    for entry in plan.mounts {
+        mount_entry(&root, entry)?;
+    }
+    for (source, target) in plan.etc_files {
+        let fd = open_in_root(root.as_fd(), target, Create::File)
+            .map_err(err("create mount target", target))?;
+        m::mount_bind(source, fd_path(fd.as_fd())).map_err(err("bind", target))?;
+    }
+    if !plan.privileged {
+        mask_paths(&root)?;
+    }
+    pivot(&root, &rootfs_text)?;
+    if plan.readonly {
+        m::mount_remount("/", MountFlags::BIND | MountFlags::RDONLY, "")
+            .map_err(err("remount read-only", "/"))?;
+    }
+    Ok(())
+}
+
+/// An empty directory in the image's tree to mount on; the image cannot redirect it.
+fn dir_target(root: &OwnedFd, path: &'static str) -> Result<OwnedFd> {
+    let fd =
+        open_in_root(root.as_fd(), path, Create::Dir).map_err(err("open mount target", path))?;
+    let st = fs::fstat(&fd).map_err(err("stat", path))?;
+    if FileType::from_raw_mode(st.st_mode) != FileType::Directory {
+        return Err(SetupError {
+            what: "mount target",
+            path: path.into(),
+            source: std::io::Error::other("is not a directory in the image"),
+        });
+    }
+    Ok(fd)
+}
+
+/// Reopens `path` and checks the filesystem under it is the one we mounted there.
+fn check_fs(root: &OwnedFd, path: &'static str, magic: i64) -> Result<OwnedFd> {
+    let fd = open_in_root(root.as_fd(), path, Create::Nothing).map_err(err("reopen", path))?;
+    let st = fs::fstatfs(&fd).map_err(err("statfs", path))?;
+    if st.f_type as i64 != magic {
+        return Err(SetupError {
+            what: "check",
+            path: path.into(),
+            source: std::io::Error::other("not the filesystem berth mounted there"),
+        });
+    }
+    Ok(fd)
+}
+
+fn mount_proc(root: &OwnedFd) -> Result<()> {
+    let target = dir_target(root, "/proc")?;
+    let flags = MountFlags::NOSUID | MountFlags::NOEXEC | MountFlags::NODEV;
+    m::mount("proc", fd_path(target.as_fd()), "proc", flags, None)
+        .map_err(err("mount proc on", "/proc"))?;
+    check_fs(root, "/proc", PROC_SUPER_MAGIC).map(drop)
+}
+
+fn mount_dev(root: &OwnedFd, shm_size: u64) -> Result<()> {
+    let target = dir_target(root, "/dev")?;
+    let flags = MountFlags::NOSUID | MountFlags::STRICTATIME;
+    m::mount(
+        "tmpfs",
+        fd_path(target.as_fd()),
+        "tmpfs",
+        flags,
+        c"mode=755,size=65536k",
+    )
+    .map_err(err("mount tmpfs on", "/dev"))?;
+    let dev = check_fs(root, "/dev", TMPFS_MAGIC)?;
+    let dev = fs::openat(
+        &dev,
+        ".",
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(err("open", "/dev"))?;
+    let _umask = crate::umask::Cleared::new();
+    for (name, major, minor) in DEVICES {
+        fs::mknodat(
+            &dev,
+            *name,
+            FileType::CharacterDevice,
+            Mode::from_raw_mode(0o666),
+            fs::makedev(*major, *minor),
+        )
+        .map_err(err("mknod", name))?;
+    }
+    for (name, target) in DEV_LINKS {
+        fs::symlinkat(*target, &dev, *name).map_err(err("symlink", name))?;
+    }
+    for dir in ["pts", "shm", "mqueue"] {
+        fs::mkdirat(&dev, dir, Mode::from_raw_mode(0o755)).map_err(err("mkdir", dir))?;
+    }
+    let pts =
+        open_in_root(root.as_fd(), "/dev/pts", Create::Nothing).map_err(err("open", "/dev/pts"))?;
+    m::mount(
+        "devpts",
+        fd_path(pts.as_fd()),
+        "devpts",
+        MountFlags::NOSUID | MountFlags::NOEXEC,
+        c"newinstance,ptmxmode=0666,mode=0620,gid=5",
+    )
+    .map_err(err("mount devpts on", "/dev/pts"))?;
+    let shm =
+        open_in_root(root.as_fd(), "/dev/shm", Create::Nothing).map_err(err("open", "/dev/shm"))?;
+    let shm_opts = std::ffi::CString::new(format!("mode=1777,size={shm_size}")).expect("no NUL");
+    m::mount(
+        "shm",
+        fd_path(shm.as_fd()),
+        "tmpfs",
+        MountFlags::NOSUID | MountFlags::NOEXEC | MountFlags::NODEV,
+        shm_opts.as_c_str(),
+    )
+    .map_err(err("mount tmpfs on", "/dev/shm"))?;
+    let mqueue = open_in_root(root.as_fd(), "/dev/mqueue", Create::Nothing)
+        .map_err(err("open", "/dev/mqueue"))?;
+    m::mount(
+        "mqueue",
+        fd_path(mqueue.as_fd()),
+        "mqueue",
+        MountFlags::NOSUID | MountFlags::NOEXEC | MountFlags::NODEV,
+        None,
+    )
+    .map_err(err("mount mqueue on", "/dev/mqueue"))
+}
+
+fn mount_sys(root: &OwnedFd, own_netns: bool) -> Result<()> {
+    let target = dir_target(root, "/sys")?;
+    let flags = MountFlags::NOSUID | MountFlags::NOEXEC | MountFlags::NODEV | MountFlags::RDONLY;
+    if own_netns {
+        m::mount("sysfs", fd_path(target.as_fd()), "sysfs", flags, None)
+            .map_err(err("mount sysfs on", "/sys"))?;
+    } else {
+        // sysfs of the host's netns cannot be mounted again from here: bind it read-only.
+        m::mount_bind_recursive("/sys", fd_path(target.as_fd()))
+            .map_err(err("bind /sys on", "/sys"))?;
+        let again =
+            open_in_root(root.as_fd(), "/sys", Create::Nothing).map_err(err("reopen", "/sys"))?;
+        m::mount_remount(fd_path(again.as_fd()), MountFlags::BIND | flags, "")
+            .map_err(err("remount read-only", "/sys"))?;
+    }
+    check_fs(root, "/sys", SYSFS_MAGIC).map(drop)
+}
+
+fn mount_entry(root: &OwnedFd, entry: &MountEntry) -> Result<()> {
+    let target = entry.target.as_str();
+    match entry.kind {
+        MountKind::Bind | MountKind::Volume => {
+            let source = entry.source.as_deref().ok_or_else(|| SetupError {
+                what: "mount",
+                path: target.into(),
+                source: std::io::Error::other("no source"),
+            })?;
+            let is_dir = std::fs::metadata(source)
+                .map(|m| m.is_dir())
+                .map_err(|e| SetupError {
+                    what: "mount source",
+                    path: source.display().to_string(),
+                    source: e,
+                })?;
+            let fd = open_in_root(
+                root.as_fd(),
+                target,
+                if is_dir { Create::Dir } else { Create::File },
+            )
+            .map_err(err("create mount target", target))?;
+            m::mount_bind_recursive(source, fd_path(fd.as_fd())).map_err(err("bind", target))?;
+            if entry.readonly {
+                let again = open_in_root(root.as_fd(), target, Create::Nothing)
+                    .map_err(err("reopen", target))?;
+                m::mount_remount(
+                    fd_path(again.as_fd()),
+                    MountFlags::BIND | MountFlags::RDONLY,
+                    "",
+                )
+                .map_err(err("remount read-only", target))?;
+            }
+        }
+        MountKind::Tmpfs => {
+            let fd = open_in_root(root.as_fd(), target, Create::Dir)
+                .map_err(err("create mount target", target))?;
+            let mut flags = MountFlags::NOSUID | MountFlags::NODEV;
+            if entry.readonly {
+                flags |= MountFlags::RDONLY;
+            }
+            let options =
+                std::ffi::CString::new(entry.options.join(",")).map_err(|_| SetupError {
+                    what: "tmpfs options",
+                    path: target.into(),
+                    source: std::io::Error::other("contain a NUL byte"),
+                })?;
+            m::mount(
+                "tmpfs",
+                fd_path(fd.as_fd()),
+                "tmpfs",
+                flags,
+                options.as_c_str(),
+            )
+            .map_err(err("mount tmpfs on", target))?;
+        }
+    }
+    Ok(())
+}
+
+fn mask_paths(root: &OwnedFd) -> Result<()> {
+    let null = open_in_root(root.as_fd(), "/dev/null", Create::Nothing)
+        .map_err(err("open", "/dev/null"))?;
+    let st = fs::fstat(&null).map_err(err("stat", "/dev/null"))?;
+    let is_null = FileType::from_raw_mode(st.st_mode) == FileType::CharacterDevice
+        && st.st_rdev == fs::makedev(1, 3);
+    if !is_null {
+        return Err(SetupError {
+            what: "check",
+            path: "/dev/null".into(),
+            source: std::io::Error::other("is not the null device (1:3)"),
+        });
+    }
+    for path in MASKED {
+        let target = match open_in_root(root.as_fd(), path, Create::Nothing) {
+            Ok(fd) => fd,
+            Err(Errno::NOENT) => continue,
+            Err(e) => return Err(err("open masked path", path)(e)),
+        };
+        let st = fs::fstat(&target).map_err(err("stat", path))?;
+        if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
+            m::mount(
+                "tmpfs",
+                fd_path(target.as_fd()),
+                "tmpfs",
+                MountFlags::RDONLY,
+                None,
+            )
+            .map_err(err("mask", path))?;
+        } else {
+            m::mount_bind(fd_path(null.as_fd()), fd_path(target.as_fd()))
+                .map_err(err("mask", path))?;
+        }
+    }
+    mask_thermal(root)?;
+    for path in READ_ONLY {
+        let target = match open_in_root(root.as_fd(), path, Create::Nothing) {
+            Ok(fd) => fd,
+            Err(Errno::NOENT) => continue,
+            Err(e) => return Err(err("open read-only path", path)(e)),
+        };
+        m::mount_bind_recursive(fd_path(target.as_fd()), fd_path(target.as_fd()))
+            .map_err(err("bind", path))?;
+        let again =
+            open_in_root(root.as_fd(), path, Create::Nothing).map_err(err("reopen", path))?;
+        m::mount_remount(
+            fd_path(again.as_fd()),
+            MountFlags::BIND
+                | MountFlags::RDONLY
+                | MountFlags::NOSUID
+                | MountFlags::NODEV
+                | MountFlags::NOEXEC,
+            "",
+        )
+        .map_err(err("remount read-only", path))?;
+    }
+    Ok(())
+}
+
+/// `/sys/devices/system/cpu/cpuN/thermal_throttle`, where present.
+fn mask_thermal(root: &OwnedFd) -> Result<()> {
+    let Ok(cpus) = std::fs::read_dir("/sys/devices/system/cpu") else {
+        return Ok(());
+    };
+    for cpu in cpus.flatten() {
+        let name = cpu.file_name().to_string_lossy().into_owned();
+        if !name.starts_with("cpu")
+            || !name[3..].chars().all(|c| c.is_ascii_digit())
+            || name.len() == 3
+        {
+            continue;
+        }
+        let path = format!("/sys/devices/system/cpu/{name}/thermal_throttle");
+        if let Ok(fd) = open_in_root(root.as_fd(), &path, Create::Nothing) {
+            m::mount(
+                "tmpfs",
+                fd_path(fd.as_fd()),
+                "tmpfs",
+                MountFlags::RDONLY,
+                None,
+            )
+            .map_err(|e| SetupError {
+                what: "mask",
+                path: path.clone(),
+                source: e.into(),
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// pivot_root(".", ".") then detach the old root: no path to the host is left.
+fn pivot(root: &OwnedFd, rootfs: &str) -> Result<()> {
+    rustix::process::fchdir(root).map_err(err("chdir", rootfs))?;
+    rustix::process::pivot_root(".", ".").map_err(err("pivot_root into", rootfs))?;
+    m::unmount(".", UnmountFlags::DETACH).map_err(err("detach the old root", "/"))?;
+    rustix::process::chdir("/").map_err(err("chdir", "/"))
+}
