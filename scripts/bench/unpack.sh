@@ -126,6 +126,14 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# every run uses the same binary, even if target/ is rebuilt meanwhile
+if has_tool berth || has_tool berth-oci; then
+    mkdir "$tmp/bin"
+    cp "$BERTH" "$tmp/bin/berth-unpack"
+    BERTH_ID="$(sha256sum "$BERTH" | cut -c1-12), built $(date -u -r "$BERTH" '+%Y-%m-%d %H:%M UTC')"
+    BERTH=$tmp/bin/berth-unpack
+fi
+
 # ---- the image --------------------------------------------------------------------------------
 if [ -n "$image_dir" ]; then
     if [ ! -f "$image_dir/image.env" ]; then
@@ -241,25 +249,24 @@ meta() {
     (cd "$1" && find . -mindepth 1 -printf '%P\t%y\t%m\t%U\t%G\t%s\t%l\t%T@\n') |
         awk -F'\t' -v OFS='\t' '{ if ($2 == "d") $6 = "-"; sub(/\..*/, "", $8); print }' | LC_ALL=C sort
 }
-verify_tree() { # NAME GOT WANT
-    local name=$1 got=$2 want=$3 n bad
+WHAT_SAME="type, mode, owner, size, link target, mtime (s), content"
+# verify_tree NAME GOT WANT: sets VT_ENTRIES, and VT_BAD to a note when GOT differs from WANT
+verify_tree() {
+    local name=$1 got=$2 want=$3 bad
     meta "$want" >"$tmp/want.meta"
     meta "$got" >"$tmp/got.meta"
-    n=$(wc -l <"$tmp/want.meta")
+    VT_ENTRIES=$(wc -l <"$tmp/want.meta")
+    VT_BAD=""
     if ! diff "$tmp/want.meta" "$tmp/got.meta" >"$tmp/logs/verify.$name.diff"; then
         bad=$(grep -c '^[<>]' "$tmp/logs/verify.$name.diff" || true)
         log "VERIFY $name: metadata differs from tar's ($bad lines, first ones:)"
         head -6 "$tmp/logs/verify.$name.diff" >&2
-        VERIFY_NOTES+=("$name: **metadata differs** from \`tar -xf\` in $bad lines (e.g. \`$(grep -m1 '^[<>]' "$tmp/logs/verify.$name.diff" | tr '\t' ' ' | cut -c1-120)\`)")
-        return
-    fi
-    if ! diff -rq --no-dereference "$want" "$got" >"$tmp/logs/verify.$name.content" 2>&1; then
+        VT_BAD="$name: **metadata differs** from \`tar -xf\` in $bad lines (e.g. \`$(grep -m1 '^[<>]' "$tmp/logs/verify.$name.diff" | tr '\t' ' ' | cut -c1-120)\`)"
+    elif ! diff -rq --no-dereference "$want" "$got" >"$tmp/logs/verify.$name.content" 2>&1; then
         log "VERIFY $name: content differs from tar's"
         head -5 "$tmp/logs/verify.$name.content" >&2
-        VERIFY_NOTES+=("$name: **content differs** from \`tar -xf\` ($(wc -l <"$tmp/logs/verify.$name.content") files)")
-        return
+        VT_BAD="$name: **content differs** from \`tar -xf\` ($(wc -l <"$tmp/logs/verify.$name.content") files)"
     fi
-    VERIFY_NOTES+=("$name: identical to \`tar -xf\` ($n entries: type, mode, owner, size, link target, mtime, content)")
 }
 chain_ids() { # the layers' chain IDs, lowest first
     local c="" d
@@ -269,17 +276,21 @@ chain_ids() { # the layers' chain IDs, lowest first
     done
 }
 verify_berth() { # NAME STORE
-    local name=$1 store=$2 i=0 c dir
+    local name=$1 store=$2 i=0 c dir cand total=0 ok=1
     for c in $(chain_ids); do
         i=$((i + 1))
         dir=""
         for cand in "$store/layers/$c/diff" "$store/layers/${c#sha256:}/diff"; do [ -d "$cand" ] && dir=$cand; done
         if [ -z "$dir" ]; then
             VERIFY_NOTES+=("$name: **no layers/<chainid>/diff for layer $i** ($c)")
+            ok=0
             continue
         fi
         verify_tree "$name layer $i" "$dir" "$tmp/ref/L$i"
+        total=$((total + VT_ENTRIES))
+        if [ -n "$VT_BAD" ]; then VERIFY_NOTES+=("$VT_BAD"); ok=0; fi
     done
+    [ "$ok" = 0 ] || VERIFY_NOTES+=("$name: each of the $i layer directories is identical to \`tar -xf\` of that layer alone ($total entries: $WHAT_SAME)")
 }
 VERIFY_NOTES=()
 verify_all() {
@@ -293,7 +304,10 @@ verify_all() {
     fi
     has_tool berth && verify_berth "berth (docker-archive)" "$tmp/runs/berth.$r/store"
     has_tool berth-oci && verify_berth "berth (OCI, gzip)" "$tmp/runs/berth-oci.$r/store"
-    if has_tool umoci && has_tool tar; then verify_tree "umoci rootfs" "$tmp/runs/umoci.$r/rootfs" "$tmp/runs/tar.$r"; fi
+    if has_tool umoci && has_tool tar; then
+        verify_tree "umoci" "$tmp/runs/umoci.$r/rootfs" "$tmp/runs/tar.$r"
+        VERIFY_NOTES+=("${VT_BAD:-"umoci: the bundle's rootfs is identical to \`tar -xf\` of all layers ($VT_ENTRIES entries: $WHAT_SAME)"}")
+    fi
     has_tool docker && VERIFY_NOTES+=("docker: loaded image has the image's diff IDs (every run)")
     return 0
 }
@@ -349,6 +363,14 @@ report=$tmp/report.md
 {
     echo "Run of \`scripts/bench/unpack.sh -n $RUNS\` on $(date -u '+%Y-%m-%d %H:%M UTC'): $(nproc) cores ($cpu), $(free -g | awk '/^Mem/ { print $2 }') GB RAM,"
     echo "kernel $(uname -r), $(. /etc/os-release && echo "$PRETTY_NAME"), temp dir on $fs; load average $LOAD_START at the start, $LOAD_END at the end."
+    if has_tool berth || has_tool berth-oci; then echo "berth-unpack: \`$BERTH_BIN/berth-unpack\` (sha256 $BERTH_ID)."; fi
+    vers=()
+    has_tool tar && vers+=("GNU tar $(tar --version | awk 'NR == 1 { print $NF }')")
+    has_tool targz && vers+=("gzip $(gzip --version | awk 'NR == 1 { print $NF }')")
+    has_tool umoci && vers+=("umoci $(umoci --version | awk '{ print $NF }')")
+    has_tool skopeo && vers+=("skopeo $(skopeo --version | awk '{ print $NF }')")
+    has_tool docker && vers+=("docker CLI $(docker --version | sed 's/^Docker version \([^,]*\).*/\1/'), dockerd $(/usr/sbin/dockerd --version | sed 's/^Docker version \([^,]*\).*/\1/')")
+    [ ${#vers[@]} -eq 0 ] || echo "Peers: $(IFS=';'; echo "${vers[*]}" | sed 's/;/, /g')."
     echo "Image: $IMG_LAYERS layers from this machine's /usr, $IMG_ENTRIES entries, $IMG_MB MB of layer tars ($IMG_GZ_MB MB gzip)."
     echo "$WARMUP untimed warm-up round(s), then $RUNS timed rounds; each round runs every tool once, the order rotating."
     echo
