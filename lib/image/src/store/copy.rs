@@ -1,15 +1,21 @@
-//! Copies a layer blob into the store in the kernel (copy_file_range) on a second thread,
-//! while the first thread reads the same bytes to hash and unpack them: the blob costs
-//! no extra pass in the unpacking thread.
+//! Copies a layer blob into the store and computes its digest on a second thread, while
+//! the first thread reads the same bytes from the same file to unpack them: neither the
+//! copy nor the sha256 sits on the unpacking thread's path. The file must not change
+//! between the two reads (checked by size, mtime and ctime).
 
 use std::fs::File;
-use std::os::fd::AsFd;
+use std::io::Write;
+use std::os::unix::fs::FileExt;
+
+use sha2::{Digest as _, Sha256};
+
+use crate::digest::Digest;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
 /// Copied per call, so a cancelled copy stops soon.
-const CHUNK: u64 = 16 << 20;
+const CHUNK: u64 = 1 << 20;
 
 use super::TempPath;
 use crate::error::{ImageError, Result};
@@ -18,10 +24,11 @@ use crate::formats::FileRange;
 /// Joins its thread when dropped too, so a failed import never leaves the copy (or the
 /// temp file it is writing) behind.
 pub(crate) struct BlobCopy {
-    handle: Option<JoinHandle<Result<(TempPath, u64)>>>,
+    handle: Option<JoinHandle<Result<(TempPath, Digest, u64)>>>,
     before: Stamp,
     path: std::path::PathBuf,
     cancel: Arc<AtomicBool>,
+    len: u64,
 }
 
 /// What tells us the source file was not changed while we read it twice.
@@ -43,54 +50,54 @@ impl BlobCopy {
     pub fn start(range: FileRange, temp: TempPath) -> Result<BlobCopy> {
         let before = stamp(&range.file, &range.path)?;
         let path = range.path.clone();
+        let len = range.len;
         let cancel = Arc::new(AtomicBool::new(false));
         let cancelled = cancel.clone();
         let handle = std::thread::spawn(move || {
-            let out = File::create(temp.path()).map_err(|e| ImageError::io(temp.path(), e))?;
+            let mut out = File::create(temp.path()).map_err(|e| ImageError::io(temp.path(), e))?;
+            let mut hasher = Sha256::new();
+            let mut buf = vec![0u8; CHUNK as usize];
             let mut offset = range.offset;
-            let mut left = range.len;
-            while left > 0 && !cancelled.load(Ordering::Relaxed) {
-                let chunk = left.min(CHUNK) as usize;
-                let n = rustix::fs::copy_file_range(
-                    range.file.as_fd(),
-                    Some(&mut offset),
-                    out.as_fd(),
-                    None,
-                    chunk,
-                )
-                .map_err(|e| ImageError::io(&range.path, e.into()))?;
+            let end = range.offset + range.len;
+            while offset < end && !cancelled.load(Ordering::Relaxed) {
+                let want = (end - offset).min(CHUNK) as usize;
+                let n = range.file.read_at(&mut buf[..want], offset).map_err(|e| ImageError::io(&range.path, e))?;
                 if n == 0 {
                     break;
                 }
-                left -= n as u64;
+                hasher.update(&buf[..n]);
+                out.write_all(&buf[..n]).map_err(|e| ImageError::io(temp.path(), e))?;
+                offset += n as u64;
             }
-            Ok((temp, range.len - left))
+            let digest = Digest::parse(&format!("sha256:{}", hex::encode(hasher.finalize()))).expect("valid digest");
+            Ok((temp, digest, offset - range.offset))
         });
         Ok(BlobCopy {
             handle: Some(handle),
             before,
             path,
             cancel,
+            len,
         })
     }
 
-    /// Waits for the copy; `hashed` is what the reading thread counted.
-    pub fn finish(mut self, hashed: u64) -> Result<TempPath> {
+    /// Waits for the copy: the blob, its digest and size.
+    pub fn finish(mut self) -> Result<(TempPath, Digest, u64)> {
         let handle = self.handle.take().expect("finished once");
-        let (temp, copied) = handle.join().map_err(|_| {
+        let (temp, digest, copied) = handle.join().map_err(|_| {
             ImageError::io(
                 &self.path,
                 std::io::Error::other("blob copy thread panicked"),
             )
         })??;
         let file = File::open(&self.path).map_err(|e| ImageError::io(&self.path, e))?;
-        if copied != hashed || stamp(&file, &self.path)? != self.before {
+        if copied != self.len || stamp(&file, &self.path)? != self.before {
             return Err(ImageError::io(
                 &self.path,
                 std::io::Error::other("the file changed while it was being imported"),
             ));
         }
-        Ok(temp)
+        Ok((temp, digest, copied))
     }
 }
 

@@ -158,7 +158,7 @@ impl Store {
         };
         let (tee, copy) = match source.file_range {
             Some(range) => (
-                BlobSink::Hash(HashingReader::new(progress)),
+                BlobSink::Plain(progress),
                 Some(BlobCopy::start(
                     range,
                     TempPath::new_file(&self.tmp(), "blob")?,
@@ -196,24 +196,20 @@ impl Store {
                 Some(hashed.finish().map_err(read_err)?.0)
             }
         };
-        io::copy(&mut buffered, &mut io::sink()).map_err(read_err)?;
+        if copy.is_none() {
+            // The rest (tar padding) must be hashed too.
+            io::copy(&mut buffered, &mut io::sink()).map_err(read_err)?;
+        }
         let (blob, digest, size) = match (buffered.into_inner(), copy) {
             (BlobSink::Tee(tee), _) => {
                 let (digest, size) = tee.blob.digest_so_far();
                 (PendingBlob::Written(tee.blob), digest, size)
             }
-            (BlobSink::Hash(hashed), Some(copy)) => {
-                let (digest, size, _) = hashed.finish().map_err(read_err)?;
-                (
-                    PendingBlob::Copied {
-                        temp: copy.finish(size)?,
-                        digest: digest.clone(),
-                    },
-                    digest,
-                    size,
-                )
+            (BlobSink::Plain(_), Some(copy)) => {
+                let (temp, digest, size) = copy.finish()?;
+                (PendingBlob::Copied { temp, digest: digest.clone() }, digest, size)
             }
-            (BlobSink::Hash(_), None) => unreachable!("a hashed source always has a copy"),
+            (BlobSink::Plain(_), None) => unreachable!("a plain source always has a copy"),
         };
         let diff_id = diff_id.unwrap_or_else(|| digest.clone());
         Ok(StreamedLayer {
@@ -304,15 +300,15 @@ impl Store {
 enum BlobSink<'a> {
     /// Written by the reading thread (a pipe or stdin).
     Tee(TeeReader<Progress<'a>>),
-    /// Copied by `BlobCopy`; the reading thread only hashes.
-    Hash(HashingReader<Progress<'a>>),
+    /// Copied and hashed by `BlobCopy` on its own thread; this thread only unpacks.
+    Plain(Progress<'a>),
 }
 
 impl Read for BlobSink<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             BlobSink::Tee(r) => r.read(buf),
-            BlobSink::Hash(r) => r.read(buf),
+            BlobSink::Plain(r) => r.read(buf),
         }
     }
 }
