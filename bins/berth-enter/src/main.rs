@@ -61,11 +61,11 @@ fn run(cli: Cli) -> std::result::Result<u8, (u8, anyhow::Error)> {
     }
     .context("berth-enter")
     .map_err(berth_err)?;
-    let spec = cli
+    let mut spec = cli
         .process
         .spec(&mut record, &cli.command)
         .map_err(|e| berth_err(e.into()))?;
-    // SECCOMP-WIRING: filled in once berth-seccomp lands.
+    spec.seccomp = berth_process::seccomp::filter_for(&cli.process, &spec).map_err(|e| berth_err(e.into()))?;
     let started = berth_process::start(&spec).map_err(|e| (e.exit_code() as u8, e.into()))?;
     Ok(started.wait() as u8)
 }

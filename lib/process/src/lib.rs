@@ -7,6 +7,7 @@ pub mod etc_files;
 pub mod exec;
 pub mod options;
 pub mod rootfs;
+pub mod seccomp;
 pub mod signals;
 pub mod spawn;
 pub mod sync;
