@@ -1,0 +1,130 @@
+//! One container run, start to end: the image (loaded from a file or found in the
+//! store), the root filesystem, the cgroup, the process; then teardown of everything
+//! that was set up, also when a step fails. `berth-run` is a thin shell over this, and the
+//! daemon will call the same code.
+
+mod flags;
+mod trace;
+
+use std::path::Path;
+
+use berth_common::{ContainerRecord, Paths};
+use berth_image::import::{load, ImportOptions};
+use berth_image::Store;
+
+pub use flags::RunFlags;
+pub use trace::Trace;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("image: {0}")]
+    Image(#[from] berth_image::ImageError),
+    #[error("rootfs: {0}")]
+    Rootfs(#[from] berth_rootfs::RootfsError),
+    #[error("cgroup: {0}")]
+    Cgroup(#[from] berth_cgroups::CgroupError),
+    #[error("{0}")]
+    Spec(#[from] berth_process::options::SpecError),
+    #[error("{0}")]
+    Seccomp(#[from] berth_process::seccomp::SeccompSetupError),
+    #[error("{0}")]
+    Start(#[from] berth_process::SpawnError),
+    #[error("invalid {flag}: {reason}")]
+    Flag { flag: &'static str, reason: String },
+}
+
+impl RunError {
+    /// Docker's convention: 125 for berth's own failures, 126/127 for a command that
+    /// cannot be run.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            RunError::Start(e) => e.exit_code(),
+            _ => 125,
+        }
+    }
+}
+
+/// Runs `image` (a stored image, or an archive path to load first) to completion and
+/// returns the container's exit status.
+pub fn run(
+    paths: &Paths,
+    image: &str,
+    command: &[String],
+    flags: &RunFlags,
+    trace: &mut Trace,
+) -> Result<i32, RunError> {
+    let mut record = trace.stage("image", || image_record(paths, image))?;
+    let setup = flags.rootfs_options();
+    trace.stage("mount", || berth_rootfs::setup(paths, &mut record, &setup))?;
+    let mut guard = Teardown {
+        paths,
+        record: &record,
+        remove: flags.rm,
+        cgroup: None,
+    };
+    let limits = flags.limits()?;
+    let id = record
+        .container
+        .as_ref()
+        .map(|c| c.id.clone())
+        .expect("berth-rootfs gives the container an id");
+    let host = flags.cgroup_host();
+    let part = trace.stage("cgroup", || berth_cgroups::create(&host, &id, &limits))?;
+    guard.cgroup = Some(part.clone());
+    let mut record = record.clone();
+    record.cgroup = Some(part);
+    let mut spec = trace.stage("spec", || flags.process.spec(&mut record, command))?;
+    spec.seccomp = trace.stage("seccomp", || {
+        berth_process::seccomp::filter_for(&flags.process, &spec)
+    })?;
+    let started = trace.stage("start", || berth_process::start(&spec))?;
+    let code = started.wait();
+    trace.mark("run");
+    drop(guard);
+    trace.mark("teardown");
+    Ok(code)
+}
+
+fn image_record(paths: &Paths, image: &str) -> Result<ContainerRecord, RunError> {
+    let store = Store::open(paths.clone())?;
+    let path = Path::new(image);
+    if path.exists() {
+        let loaded = load(&store, path, &ImportOptions::default())?;
+        let first = loaded
+            .into_iter()
+            .next()
+            .ok_or_else(|| berth_image::ImageError::NotFound(image.to_string()))?;
+        return Ok(store.record(&first, None)?);
+    }
+    Ok(store.record(&store.resolve(image)?, Some(image))?)
+}
+
+/// Undoes the mount and the cgroup however the run ends; collects errors rather than
+/// stopping at the first, and reports them on stderr.
+struct Teardown<'a> {
+    paths: &'a Paths,
+    record: &'a ContainerRecord,
+    remove: bool,
+    cgroup: Option<berth_common::CgroupPart>,
+}
+
+impl Drop for Teardown<'_> {
+    fn drop(&mut self) {
+        if let Some(part) = &self.cgroup {
+            if let Err(e) = berth_cgroups::down(part, berth_cgroups::DEFAULT_TIMEOUT) {
+                tracing::error!(error = %e, "cannot remove the container's cgroup");
+                eprintln!("berth-run: teardown: {e}");
+            }
+        }
+        if let Some(container) = &self.record.container {
+            if let Err(e) = berth_rootfs::down(
+                self.paths,
+                &container.id,
+                self.record.rootfs.as_ref(),
+                self.remove,
+            ) {
+                eprintln!("berth-run: teardown: {e}");
+            }
+        }
+    }
+}
