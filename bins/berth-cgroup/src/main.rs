@@ -1,1 +1,247 @@
-fn main() {}
+//! `berth-cgroup`: the cgroup stage. Thin: parses flags, calls berth-cgroups, prints.
+
+mod cli;
+mod units;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime};
+
+use anyhow::{bail, Context, Result};
+use berth_cgroups::{HostConfig, Mode};
+use berth_common::stage::{read_record, write_record};
+use berth_common::{CgroupPart, ContainerPart, ContainerRecord, Limits};
+use clap::Parser;
+use serde_json::json;
+
+use cli::{Cli, Command, LimitFlags, Target};
+
+/// Exit status for berth's own failures, as docker uses it.
+const EXIT_FAILURE: u8 = 125;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            let message = error_message(&err);
+            eprintln!("berth-cgroup: {message}");
+            println!("{}", json!({ "error": message }));
+            ExitCode::from(EXIT_FAILURE)
+        }
+    }
+}
+
+/// The error and its causes in one line, skipping causes the message already quotes.
+fn error_message(err: &anyhow::Error) -> String {
+    let mut message = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            if !message.is_empty() {
+                message.push_str(": ");
+            }
+            message.push_str(&text);
+        }
+    }
+    message
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG").unwrap_or_else(|_| default.into());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn run(cli: Cli) -> Result<()> {
+    if !(cli.timeout.is_finite() && cli.timeout > 0.0) {
+        bail!("--timeout must be a positive number of seconds");
+    }
+    let timeout = Duration::from_secs_f64(cli.timeout);
+    let config = HostConfig {
+        root: cli.cgroup_root.clone(),
+        parent: cli.cgroup_parent.clone(),
+        parent_pids_max: cli.parent_pids_max,
+        ..HostConfig::default()
+    };
+    let Some(command) = cli.command else {
+        return create(&cli.root, &config, &cli.limits);
+    };
+    match command {
+        Command::Place { pid, target } => {
+            let (part, record) = target_part(&config, &target)?;
+            berth_cgroups::place(&part, pid)?;
+            match record {
+                Some(record) => write_record(std::io::stdout().lock(), &record)?,
+                None => println!("{}", json!({ "placed": pid })),
+            }
+        }
+        Command::Stats { target } => {
+            let (part, _) = target_part(&config, &target)?;
+            println!("{}", serde_json::to_string(&berth_cgroups::stats(&part)?)?);
+        }
+        Command::Oom { target } => {
+            let (part, _) = target_part(&config, &target)?;
+            println!(
+                "{}",
+                serde_json::to_string(&berth_cgroups::oom_killed(&part)?)?
+            );
+        }
+        Command::Freeze { target } => {
+            let (part, _) = target_part(&config, &target)?;
+            berth_cgroups::freeze(&part, timeout)?;
+            print_state(&part)?;
+        }
+        Command::Thaw { target } => {
+            let (part, _) = target_part(&config, &target)?;
+            berth_cgroups::thaw(&part, timeout)?;
+            print_state(&part)?;
+        }
+        Command::Kill { signal, target } => {
+            let (part, _) = target_part(&config, &target)?;
+            let number = units::signal_number(&signal)?;
+            if number == units::SIGKILL {
+                let pids = berth_cgroups::procs(&part)?;
+                berth_cgroups::kill_all(&part, timeout)?;
+                println!("{}", json!({ "signal": number, "killed": pids }));
+            } else {
+                let sent = berth_cgroups::signal_all(&part, number)?;
+                println!("{}", json!({ "signal": number, "signalled": sent }));
+            }
+        }
+        Command::Procs { target } => {
+            let (part, _) = target_part(&config, &target)?;
+            println!("{}", json!({ "pids": berth_cgroups::procs(&part)? }));
+        }
+        Command::Down { target } => {
+            let (part, _) = target_part(&config, &target)?;
+            berth_cgroups::down(&part, timeout)?;
+            println!(
+                "{}",
+                json!({ "removed": part.paths.values().collect::<Vec<_>>() })
+            );
+        }
+    }
+    Ok(())
+}
+
+fn print_state(part: &CgroupPart) -> Result<()> {
+    let state = berth_cgroups::manager(part)?.freezer_state()?;
+    println!("{}", json!({ "state": state }));
+    Ok(())
+}
+
+/// The default action: the record on stdin, the cgroups made, the record extended.
+fn create(root: &std::path::Path, config: &HostConfig, flags: &LimitFlags) -> Result<()> {
+    let mut record: ContainerRecord = read_record(std::io::stdin().lock())?;
+    if record.root != root {
+        tracing::debug!(
+            "the record's root {} differs from --root {}",
+            record.root.display(),
+            root.display()
+        );
+    }
+    if let Some(existing) = &record.cgroup {
+        bail!(
+            "the record already has cgroups ({}); run `berth-cgroup down` on it first",
+            existing
+                .paths
+                .values()
+                .next()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        );
+    }
+    let limits = limits_from(flags)?;
+    let id = match &record.container {
+        Some(container) => container.id.clone(),
+        None => {
+            let container = ContainerPart {
+                id: units::random_id()?,
+                name: None,
+                created: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+            };
+            let id = container.id.clone();
+            record.container = Some(container);
+            id
+        }
+    };
+    let part = berth_cgroups::create(config, &id, &limits)
+        .with_context(|| format!("cannot create the cgroups of container {id}"))?;
+    record.cgroup = Some(part);
+    write_record(std::io::stdout().lock(), &record)?;
+    Ok(())
+}
+
+fn limits_from(flags: &LimitFlags) -> Result<Limits> {
+    Ok(Limits {
+        memory: flags
+            .memory
+            .as_deref()
+            .map(units::ram_in_bytes)
+            .transpose()
+            .context("--memory")?,
+        memory_swap: flags
+            .memory_swap
+            .as_deref()
+            .map(|s| {
+                if s == "-1" {
+                    Ok(-1)
+                } else {
+                    units::ram_in_bytes(s)
+                }
+            })
+            .transpose()
+            .context("--memory-swap")?,
+        cpus: flags.cpus,
+        cpu_shares: flags.cpu_shares,
+        cpuset_cpus: flags.cpuset_cpus.clone(),
+        pids_limit: flags.pids_limit,
+        blkio_weight: flags.blkio_weight,
+    })
+}
+
+/// The cgroup part to work on: from `--path` flags, or from the record on stdin (which is
+/// returned too, to pass it on).
+fn target_part(
+    config: &HostConfig,
+    target: &Target,
+) -> Result<(CgroupPart, Option<ContainerRecord>)> {
+    if target.paths.is_empty() {
+        let record = read_record(std::io::stdin().lock())?;
+        let part = record
+            .cgroup
+            .clone()
+            .context("the record has no cgroup part (run berth-cgroup on it first)")?;
+        return Ok((part, Some(record)));
+    }
+    let mode = match &target.mode {
+        Some(mode) => Mode::parse(mode)?,
+        None => config.mode()?,
+    };
+    let mut paths = BTreeMap::new();
+    for item in &target.paths {
+        let (key, dir) = item
+            .split_once('=')
+            .with_context(|| format!("--path {item:?} is not KEY=DIR"))?;
+        paths.insert(key.to_string(), PathBuf::from(dir));
+    }
+    Ok((
+        CgroupPart {
+            mode: mode.as_str().to_string(),
+            paths,
+            limits: Limits::default(),
+        },
+        None,
+    ))
+}

@@ -1,0 +1,126 @@
+//! Command-line flags, docker-style.
+
+use std::path::PathBuf;
+
+use berth_common::{DEFAULT_ROOT, DEFAULT_RUN_DIR};
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "berth-cgroup",
+    version,
+    about = "berth's cgroup stage: creates the container's cgroups with their limits and extends the record; \
+             subcommands place, inspect, freeze, kill and remove them"
+)]
+pub struct Cli {
+    /// State directory of the store
+    #[arg(long, env = "BERTH_ROOT", default_value = DEFAULT_ROOT, global = true)]
+    pub root: PathBuf,
+    /// Runtime state directory
+    #[arg(long, env = "BERTH_RUN_DIR", default_value = DEFAULT_RUN_DIR, global = true)]
+    pub run_dir: PathBuf,
+    /// The cgroupfs root
+    #[arg(long, env = "BERTH_CGROUP_ROOT", default_value = berth_cgroups::DEFAULT_ROOT, global = true)]
+    pub cgroup_root: PathBuf,
+    /// Parent cgroup at the root of each hierarchy, holding all containers
+    #[arg(long, env = "BERTH_CGROUP_PARENT", default_value = berth_cgroups::DEFAULT_PARENT, global = true)]
+    pub cgroup_parent: String,
+    /// pids.max of the parent cgroup (all containers together); 0 leaves it unlimited
+    #[arg(long, env = "BERTH_CGROUP_PARENT_PIDS_MAX", default_value_t = berth_cgroups::DEFAULT_PARENT_PIDS_MAX, global = true)]
+    pub parent_pids_max: i64,
+    /// Seconds to wait for freezing, killing and removal
+    #[arg(long, default_value_t = 10.0, global = true)]
+    pub timeout: f64,
+    /// More log output on stderr (-v info, -vv debug; BERTH_LOG overrides)
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    #[command(flatten)]
+    pub limits: LimitFlags,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Args, Default)]
+pub struct LimitFlags {
+    /// Memory limit (e.g. 64m, 1g)
+    #[arg(short = 'm', long)]
+    pub memory: Option<String>,
+    /// Memory plus swap (e.g. 128m); -1 for unlimited swap
+    #[arg(long, allow_hyphen_values = true)]
+    pub memory_swap: Option<String>,
+    /// CPUs (e.g. 0.5)
+    #[arg(long)]
+    pub cpus: Option<f64>,
+    /// CPU shares (relative weight, 2..262144)
+    #[arg(short = 'c', long)]
+    pub cpu_shares: Option<u64>,
+    /// CPUs allowed (e.g. 0-1, 0,2)
+    #[arg(long)]
+    pub cpuset_cpus: Option<String>,
+    /// Maximum number of processes; -1 or 0 for unlimited
+    #[arg(long, allow_hyphen_values = true)]
+    pub pids_limit: Option<i64>,
+    /// Block IO weight (10..1000)
+    #[arg(long)]
+    pub blkio_weight: Option<u16>,
+}
+
+/// Which cgroups a subcommand works on: the record on stdin, or given paths.
+#[derive(Args, Default, Clone)]
+pub struct Target {
+    /// A cgroup directory as KEY=DIR (memory=/sys/fs/cgroup/memory/berth/ID, unified=…);
+    /// repeatable. Without it the container record is read on stdin.
+    #[arg(long = "path", value_name = "KEY=DIR")]
+    pub paths: Vec<String>,
+    /// The layout of the given --path (v1, v2, hybrid); detected when absent
+    #[arg(long)]
+    pub mode: Option<String>,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Put a process in the container's cgroups (every hierarchy); passes the record on
+    Place {
+        #[arg(long)]
+        pid: u32,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Usage numbers (JSON)
+    Stats {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Whether the OOM killer struck in the cgroup (JSON)
+    Oom {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Freeze every process
+    Freeze {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Thaw
+    Thaw {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Signal every process: KILL (the default) until the cgroup is empty, others once
+    Kill {
+        #[arg(short, long, default_value = "KILL")]
+        signal: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Pids in the cgroups (JSON)
+    Procs {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Kill what is left and remove the cgroups ("already gone" is success)
+    Down {
+        #[command(flatten)]
+        target: Target,
+    },
+}
