@@ -70,9 +70,11 @@ pub fn resolve(
             set.remove(&cap);
         }
     }
-    // Only what this kernel knows.
+    // Only what this kernel knows and berth itself holds (root may lack some, e.g.
+    // CAP_SYS_RESOURCE in some VMs): a process cannot grant more than it has.
     let known = caps::runtime::procfs_all_supported(None).unwrap_or_else(|_| caps::all());
-    set.retain(|c| known.contains(c));
+    let held = caps::read(None, CapSet::Permitted).unwrap_or_else(|_| caps::all());
+    set.retain(|c| known.contains(c) && held.contains(c));
     Ok(set)
 }
 
@@ -96,9 +98,9 @@ pub fn limit_bounding(keep: &HashSet<Capability>) -> Result<(), CapsError> {
     Ok(())
 }
 
-/// After the uid change: root gets `keep` as permitted, effective and inheritable... but
-/// Docker leaves inheritable empty; a non-root user ends with none (the kernel cleared
-/// them at setuid). Ambient is always cleared.
+/// After the uid change: root gets `keep` as permitted and effective; a non-root user ends
+/// with none (the kernel cleared them at setuid). Inheritable and ambient stay empty, as
+/// in Docker.
 pub fn set_process_caps(keep: &HashSet<Capability>, root: bool) -> Result<(), CapsError> {
     let apply = |set, caps: &HashSet<Capability>, op| {
         caps::set(None, set, caps).map_err(|source| CapsError::Apply { op, source })
