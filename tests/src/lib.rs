@@ -2,8 +2,10 @@
 //! against throw-away stores (`TestStore`) and feed them images made here in pure Rust
 //! (`image`, `formats`) from the host's `/usr/bin/busybox`, with no network.
 
+pub mod container;
 pub mod formats;
 pub mod image;
+pub mod probe;
 pub mod store;
 pub mod tools;
 
@@ -20,6 +22,12 @@ pub use store::{Failure, Snapshot, TestStore};
 /// `target/debug`, then `target/release`.
 pub fn berth_unpack_bin() -> PathBuf {
     bin_path("berth-unpack")
+}
+
+/// Path of a built berth binary (`berth-run`, `berth-enter`, …), found like
+/// [`berth_unpack_bin`].
+pub fn berth_bin(name: &str) -> PathBuf {
+    bin_path(name)
 }
 
 fn bin_path(name: &str) -> PathBuf {

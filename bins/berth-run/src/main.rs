@@ -50,7 +50,12 @@ fn main() -> ExitCode {
         eprint!("{}", trace.render());
     }
     match result {
-        Ok(code) => ExitCode::from(code as u8),
+        Ok(outcome) => {
+            if outcome.oom_killed {
+                eprintln!("berth-run: the container ran out of memory and the kernel killed it (OOMKilled)");
+            }
+            ExitCode::from(outcome.code as u8)
+        }
         Err(e) => {
             eprintln!("berth-run: {e}");
             ExitCode::from(e.exit_code() as u8)

@@ -44,15 +44,23 @@ impl RunError {
     }
 }
 
-/// Runs `image` (a stored image, or an archive path to load first) to completion and
-/// returns the container's exit status.
+/// How a container ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outcome {
+    /// The exit status the docker way: the code, or 128+N for a signal.
+    pub code: i32,
+    /// The kernel's OOM killer killed a process of the container.
+    pub oom_killed: bool,
+}
+
+/// Runs `image` (a stored image, or an archive path to load first) to completion.
 pub fn run(
     paths: &Paths,
     image: &str,
     command: &[String],
     flags: &RunFlags,
     trace: &mut Trace,
-) -> Result<i32, RunError> {
+) -> Result<Outcome, RunError> {
     let mut record = trace.stage("image", || image_record(paths, image))?;
     let setup = flags.rootfs_options();
     trace.stage("mount", || berth_rootfs::setup(paths, &mut record, &setup))?;
@@ -80,9 +88,14 @@ pub fn run(
     let started = trace.stage("start", || berth_process::start(&spec))?;
     let code = started.wait();
     trace.mark("run");
+    let oom_killed = record
+        .cgroup
+        .as_ref()
+        .and_then(|c| berth_cgroups::oom_killed(c).ok())
+        .is_some_and(|r| r.oom_killed);
     drop(guard);
     trace.mark("teardown");
-    Ok(code)
+    Ok(Outcome { code, oom_killed })
 }
 
 fn image_record(paths: &Paths, image: &str) -> Result<ContainerRecord, RunError> {

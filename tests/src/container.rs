@@ -1,0 +1,175 @@
+//! Running containers in tests: a [`Sandbox`] is a throw-away store plus a cgroup parent
+//! of its own (`berth-test-<pid>-<n>`). Dropping it kills what is left in its cgroups (by
+//! PID, only those), removes the cgroups and unmounts anything under its directory, even
+//! when the test failed.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use serde_json::Value;
+
+use crate::probe::load_probe_image;
+use crate::store::{describe, TestStore};
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+pub struct Sandbox {
+    pub store: TestStore,
+    pub cgroup_parent: String,
+}
+
+impl Default for Sandbox {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Sandbox {
+    pub fn new() -> Sandbox {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        Sandbox {
+            store: TestStore::new(),
+            cgroup_parent: format!("berth-test-{}-{n}", std::process::id()),
+        }
+    }
+
+    /// A sandbox with the busybox + probe image loaded as `probe:latest`.
+    pub fn with_probe() -> Sandbox {
+        let sandbox = Sandbox::new();
+        load_probe_image(&sandbox.store, "probe:latest");
+        sandbox
+    }
+
+    /// `berth-run --root … --run-dir … --cgroup-parent … ARGS`.
+    pub fn run_command<I, S>(&self, args: I) -> Command
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        let mut cmd = Command::new(crate::berth_bin("berth-run"));
+        cmd.arg("--root")
+            .arg(self.store.root())
+            .arg("--run-dir")
+            .arg(self.store.run_dir())
+            .arg("--cgroup-parent")
+            .arg(&self.cgroup_parent)
+            .args(args)
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    pub fn run<I, S>(&self, args: I) -> Output
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        self.run_command(args).output().expect("spawn berth-run")
+    }
+
+    /// Runs and expects exit 0; returns stdout as text.
+    pub fn ok<I, S>(&self, args: I) -> String
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        let out = self.run(args);
+        assert!(out.status.success(), "berth-run failed: {}", describe(&out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// `berth-run --rm probe:latest probe ARGS…` and its one JSON line.
+    pub fn probe(&self, flags: &[&str], probe_args: &[&str]) -> Value {
+        let mut args: Vec<&str> = vec!["--rm"];
+        args.extend(flags);
+        args.push("probe:latest");
+        args.push("probe");
+        args.extend(probe_args);
+        let out = self.run(&args);
+        assert!(
+            out.status.success(),
+            "probe {probe_args:?} failed: {}",
+            describe(&out)
+        );
+        crate::probe::parse_json_line(&out.stdout)
+    }
+
+    fn cgroup_dirs(&self) -> Vec<PathBuf> {
+        let mut dirs = Vec::new();
+        let Ok(hierarchies) = std::fs::read_dir("/sys/fs/cgroup") else {
+            return dirs;
+        };
+        for hierarchy in hierarchies.flatten() {
+            let parent = hierarchy.path().join(&self.cgroup_parent);
+            if parent.is_dir() {
+                dirs.push(parent);
+            }
+        }
+        // Pure v2 hosts put the parent directly under /sys/fs/cgroup.
+        let v2 = Path::new("/sys/fs/cgroup").join(&self.cgroup_parent);
+        if v2.is_dir() && !dirs.contains(&v2) {
+            dirs.push(v2);
+        }
+        dirs
+    }
+
+    /// Container cgroup directories that still exist under this sandbox's parent.
+    pub fn leftover_cgroups(&self) -> Vec<PathBuf> {
+        self.cgroup_dirs()
+            .iter()
+            .flat_map(|p| std::fs::read_dir(p).into_iter().flatten().flatten())
+            .map(|e| e.path())
+            .filter(|p| p.is_dir())
+            .collect()
+    }
+
+    /// Mount points under the sandbox directory.
+    pub fn leftover_mounts(&self) -> Vec<String> {
+        mounts_under(self.store.base())
+    }
+}
+
+fn mounts_under(base: &Path) -> Vec<String> {
+    let base = base.to_string_lossy().into_owned();
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4).map(str::to_string))
+        .filter(|m| m.starts_with(&base))
+        .collect()
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        for dir in self.leftover_cgroups() {
+            for pid in std::fs::read_to_string(dir.join("cgroup.procs"))
+                .unwrap_or_default()
+                .lines()
+            {
+                if let Ok(pid) = pid.trim().parse::<i32>() {
+                    // SAFETY: kill has no memory effects; the pid is in our own test cgroup.
+                    unsafe { libc_kill(pid, 9) };
+                }
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        for parent in self.cgroup_dirs() {
+            for child in std::fs::read_dir(&parent).into_iter().flatten().flatten() {
+                if child.path().is_dir() {
+                    let _ = std::fs::remove_dir(child.path());
+                }
+            }
+            let _ = std::fs::remove_dir(&parent);
+        }
+        let mut mounts = mounts_under(self.store.base());
+        mounts.sort_by_key(|m| std::cmp::Reverse(m.len()));
+        for mount in mounts {
+            let _ = Command::new("umount").arg("-l").arg(&mount).status();
+        }
+    }
+}
+
+extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, sig: i32) -> i32;
+}
