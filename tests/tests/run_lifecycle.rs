@@ -101,8 +101,9 @@ fn env_workdir_user_entrypoint_and_hostname() {
     let out = sandbox.ok([
         "--rm",
         "--entrypoint",
-        "echo",
+        "/bin/busybox",
         "probe:latest",
+        "echo",
         "from",
         "entrypoint",
     ]);
