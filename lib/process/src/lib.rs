@@ -11,7 +11,6 @@ pub mod seccomp;
 pub mod signals;
 pub mod spawn;
 pub mod sync;
-pub mod target;
 mod umask;
 pub mod user;
 

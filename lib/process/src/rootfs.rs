@@ -2,7 +2,7 @@
 //! /sys, the /etc files, masked and read-only paths; then pivot_root. Every target is
 //! resolved inside the rootfs (`target.rs`) and checked through its fd before use.
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
 use berth_common::{MountEntry, MountKind};
@@ -10,7 +10,39 @@ use rustix::fs::{self, FileType, Mode, OFlags};
 use rustix::io::Errno;
 use rustix::mount::{self as m, MountFlags, MountPropagationFlags, UnmountFlags};
 
-use crate::target::{fd_path, open_in_root, Create};
+use berth_rootfs::{mount_bind_onto, mount_tmpfs_onto, BindOptions, Kind};
+
+/// What to create when a mount target is missing.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Create {
+    Nothing,
+    Dir,
+    File,
+}
+
+/// A target inside the container's root, resolved without leaving it (berth-rootfs),
+/// as an O_PATH fd to mount onto.
+fn open_in_root(
+    root: BorrowedFd<'_>,
+    path: &str,
+    create: Create,
+) -> std::result::Result<OwnedFd, Errno> {
+    let kind = match create {
+        Create::Nothing => None,
+        Create::Dir => Some(Kind::Dir),
+        Create::File => Some(Kind::File),
+    };
+    berth_rootfs::open_in_root(root, path, kind).map_err(|e| match e {
+        berth_rootfs::RootfsError::InRoot { source, .. } => {
+            Errno::from_io_error(&source).unwrap_or(Errno::INVAL)
+        }
+        _ => Errno::INVAL,
+    })
+}
+
+fn fd_path(fd: BorrowedFd<'_>) -> String {
+    berth_rootfs::fd_path(fd).display().to_string()
+}
 
 const PROC_SUPER_MAGIC: i64 = 0x9fa0;
 const SYSFS_MAGIC: i64 = 0x62656572;
@@ -252,6 +284,11 @@ fn mount_sys(root: &OwnedFd, own_netns: bool) -> Result<()> {
 
 fn mount_entry(root: &OwnedFd, entry: &MountEntry) -> Result<()> {
     let target = entry.target.as_str();
+    let failed = |source: berth_rootfs::RootfsError| SetupError {
+        what: "mount",
+        path: target.into(),
+        source: std::io::Error::other(source.to_string()),
+    };
     match entry.kind {
         MountKind::Bind | MountKind::Volume => {
             let source = entry.source.as_deref().ok_or_else(|| SetupError {
@@ -272,42 +309,16 @@ fn mount_entry(root: &OwnedFd, entry: &MountEntry) -> Result<()> {
                 if is_dir { Create::Dir } else { Create::File },
             )
             .map_err(err("create mount target", target))?;
-            m::mount_bind_recursive(source, fd_path(fd.as_fd())).map_err(err("bind", target))?;
-            if entry.readonly {
-                let again = open_in_root(root.as_fd(), target, Create::Nothing)
-                    .map_err(err("reopen", target))?;
-                m::mount_remount(
-                    fd_path(again.as_fd()),
-                    MountFlags::BIND | MountFlags::RDONLY,
-                    "",
-                )
-                .map_err(err("remount read-only", target))?;
-            }
+            let mut options = BindOptions::from_entry(entry.readonly, &entry.options);
+            options.recursive = true;
+            mount_bind_onto(source, fd.as_fd(), options).map_err(failed)
         }
         MountKind::Tmpfs => {
             let fd = open_in_root(root.as_fd(), target, Create::Dir)
                 .map_err(err("create mount target", target))?;
-            let mut flags = MountFlags::NOSUID | MountFlags::NODEV;
-            if entry.readonly {
-                flags |= MountFlags::RDONLY;
-            }
-            let options =
-                std::ffi::CString::new(entry.options.join(",")).map_err(|_| SetupError {
-                    what: "tmpfs options",
-                    path: target.into(),
-                    source: std::io::Error::other("contain a NUL byte"),
-                })?;
-            m::mount(
-                "tmpfs",
-                fd_path(fd.as_fd()),
-                "tmpfs",
-                flags,
-                options.as_c_str(),
-            )
-            .map_err(err("mount tmpfs on", target))?;
+            mount_tmpfs_onto(fd.as_fd(), &entry.options, entry.readonly).map_err(failed)
         }
     }
-    Ok(())
 }
 
 fn mask_paths(root: &OwnedFd) -> Result<()> {

@@ -1,0 +1,104 @@
+//! The stages chained by hand make the same container as `berth-run`:
+//! `berth-unpack IMAGE | berth-mount | berth-cgroup | berth-enter -- CMD`, then each
+//! stage's teardown from the saved record.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use berth_tests::berth_bin;
+use berth_tests::container::Sandbox;
+use berth_tests::probe::Status;
+use berth_tests::store::describe;
+
+/// Runs `bin args` with `input` on stdin; returns stdout, asserting success.
+fn stage(sandbox: &Sandbox, bin: &str, args: &[&str], input: &[u8]) -> Vec<u8> {
+    let mut cmd = Command::new(berth_bin(bin));
+    cmd.arg("--root")
+        .arg(sandbox.store.root())
+        .arg("--run-dir")
+        .arg(sandbox.store.run_dir());
+    if bin == "berth-cgroup" {
+        cmd.arg("--cgroup-parent").arg(&sandbox.cgroup_parent);
+    }
+    let mut child = cmd
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{bin} {args:?}: {}", describe(&out));
+    out.stdout
+}
+
+/// What must be equal between two containers of the same image and flags.
+fn shape(
+    status: &Status,
+) -> (
+    Option<u64>,
+    Option<u64>,
+    Option<u32>,
+    Vec<i32>,
+    Vec<(String, String)>,
+) {
+    let mounts = status
+        .mounts
+        .iter()
+        .map(|m| (m.mountpoint.clone(), m.fstype.clone()))
+        .collect();
+    (
+        status.cap_eff,
+        status.cap_bnd,
+        status.seccomp,
+        status.fds.clone(),
+        mounts,
+    )
+}
+
+#[test]
+fn pipeline_and_wrapper_make_the_same_container() {
+    let sandbox = Sandbox::with_probe();
+    let record = stage(&sandbox, "berth-unpack", &["probe:latest"], b"");
+    let record = stage(&sandbox, "berth-mount", &["--tmpfs", "/scratch"], &record);
+    let record = stage(&sandbox, "berth-cgroup", &["--pids-limit", "50"], &record);
+    let mut enter = Command::new(berth_bin("berth-enter"))
+        .args(["--", "probe", "status"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    enter.stdin.take().unwrap().write_all(&record).unwrap();
+    let out = enter.wait_with_output().unwrap();
+    assert!(out.status.success(), "berth-enter: {}", describe(&out));
+    let piped = Status::parse(&out.stdout);
+
+    stage(&sandbox, "berth-cgroup", &["down"], &record);
+    stage(&sandbox, "berth-mount", &["down", "--remove"], &record);
+    assert!(
+        sandbox.leftover_mounts().is_empty(),
+        "{:?}",
+        sandbox.leftover_mounts()
+    );
+    assert!(
+        sandbox.leftover_cgroups().is_empty(),
+        "{:?}",
+        sandbox.leftover_cgroups()
+    );
+
+    let wrapped = Status::from_value(
+        sandbox.probe(&["--tmpfs", "/scratch", "--pids-limit", "50"], &["status"]),
+    );
+    assert_eq!(shape(&piped), shape(&wrapped));
+    assert_eq!(piped.pid, 1);
+    assert!(
+        piped
+            .cgroup
+            .iter()
+            .any(|l| l.contains(&sandbox.cgroup_parent)),
+        "placed in its cgroup: {:?}",
+        piped.cgroup
+    );
+}
