@@ -47,3 +47,14 @@ fn half_a_cpu_holds_a_busy_loop_near_half_a_core() {
         "CPU time / wall time {ratio:.2} should be near 0.5: {result}"
     );
 }
+
+#[test]
+fn the_container_sees_its_own_cgroup_read_only() {
+    let sandbox = Sandbox::with_probe();
+    let out = sandbox.ok(["--rm", "--memory", "48m", "probe:latest", "sh", "-c", "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/memory.max 2>/dev/null; echo 1 > /sys/fs/cgroup/pids/pids.max 2>/dev/null || echo read-only"]);
+    assert!(
+        out.contains("50331648"),
+        "its own memory limit is visible: {out}"
+    );
+    assert!(out.contains("read-only"), "and cannot be changed: {out}");
+}

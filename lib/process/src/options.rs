@@ -316,6 +316,7 @@ impl ProcessOptions {
             seccomp: None,
             rlimits: self.rlimits()?,
             cgroup_procs,
+            cgroup: record.cgroup.clone(),
         })
     }
 }

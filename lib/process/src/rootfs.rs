@@ -118,6 +118,8 @@ pub struct RootfsPlan<'a> {
     /// Host files bound over /etc/hostname, /etc/hosts, /etc/resolv.conf.
     pub etc_files: &'a [(std::path::PathBuf, &'static str)],
     pub shm_size: u64,
+    /// The container's cgroups, shown read-only at /sys/fs/cgroup.
+    pub cgroup: Option<&'a berth_common::CgroupPart>,
 }
 
 pub fn setup(plan: &RootfsPlan<'_>) -> Result<()> {
@@ -139,6 +141,9 @@ pub fn setup(plan: &RootfsPlan<'_>) -> Result<()> {
     mount_proc(&root)?;
     mount_dev(&root, plan.shm_size)?;
     mount_sys(&root, plan.own_netns)?;
+    if let Some(cgroup) = plan.cgroup {
+        mount_cgroups(&root, cgroup)?;
+    }
     for entry in plan.mounts {
         mount_entry(&root, entry)?;
     }
@@ -280,6 +285,47 @@ fn mount_sys(root: &OwnedFd, own_netns: bool) -> Result<()> {
             .map_err(err("remount read-only", "/sys"))?;
     }
     check_fs(root, "/sys", SYSFS_MAGIC).map(drop)
+}
+
+/// /sys/fs/cgroup as Docker shows it. v1 and hybrid: a tmpfs with each controller's
+/// container cgroup bound read-only under its name. v2: the cgroup2 filesystem of the
+/// container's own cgroup namespace, read-only.
+fn mount_cgroups(root: &OwnedFd, cgroup: &berth_common::CgroupPart) -> Result<()> {
+    let target = open_in_root(root.as_fd(), "/sys/fs/cgroup", Create::Nothing)
+        .map_err(err("open", "/sys/fs/cgroup"))?;
+    let ro = MountFlags::NOSUID | MountFlags::NOEXEC | MountFlags::NODEV | MountFlags::RDONLY;
+    if cgroup.mode == "v2" {
+        return m::mount("cgroup2", fd_path(target.as_fd()), "cgroup2", ro, None)
+            .map_err(err("mount cgroup2 on", "/sys/fs/cgroup"));
+    }
+    let flags = MountFlags::NOSUID | MountFlags::NOEXEC | MountFlags::NODEV;
+    m::mount(
+        "tmpfs",
+        fd_path(target.as_fd()),
+        "tmpfs",
+        flags,
+        c"mode=755",
+    )
+    .map_err(err("mount tmpfs on", "/sys/fs/cgroup"))?;
+    for (controller, path) in &cgroup.paths {
+        let inside = format!("/sys/fs/cgroup/{controller}");
+        let fd = open_in_root(root.as_fd(), &inside, Create::Dir)
+            .map_err(err("create", "/sys/fs/cgroup"))?;
+        let options = BindOptions {
+            readonly: true,
+            recursive: true,
+            ..BindOptions::default()
+        };
+        mount_bind_onto(path.as_path(), fd.as_fd(), options).map_err(|e| SetupError {
+            what: "bind cgroup",
+            path: inside.clone(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+    }
+    let again = open_in_root(root.as_fd(), "/sys/fs/cgroup", Create::Nothing)
+        .map_err(err("reopen", "/sys/fs/cgroup"))?;
+    m::mount_remount(fd_path(again.as_fd()), ro, "")
+        .map_err(err("remount read-only", "/sys/fs/cgroup"))
 }
 
 fn mount_entry(root: &OwnedFd, entry: &MountEntry) -> Result<()> {

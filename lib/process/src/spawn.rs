@@ -48,6 +48,8 @@ pub struct ContainerSpec {
     pub rlimits: Vec<(rustix::process::Resource, u64, u64)>,
     /// `cgroup.procs` (or `tasks`) files the process is written into before it starts.
     pub cgroup_procs: Vec<PathBuf>,
+    /// The container's cgroups (shown at /sys/fs/cgroup; on v2 also its cgroup namespace).
+    pub cgroup: Option<berth_common::CgroupPart>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -208,6 +210,11 @@ fn child(spec: &ContainerSpec, go: File, signals: &Blocked) -> ChildFailure {
 
 fn setup(spec: &ContainerSpec) -> Result<Vec<String>, ChildFailure> {
     let mut flags = UnshareFlags::NEWNS | UnshareFlags::NEWUTS | UnshareFlags::NEWIPC;
+    // Docker gives a container its own cgroup namespace on pure v2 hosts only. The parent
+    // has placed us in our cgroups already, so they become the namespace's root.
+    if spec.cgroup.as_ref().is_some_and(|c| c.mode == "v2") {
+        flags |= UnshareFlags::NEWCGROUP;
+    }
     if spec.network == NetworkMode::None {
         flags |= UnshareFlags::NEWNET;
     }
@@ -231,6 +238,7 @@ fn setup(spec: &ContainerSpec) -> Result<Vec<String>, ChildFailure> {
         own_netns: spec.network != NetworkMode::Host,
         etc_files: &spec.etc_files,
         shm_size: spec.shm_size,
+        cgroup: spec.cgroup.as_ref(),
     };
     crate::rootfs::setup(&plan).map_err(|e| fail("rootfs", e))?;
     for (resource, soft, hard) in &spec.rlimits {
