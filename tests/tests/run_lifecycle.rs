@@ -158,3 +158,35 @@ fn bind_mount_and_read_only_rootfs() {
     );
     assert!(!host_dir.join("x").exists());
 }
+
+#[test]
+fn an_image_in_use_by_a_container_is_not_removed() {
+    let sandbox = Sandbox::with_probe();
+    sandbox.ok(["probe:latest", "sh", "-c", "exit 0"]);
+    let refused = sandbox.store.run(["rm", "probe:latest"]);
+    assert_eq!(refused.status.code(), Some(125), "{}", describe(&refused));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("used by container"));
+    sandbox.store.ok(["prune"]);
+    let record = sandbox.store.record(["probe:latest"]);
+    for layer in sandbox.store.record_layers(&record) {
+        assert!(
+            layer.is_dir(),
+            "prune keeps {} while a container uses it",
+            layer.display()
+        );
+    }
+    let containers = sandbox.store.root().join("containers");
+    for entry in std::fs::read_dir(&containers).unwrap().flatten() {
+        let id = entry.file_name().to_string_lossy().into_owned();
+        let out = std::process::Command::new(berth_tests::berth_bin("berth-mount"))
+            .arg("--root")
+            .arg(sandbox.store.root())
+            .arg("--run-dir")
+            .arg(sandbox.store.run_dir())
+            .args(["rm", "--id", &id])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", describe(&out));
+    }
+    sandbox.store.ok(["rm", "probe:latest"]);
+}

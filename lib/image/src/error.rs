@@ -71,6 +71,10 @@ pub enum ImageError {
         count: usize,
         names: String,
     },
+    #[error(
+        "conflict: image {image} is used by container {container}; remove the container first"
+    )]
+    UsedByContainer { image: String, container: String },
     #[error("invalid --change {instruction:?}: {reason}")]
     BadChange { instruction: String, reason: String },
 }

@@ -61,15 +61,20 @@ impl BlobCopy {
             let end = range.offset + range.len;
             while offset < end && !cancelled.load(Ordering::Relaxed) {
                 let want = (end - offset).min(CHUNK) as usize;
-                let n = range.file.read_at(&mut buf[..want], offset).map_err(|e| ImageError::io(&range.path, e))?;
+                let n = range
+                    .file
+                    .read_at(&mut buf[..want], offset)
+                    .map_err(|e| ImageError::io(&range.path, e))?;
                 if n == 0 {
                     break;
                 }
                 hasher.update(&buf[..n]);
-                out.write_all(&buf[..n]).map_err(|e| ImageError::io(temp.path(), e))?;
+                out.write_all(&buf[..n])
+                    .map_err(|e| ImageError::io(temp.path(), e))?;
                 offset += n as u64;
             }
-            let digest = Digest::parse(&format!("sha256:{}", hex::encode(hasher.finalize()))).expect("valid digest");
+            let digest = Digest::parse(&format!("sha256:{}", hex::encode(hasher.finalize())))
+                .expect("valid digest");
             Ok((temp, digest, offset - range.offset))
         });
         Ok(BlobCopy {

@@ -40,6 +40,15 @@ impl Store {
                 parent = Some(chain);
             }
         }
+        // Containers keep their image's layers even after the image is untagged and removed.
+        for container in self.containers_using_layers() {
+            chains_in_use.extend(
+                container
+                    .layers
+                    .iter()
+                    .filter_map(|l| chain_of_layer_dir(l)),
+            );
+        }
         let mut report = GcReport::default();
         for (name, path) in list(&self.paths.blobs())? {
             if !blobs_in_use.contains(&name) {
@@ -104,6 +113,19 @@ impl Store {
         names: Option<&[String]>,
     ) -> Result<(Vec<String>, GcReport)> {
         let _store = self.lock_store(LockMode::Exclusive)?;
+        let last_name = names.is_none_or(|n| n.len() >= image.names.len());
+        if last_name {
+            if let Some(user) = self
+                .containers_using_layers()
+                .into_iter()
+                .find(|c| c.image == image.id.as_str())
+            {
+                return Err(ImageError::UsedByContainer {
+                    image: image.id.to_string(),
+                    container: user.id(),
+                });
+            }
+        }
         let untagged = self.untag(image, names)?;
         let report = self.collect_garbage()?;
         Ok((untagged, report))
@@ -122,6 +144,49 @@ impl Store {
         }
         let report = self.collect_garbage()?;
         Ok((dangling.into_iter().map(|i| i.id).collect(), report))
+    }
+}
+
+/// What image GC needs of a container's state file (`containers/<id>/rootfs.json`,
+/// written by berth-rootfs): its image and the layer directories its overlay uses.
+#[derive(Debug, serde::Deserialize)]
+pub struct ContainerUse {
+    #[serde(default)]
+    pub container: serde_json::Value,
+    #[serde(default)]
+    pub image: String,
+    #[serde(default)]
+    pub layers: Vec<std::path::PathBuf>,
+}
+
+impl ContainerUse {
+    pub fn id(&self) -> String {
+        self.container
+            .get("id")
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_string()
+    }
+}
+
+/// `layers/<chain>/diff` → `<chain>`.
+fn chain_of_layer_dir(dir: &std::path::Path) -> Option<String> {
+    dir.parent()?
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+}
+
+impl Store {
+    /// Every container that exists in this root, as far as image GC is concerned.
+    pub fn containers_using_layers(&self) -> Vec<ContainerUse> {
+        let Ok(entries) = std::fs::read_dir(self.paths.containers()) else {
+            return Vec::new();
+        };
+        entries
+            .flatten()
+            .filter_map(|e| std::fs::read(e.path().join("rootfs.json")).ok())
+            .filter_map(|data| serde_json::from_slice(&data).ok())
+            .collect()
     }
 }
 

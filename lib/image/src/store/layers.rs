@@ -207,7 +207,14 @@ impl Store {
             }
             (BlobSink::Plain(_), Some(copy)) => {
                 let (temp, digest, size) = copy.finish()?;
-                (PendingBlob::Copied { temp, digest: digest.clone() }, digest, size)
+                (
+                    PendingBlob::Copied {
+                        temp,
+                        digest: digest.clone(),
+                    },
+                    digest,
+                    size,
+                )
             }
             (BlobSink::Plain(_), None) => unreachable!("a plain source always has a copy"),
         };
