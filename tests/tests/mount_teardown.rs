@@ -4,6 +4,7 @@
 #[path = "mount_support.rs"]
 mod support;
 
+use berth_tests::image::{busybox_entries, Entry, Layer};
 use berth_tests::ImageSpec;
 use serde_json::json;
 use support::{expect_failure, MountEnv};
@@ -118,6 +119,18 @@ fn down_then_mount_again_keeps_the_container() {
     let message = expect_failure(&env.run(&["-v", "/other"], downed.to_string().as_bytes()));
     assert!(message.contains("keeps the mounts"), "{message}");
     assert!(support::mounts_under(env.store.base()).is_empty());
+    // Another image under the same container is refused.
+    let other = env.load(
+        &ImageSpec::new(vec![
+            Layer::new(busybox_entries()),
+            Layer::new(vec![Entry::file("extra", "x")]),
+        ])
+        .build(),
+    );
+    let mut swapped = downed.clone();
+    swapped["image"] = other["image"].clone();
+    let message = expect_failure(&env.run(&[], swapped.to_string().as_bytes()));
+    assert!(message.contains("other layers"), "{message}");
     let again = env.mount(&downed, &["--read-only"]);
     assert_eq!(again.id, m.id);
     assert_eq!(again.record["container"]["name"], "keeper");
@@ -133,4 +146,18 @@ fn down_then_mount_again_keeps_the_container() {
     env.ok(&["rm", "--id", "keeper"], b"");
     assert!(support::mounts_under(env.store.base()).is_empty());
     assert!(!env.root().join("containers").join(&m.id).exists());
+}
+
+#[test]
+fn run_dir_behind_a_symlink_still_unmounts() {
+    let env = MountEnv::new();
+    let real = env.store.base().join("real-run");
+    std::fs::create_dir(&real).unwrap();
+    std::os::unix::fs::symlink(&real, env.run_dir()).unwrap();
+    let record = env.load(&ImageSpec::busybox().build());
+    let m = env.mount(&record, &[]);
+    assert!(m.rootfs.starts_with(&real), "{}", m.rootfs.display());
+    assert!(env.is_mounted(&m.rootfs));
+    env.ok(&["down", "--id", &m.id], b"");
+    assert!(support::mounts_under(env.store.base()).is_empty());
 }

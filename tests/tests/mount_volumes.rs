@@ -320,3 +320,30 @@ fn mount_targets_through_symlinks_stay_inside_the_rootfs() {
         "host file copied into a volume"
     );
 }
+
+#[test]
+fn concurrent_first_use_of_a_volume_seeds_it_once() {
+    let env = MountEnv::new();
+    let record = env.load(&image_with_data().build());
+    let input = record.to_string();
+    let outs: Vec<std::process::Output> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4)
+            .map(|_| s.spawn(|| env.run(&["-v", "shared:/data"], input.as_bytes())))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for out in &outs {
+        assert!(
+            out.status.success(),
+            "{}",
+            berth_tests::store::describe(out)
+        );
+    }
+    assert_seeded(&env.root().join("volumes/shared/_data"));
+    let names: Vec<String> = env.tree(&env.root().join("volumes"));
+    assert!(
+        names.iter().all(|n| n.starts_with("shared")),
+        "temp dirs left: {names:?}"
+    );
+    assert_eq!(support::mounts_under(env.store.base()).len(), 4);
+}

@@ -14,8 +14,12 @@ use berth_tests::store::describe;
 fn load_hostile(sandbox: &Sandbox, name: &str, extra: Vec<Entry>) {
     let mut base = busybox_entries();
     base.extend(probe_entries());
-    let image = ImageSpec::new(vec![Layer::new(base), Layer::new(extra)]).name(name).build();
-    let path = sandbox.store.work(&format!("{}.tar", name.replace([':', '/'], "_")));
+    let image = ImageSpec::new(vec![Layer::new(base), Layer::new(extra)])
+        .name(name)
+        .build();
+    let path = sandbox
+        .store
+        .work(&format!("{}.tar", name.replace([':', '/'], "_")));
     write_images(Format::OciArchive, &[image], &path);
     sandbox.store.load(&path);
 }
@@ -29,11 +33,27 @@ fn target_dir(sandbox: &Sandbox) -> std::path::PathBuf {
 }
 
 fn assert_untouched(dir: &Path) {
-    let entries: Vec<String> = std::fs::read_dir(dir).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
-    assert_eq!(entries, vec!["keep".to_string()], "nothing may appear in {}", dir.display());
-    assert_eq!(std::fs::read_to_string(dir.join("keep")).unwrap(), "untouched");
+    let entries: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        entries,
+        vec!["keep".to_string()],
+        "nothing may appear in {}",
+        dir.display()
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("keep")).unwrap(),
+        "untouched"
+    );
     let mounted = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    assert!(!mounted.contains(&dir.display().to_string()), "nothing may be mounted on {}", dir.display());
+    assert!(
+        !mounted.contains(&dir.display().to_string()),
+        "nothing may be mounted on {}",
+        dir.display()
+    );
 }
 
 #[test]
@@ -44,10 +64,20 @@ fn image_with_symlinked_dev_etc_and_proc_cannot_reach_the_host() {
     for dir in ["dev", "etc", "proc"] {
         let name = format!("evil-{dir}:1");
         load_hostile(&sandbox, &name, vec![Entry::symlink(dir, &aim)]);
-        let out = sandbox.run(["--rm", &name, "sh", "-c", "echo x > /dev/null; cat /etc/hostname; ls /proc >/dev/null"]);
+        let out = sandbox.run([
+            "--rm",
+            &name,
+            "sh",
+            "-c",
+            "echo x > /dev/null; cat /etc/hostname; ls /proc >/dev/null",
+        ]);
         // Whether berth refuses the image or runs it with the link resolved inside the
         // container's root, the host directory stays as it was.
-        assert!(out.status.code() == Some(0) || out.status.code() == Some(125), "{}", describe(&out));
+        assert!(
+            out.status.code() == Some(0) || out.status.code() == Some(125),
+            "{}",
+            describe(&out)
+        );
         assert_untouched(&outside);
     }
     assert!(sandbox.leftover_mounts().is_empty());
@@ -57,13 +87,31 @@ fn image_with_symlinked_dev_etc_and_proc_cannot_reach_the_host() {
 fn mount_target_through_a_symlink_stays_inside_the_container() {
     let sandbox = Sandbox::new();
     let outside = target_dir(&sandbox);
-    load_hostile(&sandbox, "evil-target:1", vec![Entry::symlink("evil", outside.display().to_string())]);
+    load_hostile(
+        &sandbox,
+        "evil-target:1",
+        vec![Entry::symlink("evil", outside.display().to_string())],
+    );
     let source = sandbox.store.work("bind-src");
     std::fs::create_dir_all(&source).unwrap();
     for _ in 0..20 {
         let spec = format!("{}:/evil/x", source.display());
-        let out = sandbox.run(["--rm", "-v", &spec, "--tmpfs", "/evil/t", "evil-target:1", "sh", "-c", "ls /evil"]);
-        assert!(out.status.code() == Some(0) || out.status.code() == Some(125), "{}", describe(&out));
+        let out = sandbox.run([
+            "--rm",
+            "-v",
+            &spec,
+            "--tmpfs",
+            "/evil/t",
+            "evil-target:1",
+            "sh",
+            "-c",
+            "ls /evil",
+        ]);
+        assert!(
+            out.status.code() == Some(0) || out.status.code() == Some(125),
+            "{}",
+            describe(&out)
+        );
         assert_untouched(&outside);
     }
 }
@@ -73,7 +121,12 @@ fn working_directory_in_proc_is_refused() {
     let sandbox = Sandbox::with_probe();
     for dir in ["/proc/self/fd/3", "/proc/self/cwd", "/proc/1/root"] {
         let out = sandbox.run(["--rm", "-w", dir, "probe:latest", "probe", "status"]);
-        assert_eq!(out.status.code(), Some(125), "-w {dir} must be refused: {}", describe(&out));
+        assert_eq!(
+            out.status.code(),
+            Some(125),
+            "-w {dir} must be refused: {}",
+            describe(&out)
+        );
     }
 }
 
@@ -88,9 +141,16 @@ fn container_cannot_overwrite_the_berth_binaries() {
     ]);
     assert!(out.status.success(), "{}", describe(&out));
     let listing = String::from_utf8_lossy(&out.stdout);
-    assert!(!listing.contains("berth"), "no berth process is visible from inside: {listing}");
+    assert!(
+        !listing.contains("berth"),
+        "no berth process is visible from inside: {listing}"
+    );
     for (binary, old) in binaries.iter().zip(before) {
-        assert!(std::fs::read(binary).unwrap() == old, "{} changed", binary.display());
+        assert!(
+            std::fs::read(binary).unwrap() == old,
+            "{} changed",
+            binary.display()
+        );
     }
 }
 

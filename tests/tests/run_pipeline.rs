@@ -33,16 +33,16 @@ fn stage(sandbox: &Sandbox, bin: &str, args: &[&str], input: &[u8]) -> Vec<u8> {
     out.stdout
 }
 
-/// What must be equal between two containers of the same image and flags.
-fn shape(
-    status: &Status,
-) -> (
+type Shape = (
     Option<u64>,
     Option<u64>,
     Option<u32>,
     Vec<i32>,
     Vec<(String, String)>,
-) {
+);
+
+/// What must be equal between two containers of the same image and flags.
+fn shape(status: &Status) -> Shape {
     let mounts = status
         .mounts
         .iter()

@@ -1,1 +1,175 @@
-fn main() {}
+//! `berth-mount`: the rootfs stage. Thin: parses flags, calls berth-rootfs, prints.
+
+mod cli;
+
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use berth_common::{stage, Paths};
+use berth_rootfs::{volumes, SetupOptions};
+use clap::Parser;
+
+use cli::{Cli, Command, VolumeCommand};
+
+/// Exit status for berth's own failures, as docker uses it.
+const EXIT_FAILURE: u8 = 125;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            let message = error_message(&err);
+            eprintln!("berth-mount: {message}");
+            println!("{}", serde_json::json!({ "error": message }));
+            ExitCode::from(EXIT_FAILURE)
+        }
+    }
+}
+
+/// The error and its causes in one line, skipping causes the message already quotes.
+fn error_message(err: &anyhow::Error) -> String {
+    let mut message = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            if !message.is_empty() {
+                message.push_str(": ");
+            }
+            message.push_str(&text);
+        }
+    }
+    message
+}
+
+fn init_logging() {
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG").unwrap_or_else(|_| "warn".into());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn run(cli: Cli) -> Result<()> {
+    // Mount options, state files and mountinfo hold these paths: make them absolute, and
+    // canonical where they exist (mountinfo shows resolved paths, so `down` must compare
+    // against those). The stage creates the run dir first.
+    if cli.command.is_none() {
+        std::fs::create_dir_all(&cli.run_dir)
+            .with_context(|| format!("creating the run dir {}", cli.run_dir.display()))?;
+    }
+    let root = canonical(&cli.root).context("--root")?;
+    let run_dir = canonical(&cli.run_dir).context("--run-dir")?;
+    let paths = Paths::new(&root, &run_dir);
+    let stage_flags = &cli.stage;
+    if cli.command.is_some()
+        && (!stage_flags.volumes.is_empty()
+            || !stage_flags.tmpfs.is_empty()
+            || stage_flags.read_only
+            || stage_flags.name.is_some())
+    {
+        anyhow::bail!(
+            "-v, --tmpfs, --read-only and --name belong to the stage, not to its subcommands"
+        );
+    }
+    match cli.command {
+        None => {
+            let mut record = stage::read_record(std::io::stdin().lock())?;
+            // The record names the store its layers live in; the flags name where the
+            // container's state goes. They must agree, or the layers' short links and the
+            // containers land in different stores.
+            if canonical(&record.root)? != root {
+                anyhow::bail!(
+                    "the record belongs to the store at {}, not to --root {}",
+                    record.root.display(),
+                    root.display()
+                );
+            }
+            record.run_dir = run_dir.clone();
+            let opts = SetupOptions {
+                volumes: cli.stage.volumes,
+                tmpfs: cli.stage.tmpfs,
+                read_only: cli.stage.read_only,
+                name: cli.stage.name,
+                method: cli.stage.overlay_method,
+            };
+            berth_rootfs::setup(&paths, &mut record, &opts)?;
+            stage::write_record(std::io::stdout().lock(), &record)?;
+            Ok(())
+        }
+        Some(Command::Down { id, remove }) => down(&paths, id, remove),
+        Some(Command::Rm { id }) => down(&paths, id, true),
+        Some(Command::Volume(cmd)) => volume(&paths, cmd),
+    }
+}
+
+/// `path` made absolute, with symlinks resolved if it exists.
+fn canonical(path: &std::path::Path) -> std::io::Result<std::path::PathBuf> {
+    match std::fs::canonicalize(path) {
+        Ok(p) => Ok(p),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => std::path::absolute(path),
+        Err(e) => Err(e),
+    }
+}
+
+/// `down`: with `--id` prints nothing; with a record on stdin prints it back without its
+/// rootfs part (and without its container part once removed).
+fn down(paths: &Paths, id: Option<String>, remove: bool) -> Result<()> {
+    if let Some(id) = id {
+        let id = berth_rootfs::state::resolve_container(paths, &id)?;
+        berth_rootfs::down(paths, &id, None, remove)?;
+        return Ok(());
+    }
+    let mut record = stage::read_record(std::io::stdin().lock())?;
+    let container = record
+        .container
+        .clone()
+        .context("the record has no container (nothing was mounted for it)")?;
+    berth_rootfs::down(paths, &container.id, record.rootfs.as_ref(), remove)?;
+    record.rootfs = None;
+    if remove {
+        record.container = None;
+    }
+    stage::write_record(std::io::stdout().lock(), &record)?;
+    Ok(())
+}
+
+fn volume(paths: &Paths, cmd: VolumeCommand) -> Result<()> {
+    match cmd {
+        VolumeCommand::Ls { quiet, json } => {
+            let list = volumes::list_volumes(paths)?;
+            if json {
+                println!("{}", serde_json::to_string(&list)?);
+            } else if quiet {
+                for v in list {
+                    println!("{}", v.name);
+                }
+            } else {
+                println!("DRIVER    VOLUME NAME");
+                for v in list {
+                    println!("{:<9} {}", v.driver, v.name);
+                }
+            }
+        }
+        VolumeCommand::Create { name } => {
+            let info = volumes::create_volume(paths, name.as_deref())?;
+            println!("{}", info.name);
+        }
+        VolumeCommand::Inspect { names } => {
+            let infos = names
+                .iter()
+                .map(|n| volumes::inspect_volume(paths, n))
+                .collect::<Result<Vec<_>, _>>()?;
+            println!("{}", serde_json::to_string_pretty(&infos)?);
+        }
+        VolumeCommand::Rm { names } => {
+            for name in names {
+                volumes::remove_volume(paths, &name, false)?;
+                println!("{name}");
+            }
+        }
+    }
+    Ok(())
+}

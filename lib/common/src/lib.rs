@@ -4,6 +4,7 @@
 pub mod lock;
 pub mod paths;
 pub mod record;
+pub mod signal;
 pub mod stage;
 
 pub use lock::{FileLock, LockError, LockMode};

@@ -5,12 +5,12 @@
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
-use berth_common::{MountEntry, MountKind};
+use berth_common::MountEntry;
 use rustix::fs::{self, FileType, Mode, OFlags};
 use rustix::io::Errno;
 use rustix::mount::{self as m, MountFlags, MountPropagationFlags, UnmountFlags};
 
-use berth_rootfs::{mount_bind_onto, mount_tmpfs_onto, BindOptions, Kind};
+use berth_rootfs::{mount_bind_onto, BindOptions, Kind};
 
 /// What to create when a mount target is missing.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -329,42 +329,11 @@ fn mount_cgroups(root: &OwnedFd, cgroup: &berth_common::CgroupPart) -> Result<()
 }
 
 fn mount_entry(root: &OwnedFd, entry: &MountEntry) -> Result<()> {
-    let target = entry.target.as_str();
-    let failed = |source: berth_rootfs::RootfsError| SetupError {
+    berth_rootfs::mount_entry(root.as_fd(), entry).map_err(|e| SetupError {
         what: "mount",
-        path: target.into(),
-        source: std::io::Error::other(source.to_string()),
-    };
-    match entry.kind {
-        MountKind::Bind | MountKind::Volume => {
-            let source = entry.source.as_deref().ok_or_else(|| SetupError {
-                what: "mount",
-                path: target.into(),
-                source: std::io::Error::other("no source"),
-            })?;
-            let is_dir = std::fs::metadata(source)
-                .map(|m| m.is_dir())
-                .map_err(|e| SetupError {
-                    what: "mount source",
-                    path: source.display().to_string(),
-                    source: e,
-                })?;
-            let fd = open_in_root(
-                root.as_fd(),
-                target,
-                if is_dir { Create::Dir } else { Create::File },
-            )
-            .map_err(err("create mount target", target))?;
-            let mut options = BindOptions::from_entry(entry.readonly, &entry.options);
-            options.recursive = true;
-            mount_bind_onto(source, fd.as_fd(), options).map_err(failed)
-        }
-        MountKind::Tmpfs => {
-            let fd = open_in_root(root.as_fd(), target, Create::Dir)
-                .map_err(err("create mount target", target))?;
-            mount_tmpfs_onto(fd.as_fd(), &entry.options, entry.readonly).map_err(failed)
-        }
-    }
+        path: entry.target.clone(),
+        source: std::io::Error::other(e.to_string()),
+    })
 }
 
 fn mask_paths(root: &OwnedFd) -> Result<()> {

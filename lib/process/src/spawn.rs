@@ -92,17 +92,21 @@ pub fn start(spec: &ContainerSpec) -> Result<Started, SpawnError> {
     let go = sync::pipe().map_err(sys("create pipe"))?;
     let result = sync::pipe().map_err(sys("create pipe"))?;
     let signals = Blocked::block().map_err(sys("block signals"))?;
-    // The next child is pid 1 of a new pid namespace; berth itself stays outside it.
-    // SAFETY: no FILES flag, so no thread can be left with a file table it does not expect.
-    unsafe { rustix::thread::unshare_unsafe(UnshareFlags::NEWPID) }.map_err(|e| {
-        SpawnError::Sys {
-            op: "unshare pid namespace",
-            source: e.into(),
-        }
-    })?;
-    // SAFETY: berth is single-threaded here, so the child may run ordinary Rust code
-    // (no lock is held by another thread) until it execs or exits.
-    let pid = unsafe { libc::fork() };
+    // The child is pid 1 of a new pid namespace; berth itself stays outside it, and unlike
+    // unshare(CLONE_NEWPID) this leaves the caller free to create threads afterwards.
+    // SAFETY: a fork-like clone (no new stack, SIGCHLD on exit). The caller is
+    // single-threaded here, so the child may run ordinary Rust code (no lock is held by
+    // another thread) until it execs or exits.
+    let pid = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            (libc::CLONE_NEWPID | libc::SIGCHLD) as libc::c_ulong,
+            0usize,
+            0usize,
+            0usize,
+            0usize,
+        )
+    } as i32;
     if pid < 0 {
         return Err(SpawnError::Sys {
             op: "fork",

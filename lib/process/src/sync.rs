@@ -11,7 +11,6 @@
 
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::fd::OwnedFd;
 
 use serde::{Deserialize, Serialize};
 
@@ -32,8 +31,8 @@ pub struct Pipe {
 pub fn pipe() -> std::io::Result<Pipe> {
     let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
     Ok(Pipe {
-        read: File::from(OwnedFd::from(read)),
-        write: File::from(OwnedFd::from(write)),
+        read: File::from(read),
+        write: File::from(write),
     })
 }
 

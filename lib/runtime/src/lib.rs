@@ -3,7 +3,11 @@
 //! that was set up, also when a step fails. `berth-run` is a thin shell over this, and the
 //! daemon will call the same code.
 
+pub mod control;
 mod flags;
+pub mod logs;
+mod monitor;
+pub mod state;
 mod trace;
 
 use std::path::Path;
@@ -13,6 +17,7 @@ use berth_image::import::{load, ImportOptions};
 use berth_image::Store;
 
 pub use flags::RunFlags;
+pub use monitor::start_detached;
 pub use trace::Trace;
 
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +34,12 @@ pub enum RunError {
     Seccomp(#[from] berth_process::seccomp::SeccompSetupError),
     #[error("{0}")]
     Start(#[from] berth_process::SpawnError),
+    #[error("monitor: {0}")]
+    Monitor(String),
+    #[error(transparent)]
+    State(#[from] state::StateError),
+    #[error("{0}")]
+    Control(String),
     #[error("invalid {flag}: {reason}")]
     Flag { flag: &'static str, reason: String },
 }
@@ -53,22 +64,42 @@ pub struct Outcome {
     pub oom_killed: bool,
 }
 
-/// Runs `image` (a stored image, or an archive path to load first) to completion.
-pub fn run(
+/// A container set up and ready to start: its record (with rootfs and cgroup parts), its
+/// process spec, and the teardown that undoes the setup if it is dropped.
+pub struct Prepared {
+    pub record: ContainerRecord,
+    pub spec: berth_process::ContainerSpec,
+    pub teardown: Teardown,
+}
+
+impl Prepared {
+    pub fn id(&self) -> &str {
+        &self
+            .record
+            .container
+            .as_ref()
+            .expect("prepared containers have an id")
+            .id
+    }
+}
+
+/// Image, rootfs, cgroup and process spec for a run; nothing started yet.
+pub fn prepare(
     paths: &Paths,
     image: &str,
     command: &[String],
     flags: &RunFlags,
     trace: &mut Trace,
-) -> Result<Outcome, RunError> {
+) -> Result<Prepared, RunError> {
     let mut record = trace.stage("image", || image_record(paths, image))?;
     let setup = flags.rootfs_options();
     trace.stage("mount", || berth_rootfs::setup(paths, &mut record, &setup))?;
-    let mut guard = Teardown {
-        paths,
-        record: &record,
+    let mut teardown = Teardown {
+        paths: paths.clone(),
+        record: record.clone(),
         remove: flags.rm,
         cgroup: None,
+        armed: true,
     };
     let limits = flags.limits()?;
     let id = record
@@ -78,22 +109,40 @@ pub fn run(
         .expect("berth-rootfs gives the container an id");
     let host = flags.cgroup_host();
     let part = trace.stage("cgroup", || berth_cgroups::create(&host, &id, &limits))?;
-    guard.cgroup = Some(part.clone());
-    let mut record = record.clone();
+    teardown.cgroup = Some(part.clone());
     record.cgroup = Some(part);
     let mut spec = trace.stage("spec", || flags.process.spec(&mut record, command))?;
     spec.seccomp = trace.stage("seccomp", || {
         berth_process::seccomp::filter_for(&flags.process, &spec)
     })?;
-    let started = trace.stage("start", || berth_process::start(&spec))?;
+    teardown.record = record.clone();
+    Ok(Prepared {
+        record,
+        spec,
+        teardown,
+    })
+}
+
+/// Runs `image` (a stored image, or an archive path to load first) to completion, in the
+/// foreground: its stdio is berth-run's.
+pub fn run(
+    paths: &Paths,
+    image: &str,
+    command: &[String],
+    flags: &RunFlags,
+    trace: &mut Trace,
+) -> Result<Outcome, RunError> {
+    let prepared = prepare(paths, image, command, flags, trace)?;
+    let started = trace.stage("start", || berth_process::start(&prepared.spec))?;
     let code = started.wait();
     trace.mark("run");
-    let oom_killed = record
+    let oom_killed = prepared
+        .record
         .cgroup
         .as_ref()
         .and_then(|c| berth_cgroups::oom_killed(c).ok())
         .is_some_and(|r| r.oom_killed);
-    drop(guard);
+    drop(prepared);
     trace.mark("teardown");
     Ok(Outcome { code, oom_killed })
 }
@@ -114,29 +163,53 @@ fn image_record(paths: &Paths, image: &str) -> Result<ContainerRecord, RunError>
 
 /// Undoes the mount and the cgroup however the run ends; collects errors rather than
 /// stopping at the first, and reports them on stderr.
-struct Teardown<'a> {
-    paths: &'a Paths,
-    record: &'a ContainerRecord,
+pub struct Teardown {
+    paths: Paths,
+    record: ContainerRecord,
     remove: bool,
     cgroup: Option<berth_common::CgroupPart>,
+    armed: bool,
 }
 
-impl Drop for Teardown<'_> {
-    fn drop(&mut self) {
+impl Teardown {
+    /// Leaves everything in place (another process took the container over).
+    pub fn disarm(mut self) {
+        self.armed = false;
+    }
+
+    /// Tears down now; returns the errors met.
+    pub fn run(mut self) -> Vec<String> {
+        self.armed = false;
+        self.teardown()
+    }
+
+    fn teardown(&self) -> Vec<String> {
+        let mut errors = Vec::new();
         if let Some(part) = &self.cgroup {
             if let Err(e) = berth_cgroups::down(part, berth_cgroups::DEFAULT_TIMEOUT) {
-                tracing::error!(error = %e, "cannot remove the container's cgroup");
-                eprintln!("berth-run: teardown: {e}");
+                errors.push(format!("cgroup: {e}"));
             }
         }
         if let Some(container) = &self.record.container {
             if let Err(e) = berth_rootfs::down(
-                self.paths,
+                &self.paths,
                 &container.id,
                 self.record.rootfs.as_ref(),
                 self.remove,
             ) {
-                eprintln!("berth-run: teardown: {e}");
+                errors.push(format!("rootfs: {e}"));
+            }
+        }
+        errors
+    }
+}
+
+impl Drop for Teardown {
+    fn drop(&mut self) {
+        if self.armed {
+            for error in self.teardown() {
+                tracing::error!(%error, "teardown");
+                eprintln!("berth-run: teardown: {error}");
             }
         }
     }

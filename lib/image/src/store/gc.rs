@@ -58,7 +58,9 @@ impl Store {
             }
         }
         for (name, path) in list(&self.paths.layers())? {
-            if !chains_in_use.contains(&name) {
+            // Only chain-ID directories are ours; berth-rootfs keeps short links in `l/`.
+            let is_chain = name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit());
+            if is_chain && !chains_in_use.contains(&name) {
                 std::fs::remove_dir_all(&path).map_err(|e| ImageError::io(&path, e))?;
                 report.layers.push(format!("sha256:{name}"));
             }

@@ -1,0 +1,98 @@
+//! Command-line flags, docker-style.
+
+use std::path::PathBuf;
+
+use berth_common::{DEFAULT_ROOT, DEFAULT_RUN_DIR};
+use berth_rootfs::OverlayMethod;
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "berth-mount",
+    version,
+    about = "berth's rootfs stage: reads the container record on stdin, mounts the container's \
+             overlay, makes its volumes and prints the record with its rootfs part"
+)]
+pub struct Cli {
+    /// State directory of the store
+    #[arg(long, env = "BERTH_ROOT", default_value = DEFAULT_ROOT, global = true)]
+    pub root: PathBuf,
+    /// Runtime state directory (the rootfs is mounted below it)
+    #[arg(long, env = "BERTH_RUN_DIR", default_value = DEFAULT_RUN_DIR, global = true)]
+    pub run_dir: PathBuf,
+    #[command(flatten)]
+    pub stage: StageFlags,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Args)]
+pub struct StageFlags {
+    /// Bind mount or volume: /host:/ctr[:ro], name:/ctr[:ro,nocopy], /ctr (anonymous volume)
+    #[arg(short = 'v', long = "volume", value_name = "SPEC")]
+    pub volumes: Vec<String>,
+    /// A tmpfs mount: /ctr[:size=64m,mode=1777,...]
+    #[arg(long, value_name = "PATH[:OPTS]")]
+    pub tmpfs: Vec<String>,
+    /// The container's root filesystem is read-only (berth-enter remounts / read-only)
+    #[arg(long)]
+    pub read_only: bool,
+    /// Name for a new container
+    #[arg(long)]
+    pub name: Option<String>,
+    /// How to mount the overlay: auto, fsconfig (Linux 6.8+ lowerdir+), links (short links)
+    #[arg(
+        long,
+        default_value = "auto",
+        hide = true,
+        env = "BERTH_OVERLAY_METHOD"
+    )]
+    pub overlay_method: OverlayMethod,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Unmount a container's rootfs (record on stdin, or --id); --remove also deletes it
+    Down {
+        /// Container ID or name (otherwise the record is read from stdin)
+        #[arg(long)]
+        id: Option<String>,
+        /// Also delete the container's upper/work dirs, state and anonymous volumes
+        #[arg(long)]
+        remove: bool,
+    },
+    /// Same as `down --remove`
+    Rm {
+        /// Container ID or name (otherwise the record is read from stdin)
+        #[arg(long)]
+        id: Option<String>,
+    },
+    /// Manage named volumes
+    #[command(subcommand)]
+    Volume(VolumeCommand),
+}
+
+#[derive(Subcommand)]
+pub enum VolumeCommand {
+    /// List volumes
+    Ls {
+        /// Only names
+        #[arg(short, long)]
+        quiet: bool,
+        /// JSON array
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create a volume (a random name if none is given)
+    Create { name: Option<String> },
+    /// Show volumes as JSON
+    Inspect {
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Remove volumes (not while a container uses them)
+    Rm {
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+}

@@ -1,0 +1,91 @@
+//! The crate's error type: every variant names the path, target, layer or volume at fault.
+
+use std::io;
+use std::path::PathBuf;
+
+/// Errors of the rootfs stage and of the in-root helpers.
+#[derive(Debug, thiserror::Error)]
+pub enum RootfsError {
+    /// Resolving or creating `path` inside a root failed.
+    #[error("cannot resolve {path} inside the container root: {source}")]
+    InRoot { path: String, source: io::Error },
+    /// `path` inside the root exists but is not the kind of object the mount needs.
+    #[error("mount target {path} exists inside the container root but is {found}, not {wanted}")]
+    WrongKind {
+        path: String,
+        found: &'static str,
+        wanted: &'static str,
+    },
+    /// A path given to an in-root helper is not usable (empty, not valid UTF-8…).
+    #[error("invalid path {path:?}: {reason}")]
+    BadPath { path: String, reason: &'static str },
+    /// A `-v`, `--tmpfs` or name argument is malformed.
+    #[error("invalid {what} {spec:?}: {reason}")]
+    Spec {
+        what: &'static str,
+        spec: String,
+        reason: String,
+    },
+    #[error("bind source path does not exist: {path}")]
+    BindSourceMissing { path: PathBuf },
+    #[error("duplicate mount point: {target}")]
+    DuplicateTarget { target: String },
+    /// Mounting the overlay at `target` failed.
+    #[error("cannot mount the overlay at {target}: {reason}")]
+    Overlay { target: PathBuf, reason: String },
+    /// A layer directory of the image is missing or unusable.
+    #[error("layer {layer}: {reason}")]
+    Layer { layer: PathBuf, reason: String },
+    /// A mount call (bind, tmpfs) failed.
+    #[error("cannot mount {what} on {target}: {source}")]
+    Mount {
+        what: String,
+        target: String,
+        source: io::Error,
+    },
+    #[error("cannot unmount {path}: {source}")]
+    Unmount { path: PathBuf, source: io::Error },
+    /// A filesystem operation on `path` failed.
+    #[error("{op} {path}: {source}")]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
+    /// Copying the image's content at `target` into volume `volume` failed.
+    #[error("cannot seed volume {volume} from the image's {target}: {reason}")]
+    Seed {
+        volume: String,
+        target: String,
+        reason: String,
+    },
+    #[error("no such volume: {name}")]
+    NoSuchVolume { name: String },
+    #[error("volume {name} is in use by container {container}")]
+    VolumeInUse { name: String, container: String },
+    #[error("no such container: {id}")]
+    NoSuchContainer { id: String },
+    #[error("the container name {name:?} is already in use by container {id}")]
+    NameInUse { name: String, id: String },
+    /// The record cannot be used (e.g. it already has a mounted rootfs).
+    #[error("{0}")]
+    Record(String),
+    #[error(transparent)]
+    Lock(#[from] berth_common::LockError),
+}
+
+/// Shorthand for the crate's results.
+pub type Result<T, E = RootfsError> = std::result::Result<T, E>;
+
+/// Builds a closure mapping an `io::Error`-like error to `RootfsError::Io` for `path`.
+pub(crate) fn io_err<E: Into<io::Error>>(
+    op: &'static str,
+    path: impl Into<PathBuf>,
+) -> impl FnOnce(E) -> RootfsError {
+    let path = path.into();
+    move |e| RootfsError::Io {
+        op,
+        path,
+        source: e.into(),
+    }
+}

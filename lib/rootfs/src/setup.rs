@@ -1,0 +1,386 @@
+//! The stage: give the container an id, mount its overlay, make its volumes, pre-create its
+//! mountpoints, and describe all of it in the record. On any error everything this call made
+//! is undone (unmounted, deleted) before the error is returned.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use berth_common::{
+    ContainerPart, ContainerRecord, FileLock, LockMode, MountKind, Paths, RootfsPart,
+};
+use rustix::fs::{openat, Mode, OFlags, CWD};
+
+use crate::error::{io_err, Result, RootfsError};
+use crate::in_root::{open_in_root, Kind};
+use crate::overlay::{mount_overlay, Overlay, OverlayMethod};
+use crate::plan::{materialize, plan, Planned};
+use crate::spec::check_container_name;
+use crate::state::{
+    all_states, container_dir, containers_lock, read_state, rootfs_path, write_state,
+    ContainerState,
+};
+use crate::volumes::random_hex;
+use crate::{mountinfo, teardown};
+
+/// The stage's flags.
+#[derive(Debug, Clone, Default)]
+pub struct SetupOptions {
+    /// `-v` arguments, as given.
+    pub volumes: Vec<String>,
+    /// `--tmpfs` arguments, as given.
+    pub tmpfs: Vec<String>,
+    pub read_only: bool,
+    /// `--name` for a container the record does not have yet.
+    pub name: Option<String>,
+    pub method: OverlayMethod,
+}
+
+/// What to undo if setup fails, in reverse order.
+pub(crate) enum Undo {
+    Unmount(PathBuf),
+    RemoveDir(PathBuf),
+    RemoveVolume(String),
+    /// A shared parent (`<root>/containers`, `<run-dir>/containers`): only if empty.
+    RemoveEmptyDir(PathBuf),
+}
+
+pub(crate) struct Rollback<'a> {
+    pub(crate) paths: &'a Paths,
+    pub(crate) steps: Vec<Undo>,
+}
+
+impl Drop for Rollback<'_> {
+    fn drop(&mut self) {
+        while let Some(step) = self.steps.pop() {
+            let result = match &step {
+                Undo::Unmount(p) => mountinfo::unmount_all_under(p).map(drop),
+                Undo::RemoveDir(p) => teardown::refuse_if_mounted(p).and_then(|()| {
+                    std::fs::remove_dir_all(p).or_else(|e| match e.kind() {
+                        std::io::ErrorKind::NotFound => Ok(()),
+                        _ => Err(io_err("removing", p)(e)),
+                    })
+                }),
+                Undo::RemoveEmptyDir(p) => {
+                    let _ = std::fs::remove_dir(p);
+                    Ok(())
+                }
+                Undo::RemoveVolume(name) => {
+                    crate::volumes::remove_volume(self.paths, name, true).map(drop)
+                }
+            };
+            if let Err(e) = result {
+                tracing::warn!("cleaning up after a failed setup: {e}");
+            }
+        }
+    }
+}
+
+/// Runs the stage on `record`: fills `record.container` (if missing) and `record.rootfs`.
+pub fn setup(paths: &Paths, record: &mut ContainerRecord, opts: &SetupOptions) -> Result<()> {
+    if let Some(rootfs) = &record.rootfs {
+        return Err(RootfsError::Record(format!(
+            "the record already has a root filesystem (mounted at {}); run `berth-mount down` first",
+            rootfs.path.display()
+        )));
+    }
+    // Everything that can be checked without side effects, first.
+    let layers_dir = paths.layers();
+    for layer in &record.image.layers {
+        if !layer.starts_with(&layers_dir)
+            || layer
+                .components()
+                .any(|c| c == std::path::Component::ParentDir)
+        {
+            return Err(RootfsError::Layer {
+                layer: layer.clone(),
+                reason: format!("not a layer of the store at {}", paths.root().display()),
+            });
+        }
+    }
+    let mut planned = plan(record, opts)?;
+    let _lock = FileLock::acquire(&containers_lock(paths), LockMode::Exclusive)?;
+    let container = match &record.container {
+        Some(c) => {
+            crate::state::check_id(&c.id)?;
+            let mut c = c.clone();
+            if c.name.is_none() {
+                c.name = opts.name.clone();
+            }
+            c
+        }
+        None => ContainerPart {
+            id: random_hex(),
+            name: opts.name.clone(),
+            created: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+        },
+    };
+    if let Some(name) = &container.name {
+        check_container_name(name)?;
+        if let Some(other) = all_states(paths)?
+            .into_iter()
+            .find(|s| s.container.name.as_deref() == Some(name) && s.container.id != container.id)
+        {
+            return Err(RootfsError::NameInUse {
+                name: name.clone(),
+                id: other.container.id,
+            });
+        }
+    }
+    let id = container.id.clone();
+    let mut rollback = Rollback {
+        paths,
+        steps: Vec::new(),
+    };
+
+    // Directories.
+    let cdir = container_dir(paths, &id);
+    if let Some(state) = read_state(paths, &id)? {
+        return restart(paths, record, state, opts, rollback);
+    }
+    if cdir.exists() {
+        return Err(RootfsError::Record(format!(
+            "container {id} already has state at {}; run `berth-mount down --remove --id {id}` first",
+            cdir.display()
+        )));
+    }
+    let containers = paths.containers();
+    if !containers.exists() {
+        mkdir_mode(&containers, 0o700, true)?;
+        rollback
+            .steps
+            .push(Undo::RemoveEmptyDir(containers.clone()));
+    }
+    mkdir_mode(&cdir, 0o700, false)?;
+    rollback.steps.push(Undo::RemoveDir(cdir.clone()));
+    let upper = cdir.join("upper");
+    let work = cdir.join("work");
+    mkdir_mode(&upper, 0o755, false)?;
+    mkdir_mode(&work, 0o700, false)?;
+    let (target, root) = mount_rootfs(
+        paths,
+        record,
+        &id,
+        &upper,
+        &work,
+        opts.method,
+        &mut rollback,
+    )?;
+
+    // Volumes (seeded from the image), then every mountpoint.
+    let mut mounts = Vec::new();
+    planned.sort_by_key(|p| depth(p.target()));
+    for p in &planned {
+        mounts.push(materialize(paths, &root, p, &mut rollback)?);
+    }
+    let kinds: Vec<Kind> = planned
+        .iter()
+        .map(|p| match p {
+            Planned::Bind { kind, .. } => *kind,
+            _ => Kind::Dir,
+        })
+        .collect();
+    for (i, m) in mounts.iter().enumerate() {
+        // A target below another mount's target is created by berth-enter inside that
+        // mount at run time; making it in the rootfs now would only litter the upper dir.
+        let nested = mounts[..i].iter().any(|o| is_below(&m.target, &o.target));
+        if nested {
+            continue;
+        }
+        open_in_root(root.as_fd(), &m.target, Some(kinds[i]))?;
+    }
+
+    let rootfs = RootfsPart {
+        path: target,
+        upper,
+        work,
+        readonly: opts.read_only,
+        mounts,
+    };
+    write_state(
+        paths,
+        &ContainerState {
+            container: container.clone(),
+            rootfs: rootfs.clone(),
+            image: record.image.id.clone(),
+            layers: record.image.layers.clone(),
+        },
+    )?;
+    record.container = Some(container);
+    record.rootfs = Some(rootfs);
+    rollback.steps.clear();
+    Ok(())
+}
+
+/// Creates the run-dir side and mounts the overlay; returns the mountpoint and an `O_PATH`
+/// fd on the mounted root.
+fn mount_rootfs(
+    paths: &Paths,
+    record: &ContainerRecord,
+    id: &str,
+    upper: &Path,
+    work: &Path,
+    method: OverlayMethod,
+    rollback: &mut Rollback<'_>,
+) -> Result<(PathBuf, OwnedFd)> {
+    let target = rootfs_path(paths, id);
+    if !mountinfo::mounts_under(&target)
+        .map_err(io_err("reading", "/proc/self/mountinfo"))?
+        .is_empty()
+    {
+        return Err(RootfsError::Record(format!(
+            "container {id} is already mounted at {}; run `berth-mount down --id {id}` first",
+            target.display()
+        )));
+    }
+    let run_container = target.parent().expect("rootfs has a parent").to_path_buf();
+    let run_containers = run_container.parent().expect("has a parent").to_path_buf();
+    if !run_containers.exists() {
+        std::fs::create_dir_all(&run_containers).map_err(io_err("creating", &run_containers))?;
+        rollback.steps.push(Undo::RemoveEmptyDir(run_containers));
+    }
+    mkdir_mode(&run_container, 0o755, true)?;
+    rollback.steps.push(Undo::RemoveEmptyDir(run_container));
+    mkdir_mode(&target, 0o755, true)?;
+    rollback.steps.push(Undo::RemoveEmptyDir(target.clone()));
+    // mountinfo shows resolved paths: record the mountpoint as the kernel will name it, so
+    // `down` finds it even when the run dir is reached through a symlink.
+    let target = std::fs::canonicalize(&target).map_err(io_err("resolving", &target))?;
+    let used = mount_overlay(
+        &Overlay {
+            lower: &record.image.layers,
+            upper,
+            work,
+            target: &target,
+            layers_dir: &paths.layers(),
+        },
+        method,
+    )?;
+    rollback.steps.push(Undo::Unmount(target.clone()));
+    tracing::info!("mounted the overlay at {} ({used:?})", target.display());
+    let root = openat(
+        CWD,
+        &target,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(io_err("opening", &target))?;
+    Ok((target, root))
+}
+
+/// Mounts an existing container again (after `down` without `--remove`), with the upper
+/// dir and mounts it was created with.
+fn restart(
+    paths: &Paths,
+    record: &mut ContainerRecord,
+    state: ContainerState,
+    opts: &SetupOptions,
+    mut rollback: Rollback<'_>,
+) -> Result<()> {
+    let id = state.container.id.clone();
+    if !opts.volumes.is_empty() || !opts.tmpfs.is_empty() {
+        return Err(RootfsError::Record(format!(
+            "container {id} exists and keeps the mounts it was created with; \
+             remove it (`berth-mount rm --id {id}`) to change them"
+        )));
+    }
+    let ContainerState {
+        container,
+        mut rootfs,
+        layers,
+        ..
+    } = state;
+    // The upper dir only makes sense over the layers it was made on.
+    if !layers.is_empty() && layers != record.image.layers {
+        return Err(RootfsError::Record(format!(
+            "container {id} was made from other layers than the record's image {}; \
+             remove it to use another image",
+            record.image.id
+        )));
+    }
+    for dir in [&rootfs.upper, &rootfs.work] {
+        if !dir.is_dir() {
+            return Err(RootfsError::Record(format!(
+                "container {id} is damaged: {} is missing; remove it",
+                dir.display()
+            )));
+        }
+    }
+    for m in &rootfs.mounts {
+        if let (MountKind::Bind | MountKind::Volume, Some(src)) = (m.kind, &m.source) {
+            if !src.exists() {
+                return Err(RootfsError::BindSourceMissing { path: src.clone() });
+            }
+        }
+    }
+    let (target, root) = mount_rootfs(
+        paths,
+        record,
+        &id,
+        &rootfs.upper,
+        &rootfs.work,
+        opts.method,
+        &mut rollback,
+    )?;
+    for (i, m) in rootfs.mounts.iter().enumerate() {
+        if rootfs.mounts[..i]
+            .iter()
+            .any(|o| is_below(&m.target, &o.target))
+        {
+            continue;
+        }
+        let kind = match (m.kind, &m.source) {
+            (MountKind::Bind, Some(src)) if !src.is_dir() => Kind::File,
+            _ => Kind::Dir,
+        };
+        open_in_root(root.as_fd(), &m.target, Some(kind))?;
+    }
+    rootfs.path = target;
+    rootfs.readonly |= opts.read_only;
+    write_state(
+        paths,
+        &ContainerState {
+            container: container.clone(),
+            rootfs: rootfs.clone(),
+            image: record.image.id.clone(),
+            layers: record.image.layers.clone(),
+        },
+    )?;
+    record.container = Some(container);
+    record.rootfs = Some(rootfs);
+    rollback.steps.clear();
+    Ok(())
+}
+
+pub(crate) fn depth(target: &str) -> usize {
+    target.split('/').filter(|c| !c.is_empty()).count()
+}
+
+fn is_below(path: &str, parent: &str) -> bool {
+    path.strip_prefix(parent)
+        .is_some_and(|rest| rest.starts_with('/'))
+}
+
+/// Creates `dir` with `mode` (exactly, regardless of the umask); an existing directory is
+/// fine only when `may_exist`.
+fn mkdir_mode(dir: &Path, mode: u32, may_exist: bool) -> Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    match std::fs::DirBuilder::new().mode(mode).create(dir) {
+        Ok(()) => std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode))
+            .map_err(io_err("creating", dir)),
+        Err(e) if may_exist && e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(io_err("creating", dir)(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nesting_and_depth() {
+        assert!(is_below("/data/cache", "/data"));
+        assert!(!is_below("/database", "/data"));
+        assert!(!is_below("/data", "/data"));
+        assert_eq!(depth("/a/b/c"), 3);
+    }
+}

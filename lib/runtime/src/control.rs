@@ -1,0 +1,224 @@
+//! Detached containers, managed without a daemon: `ps`, `stop`, `kill`, `logs`, `rm`.
+//! Everything works from the state files the monitors write, so the daemon can call the
+//! same functions.
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use berth_common::Paths;
+
+use crate::state::{self, RunState};
+use crate::{logs, RunError};
+
+/// Sends `signal` to the container's first process.
+pub fn kill(paths: &Paths, reference: &str, signal: i32) -> Result<RunState, RunError> {
+    let state = state::find(paths, reference)?;
+    if !state.is_running() {
+        return Err(RunError::Control(format!(
+            "container {} is not running",
+            short(&state.id)
+        )));
+    }
+    // SAFETY: kill has no memory effects; the pid is the container's first process.
+    if unsafe { libc::kill(state.pid, signal) } != 0 {
+        return Err(RunError::Control(format!(
+            "cannot signal container {}: {}",
+            short(&state.id),
+            std::io::Error::last_os_error()
+        )));
+    }
+    Ok(state)
+}
+
+/// The stop signal, then SIGKILL to every process of the container after `timeout`; waits
+/// until the monitor has recorded the exit.
+pub fn stop(paths: &Paths, reference: &str, timeout: Duration) -> Result<RunState, RunError> {
+    let state = state::find(paths, reference)?;
+    if !state.is_running() {
+        return Ok(state);
+    }
+    // SAFETY: kill has no memory effects.
+    unsafe { libc::kill(state.pid, state.stop_signal) };
+    if !wait_exit(&state, timeout) {
+        if let Some(cgroup) = &state.record.cgroup {
+            let _ = berth_cgroups::kill_all(cgroup, berth_cgroups::DEFAULT_TIMEOUT);
+        }
+        // SAFETY: as above.
+        unsafe { libc::kill(state.pid, libc::SIGKILL) };
+        wait_exit(&state, Duration::from_secs(10));
+    }
+    wait_monitor(&state, Duration::from_secs(10));
+    Ok(state::find(paths, &state.id).unwrap_or(state))
+}
+
+/// A process that exists and is not a zombie (an exited monitor waits for init to reap it).
+fn alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => {
+            stat.rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().next())
+                != Some("Z")
+        }
+        Err(_) => false,
+    }
+}
+
+fn wait_exit(state: &RunState, timeout: Duration) -> bool {
+    let start = Instant::now();
+    while alive(state.pid) {
+        if start.elapsed() > timeout {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    true
+}
+
+/// Waits until the monitor is gone (it exits after recording the status and tearing down).
+fn wait_monitor(state: &RunState, timeout: Duration) {
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if !alive(state.monitor_pid) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Removes a stopped container (or, with `force`, kills it first): its rootfs, writable
+/// layer, anonymous volumes, logs and state.
+pub fn remove(paths: &Paths, reference: &str, force: bool) -> Result<String, RunError> {
+    let state = state::find(paths, reference)?;
+    if state.is_running() {
+        if !force {
+            return Err(RunError::Control(format!(
+                "container {} is running: stop it first or use --force",
+                short(&state.id)
+            )));
+        }
+        stop(paths, &state.id, Duration::ZERO)?;
+    }
+    if let Some(cgroup) = &state.record.cgroup {
+        let _ = berth_cgroups::down(cgroup, berth_cgroups::DEFAULT_TIMEOUT);
+    }
+    berth_rootfs::down(paths, &state.id, state.record.rootfs.as_ref(), true)?;
+    let dir = state::dir(paths, &state.id);
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)
+            .map_err(|e| RunError::Control(format!("cannot remove {}: {e}", dir.display())))?;
+    }
+    Ok(state.id)
+}
+
+/// Copies the container's logs to stdout/stderr; with `follow`, until it exits.
+pub fn logs(paths: &Paths, reference: &str, follow: bool) -> Result<(), RunError> {
+    let state = state::find(paths, reference)?;
+    let path = state::log_path(paths, &state.id);
+    let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr().lock());
+    let io = |e: std::io::Error| RunError::Control(format!("{}: {e}", path.display()));
+    let mut seen = logs::replay(&path, 0, &mut out, &mut err).map_err(io)?;
+    if !follow {
+        return Ok(());
+    }
+    loop {
+        let running = state::RunState::read(paths, &state.id)
+            .ok()
+            .flatten()
+            .is_some_and(|s| s.is_running());
+        std::thread::sleep(Duration::from_millis(100));
+        seen = logs::replay(&path, seen, &mut out, &mut err).map_err(io)?;
+        if !running {
+            return Ok(());
+        }
+    }
+}
+
+/// One `ps` row.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PsRow {
+    pub id: String,
+    pub image: String,
+    pub command: String,
+    pub created: String,
+    pub status: String,
+    pub names: String,
+}
+
+pub fn ps(paths: &Paths, all: bool) -> Vec<PsRow> {
+    state::all(paths)
+        .into_iter()
+        .filter(|s| all || s.is_running())
+        .map(|s| PsRow {
+            id: s.id.clone(),
+            image: s.image.clone(),
+            command: s.command.join(" "),
+            created: s.created.clone(),
+            status: describe_status(&s),
+            names: s.name.clone().unwrap_or_default(),
+        })
+        .collect()
+}
+
+fn describe_status(state: &RunState) -> String {
+    if state.is_running() {
+        return format!("Up {}", ago(&state.created));
+    }
+    match state.exit_code {
+        Some(code) => format!(
+            "Exited ({code}) {} ago",
+            ago(state.finished.as_deref().unwrap_or(&state.created))
+        ),
+        None => "Exited (unknown: the monitor was killed)".to_string(),
+    }
+}
+
+fn ago(time: &str) -> String {
+    let Ok(then) =
+        humantime::parse_rfc3339_weak(time.trim_end_matches('Z').split('.').next().unwrap_or(time))
+    else {
+        return "?".into();
+    };
+    let secs = std::time::SystemTime::now()
+        .duration_since(then)
+        .unwrap_or_default()
+        .as_secs();
+    match secs {
+        0..60 => format!("{secs} seconds"),
+        60..3600 => format!("{} minutes", secs / 60),
+        3600..86400 => format!("{} hours", secs / 3600),
+        _ => format!("{} days", secs / 86400),
+    }
+}
+
+pub fn short(id: &str) -> &str {
+    &id[..id.len().min(12)]
+}
+
+/// `ps` as docker prints it.
+pub fn print_ps(rows: &[PsRow], quiet: bool, out: &mut impl Write) -> std::io::Result<()> {
+    if quiet {
+        for row in rows {
+            writeln!(out, "{}", short(&row.id))?;
+        }
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "{:<14}{:<20}{:<24}{:<28}NAMES",
+        "CONTAINER ID", "IMAGE", "COMMAND", "STATUS"
+    )?;
+    for row in rows {
+        let command: String = format!("\"{}\"", row.command).chars().take(22).collect();
+        writeln!(
+            out,
+            "{:<14}{:<20}{:<24}{:<28}{}",
+            short(&row.id),
+            row.image,
+            command,
+            row.status,
+            row.names
+        )?;
+    }
+    Ok(())
+}

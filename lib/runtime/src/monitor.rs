@@ -1,0 +1,204 @@
+//! Detached containers (`-d`). A monitor process, forked from berth-run and detached from
+//! it (its own session), starts the container as its child and stays its parent: it holds
+//! the exit status, writes the logs (json-file) and tears the container down when it ends.
+//! It depends on no daemon, so a daemon can adopt it (and restart) at will.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::{Arc, Mutex};
+
+use berth_common::Paths;
+use berth_process::sync;
+
+use crate::state::{self, RunState, Status};
+use crate::{logs, Prepared, RunError};
+
+/// Starts `prepared` under a new monitor and returns once the command runs (or failed to).
+pub fn start_detached(
+    paths: &Paths,
+    prepared: Prepared,
+    image: &str,
+    auto_remove: bool,
+) -> Result<RunState, RunError> {
+    let report = sync::pipe().map_err(|e| RunError::Monitor(format!("create pipe: {e}")))?;
+    // SAFETY: berth-run is single-threaded here, so the child may run ordinary Rust code.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(RunError::Monitor(format!(
+            "fork: {}",
+            std::io::Error::last_os_error()
+        )));
+    }
+    if pid == 0 {
+        drop(report.read);
+        let code = monitor(paths, prepared, image, auto_remove, report.write);
+        // SAFETY: _exit ends the monitor without running berth-run's exit handlers.
+        unsafe { libc::_exit(code) };
+    }
+    // The monitor owns the container and its teardown now.
+    let Prepared { teardown, .. } = prepared;
+    teardown.disarm();
+    drop(report.write);
+    let mut text = String::new();
+    let _ = { report.read }.read_to_string(&mut text);
+    let mut status = 0;
+    // SAFETY: reaps the monitor's first process if it already exited (it exits at once
+    // only on failure); WNOHANG never blocks.
+    unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+    match serde_json::from_str::<Report>(&text) {
+        Ok(Report::Started { state }) => Ok(*state),
+        Ok(Report::Failed { code, message }) => Err(RunError::Start(
+            berth_process::SpawnError::Child(sync::ChildFailure { code, message }),
+        )),
+        Err(_) => Err(RunError::Monitor(format!(
+            "the monitor ended without a word ({text:?})"
+        ))),
+    }
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(tag = "report", rename_all = "lowercase")]
+enum Report {
+    Started { state: Box<RunState> },
+    Failed { code: i32, message: String },
+}
+
+fn say(mut to: &File, report: &Report) {
+    let _ = to.write_all(serde_json::to_string(report).unwrap_or_default().as_bytes());
+}
+
+/// The monitor's life; returns its exit code.
+fn monitor(paths: &Paths, prepared: Prepared, image: &str, auto_remove: bool, report: File) -> i32 {
+    // Its own session: no terminal, no SIGHUP when berth-run's terminal goes away.
+    let _ = rustix::process::setsid();
+    // SAFETY: prctl(PR_SET_CHILD_SUBREAPER) only sets a flag on this process.
+    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    let fail = |message: String| {
+        say(&report, &Report::Failed { code: 125, message });
+        125
+    };
+    let Prepared {
+        record,
+        spec,
+        teardown,
+    } = prepared;
+    let id = record
+        .container
+        .as_ref()
+        .map(|c| c.id.clone())
+        .unwrap_or_default();
+    let log = match OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(state::log_path(paths, &id))
+    {
+        Ok(f) => Arc::new(Mutex::new(f)),
+        Err(e) => return fail(format!("cannot create the log: {e}")),
+    };
+    let (Ok(out), Ok(err), Ok(null)) = (
+        rustix::pipe::pipe(),
+        rustix::pipe::pipe(),
+        File::open("/dev/null"),
+    ) else {
+        return fail("cannot create the container's stdio".into());
+    };
+    redirect(&null, out.1.as_raw_fd(), err.1.as_raw_fd());
+    drop((out.1, err.1));
+    let started = match berth_process::start(&spec) {
+        Ok(s) => s,
+        Err(e) => {
+            let code = e.exit_code();
+            say(
+                &report,
+                &Report::Failed {
+                    code,
+                    message: e.to_string(),
+                },
+            );
+            drop(teardown);
+            return code;
+        }
+    };
+    // Only the container holds the write ends now: EOF on them means it is gone.
+    redirect(&null, null.as_raw_fd(), null.as_raw_fd());
+    let stop_signal = record
+        .image
+        .config
+        .stop_signal
+        .as_deref()
+        .and_then(berth_common::signal::parse)
+        .unwrap_or(libc::SIGTERM);
+    let mut run_state = RunState {
+        id: id.clone(),
+        name: record.container.as_ref().and_then(|c| c.name.clone()),
+        image: image.to_string(),
+        command: spec.args.clone(),
+        created: record
+            .container
+            .as_ref()
+            .map(|c| c.created.clone())
+            .unwrap_or_default(),
+        status: Status::Running,
+        pid: started.pid,
+        monitor_pid: std::process::id() as i32,
+        exit_code: None,
+        oom_killed: false,
+        finished: None,
+        auto_remove,
+        stop_signal,
+        record: record.clone(),
+    };
+    if let Err(e) = run_state.write(paths) {
+        tracing::error!(error = %e, "cannot write the container state");
+    }
+    say(
+        &report,
+        &Report::Started {
+            state: Box::new(run_state.clone()),
+        },
+    );
+    drop(report);
+    let pumps = [
+        pump_thread(out.0, "stdout", log.clone()),
+        pump_thread(err.0, "stderr", log),
+    ];
+    let code = started.wait();
+    for pump in pumps {
+        let _ = pump.join();
+    }
+    run_state.oom_killed = record
+        .cgroup
+        .as_ref()
+        .and_then(|c| berth_cgroups::oom_killed(c).ok())
+        .is_some_and(|r| r.oom_killed);
+    run_state.status = Status::Exited;
+    run_state.exit_code = Some(code);
+    run_state.finished =
+        Some(humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string());
+    if !auto_remove {
+        let _ = run_state.write(paths);
+    }
+    for error in teardown.run() {
+        tracing::error!(%error, "teardown");
+    }
+    0
+}
+
+fn pump_thread(
+    from: OwnedFd,
+    stream: &'static str,
+    log: Arc<Mutex<File>>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || logs::pump(File::from(from), stream, log))
+}
+
+/// Points fds 0, 1, 2 at /dev/null, `stdout` and `stderr`.
+fn redirect(null: &File, stdout: i32, stderr: i32) {
+    // SAFETY: dup2 onto the standard fds with fds we own; nothing else uses them here.
+    unsafe {
+        libc::dup2(null.as_raw_fd(), 0);
+        libc::dup2(stdout, 1);
+        libc::dup2(stderr, 2);
+    }
+}

@@ -1,0 +1,147 @@
+//! What a detached container's monitor records about it, so that `ps`, `stop`, `kill`,
+//! `logs` and `rm` (and later the daemon) work from any process:
+//! `<root>/containers/<id>/run.json`, written whole or not at all.
+
+use std::path::PathBuf;
+
+use berth_common::{ContainerRecord, Paths};
+use serde::{Deserialize, Serialize};
+
+pub const RUN_STATE: &str = "run.json";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Running,
+    Exited,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunState {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// As the user named it.
+    pub image: String,
+    pub command: Vec<String>,
+    pub created: String,
+    pub status: Status,
+    /// The container's first process, as the host sees it.
+    pub pid: i32,
+    /// The monitor: parent and subreaper of the container, writer of its logs.
+    pub monitor_pid: i32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    #[serde(default)]
+    pub oom_killed: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished: Option<String>,
+    /// Remove the container when it exits (`--rm`).
+    #[serde(default)]
+    pub auto_remove: bool,
+    /// Signal for `stop` (the image's StopSignal, else SIGTERM).
+    pub stop_signal: i32,
+    pub record: ContainerRecord,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: not a container state: {source}")]
+    Parse {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error("no such container: {0}")]
+    NotFound(String),
+    #[error("container name or id {reference:?} is ambiguous: it matches {count} containers")]
+    Ambiguous { reference: String, count: usize },
+}
+
+pub fn dir(paths: &Paths, id: &str) -> PathBuf {
+    paths.containers().join(id)
+}
+
+pub fn log_path(paths: &Paths, id: &str) -> PathBuf {
+    dir(paths, id).join(format!("{id}-json.log"))
+}
+
+impl RunState {
+    pub fn write(&self, paths: &Paths) -> Result<(), StateError> {
+        let dir = dir(paths, &self.id);
+        let path = dir.join(RUN_STATE);
+        let tmp = dir.join(format!(".{RUN_STATE}.{}", std::process::id()));
+        let io = |path: &PathBuf| {
+            let path = path.clone();
+            move |source| StateError::Io { path, source }
+        };
+        std::fs::write(
+            &tmp,
+            serde_json::to_vec_pretty(self).expect("state serialises"),
+        )
+        .map_err(io(&tmp))?;
+        std::fs::rename(&tmp, &path).map_err(io(&path))
+    }
+
+    pub fn read(paths: &Paths, id: &str) -> Result<Option<RunState>, StateError> {
+        let path = dir(paths, id).join(RUN_STATE);
+        match std::fs::read(&path) {
+            Ok(data) => serde_json::from_slice(&data)
+                .map(Some)
+                .map_err(|source| StateError::Parse { path, source }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(StateError::Io { path, source }),
+        }
+    }
+
+    /// Whether the container still runs: the state says so and its first process is alive.
+    /// A monitor killed with SIGKILL leaves a state that says running; this sees through it.
+    pub fn is_running(&self) -> bool {
+        // SAFETY: kill with signal 0 only checks for existence.
+        self.status == Status::Running && unsafe { libc::kill(self.pid, 0) } == 0
+    }
+}
+
+/// Every container with a run state, oldest first.
+pub fn all(paths: &Paths) -> Vec<RunState> {
+    let Ok(entries) = std::fs::read_dir(paths.containers()) else {
+        return Vec::new();
+    };
+    let mut states: Vec<RunState> = entries
+        .flatten()
+        .filter_map(|e| {
+            RunState::read(paths, &e.file_name().to_string_lossy())
+                .ok()
+                .flatten()
+        })
+        .collect();
+    states.sort_by(|a, b| a.created.cmp(&b.created));
+    states
+}
+
+/// By name, full id or unambiguous id prefix, as docker resolves them.
+pub fn find(paths: &Paths, reference: &str) -> Result<RunState, StateError> {
+    let states = all(paths);
+    if let Some(state) = states
+        .iter()
+        .find(|s| s.name.as_deref() == Some(reference) || s.id == reference)
+    {
+        return Ok(state.clone());
+    }
+    let matches: Vec<&RunState> = states
+        .iter()
+        .filter(|s| !reference.is_empty() && s.id.starts_with(reference))
+        .collect();
+    match matches.len() {
+        0 => Err(StateError::NotFound(reference.to_string())),
+        1 => Ok(matches[0].clone()),
+        count => Err(StateError::Ambiguous {
+            reference: reference.to_string(),
+            count,
+        }),
+    }
+}

@@ -1,0 +1,143 @@
+//! Detached containers (`-d`) under their monitor, managed with no daemon:
+//! `ps`, `logs`, `stop`, `kill`, `rm`.
+
+use std::time::{Duration, Instant};
+
+use berth_tests::container::Sandbox;
+use berth_tests::store::describe;
+
+fn detach(sandbox: &Sandbox, args: &[&str]) -> String {
+    let mut all = vec!["-d"];
+    all.extend(args);
+    let id = sandbox.ok(&all).trim().to_string();
+    assert_eq!(id.len(), 64, "-d prints the container id: {id:?}");
+    id
+}
+
+fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !check() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn detached_container_logs_stops_and_is_removed() {
+    let sandbox = Sandbox::with_probe();
+    let id = detach(
+        &sandbox,
+        &[
+            "--name",
+            "ticker",
+            "probe:latest",
+            "sh",
+            "-c",
+            "echo out; echo err >&2; trap 'exit 3' TERM; while true; do sleep 0.1; done",
+        ],
+    );
+    let ps = sandbox.ok(["ps"]);
+    assert!(
+        ps.contains(&id[..12]) && ps.contains("ticker") && ps.contains("Up"),
+        "{ps}"
+    );
+    wait_for("the logs", || {
+        sandbox.run(["logs", "ticker"]).stdout.starts_with(b"out")
+    });
+    let logs = sandbox.run(["logs", "ticker"]);
+    assert_eq!(String::from_utf8_lossy(&logs.stdout), "out\n");
+    assert_eq!(
+        String::from_utf8_lossy(&logs.stderr),
+        "err\n",
+        "stderr is kept apart"
+    );
+    let log_file = sandbox
+        .store
+        .root()
+        .join("containers")
+        .join(&id)
+        .join(format!("{id}-json.log"));
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&log_file)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let out_line = lines
+        .iter()
+        .find(|l| l["stream"] == "stdout")
+        .expect("a stdout line");
+    assert_eq!(out_line["log"], "out\n", "json-file format: {out_line}");
+    assert!(out_line["time"].as_str().unwrap().ends_with('Z'));
+
+    let refused = sandbox.run(["rm", "ticker"]);
+    assert_eq!(
+        refused.status.code(),
+        Some(125),
+        "a running container is not removed without --force: {}",
+        describe(&refused)
+    );
+    sandbox.ok(["stop", "ticker"]);
+    let ps = sandbox.ok(["ps", "-a"]);
+    assert!(
+        ps.contains("Exited (3)"),
+        "the trap's exit code is kept: {ps}"
+    );
+    assert!(
+        !sandbox.ok(["ps"]).contains("ticker"),
+        "ps without -a lists running containers only"
+    );
+    sandbox.ok(["rm", "ticker"]);
+    assert!(!sandbox.ok(["ps", "-a"]).contains("ticker"));
+    assert!(!sandbox.store.root().join("containers").join(&id).exists());
+    assert!(sandbox.leftover_mounts().is_empty() && sandbox.leftover_cgroups().is_empty());
+}
+
+#[test]
+fn stop_escalates_to_sigkill_and_kill_sends_signals() {
+    let sandbox = Sandbox::with_probe();
+    let stubborn = detach(
+        &sandbox,
+        &[
+            "probe:latest",
+            "sh",
+            "-c",
+            "trap '' TERM; while true; do sleep 0.1; done",
+        ],
+    );
+    let start = Instant::now();
+    sandbox.ok(["stop", "-t", "1", &stubborn]);
+    assert!(start.elapsed() < Duration::from_secs(8));
+    assert!(
+        sandbox.ok(["ps", "-a"]).contains("Exited (137)"),
+        "SIGKILL after the timeout"
+    );
+    let listener = detach(&sandbox, &["probe:latest", "probe", "signals"]);
+    wait_for("the probe's handlers", || {
+        sandbox
+            .run(["logs", &listener])
+            .stdout
+            .starts_with(b"{\"ready\"")
+    });
+    sandbox.ok(["kill", "-s", "USR1", &listener]);
+    wait_for("SIGUSR1 in the logs", || {
+        String::from_utf8_lossy(&sandbox.run(["logs", &listener]).stdout).contains("SIGUSR1")
+    });
+    sandbox.ok(["kill", "-s", "TERM", &listener]);
+    wait_for("the exit", || {
+        sandbox.ok(["ps", "-a"]).contains("Exited (143)")
+    });
+    sandbox.ok(["rm", "-f", &stubborn, &listener]);
+    assert!(sandbox.leftover_mounts().is_empty() && sandbox.leftover_cgroups().is_empty());
+}
+
+#[test]
+fn rm_force_kills_a_running_container_and_cleans_up() {
+    let sandbox = Sandbox::with_probe();
+    let id = detach(&sandbox, &["--rm", "probe:latest", "probe", "sleep", "600"]);
+    sandbox.ok(["rm", "-f", &id[..12]]);
+    assert!(sandbox.ok(["ps", "-a"]).lines().count() <= 1);
+    assert!(sandbox.leftover_mounts().is_empty() && sandbox.leftover_cgroups().is_empty());
+}
