@@ -37,6 +37,10 @@ pub struct StageFlags {
     /// The container's root filesystem is read-only (berth-enter remounts / read-only)
     #[arg(long)]
     pub read_only: bool,
+    /// Mount the overlay volatile (no sync of the writable layer): for containers removed when
+    /// they stop
+    #[arg(long)]
+    pub volatile: bool,
     /// Name for a new container
     #[arg(long)]
     pub name: Option<String>,

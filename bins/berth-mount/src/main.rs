@@ -94,6 +94,7 @@ fn run(cli: Cli) -> Result<()> {
                 read_only: cli.stage.read_only,
                 name: cli.stage.name,
                 method: cli.stage.overlay_method,
+                volatile: cli.stage.volatile,
             };
             berth_rootfs::setup(&paths, &mut record, &opts)?;
             stage::write_record(std::io::stdout().lock(), &record)?;

@@ -65,6 +65,10 @@ pub struct Overlay<'a> {
     pub target: &'a Path,
     /// The store's `layers/` (where short links live); absolute.
     pub layers_dir: &'a Path,
+    /// overlayfs `volatile`: no sync of the upper dir, ever, including at unmount. For
+    /// containers whose writable layer is thrown away when they stop (`--rm`): unmounting
+    /// then costs no writeback.
+    pub volatile: bool,
 }
 
 /// Mounts the overlay; returns the method that was used.
@@ -142,6 +146,9 @@ fn mount_fsconfig(overlay: &Overlay<'_>) -> std::result::Result<(), (bool, Rootf
     };
     fsconfig_set_string(&fs, "upperdir", overlay.upper).map_err(|e| fail("upperdir", e))?;
     fsconfig_set_string(&fs, "workdir", overlay.work).map_err(|e| fail("workdir", e))?;
+    if overlay.volatile {
+        rustix::mount::fsconfig_set_flag(&fs, "volatile").map_err(|e| fail("volatile", e))?;
+    }
     if let Err(e) = fsconfig_create(&fs) {
         // Before 6.5 overlay parsed a legacy option string built from the parameters, so an
         // unknown `lowerdir+` only shows here, as EINVAL. Nothing is mounted yet, so the
@@ -200,10 +207,11 @@ fn mount_links(overlay: &Overlay<'_>) -> Result<()> {
     links::check_option_path(&work, false)?;
     let lower: Vec<&str> = names.iter().rev().map(String::as_str).collect();
     let data = format!(
-        "lowerdir={},upperdir={},workdir={}",
+        "lowerdir={},upperdir={},workdir={}{}",
         lower.join(":"),
         upper.display(),
-        work.display()
+        work.display(),
+        if overlay.volatile { ",volatile" } else { "" }
     );
     if data.len() > MAX_MOUNT_DATA {
         return Err(overlay_err(
@@ -274,6 +282,7 @@ mod tests {
             work: &work,
             target: &target,
             layers_dir: &layers_dir,
+            volatile: false,
         };
         let err = mount_overlay(&overlay, OverlayMethod::ShortLinks).unwrap_err();
         let text = err.to_string();

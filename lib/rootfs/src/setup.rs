@@ -33,6 +33,8 @@ pub struct SetupOptions {
     /// `--name` for a container the record does not have yet.
     pub name: Option<String>,
     pub method: OverlayMethod,
+    /// Mount the overlay `volatile` (the container is removed when it stops).
+    pub volatile: bool,
 }
 
 /// What to undo if setup fails, in reverse order.
@@ -162,7 +164,7 @@ pub fn setup(paths: &Paths, record: &mut ContainerRecord, opts: &SetupOptions) -
         &id,
         &upper,
         &work,
-        opts.method,
+        (opts.method, opts.volatile),
         &mut rollback,
     )?;
 
@@ -219,7 +221,7 @@ fn mount_rootfs(
     id: &str,
     upper: &Path,
     work: &Path,
-    method: OverlayMethod,
+    (method, volatile): (OverlayMethod, bool),
     rollback: &mut Rollback<'_>,
 ) -> Result<(PathBuf, OwnedFd)> {
     let target = rootfs_path(paths, id);
@@ -252,6 +254,7 @@ fn mount_rootfs(
             work,
             target: &target,
             layers_dir: &paths.layers(),
+            volatile,
         },
         method,
     )?;
@@ -318,7 +321,8 @@ fn restart(
         &id,
         &rootfs.upper,
         &rootfs.work,
-        opts.method,
+        // A volatile upper dir cannot be mounted again: a restarted container is never volatile.
+        (opts.method, false),
         &mut rollback,
     )?;
     for (i, m) in rootfs.mounts.iter().enumerate() {

@@ -58,6 +58,7 @@ impl RunFlags {
             read_only: self.read_only,
             name: self.name.clone(),
             method: Default::default(),
+            volatile: self.rm,
         }
     }
 
