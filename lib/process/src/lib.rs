@@ -11,6 +11,7 @@ pub mod seccomp;
 pub mod signals;
 pub mod spawn;
 pub mod sync;
+pub mod tty;
 mod umask;
 pub mod user;
 

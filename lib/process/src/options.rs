@@ -45,6 +45,12 @@ pub struct ProcessOptions {
     /// Resource limits: NAME=SOFT[:HARD], e.g. nofile=1024:2048
     #[arg(long = "ulimit")]
     pub ulimit: Vec<String>,
+    /// Allocate a pseudo-terminal
+    #[arg(short = 't', long)]
+    pub tty: bool,
+    /// Keep stdin open (otherwise the container reads /dev/null)
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
     /// Size of /dev/shm (k, m, g suffixes)
     #[arg(long = "shm-size", default_value = "64m")]
     pub shm_size: String,
@@ -317,6 +323,15 @@ impl ProcessOptions {
             rlimits: self.rlimits()?,
             cgroup_procs,
             cgroup: record.cgroup.clone(),
+            tty: if self.tty {
+                Some(crate::tty::Pty::open().map_err(|source| SpecError::Io {
+                    path: "/dev/ptmx".into(),
+                    source,
+                })?)
+            } else {
+                None
+            },
+            stdin: self.interactive,
         })
     }
 }

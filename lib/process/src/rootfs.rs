@@ -120,6 +120,8 @@ pub struct RootfsPlan<'a> {
     pub shm_size: u64,
     /// The container's cgroups, shown read-only at /sys/fs/cgroup.
     pub cgroup: Option<&'a berth_common::CgroupPart>,
+    /// The pty slave (`/dev/pts/N` of the host), bound over /dev/console (`-t`).
+    pub console: Option<&'a Path>,
 }
 
 pub fn setup(plan: &RootfsPlan<'_>) -> Result<()> {
@@ -140,6 +142,17 @@ pub fn setup(plan: &RootfsPlan<'_>) -> Result<()> {
     .map_err(err("open rootfs", &rootfs_text))?;
     mount_proc(&root)?;
     mount_dev(&root, plan.shm_size)?;
+    if let Some(console) = plan.console {
+        let target = open_in_root(root.as_fd(), "/dev/console", Create::File)
+            .map_err(err("create", "/dev/console"))?;
+        mount_bind_onto(console, target.as_fd(), BindOptions::default()).map_err(|e| {
+            SetupError {
+                what: "bind the terminal on",
+                path: "/dev/console".into(),
+                source: std::io::Error::other(e.to_string()),
+            }
+        })?;
+    }
     mount_sys(&root, plan.own_netns)?;
     if let Some(cgroup) = plan.cgroup {
         mount_cgroups(&root, cgroup)?;

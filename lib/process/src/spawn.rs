@@ -4,6 +4,7 @@ use std::collections::HashSet;
 use std::ffi::OsStr;
 use std::fs::File;
 use std::io::Write;
+use std::os::fd::AsFd;
 use std::path::PathBuf;
 
 use berth_common::MountEntry;
@@ -50,6 +51,10 @@ pub struct ContainerSpec {
     pub cgroup_procs: Vec<PathBuf>,
     /// The container's cgroups (shown at /sys/fs/cgroup; on v2 also its cgroup namespace).
     pub cgroup: Option<berth_common::CgroupPart>,
+    /// `-t`: the container's stdio is this pty's slave (also its /dev/console).
+    pub tty: Option<crate::tty::Pty>,
+    /// `-i`: keep stdin; otherwise the container reads /dev/null, as in docker.
+    pub stdin: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +88,8 @@ impl SpawnError {
 pub struct Started {
     pub pid: i32,
     signals: Blocked,
+    /// The pty master, when the container has a terminal: SIGWINCH resizes it.
+    winch: Option<std::os::fd::OwnedFd>,
 }
 
 /// Forks the container's first process into new namespaces and waits until it has
@@ -123,7 +130,12 @@ pub fn start(spec: &ContainerSpec) -> Result<Started, SpawnError> {
     }
     drop(go.read);
     drop(result.write);
-    let started = Started { pid, signals };
+    let winch = spec.tty.as_ref().and_then(|t| t.master.try_clone().ok());
+    let started = Started {
+        pid,
+        signals,
+        winch,
+    };
     if let Err(e) = place(pid, &spec.cgroup_procs) {
         signals::forward(pid, libc::SIGKILL);
         let _ = started.wait();
@@ -158,9 +170,12 @@ impl Started {
             if let Some(code) = self.reap() {
                 return code;
             }
-            match self.signals.wait() {
-                libc::SIGCHLD => {}
-                sig => signals::forward(self.pid, sig),
+            match (self.signals.wait(), &self.winch) {
+                (libc::SIGCHLD, _) => {}
+                (libc::SIGWINCH, Some(master)) => {
+                    crate::tty::sync_size(std::io::stdin().as_fd(), master)
+                }
+                (sig, _) => signals::forward(self.pid, sig),
             }
         }
     }
@@ -206,10 +221,28 @@ fn child(spec: &ContainerSpec, go: File, signals: &Blocked) -> ChildFailure {
         return fail("waiting for the parent", "it went away");
     }
     drop(go);
+    if let Err(e) = stdio(spec) {
+        return fail("stdio", e);
+    }
     match setup(spec) {
         Ok(env) => exec::exec(&spec.args, &env),
         Err(failure) => failure,
     }
+}
+
+/// The pty as controlling terminal and stdio; or stdin from /dev/null without `-i`.
+fn stdio(spec: &ContainerSpec) -> std::io::Result<()> {
+    if let Some(tty) = &spec.tty {
+        return crate::tty::attach(tty.slave.as_fd());
+    }
+    if !spec.stdin {
+        let null = File::open("/dev/null")?;
+        // SAFETY: dup2 onto fd 0 with an fd we own.
+        if unsafe { libc::dup2(std::os::fd::AsRawFd::as_raw_fd(&null), 0) } < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
 }
 
 fn setup(spec: &ContainerSpec) -> Result<Vec<String>, ChildFailure> {
@@ -243,6 +276,7 @@ fn setup(spec: &ContainerSpec) -> Result<Vec<String>, ChildFailure> {
         etc_files: &spec.etc_files,
         shm_size: spec.shm_size,
         cgroup: spec.cgroup.as_ref(),
+        console: spec.tty.as_ref().map(|t| t.path.as_path()),
     };
     crate::rootfs::setup(&plan).map_err(|e| fail("rootfs", e))?;
     for (resource, soft, hard) in &spec.rlimits {

@@ -132,9 +132,29 @@ pub fn run(
     flags: &RunFlags,
     trace: &mut Trace,
 ) -> Result<Outcome, RunError> {
-    let prepared = prepare(paths, image, command, flags, trace)?;
+    let mut prepared = prepare(paths, image, command, flags, trace)?;
+    let raw_mode = prepared
+        .spec
+        .tty
+        .as_ref()
+        .map(|_| berth_process::tty::RawMode::enter());
     let started = trace.stage("start", || berth_process::start(&prepared.spec))?;
+    // With a terminal: berth keeps only the master; the output ends when the container does.
+    let output = match prepared.spec.tty.take() {
+        Some(pty) => {
+            drop(pty.slave);
+            let pump = berth_process::tty::pump(&pty.master, flags.process.interactive)
+                .map_err(|e| RunError::Monitor(format!("terminal: {e}")))?;
+            Some((pump, pty.master))
+        }
+        None => None,
+    };
     let code = started.wait();
+    if let Some((pump, master)) = output {
+        let _ = pump.join();
+        drop(master);
+    }
+    drop(raw_mode);
     trace.mark("run");
     let oom_killed = prepared
         .record

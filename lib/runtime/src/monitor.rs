@@ -105,6 +105,7 @@ fn monitor(paths: &Paths, prepared: Prepared, image: &str, auto_remove: bool, re
     };
     redirect(&null, out.1.as_raw_fd(), err.1.as_raw_fd());
     drop((out.1, err.1));
+    let mut spec = spec;
     let started = match berth_process::start(&spec) {
         Ok(s) => s,
         Err(e) => {
@@ -159,10 +160,17 @@ fn monitor(paths: &Paths, prepared: Prepared, image: &str, auto_remove: bool, re
         },
     );
     drop(report);
-    let pumps = [
-        pump_thread(out.0, "stdout", log.clone()),
-        pump_thread(err.0, "stderr", log),
-    ];
+    // With -t the terminal's output is the log (one stream, as docker's json-file has it).
+    let pumps = match spec.tty.take() {
+        Some(pty) => {
+            drop(pty.slave);
+            vec![pump_thread(pty.master, "stdout", log)]
+        }
+        None => vec![
+            pump_thread(out.0, "stdout", log.clone()),
+            pump_thread(err.0, "stderr", log),
+        ],
+    };
     let code = started.wait();
     for pump in pumps {
         let _ = pump.join();
