@@ -8,7 +8,7 @@
 #
 #   -n RUNS       timed runs per tool and round (default: env RUNS or 10)
 #   -r ROUNDS     hyperfine rounds, the tool order rotating by one each round (default: env ROUNDS
-#                 or 3); each tool gets ROUNDS x RUNS timed runs in all
+#                 or 5); each tool gets ROUNDS x RUNS timed runs in all
 #   -o FILE       also write the markdown report to FILE
 #   --tools LIST  comma-separated subset of: floor,ns-floor,berth,berth-nosec,crun,crun-seccomp,runc,docker
 #                 (floor: `sh -c 'exec /bin/true'`, the wrapper every command pays; ns-floor: the
@@ -48,7 +48,7 @@ repo=$(cd "$here/../.." && pwd)
 
 ARGS=("$@") # for the re-execution in a private mount namespace, below
 RUNS=${RUNS:-10}
-ROUNDS=${ROUNDS:-3}
+ROUNDS=${ROUNDS:-5}
 WARMUP=${WARMUP:-3}
 TRACE_RUNS=${TRACE_RUNS:-30}
 PPID_CALLS=${PPID_CALLS:-1000000}

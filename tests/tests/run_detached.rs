@@ -141,3 +141,79 @@ fn rm_force_kills_a_running_container_and_cleans_up() {
     assert!(sandbox.ok(["ps", "-a"]).lines().count() <= 1);
     assert!(sandbox.leftover_mounts().is_empty() && sandbox.leftover_cgroups().is_empty());
 }
+
+#[test]
+fn exec_joins_a_running_container() {
+    let sandbox = Sandbox::with_probe();
+    let id = detach(
+        &sandbox,
+        &[
+            "--name",
+            "host",
+            "-e",
+            "FROM_RUN=1",
+            "probe:latest",
+            "sh",
+            "-c",
+            "echo marker > /tmp/m; while true; do sleep 0.1; done",
+        ],
+    );
+    let out = sandbox.ok([
+        "exec",
+        "host",
+        "sh",
+        "-c",
+        "cat /tmp/m; echo $FROM_RUN; echo $$",
+    ]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "marker", "same filesystem as the container");
+    assert_eq!(lines[1], "1", "the container's environment");
+    assert_ne!(
+        lines[2], "1",
+        "not the container's pid 1, but in its pid namespace"
+    );
+    let status = berth_tests::probe::Status::parse(
+        sandbox.ok(["exec", "host", "probe", "status"]).as_bytes(),
+    );
+    assert_eq!(status.cap_eff, Some(0xa80425fb));
+    assert_eq!(status.seccomp, Some(2));
+    assert_eq!(status.fds, vec![0, 1, 2]);
+    assert!(
+        status.cgroup.iter().any(|l| l.contains(&id)),
+        "in the container's cgroup: {:?}",
+        status.cgroup
+    );
+    let user = sandbox.ok(["exec", "-u", "65534", "host", "probe", "status"]);
+    assert_eq!(
+        berth_tests::probe::Status::parse(user.as_bytes()).uid,
+        65534
+    );
+    assert_eq!(
+        sandbox
+            .run(["exec", "host", "no-such-command"])
+            .status
+            .code(),
+        Some(127)
+    );
+    // berth-enter --join is the same thing.
+    let enter = std::process::Command::new(berth_tests::berth_bin("berth-enter"))
+        .arg("--root")
+        .arg(sandbox.store.root())
+        .arg("--run-dir")
+        .arg(sandbox.store.run_dir())
+        .args(["--join", "host", "--", "cat", "/tmp/m"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&enter.stdout),
+        "marker\n",
+        "{}",
+        describe(&enter)
+    );
+    sandbox.ok(["rm", "-f", "host"]);
+    assert_eq!(
+        sandbox.run(["exec", "host", "true"]).status.code(),
+        Some(125),
+        "no such container"
+    );
+}

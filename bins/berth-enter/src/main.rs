@@ -24,6 +24,13 @@ struct Cli {
     /// Read the container record from this file instead of standard input
     #[arg(long)]
     record: Option<PathBuf>,
+    /// Run the command inside this running container (name or ID) instead of a new one
+    #[arg(long, value_name = "CONTAINER")]
+    join: Option<String>,
+    #[arg(long, env = "BERTH_ROOT", default_value = berth_common::DEFAULT_ROOT)]
+    root: PathBuf,
+    #[arg(long, env = "BERTH_RUN_DIR", default_value = berth_common::DEFAULT_RUN_DIR)]
+    run_dir: PathBuf,
     #[command(flatten)]
     process: ProcessOptions,
     /// The command (default: the image's ENTRYPOINT and CMD)
@@ -51,6 +58,20 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> std::result::Result<u8, (u8, anyhow::Error)> {
     let berth_err = |e: anyhow::Error| (125u8, e);
+    if let Some(container) = &cli.join {
+        let flags = berth_runtime::exec::ExecFlags {
+            interactive: cli.process.interactive,
+            tty: cli.process.tty,
+            env: cli.process.env.clone(),
+            workdir: cli.process.workdir.clone(),
+            user: cli.process.user.clone(),
+            privileged: cli.process.privileged,
+        };
+        let paths = berth_common::Paths::new(&cli.root, &cli.run_dir);
+        return berth_runtime::exec::exec(&paths, container, &flags, &cli.command)
+            .map(|o| o.code as u8)
+            .map_err(|e| (e.exit_code() as u8, e.into()));
+    }
     let mut record = match &cli.record {
         Some(path) => read_record(
             std::fs::File::open(path)

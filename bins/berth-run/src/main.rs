@@ -72,6 +72,14 @@ enum Manage {
         follow: bool,
         container: String,
     },
+    /// Run a command in a running container
+    Exec {
+        #[command(flatten)]
+        flags: berth_runtime::exec::ExecFlags,
+        container: String,
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+        command: Vec<String>,
+    },
     /// Remove containers
     Rm {
         #[arg(short, long)]
@@ -92,6 +100,11 @@ fn main() -> ExitCode {
         .init();
     let paths = Paths::new(&cli.root, &cli.run_dir);
     let result = match cli.manage {
+        Some(Manage::Exec {
+            flags,
+            container,
+            command,
+        }) => berth_runtime::exec::exec(&paths, &container, &flags, &command).map(|o| o.code),
         Some(manage) => self::manage(&paths, manage).map(|()| 0),
         None => run(
             &paths,
@@ -126,7 +139,7 @@ fn run(
     let mut trace = Trace::default();
     let result = if detach {
         berth_runtime::prepare(paths, image, command, flags, &mut trace)
-            .and_then(|prepared| berth_runtime::start_detached(paths, prepared, image, flags.rm))
+            .and_then(|prepared| berth_runtime::start_detached(paths, prepared, image, flags))
             .map(|state| {
                 println!("{}", state.id);
                 0
@@ -176,6 +189,7 @@ fn manage(paths: &Paths, manage: Manage) -> Result<(), RunError> {
             }
         }
         Manage::Logs { follow, container } => control::logs(paths, &container, follow)?,
+        Manage::Exec { .. } => unreachable!("exec is handled before"),
         Manage::Rm { force, containers } => {
             for c in containers {
                 control::remove(paths, &c, force)?;

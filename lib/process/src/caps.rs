@@ -78,6 +78,15 @@ pub fn resolve(
     Ok(set)
 }
 
+/// A set from `CAP_*` names (as `names` writes them).
+pub fn from_names(names: &[String]) -> Result<HashSet<Capability>, CapsError> {
+    let mut set = HashSet::new();
+    for name in names {
+        set.extend(parse(name)?);
+    }
+    Ok(set)
+}
+
 /// Names as `CAP_*`, for seccomp's cap-gated rules.
 pub fn names(set: &HashSet<Capability>) -> Vec<String> {
     let mut names: Vec<String> = set.iter().map(|c| c.to_string()).collect();

@@ -3,8 +3,10 @@
 //! with signals forwarded.
 
 pub mod caps;
+mod child;
 pub mod etc_files;
 pub mod exec;
+pub mod join;
 pub mod options;
 pub mod rootfs;
 pub mod seccomp;

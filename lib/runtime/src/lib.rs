@@ -4,6 +4,7 @@
 //! daemon will call the same code.
 
 pub mod control;
+pub mod exec;
 mod flags;
 pub mod logs;
 mod monitor;
@@ -165,6 +166,27 @@ pub fn run(
     drop(prepared);
     trace.mark("teardown");
     Ok(Outcome { code, oom_killed })
+}
+
+/// What an `exec` into this container inherits.
+pub(crate) fn snapshot(
+    spec: &berth_process::ContainerSpec,
+    options: &berth_process::options::ProcessOptions,
+) -> state::ProcessSnapshot {
+    use berth_process::options::SeccompChoice;
+    state::ProcessSnapshot {
+        caps: berth_process::caps::names(&spec.caps),
+        seccomp: match options.seccomp() {
+            SeccompChoice::Default => "default".into(),
+            SeccompChoice::Unconfined => "unconfined".into(),
+            SeccompChoice::Profile(p) => p.display().to_string(),
+        },
+        no_new_privs: spec.no_new_privs,
+        env: spec.env.clone(),
+        user: spec.user.clone(),
+        workdir: spec.cwd.clone(),
+        privileged: spec.privileged,
+    }
 }
 
 fn image_record(paths: &Paths, image: &str) -> Result<ContainerRecord, RunError> {

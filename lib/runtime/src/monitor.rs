@@ -19,8 +19,10 @@ pub fn start_detached(
     paths: &Paths,
     prepared: Prepared,
     image: &str,
-    auto_remove: bool,
+    flags: &crate::RunFlags,
 ) -> Result<RunState, RunError> {
+    let auto_remove = flags.rm;
+    let process = crate::snapshot(&prepared.spec, &flags.process);
     let report = sync::pipe().map_err(|e| RunError::Monitor(format!("create pipe: {e}")))?;
     // SAFETY: berth-run is single-threaded here, so the child may run ordinary Rust code.
     let pid = unsafe { libc::fork() };
@@ -32,7 +34,7 @@ pub fn start_detached(
     }
     if pid == 0 {
         drop(report.read);
-        let code = monitor(paths, prepared, image, auto_remove, report.write);
+        let code = monitor(paths, prepared, image, (auto_remove, process), report.write);
         // SAFETY: _exit ends the monitor without running berth-run's exit handlers.
         unsafe { libc::_exit(code) };
     }
@@ -69,7 +71,13 @@ fn say(mut to: &File, report: &Report) {
 }
 
 /// The monitor's life; returns its exit code.
-fn monitor(paths: &Paths, prepared: Prepared, image: &str, auto_remove: bool, report: File) -> i32 {
+fn monitor(
+    paths: &Paths,
+    prepared: Prepared,
+    image: &str,
+    (auto_remove, process): (bool, state::ProcessSnapshot),
+    report: File,
+) -> i32 {
     // Its own session: no terminal, no SIGHUP when berth-run's terminal goes away.
     let _ = rustix::process::setsid();
     // SAFETY: prctl(PR_SET_CHILD_SUBREAPER) only sets a flag on this process.
@@ -148,6 +156,7 @@ fn monitor(paths: &Paths, prepared: Prepared, image: &str, auto_remove: bool, re
         finished: None,
         auto_remove,
         stop_signal,
+        process,
         record: record.clone(),
     };
     if let Err(e) = run_state.write(paths) {

@@ -41,7 +41,23 @@ pub struct RunState {
     pub auto_remove: bool,
     /// Signal for `stop` (the image's StopSignal, else SIGTERM).
     pub stop_signal: i32,
+    /// What a process joining the container (`exec`) inherits.
+    #[serde(default)]
+    pub process: ProcessSnapshot,
     pub record: ContainerRecord,
+}
+
+/// The container's process settings, for processes that join it later.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ProcessSnapshot {
+    pub caps: Vec<String>,
+    /// `default`, `unconfined` or a profile path.
+    pub seccomp: String,
+    pub no_new_privs: bool,
+    pub env: Vec<String>,
+    pub user: String,
+    pub workdir: String,
+    pub privileged: bool,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,216 @@
+//! The container's first (or joining) process, between clone and execve: its namespaces,
+//! its stdio, then the process settings in the order the kernel needs.
+
+use std::ffi::OsStr;
+use std::fs::File;
+use std::os::fd::AsFd;
+
+use rustix::thread::UnshareFlags;
+
+use crate::rootfs::RootfsPlan;
+use crate::signals::Blocked;
+use crate::spawn::{ContainerSpec, NetworkMode};
+use crate::sync::ChildFailure;
+use crate::{caps as capsets, exec, user};
+
+/// How the child gets its namespaces.
+pub(crate) enum Entry<'a> {
+    /// New ones, with the root filesystem set up inside.
+    New,
+    /// A running container's (`/proc/<pid>/ns/*` fds opened by the parent).
+    Join(&'a crate::join::Namespaces),
+}
+
+pub(crate) fn fail(stage: &str, err: impl std::fmt::Display) -> ChildFailure {
+    ChildFailure {
+        code: 125,
+        message: format!("{stage}: {err}"),
+    }
+}
+
+/// Runs in the child; returns only on failure.
+pub(crate) fn child(
+    spec: &ContainerSpec,
+    entry: Entry<'_>,
+    go: File,
+    signals: &Blocked,
+) -> ChildFailure {
+    signals.restore();
+    // Nothing in the container may open this process's memory or /proc/self/exe (the
+    // berth binary) before it execs the command (CVE-2019-5736).
+    if let Err(e) =
+        rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
+    {
+        return fail("prctl(PR_SET_DUMPABLE)", e);
+    }
+    let mut byte = [0u8; 1];
+    if std::io::Read::read(&mut &go, &mut byte).unwrap_or(0) != 1 {
+        return fail("waiting for the parent", "it went away");
+    }
+    drop(go);
+    if let Err(e) = stdio(spec) {
+        return fail("stdio", e);
+    }
+    let entered = match entry {
+        Entry::New => setup(spec),
+        Entry::Join(namespaces) => namespaces
+            .enter()
+            .map_err(|e| fail("join the container's namespaces", e)),
+    };
+    match entered.and_then(|()| finish(spec)) {
+        Ok(env) => exec::exec(&spec.args, &env),
+        Err(failure) => failure,
+    }
+}
+
+/// The pty as controlling terminal and stdio; or stdin from /dev/null without `-i`.
+fn stdio(spec: &ContainerSpec) -> std::io::Result<()> {
+    if let Some(tty) = &spec.tty {
+        return crate::tty::attach(tty.slave.as_fd());
+    }
+    if !spec.stdin {
+        let null = File::open("/dev/null")?;
+        // SAFETY: dup2 onto fd 0 with an fd we own.
+        if unsafe { libc::dup2(std::os::fd::AsRawFd::as_raw_fd(&null), 0) } < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// New namespaces and the root filesystem inside them.
+fn setup(spec: &ContainerSpec) -> Result<(), ChildFailure> {
+    let mut flags = UnshareFlags::NEWNS | UnshareFlags::NEWUTS | UnshareFlags::NEWIPC;
+    // Docker gives a container its own cgroup namespace on pure v2 hosts only. The parent
+    // has placed us in our cgroups already, so they become the namespace's root.
+    if spec.cgroup.as_ref().is_some_and(|c| c.mode == "v2") {
+        flags |= UnshareFlags::NEWCGROUP;
+    }
+    if spec.network == NetworkMode::None {
+        flags |= UnshareFlags::NEWNET;
+    }
+    // SAFETY: no FILES flag, and the child is single-threaded.
+    unsafe { rustix::thread::unshare_unsafe(flags) }.map_err(|e| fail("unshare namespaces", e))?;
+    if let NetworkMode::Join(path) = &spec.network {
+        let netns = File::open(path)
+            .map_err(|e| fail(&format!("open network namespace {}", path.display()), e))?;
+        rustix::thread::move_into_link_name_space(
+            std::os::fd::AsFd::as_fd(&netns),
+            Some(rustix::thread::LinkNameSpaceType::Network),
+        )
+        .map_err(|e| fail(&format!("join network namespace {}", path.display()), e))?;
+    }
+    rustix::system::sethostname(spec.hostname.as_bytes()).map_err(|e| fail("sethostname", e))?;
+    let plan = RootfsPlan {
+        rootfs: &spec.rootfs,
+        mounts: &spec.mounts,
+        readonly: spec.readonly,
+        privileged: spec.privileged,
+        own_netns: spec.network != NetworkMode::Host,
+        etc_files: &spec.etc_files,
+        shm_size: spec.shm_size,
+        cgroup: spec.cgroup.as_ref(),
+        console: spec.tty.as_ref().map(|t| t.path.as_path()),
+    };
+    crate::rootfs::setup(&plan).map_err(|e| fail("rootfs", e))
+}
+
+/// Limits, user, working directory, no_new_privs, seccomp, capabilities, fds: the same
+/// for a new container and for a process joining one. Returns the environment.
+fn finish(spec: &ContainerSpec) -> Result<Vec<String>, ChildFailure> {
+    for (resource, soft, hard) in &spec.rlimits {
+        let limit = rustix::process::Rlimit {
+            current: Some(*soft),
+            maximum: Some(*hard),
+        };
+        rustix::process::setrlimit(*resource, limit).map_err(|e| fail("setrlimit", e))?;
+    }
+    let user =
+        user::resolve(&spec.user, std::path::Path::new("/etc")).map_err(|e| ChildFailure {
+            code: 125,
+            message: e.to_string(),
+        })?;
+    let mut env = spec.env.clone();
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        env.push(format!("HOME={}", user.home));
+    }
+    enter_workdir(&spec.cwd, &user)?;
+    if spec.no_new_privs {
+        rustix::thread::set_no_new_privs(true).map_err(|e| fail("set no_new_privs", e))?;
+    }
+    if let Some(apply) = &spec.seccomp {
+        apply().map_err(|e| fail("seccomp", e))?;
+    }
+    capsets::limit_bounding(&spec.caps).map_err(|e| fail("capabilities", e))?;
+    switch_user(&user)?;
+    capsets::set_process_caps(&spec.caps, user.uid == 0).map_err(|e| fail("capabilities", e))?;
+    close_inherited_fds()?;
+    Ok(env)
+}
+
+/// Creates the working directory if the image lacks it (as docker does) and enters it;
+/// the result must lie inside the container's root (CVE-2024-21626).
+fn enter_workdir(cwd: &str, user: &user::ResolvedUser) -> Result<(), ChildFailure> {
+    let cwd = if cwd.is_empty() { "/" } else { cwd };
+    if !cwd.starts_with('/') {
+        return Err(ChildFailure {
+            code: 125,
+            message: format!("the working directory {cwd:?} is not an absolute path"),
+        });
+    }
+    if cwd.starts_with("/proc/") || cwd == "/proc" {
+        return Err(ChildFailure {
+            code: 125,
+            message: format!("the working directory {cwd:?} is inside /proc"),
+        });
+    }
+    if std::fs::metadata(cwd).is_err() {
+        std::fs::create_dir_all(cwd)
+            .map_err(|e| fail(&format!("create working directory {cwd}"), e))?;
+        let _ = rustix::fs::chown(
+            cwd,
+            Some(rustix::fs::Uid::from_raw_unchecked(user.uid)),
+            Some(rustix::fs::Gid::from_raw_unchecked(user.gid)),
+        );
+    }
+    rustix::process::chdir(cwd).map_err(|e| fail(&format!("chdir to {cwd}"), e))?;
+    let real = std::env::current_dir().map_err(|e| fail("getcwd", e))?;
+    if !real.starts_with("/") || real.as_os_str() == OsStr::new("") {
+        return Err(ChildFailure {
+            code: 125,
+            message: format!("the working directory {cwd:?} is outside the container"),
+        });
+    }
+    Ok(())
+}
+
+fn switch_user(user: &user::ResolvedUser) -> Result<(), ChildFailure> {
+    let groups: Vec<rustix::process::Gid> = user
+        .groups
+        .iter()
+        .map(|g| rustix::process::Gid::from_raw_unchecked(*g))
+        .collect();
+    rustix::thread::set_thread_groups(&groups).map_err(|e| fail("setgroups", e))?;
+    let gid = rustix::process::Gid::from_raw_unchecked(user.gid);
+    rustix::thread::set_thread_res_gid(gid, gid, gid).map_err(|e| fail("setresgid", e))?;
+    let uid = rustix::process::Uid::from_raw_unchecked(user.uid);
+    rustix::thread::set_thread_res_uid(uid, uid, uid).map_err(|e| fail("setresuid", e))
+}
+
+/// Only stdio crosses into the container (CVE-2024-21626): every other fd is marked
+/// close-on-exec, including the result pipe, which closing tells the parent we exec'd.
+fn close_inherited_fds() -> Result<(), ChildFailure> {
+    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets flags on our own fds.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            3u32,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    if rc != 0 {
+        return Err(fail("close_range", std::io::Error::last_os_error()));
+    }
+    Ok(())
+}
