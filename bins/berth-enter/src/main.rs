@@ -86,8 +86,12 @@ fn run(cli: Cli) -> std::result::Result<u8, (u8, anyhow::Error)> {
         .process
         .spec(&mut record, &cli.command)
         .map_err(|e| berth_err(e.into()))?;
-    spec.seccomp =
-        berth_process::seccomp::filter_for(&cli.process, &spec).map_err(|e| berth_err(e.into()))?;
+    spec.seccomp = berth_process::seccomp::filter_for(
+        &cli.process,
+        &spec,
+        Some(&record.run_dir.join("seccomp")),
+    )
+    .map_err(|e| berth_err(e.into()))?;
     let started = berth_process::start(&spec).map_err(|e| (e.exit_code() as u8, e.into()))?;
     Ok(started.wait() as u8)
 }

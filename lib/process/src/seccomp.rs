@@ -21,34 +21,35 @@ pub enum SeccompSetupError {
 
 pub type Installer = Box<dyn Fn() -> Result<(), String>>;
 
-/// The filter installer for `spec`, or None when unconfined.
+/// The filter installer for `spec`, or None when unconfined. `cache` (under the run dir)
+/// keeps compiled programs between starts.
 pub fn filter_for(
     options: &ProcessOptions,
     spec: &ContainerSpec,
+    cache: Option<&std::path::Path>,
 ) -> Result<Option<Installer>, SeccompSetupError> {
     let caps = crate::caps::names(&spec.caps);
-    let filter = match options.seccomp() {
+    let (shown, profile) = match options.seccomp() {
         SeccompChoice::Unconfined => return Ok(None),
-        SeccompChoice::Default => {
-            berth_seccomp::docker_default(&caps).map_err(|source| SeccompSetupError::Profile {
-                path: "(docker default)".into(),
-                source,
-            })?
-        }
+        SeccompChoice::Default => (
+            "(docker default)".to_string(),
+            berth_seccomp::DOCKER_DEFAULT_JSON.as_bytes().to_vec(),
+        ),
         SeccompChoice::Profile(path) => {
             let json = std::fs::read(&path).map_err(|source| SeccompSetupError::Read {
                 path: path.clone(),
                 source,
             })?;
-            berth_seccomp::from_profile_json(&json, &caps).map_err(|source| {
-                SeccompSetupError::Profile {
-                    path: path.display().to_string(),
-                    source,
-                }
-            })?
+            (path.display().to_string(), json)
         }
     };
+    let program = berth_seccomp::cache::compiled(cache, &profile, &caps).map_err(|source| {
+        SeccompSetupError::Profile {
+            path: shown,
+            source,
+        }
+    })?;
     Ok(Some(Box::new(move || {
-        filter.apply().map_err(|e| e.to_string())
+        program.install().map_err(|e| e.to_string())
     })))
 }

@@ -114,7 +114,11 @@ pub fn prepare(
     record.cgroup = Some(part);
     let mut spec = trace.stage("spec", || flags.process.spec(&mut record, command))?;
     spec.seccomp = trace.stage("seccomp", || {
-        berth_process::seccomp::filter_for(&flags.process, &spec)
+        berth_process::seccomp::filter_for(
+            &flags.process,
+            &spec,
+            Some(&paths.run_dir().join("seccomp")),
+        )
     })?;
     teardown.record = record.clone();
     Ok(Prepared {

@@ -12,6 +12,7 @@
 //! See docs/seccomp.md for the order berth-enter must follow.
 
 pub mod apply;
+pub mod cache;
 pub mod compile;
 pub mod emulate;
 pub mod profile;
