@@ -190,3 +190,44 @@ fn an_image_in_use_by_a_container_is_not_removed() {
     }
     sandbox.store.ok(["rm", "probe:latest"]);
 }
+
+#[test]
+fn init_is_pid_one_reaps_orphans_and_passes_signals_on() {
+    let sandbox = Sandbox::with_probe();
+    let out = sandbox.ok([
+        "--rm", "--init", "probe:latest", "sh", "-c",
+        "cat /proc/1/comm; echo $$; (sh -c 'sleep 0.1' &); sleep 0.6; ps -o stat,comm | grep -c '^Z' || true",
+    ]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "berth-init", "{out}");
+    assert_ne!(lines[1], "1", "the command is not pid 1: {out}");
+    assert_eq!(lines[2], "0", "the orphan was reaped: {out}");
+    assert_eq!(
+        sandbox
+            .run(["--rm", "--init", "probe:latest", "sh", "-c", "exit 9"])
+            .status
+            .code(),
+        Some(9)
+    );
+    assert_eq!(
+        sandbox
+            .run(["--rm", "--init", "probe:latest", "no-such-command"])
+            .status
+            .code(),
+        Some(127)
+    );
+
+    let mut child = sandbox
+        .run_command(["--rm", "--init", "probe:latest", "probe", "signals"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    assert!(lines.next().unwrap().unwrap().contains("ready"));
+    send(child.id() as i32, 15);
+    assert_eq!(
+        wait_timeout(&mut child, Duration::from_secs(10)),
+        Some(143),
+        "SIGTERM reached the command through berth-init"
+    );
+}

@@ -33,6 +33,7 @@ pub(crate) fn child(
     spec: &ContainerSpec,
     entry: Entry<'_>,
     go: File,
+    to_parent: &File,
     signals: &Blocked,
 ) -> ChildFailure {
     signals.restore();
@@ -58,6 +59,7 @@ pub(crate) fn child(
             .map_err(|e| fail("join the container's namespaces", e)),
     };
     match entered.and_then(|()| finish(spec)) {
+        Ok(env) if spec.init => crate::init::run(&spec.args, &env, to_parent),
         Ok(env) => exec::exec(&spec.args, &env),
         Err(failure) => failure,
     }

@@ -6,6 +6,7 @@ pub mod caps;
 mod child;
 pub mod etc_files;
 pub mod exec;
+mod init;
 pub mod join;
 pub mod options;
 pub mod rootfs;

@@ -45,6 +45,9 @@ pub struct ProcessOptions {
     /// Resource limits: NAME=SOFT[:HARD], e.g. nofile=1024:2048
     #[arg(long = "ulimit")]
     pub ulimit: Vec<String>,
+    /// Run an init as pid 1 that forwards signals and reaps zombies
+    #[arg(long)]
+    pub init: bool,
     /// Allocate a pseudo-terminal
     #[arg(short = 't', long)]
     pub tty: bool,
@@ -332,6 +335,7 @@ impl ProcessOptions {
                 None
             },
             stdin: self.interactive,
+            init: self.init,
         })
     }
 }

@@ -51,6 +51,8 @@ pub struct ContainerSpec {
     pub tty: Option<crate::tty::Pty>,
     /// `-i`: keep stdin; otherwise the container reads /dev/null, as in docker.
     pub stdin: bool,
+    /// `--init`: pid 1 reaps zombies and forwards signals; the command is its child.
+    pub init: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -131,7 +133,7 @@ pub(crate) fn launch(
     if pid == 0 {
         drop(go.write);
         drop(result.read);
-        let failure = crate::child::child(spec, entry, go.read, &signals);
+        let failure = crate::child::child(spec, entry, go.read, &result.write, &signals);
         sync::report(&result.write, &failure);
         // SAFETY: _exit ends the child without running the parent's atexit handlers.
         unsafe { libc::_exit(failure.code) };

@@ -145,5 +145,6 @@ fn spec(
         cgroup: None,
         tty,
         stdin: flags.interactive,
+        init: false,
     })
 }

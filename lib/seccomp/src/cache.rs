@@ -35,7 +35,10 @@ fn to_bytes(program: &[sock_filter]) -> Vec<u8> {
 }
 
 fn from_bytes(bytes: &[u8]) -> Option<Vec<sock_filter>> {
-    if bytes.is_empty() || !bytes.len().is_multiple_of(8) || bytes.len() / 8 > crate::MAX_INSTRUCTIONS {
+    if bytes.is_empty()
+        || !bytes.len().is_multiple_of(8)
+        || bytes.len() / 8 > crate::MAX_INSTRUCTIONS
+    {
         return None;
     }
     Some(
