@@ -11,45 +11,13 @@ use clap::Parser;
 
 use cli::{Cli, Command, VolumeCommand};
 
-/// Exit status for berth's own failures, as docker uses it.
-const EXIT_FAILURE: u8 = 125;
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    berth_common::edge::init_logging(0);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            let message = error_message(&err);
-            eprintln!("berth-mount: {message}");
-            println!("{}", serde_json::json!({ "error": message }));
-            ExitCode::from(EXIT_FAILURE)
-        }
+        Err(err) => berth_common::edge::fail_stage("berth-mount", err.as_ref()),
     }
-}
-
-/// The error and its causes in one line, skipping causes the message already quotes.
-fn error_message(err: &anyhow::Error) -> String {
-    let mut message = String::new();
-    for cause in err.chain() {
-        let text = cause.to_string();
-        if !message.contains(&text) {
-            if !message.is_empty() {
-                message.push_str(": ");
-            }
-            message.push_str(&text);
-        }
-    }
-    message
-}
-
-fn init_logging() {
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG").unwrap_or_else(|_| "warn".into());
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
 }
 
 fn run(cli: Cli) -> Result<()> {

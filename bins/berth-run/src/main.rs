@@ -91,13 +91,7 @@ enum Manage {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG")
-                .unwrap_or_else(|_| "warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    berth_common::edge::init_logging(0);
     let paths = Paths::new(&cli.root, &cli.run_dir);
     let result = match cli.manage {
         Some(Manage::Exec {

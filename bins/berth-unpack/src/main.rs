@@ -20,50 +20,13 @@ use clap::Parser;
 
 use cli::{Cli, Command, LoadFlags};
 
-/// Exit status for berth's own failures, as docker uses it.
-const EXIT_FAILURE: u8 = 125;
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.verbose);
+    berth_common::edge::init_logging(cli.verbose);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            let message = error_message(&err);
-            eprintln!("berth-unpack: {message}");
-            println!("{}", serde_json::json!({ "error": message }));
-            ExitCode::from(EXIT_FAILURE)
-        }
+        Err(err) => berth_common::edge::fail_stage("berth-unpack", err.as_ref()),
     }
-}
-
-/// The error and its causes in one line, skipping causes the message already quotes.
-fn error_message(err: &anyhow::Error) -> String {
-    let mut message = String::new();
-    for cause in err.chain() {
-        let text = cause.to_string();
-        if !message.contains(&text) {
-            if !message.is_empty() {
-                message.push_str(": ");
-            }
-            message.push_str(&text);
-        }
-    }
-    message
-}
-
-fn init_logging(verbose: u8) {
-    let default = match verbose {
-        0 => "warn",
-        1 => "info",
-        _ => "debug",
-    };
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG").unwrap_or_else(|_| default.into());
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
 }
 
 fn run(cli: Cli) -> Result<()> {

@@ -1,6 +1,7 @@
 //! What every berth stage shares: where state lives, how processes take turns on it,
 //! and the container record that flows from stage to stage.
 
+pub mod edge;
 pub mod lock;
 pub mod paths;
 pub mod record;
