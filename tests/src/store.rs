@@ -76,22 +76,9 @@ impl TestStore {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        let mut child = self
-            .command()
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("cannot run berth-unpack");
-        let mut stdin = child.stdin.take().unwrap();
-        let input = input.to_vec();
-        let writer = std::thread::spawn(move || {
-            let _ = stdin.write_all(&input);
-        });
-        let out = child.wait_with_output().unwrap();
-        writer.join().unwrap();
-        out
+        let mut cmd = self.command();
+        cmd.args(args);
+        output_with_input(cmd, input)
     }
 
     /// Runs and panics unless it succeeded.
@@ -404,4 +391,23 @@ impl Failure {
             self.message
         );
     }
+}
+
+/// Runs `cmd` with `input` on its stdin (written from a thread, so a large input cannot
+/// deadlock against a full stdout pipe) and collects its output.
+pub fn output_with_input(mut cmd: Command, input: &[u8]) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {:?}: {e}", cmd.get_program()));
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    out
 }

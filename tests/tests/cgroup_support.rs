@@ -19,31 +19,9 @@ const HIERARCHIES: &[&str] = &[
     "cpu", "cpuacct", "cpuset", "memory", "pids", "blkio", "freezer", "devices", "unified", "",
 ];
 
-/// Path of the built `berth-cgroup` (as `berth_tests::berth_unpack_bin` finds berth-unpack).
+/// Path of the built `berth-cgroup`.
 pub fn bin() -> PathBuf {
-    let name = "berth-cgroup";
-    if let Some(dir) = std::env::var_os("BERTH_BIN_DIR") {
-        let path = PathBuf::from(dir).join(name);
-        assert!(
-            path.is_file(),
-            "BERTH_BIN_DIR is set but {} does not exist",
-            path.display()
-        );
-        return path;
-    }
-    let target = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join("target");
-    for profile in ["debug", "release"] {
-        let path = target.join(profile).join(name);
-        if path.is_file() {
-            return path;
-        }
-    }
-    panic!(
-        "{name} not found in {}/{{debug,release}}: cargo build -p {name}",
-        target.display()
-    );
+    berth_tests::berth_bin("berth-cgroup")
 }
 
 pub fn is_root() -> bool {

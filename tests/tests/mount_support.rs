@@ -3,9 +3,8 @@
 //! the test fails, and helpers to run `berth-mount` on records from `berth-unpack`.
 #![allow(dead_code)]
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use berth_tests::formats::{write_images, Format};
 use berth_tests::store::{describe, parse_record};
@@ -102,28 +101,16 @@ impl MountEnv {
 
     /// `berth-mount --root … --run-dir … ARGS` with `input` on stdin.
     pub fn run(&self, args: &[&str], input: &[u8]) -> Output {
-        let mut child = Command::new(berth_mount_bin())
-            .arg("--root")
+        let mut cmd = Command::new(berth_mount_bin());
+        cmd.arg("--root")
             .arg(self.root())
             .arg("--run-dir")
             .arg(self.run_dir())
             .args(args)
             .env_remove("BERTH_ROOT")
             .env_remove("BERTH_RUN_DIR")
-            .env_remove("BERTH_OVERLAY_METHOD")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("cannot run berth-mount");
-        let mut stdin = child.stdin.take().unwrap();
-        let input = input.to_vec();
-        let writer = std::thread::spawn(move || {
-            let _ = stdin.write_all(&input);
-        });
-        let out = child.wait_with_output().unwrap();
-        writer.join().unwrap();
-        out
+            .env_remove("BERTH_OVERLAY_METHOD");
+        berth_tests::store::output_with_input(cmd, input)
     }
 
     /// Runs the stage on `record`, expecting success.

@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use berth_tests::berth_bin;
 use berth_tests::container::Sandbox;
 use berth_tests::probe::Status;
-use berth_tests::store::describe;
+use berth_tests::store::{describe, output_with_input};
 
 /// Runs `bin args` with `input` on stdin; returns stdout, asserting success.
 fn stage(sandbox: &Sandbox, bin: &str, args: &[&str], input: &[u8]) -> Vec<u8> {
@@ -20,15 +20,8 @@ fn stage(sandbox: &Sandbox, bin: &str, args: &[&str], input: &[u8]) -> Vec<u8> {
     if bin == "berth-cgroup" {
         cmd.arg("--cgroup-parent").arg(&sandbox.cgroup_parent);
     }
-    let mut child = cmd
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(input).unwrap();
-    let out = child.wait_with_output().unwrap();
+    cmd.args(args);
+    let out = output_with_input(cmd, input);
     assert!(out.status.success(), "{bin} {args:?}: {}", describe(&out));
     out.stdout
 }
