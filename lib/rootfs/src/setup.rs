@@ -198,19 +198,7 @@ pub fn setup(paths: &Paths, record: &mut ContainerRecord, opts: &SetupOptions) -
         readonly: opts.read_only,
         mounts,
     };
-    write_state(
-        paths,
-        &ContainerState {
-            container: container.clone(),
-            rootfs: rootfs.clone(),
-            image: record.image.id.clone(),
-            layers: record.image.layers.clone(),
-        },
-    )?;
-    record.container = Some(container);
-    record.rootfs = Some(rootfs);
-    rollback.steps.clear();
-    Ok(())
+    commit(paths, record, container, rootfs, &mut rollback)
 }
 
 /// Creates the run-dir side and mounts the overlay; returns the mountpoint and an `O_PATH`
@@ -340,19 +328,7 @@ fn restart(
     }
     rootfs.path = target;
     rootfs.readonly |= opts.read_only;
-    write_state(
-        paths,
-        &ContainerState {
-            container: container.clone(),
-            rootfs: rootfs.clone(),
-            image: record.image.id.clone(),
-            layers: record.image.layers.clone(),
-        },
-    )?;
-    record.container = Some(container);
-    record.rootfs = Some(rootfs);
-    rollback.steps.clear();
-    Ok(())
+    commit(paths, record, container, rootfs, &mut rollback)
 }
 
 pub(crate) fn depth(target: &str) -> usize {
@@ -387,4 +363,27 @@ mod tests {
         assert!(!is_below("/data", "/data"));
         assert_eq!(depth("/a/b/c"), 3);
     }
+}
+
+/// The mount is complete: save the state, extend the record, keep everything.
+fn commit(
+    paths: &Paths,
+    record: &mut ContainerRecord,
+    container: ContainerPart,
+    rootfs: RootfsPart,
+    rollback: &mut Rollback<'_>,
+) -> Result<()> {
+    write_state(
+        paths,
+        &ContainerState {
+            container: container.clone(),
+            rootfs: rootfs.clone(),
+            image: record.image.id.clone(),
+            layers: record.image.layers.clone(),
+        },
+    )?;
+    record.container = Some(container);
+    record.rootfs = Some(rootfs);
+    rollback.steps.clear();
+    Ok(())
 }
