@@ -352,19 +352,6 @@ fn mkdir_mode(dir: &Path, mode: u32, may_exist: bool) -> Result<()> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn nesting_and_depth() {
-        assert!(is_below("/data/cache", "/data"));
-        assert!(!is_below("/database", "/data"));
-        assert!(!is_below("/data", "/data"));
-        assert_eq!(depth("/a/b/c"), 3);
-    }
-}
-
 /// The mount is complete: save the state, extend the record, keep everything.
 fn commit(
     paths: &Paths,
@@ -386,4 +373,17 @@ fn commit(
     record.rootfs = Some(rootfs);
     rollback.steps.clear();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nesting_and_depth() {
+        assert!(is_below("/data/cache", "/data"));
+        assert!(!is_below("/database", "/data"));
+        assert!(!is_below("/data", "/data"));
+        assert_eq!(depth("/a/b/c"), 3);
+    }
 }
