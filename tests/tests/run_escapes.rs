@@ -94,7 +94,7 @@ fn mount_target_through_a_symlink_stays_inside_the_container() {
     );
     let source = sandbox.store.work("bind-src");
     std::fs::create_dir_all(&source).unwrap();
-    for _ in 0..20 {
+    for _ in 0..100 {
         let spec = format!("{}:/evil/x", source.display());
         let out = sandbox.run([
             "--rm",
