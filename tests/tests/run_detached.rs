@@ -217,3 +217,42 @@ fn exec_joins_a_running_container() {
         "no such container"
     );
 }
+
+#[test]
+fn a_killed_foreground_berth_run_leaves_a_container_that_rm_cleans_up() {
+    let sandbox = Sandbox::with_probe();
+    let mut child = sandbox
+        .run_command(["--name", "orphan", "probe:latest", "probe", "sleep", "600"])
+        .spawn()
+        .unwrap();
+    wait_for("the container in ps", || {
+        sandbox.ok(["ps"]).contains("orphan")
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        sandbox.ok(["ps"]).contains("orphan"),
+        "the container outlives its berth-run"
+    );
+    sandbox.ok(["rm", "-f", "orphan"]);
+    assert!(!sandbox.ok(["ps", "-a"]).contains("orphan"));
+    assert!(
+        sandbox.leftover_mounts().is_empty(),
+        "{:?}",
+        sandbox.leftover_mounts()
+    );
+    assert!(
+        sandbox.leftover_cgroups().is_empty(),
+        "{:?}",
+        sandbox.leftover_cgroups()
+    );
+}
+
+#[test]
+fn foreground_containers_without_rm_are_listed_as_exited() {
+    let sandbox = Sandbox::with_probe();
+    sandbox.run(["--name", "done", "probe:latest", "sh", "-c", "exit 4"]);
+    assert!(sandbox.ok(["ps", "-a"]).contains("Exited (4)"));
+    sandbox.ok(["rm", "done"]);
+    assert!(sandbox.leftover_mounts().is_empty() && sandbox.leftover_cgroups().is_empty());
+}

@@ -144,6 +144,19 @@ pub fn run(
         .as_ref()
         .map(|_| berth_process::tty::RawMode::enter());
     let started = trace.stage("start", || berth_process::start(&prepared.spec))?;
+    // Foreground containers have a state too, so `ps` lists them and `rm -f` can clean up
+    // after a berth-run that was killed.
+    let mut run_state = state::RunState::running(
+        &prepared.record,
+        &prepared.spec,
+        image,
+        started.pid,
+        flags.rm,
+        snapshot(&prepared.spec, &flags.process),
+    );
+    if let Err(e) = run_state.write(paths) {
+        tracing::warn!(error = %e, "cannot write the container state");
+    }
     // With a terminal: berth keeps only the master; the output ends when the container does.
     let output = match prepared.spec.tty.take() {
         Some(pty) => {
@@ -161,15 +174,23 @@ pub fn run(
     }
     drop(raw_mode);
     trace.mark("run");
-    let oom_killed = prepared
-        .record
-        .cgroup
-        .as_ref()
-        .and_then(|c| berth_cgroups::oom_killed(c).ok())
-        .is_some_and(|r| r.oom_killed);
+    let oom_killed = oom_killed(&prepared.record);
+    run_state.exited(code, oom_killed);
+    if !flags.rm {
+        let _ = run_state.write(paths);
+    }
     drop(prepared);
     trace.mark("teardown");
     Ok(Outcome { code, oom_killed })
+}
+
+/// Whether the kernel's OOM killer struck in the container's cgroup.
+pub(crate) fn oom_killed(record: &ContainerRecord) -> bool {
+    record
+        .cgroup
+        .as_ref()
+        .and_then(|c| berth_cgroups::oom_killed(c).ok())
+        .is_some_and(|r| r.oom_killed)
 }
 
 /// What an `exec` into this container inherits.

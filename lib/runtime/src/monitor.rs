@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use berth_common::Paths;
 use berth_process::sync;
 
-use crate::state::{self, RunState, Status};
+use crate::state::{self, RunState};
 use crate::{logs, Prepared, RunError};
 
 /// Starts `prepared` under a new monitor and returns once the command runs (or failed to).
@@ -131,34 +131,7 @@ fn monitor(
     };
     // Only the container holds the write ends now: EOF on them means it is gone.
     redirect(&null, null.as_raw_fd(), null.as_raw_fd());
-    let stop_signal = record
-        .image
-        .config
-        .stop_signal
-        .as_deref()
-        .and_then(berth_common::signal::parse)
-        .unwrap_or(libc::SIGTERM);
-    let mut run_state = RunState {
-        id: id.clone(),
-        name: record.container.as_ref().and_then(|c| c.name.clone()),
-        image: image.to_string(),
-        command: spec.args.clone(),
-        created: record
-            .container
-            .as_ref()
-            .map(|c| c.created.clone())
-            .unwrap_or_default(),
-        status: Status::Running,
-        pid: started.pid,
-        monitor_pid: std::process::id() as i32,
-        exit_code: None,
-        oom_killed: false,
-        finished: None,
-        auto_remove,
-        stop_signal,
-        process,
-        record: record.clone(),
-    };
+    let mut run_state = RunState::running(&record, &spec, image, started.pid, auto_remove, process);
     if let Err(e) = run_state.write(paths) {
         tracing::error!(error = %e, "cannot write the container state");
     }
@@ -184,15 +157,7 @@ fn monitor(
     for pump in pumps {
         let _ = pump.join();
     }
-    run_state.oom_killed = record
-        .cgroup
-        .as_ref()
-        .and_then(|c| berth_cgroups::oom_killed(c).ok())
-        .is_some_and(|r| r.oom_killed);
-    run_state.status = Status::Exited;
-    run_state.exit_code = Some(code);
-    run_state.finished =
-        Some(humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string());
+    run_state.exited(code, crate::oom_killed(&record));
     if !auto_remove {
         let _ = run_state.write(paths);
     }

@@ -87,6 +87,51 @@ pub fn log_path(paths: &Paths, id: &str) -> PathBuf {
 }
 
 impl RunState {
+    /// The state of a container whose first process (`pid`) was just started by this
+    /// process (its monitor, or a foreground berth-run).
+    pub fn running(
+        record: &ContainerRecord,
+        spec: &berth_process::ContainerSpec,
+        image: &str,
+        pid: i32,
+        auto_remove: bool,
+        process: ProcessSnapshot,
+    ) -> RunState {
+        let container = record.container.as_ref();
+        RunState {
+            id: container.map(|c| c.id.clone()).unwrap_or_default(),
+            name: container.and_then(|c| c.name.clone()),
+            image: image.to_string(),
+            command: spec.args.clone(),
+            created: container.map(|c| c.created.clone()).unwrap_or_default(),
+            status: Status::Running,
+            pid,
+            monitor_pid: std::process::id() as i32,
+            exit_code: None,
+            oom_killed: false,
+            finished: None,
+            auto_remove,
+            stop_signal: record
+                .image
+                .config
+                .stop_signal
+                .as_deref()
+                .and_then(berth_common::signal::parse)
+                .unwrap_or(libc::SIGTERM),
+            process,
+            record: record.clone(),
+        }
+    }
+
+    /// Records the exit.
+    pub fn exited(&mut self, code: i32, oom_killed: bool) {
+        self.status = Status::Exited;
+        self.exit_code = Some(code);
+        self.oom_killed = oom_killed;
+        self.finished =
+            Some(humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string());
+    }
+
     pub fn write(&self, paths: &Paths) -> Result<(), StateError> {
         let dir = dir(paths, &self.id);
         let path = dir.join(RUN_STATE);
