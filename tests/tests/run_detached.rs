@@ -256,3 +256,37 @@ fn foreground_containers_without_rm_are_listed_as_exited() {
     sandbox.ok(["rm", "done"]);
     assert!(sandbox.leftover_mounts().is_empty() && sandbox.leftover_cgroups().is_empty());
 }
+
+#[test]
+fn the_monitor_is_small_and_outlives_berth_run() {
+    let sandbox = Sandbox::with_probe();
+    let id = detach(&sandbox, &["probe:latest", "probe", "sleep", "600"]);
+    let state: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(
+            sandbox
+                .store
+                .root()
+                .join("containers")
+                .join(&id)
+                .join("run.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let monitor = state["monitor_pid"].as_i64().unwrap();
+    let status = std::fs::read_to_string(format!("/proc/{monitor}/status")).unwrap();
+    assert!(
+        status.contains("Name:\tberth-monitor"),
+        "berth-run became berth-monitor: {status}"
+    );
+    let private_kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("RssAnon:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    assert!(
+        private_kb < 1024,
+        "the monitor's own memory is under 1 MB ({private_kb} kB)"
+    );
+    sandbox.ok(["rm", "-f", &id]);
+}

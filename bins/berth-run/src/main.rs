@@ -80,6 +80,9 @@ enum Manage {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
         command: Vec<String>,
     },
+    /// Internal: run by berth-monitor after a detached container exited
+    #[command(name = "__teardown", hide = true)]
+    Teardown { id: String },
     /// Remove containers
     Rm {
         #[arg(short, long)]
@@ -184,6 +187,7 @@ fn manage(paths: &Paths, manage: Manage) -> Result<(), RunError> {
         }
         Manage::Logs { follow, container } => control::logs(paths, &container, follow)?,
         Manage::Exec { .. } => unreachable!("exec is handled before"),
+        Manage::Teardown { id } => control::teardown_exited(paths, &id)?,
         Manage::Rm { force, containers } => {
             for c in containers {
                 control::remove(paths, &c, force)?;

@@ -222,3 +222,22 @@ pub fn print_ps(rows: &[PsRow], quiet: bool, out: &mut impl Write) -> std::io::R
     }
     Ok(())
 }
+
+/// The second half of a detached container's monitor (`berth-run __teardown ID`, exec'd by
+/// berth-monitor once the container exited and its exit status is recorded): OOM check,
+/// cgroup and rootfs teardown, removal with `--rm`.
+pub fn teardown_exited(paths: &Paths, id: &str) -> Result<(), RunError> {
+    let Some(mut state) = state::RunState::read(paths, id)? else {
+        return Err(RunError::State(state::StateError::NotFound(id.to_string())));
+    };
+    state.oom_killed = crate::oom_killed(&state.record);
+    if !state.auto_remove {
+        state.write(paths)?;
+    }
+    let errors = crate::Teardown::for_record(paths, &state.record, state.auto_remove).run();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(RunError::Control(errors.join("; ")))
+    }
+}

@@ -239,6 +239,17 @@ pub struct Teardown {
 }
 
 impl Teardown {
+    /// The teardown of a container known by its record (another process set it up).
+    pub fn for_record(paths: &Paths, record: &ContainerRecord, remove: bool) -> Teardown {
+        Teardown {
+            paths: paths.clone(),
+            record: record.clone(),
+            remove,
+            cgroup: record.cgroup.clone(),
+            armed: true,
+        }
+    }
+
     /// Leaves everything in place (another process took the container over).
     pub fn disarm(mut self) {
         self.armed = false;

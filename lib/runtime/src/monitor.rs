@@ -143,16 +143,26 @@ fn monitor(
     );
     drop(report);
     // With -t the terminal's output is the log (one stream, as docker's json-file has it).
-    let pumps = match spec.tty.take() {
+    let streams: Vec<(&'static str, OwnedFd)> = match spec.tty.take() {
         Some(pty) => {
             drop(pty.slave);
-            vec![pump_thread(pty.master, "stdout", log)]
+            vec![("stdout", pty.master)]
         }
-        None => vec![
-            pump_thread(out.0, "stdout", log.clone()),
-            pump_thread(err.0, "stderr", log),
-        ],
+        None => vec![("stdout", out.0), ("stderr", err.0)],
     };
+    // From here on a small program does the watching (about 1 MB instead of a copy of
+    // berth-run). If it cannot be started, this process does the same job itself.
+    let streams = match become_small_monitor(paths, &id, started.pid, streams) {
+        Ok(never) => match never {},
+        Err((error, streams)) => {
+            tracing::warn!(%error, "berth-monitor is not available; monitoring in berth-run");
+            streams
+        }
+    };
+    let pumps: Vec<_> = streams
+        .into_iter()
+        .map(|(name, fd)| pump_thread(fd, name, log.clone()))
+        .collect();
     let code = started.wait();
     for pump in pumps {
         let _ = pump.join();
@@ -165,6 +175,52 @@ fn monitor(
         tracing::error!(%error, "teardown");
     }
     0
+}
+
+/// Execs `berth-monitor` next to this binary, handing it the container and its output.
+/// Returns only on failure, with the streams back.
+#[allow(clippy::type_complexity)]
+fn become_small_monitor(
+    paths: &Paths,
+    id: &str,
+    pid: i32,
+    streams: Vec<(&'static str, OwnedFd)>,
+) -> Result<std::convert::Infallible, (String, Vec<(&'static str, OwnedFd)>)> {
+    use std::os::unix::process::CommandExt;
+    let Ok(exe) = std::env::current_exe() else {
+        return Err(("no current exe".into(), streams));
+    };
+    let monitor = exe.with_file_name("berth-monitor");
+    let berth_run = exe.with_file_name("berth-run");
+    if !monitor.is_file() || !berth_run.is_file() {
+        return Err((
+            format!(
+                "{} or {} is missing",
+                monitor.display(),
+                berth_run.display()
+            ),
+            streams,
+        ));
+    }
+    let mut args: Vec<String> = vec![
+        pid.to_string(),
+        state::dir(paths, id)
+            .join(state::RUN_STATE)
+            .display()
+            .to_string(),
+        state::log_path(paths, id).display().to_string(),
+        berth_run.display().to_string(),
+        paths.root().display().to_string(),
+        paths.run_dir().display().to_string(),
+        id.to_string(),
+    ];
+    for (name, fd) in &streams {
+        // The fd must survive the exec.
+        let _ = rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty());
+        args.push(format!("{name}={}", fd.as_raw_fd()));
+    }
+    let error = std::process::Command::new(&monitor).args(&args).exec();
+    Err((format!("exec {}: {error}", monitor.display()), streams))
 }
 
 fn pump_thread(
