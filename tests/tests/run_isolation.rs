@@ -158,3 +158,84 @@ fn nothing_is_left_after_rm() {
         .collect();
     assert!(left.is_empty(), "container state left: {left:?}");
 }
+
+#[test]
+fn own_network_namespace_has_dockers_sysctls_and_only_lo() {
+    let sandbox = Sandbox::with_probe();
+    let out = sandbox.ok(["--rm", "probe:latest", "sh", "-c", "cat /proc/sys/net/ipv4/ping_group_range /proc/sys/net/ipv4/ip_unprivileged_port_start; ls /sys/class/net"]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[0].split_whitespace().collect::<Vec<_>>(),
+        ["0", "2147483647"],
+        "{out}"
+    );
+    assert_eq!(lines[1], "0");
+    assert_eq!(&lines[2..], ["lo"], "--network none has only lo: {out}");
+}
+
+#[test]
+fn ulimit_and_seccomp_profile_files() {
+    let sandbox = Sandbox::with_probe();
+    let out = sandbox.ok([
+        "--rm",
+        "--ulimit",
+        "nofile=256:512",
+        "probe:latest",
+        "sh",
+        "-c",
+        "ulimit -n; ulimit -Hn",
+    ]);
+    assert_eq!(out.split_whitespace().collect::<Vec<_>>(), ["256", "512"]);
+    let profile = sandbox.store.work("no-mkdir.json");
+    std::fs::write(
+        &profile,
+        r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO"}]}"#,
+    )
+    .unwrap();
+    let opt = format!("seccomp={}", profile.display());
+    let out = sandbox.ok([
+        "--rm",
+        "--security-opt",
+        &opt,
+        "probe:latest",
+        "sh",
+        "-c",
+        "mkdir /made 2>&1 || echo refused; grep Seccomp: /proc/self/status",
+    ]);
+    assert!(out.contains("refused"), "{out}");
+    assert!(out.contains("Seccomp:\t2"), "{out}");
+    let bad = sandbox.run([
+        "--rm",
+        "--security-opt",
+        "seccomp=/no/such/profile.json",
+        "probe:latest",
+        "true",
+    ]);
+    assert_eq!(bad.status.code(), Some(125));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("/no/such/profile.json"));
+}
+
+#[test]
+fn host_network_shares_the_hosts_interfaces() {
+    let sandbox = Sandbox::with_probe();
+    let out = sandbox.ok([
+        "--rm",
+        "--network",
+        "host",
+        "probe:latest",
+        "sh",
+        "-c",
+        "ls /sys/class/net",
+    ]);
+    let host: Vec<String> = std::fs::read_dir("/sys/class/net")
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    for name in host {
+        assert!(
+            out.lines().any(|l| l == name),
+            "{name} is visible with --network host: {out}"
+        );
+    }
+}

@@ -103,6 +103,9 @@ fn setup(spec: &ContainerSpec) -> Result<(), ChildFailure> {
         .map_err(|e| fail(&format!("join network namespace {}", path.display()), e))?;
     }
     rustix::system::sethostname(spec.hostname.as_bytes()).map_err(|e| fail("sethostname", e))?;
+    if spec.network != NetworkMode::Host {
+        own_netns_sysctls()?;
+    }
     let plan = RootfsPlan {
         rootfs: &spec.rootfs,
         mounts: &spec.mounts,
@@ -115,6 +118,20 @@ fn setup(spec: &ContainerSpec) -> Result<(), ChildFailure> {
         console: spec.tty.as_ref().map(|t| t.path.as_path()),
     };
     crate::rootfs::setup(&plan).map_err(|e| fail("rootfs", e))
+}
+
+/// What Docker sets in a container's own network namespace: unprivileged ICMP sockets and
+/// low ports for everyone. Net sysctls belong to the writer's network namespace, so the
+/// host's /proc (still mounted here) reaches ours.
+fn own_netns_sysctls() -> Result<(), ChildFailure> {
+    for (key, value) in [
+        ("net/ipv4/ping_group_range", "0 2147483647"),
+        ("net/ipv4/ip_unprivileged_port_start", "0"),
+    ] {
+        let path = format!("/proc/sys/{key}");
+        std::fs::write(&path, value).map_err(|e| fail(&format!("write {path}"), e))?;
+    }
+    Ok(())
 }
 
 /// Limits, user, working directory, no_new_privs, seccomp, capabilities, fds: the same
