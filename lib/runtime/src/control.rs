@@ -43,8 +43,10 @@ pub fn stop(paths: &Paths, reference: &str, timeout: Duration) -> Result<RunStat
         if let Some(cgroup) = &state.record.cgroup {
             let _ = berth_cgroups::kill_all(cgroup, berth_cgroups::DEFAULT_TIMEOUT);
         }
-        // SAFETY: as above.
-        unsafe { libc::kill(state.pid, libc::SIGKILL) };
+        if state.is_running() {
+            // SAFETY: as above; the pid is checked to still be the container's.
+            unsafe { libc::kill(state.pid, libc::SIGKILL) };
+        }
         wait_exit(&state, Duration::from_secs(10));
     }
     wait_monitor(&state, Duration::from_secs(10));
@@ -65,7 +67,7 @@ fn alive(pid: i32) -> bool {
 
 fn wait_exit(state: &RunState, timeout: Duration) -> bool {
     let start = Instant::now();
-    while alive(state.pid) {
+    while alive(state.pid) && state.is_running() {
         if start.elapsed() > timeout {
             return false;
         }

@@ -159,11 +159,17 @@ impl RunState {
         }
     }
 
-    /// Whether the container still runs: the state says so and its first process is alive.
-    /// A monitor killed with SIGKILL leaves a state that says running; this sees through it.
+    /// Whether the container still runs: the state says so and its first process is alive
+    /// and still in the container's cgroup. A monitor killed with SIGKILL leaves a state that
+    /// says running; this sees through it, and never mistakes a reused pid for the container.
     pub fn is_running(&self) -> bool {
-        // SAFETY: kill with signal 0 only checks for existence.
-        self.status == Status::Running && unsafe { libc::kill(self.pid, 0) } == 0
+        if self.status != Status::Running {
+            return false;
+        }
+        match std::fs::read_to_string(format!("/proc/{}/cgroup", self.pid)) {
+            Ok(cgroups) => cgroups.lines().any(|line| line.ends_with(&self.id)),
+            Err(_) => false,
+        }
     }
 }
 
