@@ -274,11 +274,12 @@ fn the_monitor_is_small_and_outlives_berth_run() {
     )
     .unwrap();
     let monitor = state["monitor_pid"].as_i64().unwrap();
-    let status = std::fs::read_to_string(format!("/proc/{monitor}/status")).unwrap();
-    assert!(
-        status.contains("Name:\tberth-monitor"),
-        "berth-run became berth-monitor: {status}"
-    );
+    // The forked berth-run writes the state, then execs the monitor program.
+    let mut status = String::new();
+    wait_for("the monitor program", || {
+        status = std::fs::read_to_string(format!("/proc/{monitor}/status")).unwrap_or_default();
+        status.contains("Name:\tberth-monitor")
+    });
     let private_kb: u64 = status
         .lines()
         .find_map(|l| l.strip_prefix("RssAnon:"))

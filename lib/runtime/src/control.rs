@@ -235,6 +235,7 @@ pub fn teardown_exited(paths: &Paths, id: &str) -> Result<(), RunError> {
     state.oom_killed = crate::oom_killed(&state.record);
     if !state.auto_remove {
         state.write(paths)?;
+        let _ = std::fs::remove_file(state::dir(paths, id).join(state::EXIT_FILE));
     }
     let errors = crate::Teardown::for_record(paths, &state.record, state.auto_remove).run();
     if errors.is_empty() {

@@ -177,8 +177,30 @@ fn monitor(
     0
 }
 
-/// Execs `berth-monitor` next to this binary, handing it the container and its output.
-/// Returns only on failure, with the streams back.
+/// The monitor program, built static by `build.rs` from `monitor/main.rs`.
+const MONITOR: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/berth-monitor"));
+
+/// Writes the embedded monitor into `<run-dir>/bin/` once (named by its digest, so every
+/// monitor of this berth shares one file and its pages) and returns its path.
+fn monitor_binary(paths: &Paths) -> std::io::Result<std::path::PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = paths.run_dir().join("bin");
+    let digest = berth_image::Digest::of_bytes(MONITOR);
+    let path = dir.join(format!("berth-monitor-{}", &digest.hex()[..16]));
+    if path.is_file() {
+        return Ok(path);
+    }
+    std::fs::create_dir_all(&dir)?;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
+    let tmp = dir.join(format!(".berth-monitor.{}", std::process::id()));
+    std::fs::write(&tmp, MONITOR)?;
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o500))?;
+    std::fs::rename(&tmp, &path)?;
+    Ok(path)
+}
+
+/// Execs the small monitor program, handing it the container and its output. Returns only
+/// on failure, with the streams back.
 #[allow(clippy::type_complexity)]
 fn become_small_monitor(
     paths: &Paths,
@@ -187,25 +209,23 @@ fn become_small_monitor(
     streams: Vec<(&'static str, OwnedFd)>,
 ) -> Result<std::convert::Infallible, (String, Vec<(&'static str, OwnedFd)>)> {
     use std::os::unix::process::CommandExt;
-    let Ok(exe) = std::env::current_exe() else {
+    let monitor = match monitor_binary(paths) {
+        Ok(path) => path,
+        Err(e) => return Err((format!("cannot write the monitor program: {e}"), streams)),
+    };
+    let Ok(berth_run) = std::env::current_exe().map(|exe| exe.with_file_name("berth-run")) else {
         return Err(("no current exe".into(), streams));
     };
-    let monitor = exe.with_file_name("berth-monitor");
-    let berth_run = exe.with_file_name("berth-run");
-    if !monitor.is_file() || !berth_run.is_file() {
+    if !berth_run.is_file() {
         return Err((
-            format!(
-                "{} or {} is missing",
-                monitor.display(),
-                berth_run.display()
-            ),
+            format!("{} is missing (it does the teardown)", berth_run.display()),
             streams,
         ));
     }
     let mut args: Vec<String> = vec![
         pid.to_string(),
         state::dir(paths, id)
-            .join(state::RUN_STATE)
+            .join(state::EXIT_FILE)
             .display()
             .to_string(),
         state::log_path(paths, id).display().to_string(),

@@ -8,6 +8,14 @@ use berth_common::{ContainerRecord, Paths};
 use serde::{Deserialize, Serialize};
 
 pub const RUN_STATE: &str = "run.json";
+/// Written by the monitor when the container exits: `{"exit_code":N,"finished":"…"}`.
+pub const EXIT_FILE: &str = "exit.json";
+
+#[derive(Deserialize)]
+struct ExitRecord {
+    exit_code: i32,
+    finished: String,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -123,6 +131,21 @@ impl RunState {
         }
     }
 
+    /// The monitor writes the exit apart from `run.json` (it does not parse JSON); merge it.
+    fn merge_exit(&mut self, paths: &Paths) {
+        if self.status != Status::Running {
+            return;
+        }
+        let Ok(data) = std::fs::read(dir(paths, &self.id).join(EXIT_FILE)) else {
+            return;
+        };
+        if let Ok(exit) = serde_json::from_slice::<ExitRecord>(&data) {
+            self.status = Status::Exited;
+            self.exit_code = Some(exit.exit_code);
+            self.finished = Some(exit.finished);
+        }
+    }
+
     /// Records the exit.
     pub fn exited(&mut self, code: i32, oom_killed: bool) {
         self.status = Status::Exited;
@@ -151,9 +174,12 @@ impl RunState {
     pub fn read(paths: &Paths, id: &str) -> Result<Option<RunState>, StateError> {
         let path = dir(paths, id).join(RUN_STATE);
         match std::fs::read(&path) {
-            Ok(data) => serde_json::from_slice(&data)
-                .map(Some)
-                .map_err(|source| StateError::Parse { path, source }),
+            Ok(data) => {
+                let mut state: RunState = serde_json::from_slice(&data)
+                    .map_err(|source| StateError::Parse { path, source })?;
+                state.merge_exit(paths);
+                Ok(Some(state))
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(source) => Err(StateError::Io { path, source }),
         }

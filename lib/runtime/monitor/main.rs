@@ -1,12 +1,13 @@
 //! `berth-monitor`: what a detached container's monitor becomes once the container runs.
-//! The forked berth-run that started the container execs this small program, so each
-//! container costs about a megabyte instead of a copy of berth-run. It stays the
-//! container's parent: it copies the container's output into the json-file log, waits for
-//! the exit, records it in `run.json`, then execs `berth-run __teardown ID` for the heavy
-//! part. It links only std, serde_json and humantime, on purpose.
+//! The forked berth-run that started the container execs this small static program (from a
+//! sealed memfd, see `src/monitor.rs`), so each container costs a few hundred kilobytes
+//! instead of a copy of berth-run. It stays the container's parent: it copies the
+//! container's output into the json-file log, waits for the exit, writes it to `exit.json`,
+//! then execs `berth-run __teardown ID` for the heavy part. std only, on purpose: built by
+//! `build.rs` with plain rustc.
 //!
 //! Invoked only by berth-runtime:
-//! `berth-monitor PID STATE_FILE LOG_FILE BERTH_RUN ROOT RUN_DIR ID STREAM=FD…`
+//! `berth-monitor PID EXIT_FILE LOG_FILE BERTH_RUN ROOT RUN_DIR ID STREAM=FD…`
 //! where each `STREAM=FD` is `stdout=N`, `stderr=N` (inherited pipe read ends).
 
 use std::fs::{File, OpenOptions};
@@ -28,7 +29,7 @@ fn main() {
         std::process::exit(2);
     }
     let pid: i32 = args[1].parse().expect("container pid");
-    let (state_file, log_file, berth_run) = (&args[2], &args[3], &args[4]);
+    let (exit_file, log_file, berth_run) = (&args[2], &args[3], &args[4]);
     let (root, run_dir, id) = (&args[5], &args[6], &args[7]);
     let mut streams: Vec<Stream> = args[8..]
         .iter()
@@ -48,7 +49,7 @@ fn main() {
         .open(log_file)
         .ok();
     let code = supervise(pid, &mut streams, &mut log);
-    record_exit(state_file, code);
+    record_exit(exit_file, code);
     let err = std::process::Command::new(berth_run)
         .args(["--root", root, "--run-dir", run_dir, "__teardown", id])
         .exec();
@@ -67,18 +68,14 @@ fn supervise(pid: i32, streams: &mut [Stream], log: &mut Option<File>) -> i32 {
         if status.is_some() && streams.iter().all(|s| !s.open) {
             return status.unwrap_or(125);
         }
-        let mut fds: Vec<libc::pollfd> = streams
+        let mut fds: Vec<sys::PollFd> = streams
             .iter()
             .filter(|s| s.open)
-            .map(|s| libc::pollfd {
-                fd: s.file.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            })
+            .map(|s| sys::PollFd { fd: s.file.as_raw_fd(), events: sys::POLLIN, revents: 0 })
             .collect();
         // A short timeout keeps this simple: the exit is noticed within 50 ms at worst.
         // SAFETY: fds points at fds.len() initialised pollfd structs.
-        unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 50) };
+        unsafe { sys::poll(fds.as_mut_ptr(), fds.len() as u64, 50) };
         for stream in streams.iter_mut().filter(|s| s.open) {
             let ready = fds
                 .iter()
@@ -93,13 +90,11 @@ fn supervise(pid: i32, streams: &mut [Stream], log: &mut Option<File>) -> i32 {
 fn reap(pid: i32) -> Option<i32> {
     let mut status = 0;
     // SAFETY: waitpid writes the status of our own child.
-    let rc = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+    let rc = unsafe { sys::waitpid(pid, &mut status, sys::WNOHANG) };
     if rc == pid {
-        return Some(if libc::WIFSIGNALED(status) {
-            128 + libc::WTERMSIG(status)
-        } else {
-            libc::WEXITSTATUS(status)
-        });
+        // The wait status: low 7 bits the terminating signal (0 for an exit), bits 8-15 the code.
+        let signal = status & 0x7f;
+        return Some(if signal != 0 { 128 + signal } else { (status >> 8) & 0xff });
     }
     (rc < 0).then_some(125)
 }
@@ -127,31 +122,75 @@ fn pump(stream: &mut Stream, log: &mut Option<File>) {
 /// One line of Docker's json-file log.
 fn write_line(log: &mut Option<File>, stream: &str, text: &[u8]) {
     let Some(file) = log else { return };
-    let entry = serde_json::json!({
-        "log": String::from_utf8_lossy(text),
-        "stream": stream,
-        "time": humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string(),
-    });
-    let mut line = entry.to_string().into_bytes();
-    line.push(b'\n');
-    let _ = file.write_all(&line);
+    let line = format!(
+        "{{\"log\":\"{}\",\"stream\":\"{}\",\"time\":\"{}\"}}\n",
+        json_escape(&String::from_utf8_lossy(text)),
+        json_escape(stream),
+        now_rfc3339()
+    );
+    let _ = file.write_all(line.as_bytes());
 }
 
-/// status, exit code and finish time into `run.json`, written whole or not at all.
-fn record_exit(state_file: &str, code: i32) {
-    let Ok(text) = std::fs::read(state_file) else {
-        return;
-    };
-    let Ok(mut state) = serde_json::from_slice::<serde_json::Value>(&text) else {
-        return;
-    };
-    state["status"] = "exited".into();
-    state["exit_code"] = code.into();
-    state["finished"] = humantime::format_rfc3339_nanos(std::time::SystemTime::now())
-        .to_string()
-        .into();
-    let tmp = format!("{state_file}.{}", std::process::id());
-    if std::fs::write(&tmp, serde_json::to_vec_pretty(&state).unwrap_or_default()).is_ok() {
-        let _ = std::fs::rename(&tmp, state_file);
+/// The exit, for berth-runtime to merge into `run.json`; written whole or not at all.
+fn record_exit(exit_file: &str, code: i32) {
+    let text = format!("{{\"exit_code\":{code},\"finished\":\"{}\"}}\n", now_rfc3339());
+    let tmp = format!("{exit_file}.{}", std::process::id());
+    if std::fs::write(&tmp, text).is_ok() {
+        let _ = std::fs::rename(&tmp, exit_file);
+    }
+}
+
+fn json_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// `2026-11-29T03:04:05.123456789Z` for now.
+fn now_rfc3339() -> String {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let secs = since.as_secs() as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:09}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        since.subsec_nanos()
+    )
+}
+
+mod sys {
+    #[repr(C)]
+    pub struct PollFd {
+        pub fd: i32,
+        pub events: i16,
+        pub revents: i16,
+    }
+    pub const POLLIN: i16 = 1;
+    pub const WNOHANG: i32 = 1;
+    extern "C" {
+        pub fn poll(fds: *mut PollFd, nfds: u64, timeout: i32) -> i32;
+        pub fn waitpid(pid: i32, status: *mut i32, options: i32) -> i32;
     }
 }
