@@ -171,6 +171,17 @@ fn own_network_namespace_has_dockers_sysctls_and_only_lo() {
     );
     assert_eq!(lines[1], "0");
     assert_eq!(&lines[2..], ["lo"], "--network none has only lo: {out}");
+    let ping = sandbox.ok([
+        "--rm",
+        "probe:latest",
+        "sh",
+        "-c",
+        "cat /sys/class/net/lo/flags; busybox ping -c 1 -W 2 127.0.0.1 >/dev/null && echo ping-ok",
+    ]);
+    let flags =
+        u32::from_str_radix(ping.lines().next().unwrap().trim_start_matches("0x"), 16).unwrap();
+    assert_eq!(flags & 1, 1, "lo is up: {ping}");
+    assert!(ping.contains("ping-ok"), "loopback answers: {ping}");
 }
 
 #[test]

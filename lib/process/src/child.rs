@@ -103,6 +103,9 @@ fn setup(spec: &ContainerSpec) -> Result<(), ChildFailure> {
         .map_err(|e| fail(&format!("join network namespace {}", path.display()), e))?;
     }
     rustix::system::sethostname(spec.hostname.as_bytes()).map_err(|e| fail("sethostname", e))?;
+    if spec.network == NetworkMode::None {
+        loopback_up().map_err(|e| fail("bring lo up", e))?;
+    }
     if spec.network != NetworkMode::Host {
         own_netns_sysctls()?;
     }
@@ -118,6 +121,35 @@ fn setup(spec: &ContainerSpec) -> Result<(), ChildFailure> {
         console: spec.tty.as_ref().map(|t| t.path.as_path()),
     };
     crate::rootfs::setup(&plan).map_err(|e| fail("rootfs", e))
+}
+
+/// A new network namespace has `lo`, down; Docker's `--network none` has it up. One
+/// ioctl pair on a throw-away socket does it (no netlink needed for a flag).
+fn loopback_up() -> std::io::Result<()> {
+    // SAFETY: plain socket(2); the fd is owned right away.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: fd was just returned by socket(2) and nothing else owns it.
+    let socket = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    // SAFETY: an all-zero ifreq is valid; the name is NUL-terminated within IFNAMSIZ.
+    let mut request: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in request.ifr_name.iter_mut().zip(b"lo\0") {
+        *dst = *src as libc::c_char;
+    }
+    let raw = std::os::fd::AsRawFd::as_raw_fd(&socket);
+    // SAFETY: SIOCGIFFLAGS/SIOCSIFFLAGS read and write the ifreq we own.
+    unsafe {
+        if libc::ioctl(raw, libc::SIOCGIFFLAGS, &mut request) < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        request.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+        if libc::ioctl(raw, libc::SIOCSIFFLAGS, &request) < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
 }
 
 /// What Docker sets in a container's own network namespace: unprivileged ICMP sockets and

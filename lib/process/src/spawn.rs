@@ -15,7 +15,7 @@ use crate::sync::{self, ChildFailure};
 /// Which network namespace the container gets.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NetworkMode {
-    /// A new, empty one (only `lo`, down until a network stage sets it up).
+    /// A new one with only `lo`, up (as Docker's `--network none`).
     None,
     /// The host's.
     Host,
