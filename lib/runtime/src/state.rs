@@ -165,7 +165,7 @@ impl RunState {
         };
         std::fs::write(
             &tmp,
-            serde_json::to_vec_pretty(self).expect("state serialises"),
+            serde_json::to_vec(self).expect("state serialises"),
         )
         .map_err(io(&tmp))?;
         std::fs::rename(&tmp, &path).map_err(io(&path))
