@@ -44,11 +44,18 @@ pub(crate) fn child(
     {
         return fail("prctl(PR_SET_DUMPABLE)", e);
     }
-    let mut byte = [0u8; 1];
-    if std::io::Read::read(&mut &go, &mut byte).unwrap_or(0) != 1 {
-        return fail("waiting for the parent", "it went away");
+    // `g`: go ahead with the namespaces and mounts; `p`: placed in the cgroups, so the
+    // process may exec (the parent may send both at once).
+    let wait_for = |what: u8| {
+        let mut byte = [0u8; 1];
+        match std::io::Read::read(&mut &go, &mut byte) {
+            Ok(1) if byte[0] == what => Ok(()),
+            _ => Err(fail("waiting for the parent", "it went away")),
+        }
+    };
+    if let Err(failure) = wait_for(b'g') {
+        return failure;
     }
-    drop(go);
     if let Err(e) = stdio(spec) {
         return fail("stdio", e);
     }
@@ -58,6 +65,8 @@ pub(crate) fn child(
             .enter()
             .map_err(|e| fail("join the container's namespaces", e)),
     };
+    let entered = entered.and_then(|()| wait_for(b'p'));
+    drop(go);
     match entered.and_then(|()| finish(spec)) {
         Ok(env) if spec.init => crate::init::run(&spec.args, &env, to_parent),
         Ok(env) => exec::exec(&spec.args, &env),

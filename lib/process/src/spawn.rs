@@ -120,6 +120,10 @@ pub(crate) fn launch(
     fork: impl FnOnce() -> i32,
 ) -> Result<Started, SpawnError> {
     let sys = |op| move |e: std::io::Error| SpawnError::Sys { op, source: e };
+    let entry_kind = match entry {
+        Entry::New => EntryKind::New,
+        Entry::Join(_) => EntryKind::Join,
+    };
     let go = sync::pipe().map_err(sys("create pipe"))?;
     let result = sync::pipe().map_err(sys("create pipe"))?;
     let signals = Blocked::block().map_err(sys("block signals"))?;
@@ -146,19 +150,37 @@ pub(crate) fn launch(
         signals,
         winch,
     };
+    // Moving a process between v1 cgroups waits for an RCU grace period (milliseconds), so
+    // a new container sets up its namespaces and mounts meanwhile (berth's own code), and
+    // only waits to be placed before it drops privileges and execs. A cgroup namespace
+    // (pure v2) takes its root from where the process is, so there it waits first.
+    let overlap = matches!(entry_kind, EntryKind::New)
+        && !spec.cgroup.as_ref().is_some_and(|c| c.mode == "v2");
+    let mut go_write = go.write;
+    if overlap {
+        let _ = go_write.write_all(b"g");
+    }
     if let Err(e) = place(pid, &spec.cgroup_procs) {
         signals::forward(pid, libc::SIGKILL);
         let _ = started.wait();
         return Err(e);
     }
-    let mut go_write = go.write;
-    let _ = go_write.write_all(b"g");
+    if !overlap {
+        let _ = go_write.write_all(b"g");
+    }
+    // Placed: the child may exec.
+    let _ = go_write.write_all(b"p");
     drop(go_write);
     if let Err(failure) = sync::outcome(result.read) {
         let _ = started.wait();
         return Err(failure.into());
     }
     Ok(started)
+}
+
+enum EntryKind {
+    New,
+    Join,
 }
 
 fn place(pid: i32, procs: &[PathBuf]) -> Result<(), SpawnError> {

@@ -163,11 +163,8 @@ impl RunState {
             let path = path.clone();
             move |source| StateError::Io { path, source }
         };
-        std::fs::write(
-            &tmp,
-            serde_json::to_vec(self).expect("state serialises"),
-        )
-        .map_err(io(&tmp))?;
+        std::fs::write(&tmp, serde_json::to_vec(self).expect("state serialises"))
+            .map_err(io(&tmp))?;
         std::fs::rename(&tmp, &path).map_err(io(&path))
     }
 
