@@ -154,8 +154,8 @@ pub(crate) fn launch(
     // a new container sets up its namespaces and mounts meanwhile (berth's own code), and
     // only waits to be placed before it drops privileges and execs. A cgroup namespace
     // (pure v2) takes its root from where the process is, so there it waits first.
-    let overlap = matches!(entry_kind, EntryKind::New)
-        && !spec.cgroup.as_ref().is_some_and(|c| c.mode == "v2");
+    let overlap =
+        matches!(entry_kind, EntryKind::New) && spec.cgroup.as_ref().is_none_or(|c| c.mode != "v2");
     let mut go_write = go.write;
     if overlap {
         let _ = go_write.write_all(b"g");
