@@ -285,9 +285,10 @@ impl Teardown {
 impl Drop for Teardown {
     fn drop(&mut self) {
         if self.armed {
+            // Errors are logged (warn and above reach stderr by default); the run's own
+            // result is what the caller reports.
             for error in self.teardown() {
                 tracing::error!(%error, "teardown");
-                eprintln!("berth-run: teardown: {error}");
             }
         }
     }
