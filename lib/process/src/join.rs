@@ -61,7 +61,7 @@ pub fn join(target: i32, spec: &ContainerSpec) -> Result<Started, SpawnError> {
         if move_into_link_name_space(namespaces.pid.as_fd(), Some(LinkNameSpaceType::ProcessID))
             .is_err()
         {
-            return -1;
+            return (-1, None);
         }
         // SAFETY: berth is single-threaded here; glibc's fork keeps malloc usable in the child.
         let pid = unsafe { libc::fork() };
@@ -69,6 +69,6 @@ pub fn join(target: i32, spec: &ContainerSpec) -> Result<Started, SpawnError> {
             let _ =
                 move_into_link_name_space(own_pid_ns.as_fd(), Some(LinkNameSpaceType::ProcessID));
         }
-        pid
+        (pid, None)
     })
 }

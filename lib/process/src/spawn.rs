@@ -93,13 +93,26 @@ pub struct Started {
 /// Forks the container's first process into new namespaces and waits until it has
 /// exec'd the command (or failed to).
 pub fn start(spec: &ContainerSpec) -> Result<Started, SpawnError> {
-    launch(spec, Entry::New, || {
+    // Born in its v2 cgroup (clone3 CLONE_INTO_CGROUP), the child needs no migration there;
+    // on a pure v2 host that is all of its placement. Older kernels fall back to clone.
+    let unified = spec
+        .cgroup
+        .as_ref()
+        .and_then(|c| c.paths.get("unified"))
+        .cloned();
+    let unified_dir = unified.as_ref().and_then(|p| std::fs::File::open(p).ok());
+    launch(spec, Entry::New, move || {
+        if let Some(dir) = &unified_dir {
+            if let Some(pid) = clone_into_cgroup(dir) {
+                return (pid, unified.map(|p| p.join("cgroup.procs")));
+            }
+        }
         // The child is pid 1 of a new pid namespace; berth itself stays outside it, and
         // unlike unshare(CLONE_NEWPID) this leaves the caller free to create threads later.
         // SAFETY: a fork-like clone (no new stack, SIGCHLD on exit). The caller is
         // single-threaded here, so the child may run ordinary Rust code (no lock is held by
         // another thread) until it execs or exits.
-        unsafe {
+        let pid = unsafe {
             libc::syscall(
                 libc::SYS_clone,
                 (libc::CLONE_NEWPID | libc::SIGCHLD) as libc::c_ulong,
@@ -107,9 +120,51 @@ pub fn start(spec: &ContainerSpec) -> Result<Started, SpawnError> {
                 0usize,
                 0usize,
                 0usize,
-            ) as i32
-        }
+            )
+        };
+        (pid as i32, None)
     })
+}
+
+/// `struct clone_args` of clone3(2), up to `cgroup` (Linux 5.7).
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// A fork-like clone3 into a new pid namespace and straight into the cgroup `dir`; None
+/// when the kernel cannot (then nothing was created).
+fn clone_into_cgroup(dir: &std::fs::File) -> Option<i32> {
+    use std::os::fd::AsRawFd;
+    let args = CloneArgs {
+        flags: libc::CLONE_NEWPID as u64 | CLONE_INTO_CGROUP,
+        exit_signal: libc::SIGCHLD as u64,
+        cgroup: dir.as_raw_fd() as u64,
+        ..Default::default()
+    };
+    // SAFETY: as for clone above (no new stack: the child runs on a copy of ours, like
+    // fork); `args` is a valid clone_args of the size passed.
+    let pid = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &args as *const CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    (pid >= 0).then_some(pid as i32)
 }
 
 /// The handshake shared by a new container and a joining process: fork with `fork`, put
@@ -117,7 +172,7 @@ pub fn start(spec: &ContainerSpec) -> Result<Started, SpawnError> {
 pub(crate) fn launch(
     spec: &ContainerSpec,
     entry: Entry<'_>,
-    fork: impl FnOnce() -> i32,
+    fork: impl FnOnce() -> (i32, Option<PathBuf>),
 ) -> Result<Started, SpawnError> {
     let sys = |op| move |e: std::io::Error| SpawnError::Sys { op, source: e };
     let entry_kind = match entry {
@@ -127,7 +182,8 @@ pub(crate) fn launch(
     let go = sync::pipe().map_err(sys("create pipe"))?;
     let result = sync::pipe().map_err(sys("create pipe"))?;
     let signals = Blocked::block().map_err(sys("block signals"))?;
-    let pid = fork();
+    // `placed`: the cgroup.procs the child was born in, if any.
+    let (pid, placed) = fork();
     if pid < 0 {
         return Err(SpawnError::Sys {
             op: "fork",
@@ -160,7 +216,13 @@ pub(crate) fn launch(
     if overlap {
         let _ = go_write.write_all(b"g");
     }
-    if let Err(e) = place(pid, &spec.cgroup_procs) {
+    let to_place: Vec<PathBuf> = spec
+        .cgroup_procs
+        .iter()
+        .filter(|p| Some(*p) != placed.as_ref())
+        .cloned()
+        .collect();
+    if let Err(e) = place(pid, &to_place) {
         signals::forward(pid, libc::SIGKILL);
         let _ = started.wait();
         return Err(e);
