@@ -1,12 +1,11 @@
 //! `berth-cgroup`: the cgroup stage. Thin: parses flags, calls berth-cgroups, prints.
 
 mod cli;
-mod units;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use berth_cgroups::{HostConfig, Mode};
@@ -72,8 +71,9 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Kill { signal, target } => {
             let (part, _) = target_part(&config, &target)?;
-            let number = units::signal_number(&signal)?;
-            if number == units::SIGKILL {
+            let number = berth_common::signal::parse(&signal)
+                .ok_or_else(|| anyhow::anyhow!("unknown signal {signal:?}"))?;
+            if Some(number) == berth_common::signal::parse("KILL") {
                 let pids = berth_cgroups::procs(&part)?;
                 berth_cgroups::kill_all(&part, timeout)?;
                 println!("{}", json!({ "signal": number, "killed": pids }));
@@ -129,11 +129,7 @@ fn create(root: &std::path::Path, config: &HostConfig, flags: &LimitFlags) -> Re
     let id = match &record.container {
         Some(container) => container.id.clone(),
         None => {
-            let container = ContainerPart {
-                id: units::random_id()?,
-                name: None,
-                created: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
-            };
+            let container = ContainerPart::new(None);
             let id = container.id.clone();
             record.container = Some(container);
             id
@@ -151,19 +147,13 @@ fn limits_from(flags: &LimitFlags) -> Result<Limits> {
         memory: flags
             .memory
             .as_deref()
-            .map(units::ram_in_bytes)
+            .map(ram_in_bytes)
             .transpose()
             .context("--memory")?,
         memory_swap: flags
             .memory_swap
             .as_deref()
-            .map(|s| {
-                if s == "-1" {
-                    Ok(-1)
-                } else {
-                    units::ram_in_bytes(s)
-                }
-            })
+            .map(|s| if s == "-1" { Ok(-1) } else { ram_in_bytes(s) })
             .transpose()
             .context("--memory-swap")?,
         cpus: flags.cpus,
@@ -207,4 +197,10 @@ fn target_part(
         },
         None,
     ))
+}
+
+/// A size flag, with Docker's units, as a byte count the cgroup files take.
+fn ram_in_bytes(text: &str) -> Result<i64> {
+    let bytes = berth_common::units::parse_size(text).map_err(anyhow::Error::msg)?;
+    i64::try_from(bytes).with_context(|| format!("{text:?} is out of range"))
 }

@@ -102,7 +102,7 @@ pub struct LoadFlags {
     #[arg(long)]
     pub no_devices: bool,
     /// Refuse a layer whose uncompressed size exceeds this (k, m, g suffixes)
-    #[arg(long, value_parser = parse_size)]
+    #[arg(long, value_parser = berth_common::units::parse_size)]
     pub max_layer_size: Option<u64>,
 }
 
@@ -121,21 +121,4 @@ impl From<Format> for SaveFormat {
             Format::OciDir => SaveFormat::OciDir,
         }
     }
-}
-
-fn parse_size(text: &str) -> Result<u64, String> {
-    let lower = text.trim().to_ascii_lowercase();
-    let lower = lower.strip_suffix('b').unwrap_or(&lower);
-    let (digits, shift) = match lower.chars().last() {
-        Some('k') => (&lower[..lower.len() - 1], 10),
-        Some('m') => (&lower[..lower.len() - 1], 20),
-        Some('g') => (&lower[..lower.len() - 1], 30),
-        _ => (lower, 0),
-    };
-    let number: u64 = digits
-        .parse()
-        .map_err(|_| format!("{text:?} is not a size (e.g. 512m)"))?;
-    number
-        .checked_mul(1 << shift)
-        .ok_or_else(|| format!("{text:?} is too large"))
 }

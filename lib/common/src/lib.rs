@@ -7,6 +7,7 @@ pub mod paths;
 pub mod record;
 pub mod signal;
 pub mod stage;
+pub mod units;
 
 pub use lock::{FileLock, LockError, LockMode};
 pub use paths::{Paths, DEFAULT_ROOT, DEFAULT_RUN_DIR};

@@ -52,6 +52,18 @@ impl ContainerRecord {
     }
 }
 
+impl ContainerPart {
+    /// A new container identity: a random ID, created now.
+    pub fn new(name: Option<String>) -> ContainerPart {
+        let created = humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string();
+        ContainerPart {
+            id: crate::units::random_id(),
+            name,
+            created,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ContainerPart {
     /// 64 lowercase hex digits, like Docker's container IDs.

@@ -98,15 +98,7 @@ pub enum SeccompChoice {
 /// Gives the record a container identity if it has none yet.
 pub fn ensure_container(record: &mut ContainerRecord, name: Option<&str>) -> ContainerPart {
     if record.container.is_none() {
-        let id: String = (0..4)
-            .map(|_| format!("{:016x}", rand::random::<u64>()))
-            .collect();
-        let created = humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string();
-        record.container = Some(ContainerPart {
-            id,
-            name: name.map(String::from),
-            created,
-        });
+        record.container = Some(ContainerPart::new(name.map(String::from)));
     }
     record.container.clone().expect("set above")
 }
@@ -306,8 +298,8 @@ impl ProcessOptions {
             privileged: self.privileged,
             network,
             etc_files,
-            shm_size: parse_size(&self.shm_size)
-                .ok_or_else(|| invalid("--shm-size", &self.shm_size, "expected a size like 64m"))?,
+            shm_size: berth_common::units::parse_size(&self.shm_size)
+                .map_err(|reason| invalid("--shm-size", &self.shm_size, reason))?,
             args: self.command(record, args)?,
             env: self.environment(record, &hostname)?,
             hostname,
@@ -351,16 +343,4 @@ pub enum SpecError {
         path: PathBuf,
         source: std::io::Error,
     },
-}
-
-pub fn parse_size(text: &str) -> Option<u64> {
-    let lower = text.trim().to_ascii_lowercase();
-    let lower = lower.strip_suffix('b').unwrap_or(&lower);
-    let (digits, shift) = match lower.chars().last()? {
-        'k' => (&lower[..lower.len() - 1], 10),
-        'm' => (&lower[..lower.len() - 1], 20),
-        'g' => (&lower[..lower.len() - 1], 30),
-        _ => (lower, 0),
-    };
-    digits.parse::<u64>().ok()?.checked_mul(1 << shift)
 }

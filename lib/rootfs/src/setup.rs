@@ -19,7 +19,6 @@ use crate::state::{
     all_states, container_dir, containers_lock, read_state, rootfs_path, write_state,
     ContainerState,
 };
-use crate::volumes::random_hex;
 use crate::{mountinfo, teardown};
 
 /// The stage's flags.
@@ -110,11 +109,7 @@ pub fn setup(paths: &Paths, record: &mut ContainerRecord, opts: &SetupOptions) -
             }
             c
         }
-        None => ContainerPart {
-            id: random_hex(),
-            name: opts.name.clone(),
-            created: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
-        },
+        None => ContainerPart::new(opts.name.clone()),
     };
     if let Some(name) = &container.name {
         check_container_name(name)?;

@@ -37,21 +37,7 @@ pub fn volume_data(paths: &Paths, name: &str) -> PathBuf {
 
 /// A new anonymous volume name: 64 random hex digits.
 pub fn random_name() -> String {
-    random_hex()
-}
-
-/// 64 random lowercase hex digits (container IDs, anonymous volume names).
-pub fn random_hex() -> String {
-    let mut bytes = [0u8; 32];
-    let mut filled = 0;
-    while filled < bytes.len() {
-        match rustix::rand::getrandom(&mut bytes[filled..], rustix::rand::GetRandomFlags::empty()) {
-            Ok(n) => filled += n,
-            Err(rustix::io::Errno::INTR) => {}
-            Err(e) => panic!("getrandom failed: {e}"),
-        }
-    }
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    berth_common::units::random_id()
 }
 
 /// Holds a volume's lock.

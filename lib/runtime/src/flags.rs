@@ -1,7 +1,8 @@
 //! `docker run` flags of a whole run.
 
+use berth_common::units::parse_size;
 use berth_common::Limits;
-use berth_process::options::{parse_size, ProcessOptions};
+use berth_process::options::ProcessOptions;
 
 use crate::RunError;
 
@@ -75,12 +76,8 @@ impl RunFlags {
                 None => Ok(None),
                 Some("-1") => Ok(Some(-1)),
                 Some(t) => parse_size(t)
-                    .and_then(|n| i64::try_from(n).ok())
-                    .map(Some)
-                    .ok_or(RunError::Flag {
-                        flag,
-                        reason: format!("{t:?} is not a size like 64m"),
-                    }),
+                    .map(|n| Some(n as i64))
+                    .map_err(|reason| RunError::Flag { flag, reason }),
             }
         };
         Ok(Limits {
