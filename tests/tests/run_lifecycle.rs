@@ -231,3 +231,23 @@ fn init_is_pid_one_reaps_orphans_and_passes_signals_on() {
         "SIGTERM reached the command through berth-init"
     );
 }
+
+#[test]
+fn a_bad_flag_is_refused_before_anything_is_made() {
+    let sandbox = Sandbox::with_probe();
+    let out = sandbox.run(["--rm", "--memory", "12x", "probe:latest", "true"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--memory"),
+        "{}",
+        describe(&out)
+    );
+    assert!(
+        !sandbox.store.root().join("containers").exists()
+            || std::fs::read_dir(sandbox.store.root().join("containers"))
+                .unwrap()
+                .next()
+                .is_none()
+    );
+    assert!(sandbox.leftover_cgroups().is_empty() && sandbox.leftover_mounts().is_empty());
+}

@@ -14,7 +14,8 @@ use berth_common::{CgroupPart, ContainerPart, ContainerRecord, Limits};
 use clap::Parser;
 use serde_json::json;
 
-use cli::{Cli, Command, LimitFlags, Target};
+use berth_cgroups::flags::LimitFlags;
+use cli::{Cli, Command, Target};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -125,7 +126,7 @@ fn create(root: &std::path::Path, config: &HostConfig, flags: &LimitFlags) -> Re
                 .unwrap_or_default()
         );
     }
-    let limits = limits_from(flags)?;
+    let limits = flags.limits().map_err(anyhow::Error::msg)?;
     let id = match &record.container {
         Some(container) => container.id.clone(),
         None => {
@@ -140,28 +141,6 @@ fn create(root: &std::path::Path, config: &HostConfig, flags: &LimitFlags) -> Re
     record.cgroup = Some(part);
     write_record(std::io::stdout().lock(), &record)?;
     Ok(())
-}
-
-fn limits_from(flags: &LimitFlags) -> Result<Limits> {
-    Ok(Limits {
-        memory: flags
-            .memory
-            .as_deref()
-            .map(ram_in_bytes)
-            .transpose()
-            .context("--memory")?,
-        memory_swap: flags
-            .memory_swap
-            .as_deref()
-            .map(|s| if s == "-1" { Ok(-1) } else { ram_in_bytes(s) })
-            .transpose()
-            .context("--memory-swap")?,
-        cpus: flags.cpus,
-        cpu_shares: flags.cpu_shares,
-        cpuset_cpus: flags.cpuset_cpus.clone(),
-        pids_limit: flags.pids_limit,
-        blkio_weight: flags.blkio_weight,
-    })
 }
 
 /// The cgroup part to work on: from `--path` flags, or from the record on stdin (which is
@@ -197,10 +176,4 @@ fn target_part(
         },
         None,
     ))
-}
-
-/// A size flag, with Docker's units, as a byte count the cgroup files take.
-fn ram_in_bytes(text: &str) -> Result<i64> {
-    let bytes = berth_common::units::parse_size(text).map_err(anyhow::Error::msg)?;
-    i64::try_from(bytes).with_context(|| format!("{text:?} is out of range"))
 }

@@ -10,6 +10,7 @@
 pub mod detect;
 pub mod devices;
 pub mod error;
+pub mod flags;
 pub mod freeze;
 pub mod fs;
 pub mod kill;

@@ -92,6 +92,8 @@ pub fn prepare(
     flags: &RunFlags,
     trace: &mut Trace,
 ) -> Result<Prepared, RunError> {
+    // Bad flags are found before anything is made.
+    let limits = flags.limits()?;
     let mut record = trace.stage("image", || image_record(paths, image))?;
     let setup = flags.rootfs_options();
     trace.stage("mount", || berth_rootfs::setup(paths, &mut record, &setup))?;
@@ -102,7 +104,6 @@ pub fn prepare(
         cgroup: None,
         armed: true,
     };
-    let limits = flags.limits()?;
     let id = record
         .container
         .as_ref()
