@@ -3,7 +3,6 @@
 use std::path::PathBuf;
 
 use berth_common::{DEFAULT_ROOT, DEFAULT_RUN_DIR};
-use berth_rootfs::OverlayMethod;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser)]
@@ -28,15 +27,8 @@ pub struct Cli {
 
 #[derive(Args)]
 pub struct StageFlags {
-    /// Bind mount or volume: /host:/ctr[:ro], name:/ctr[:ro,nocopy], /ctr (anonymous volume)
-    #[arg(short = 'v', long = "volume", value_name = "SPEC")]
-    pub volumes: Vec<String>,
-    /// A tmpfs mount: /ctr[:size=64m,mode=1777,...]
-    #[arg(long, value_name = "PATH[:OPTS]")]
-    pub tmpfs: Vec<String>,
-    /// The container's root filesystem is read-only (berth-enter remounts / read-only)
-    #[arg(long)]
-    pub read_only: bool,
+    #[command(flatten)]
+    pub mount: berth_rootfs::flags::MountFlags,
     /// Mount the overlay volatile (no sync of the writable layer): for containers removed when
     /// they stop
     #[arg(long)]
@@ -44,14 +36,6 @@ pub struct StageFlags {
     /// Name for a new container
     #[arg(long)]
     pub name: Option<String>,
-    /// How to mount the overlay: auto, fsconfig (Linux 6.8+ lowerdir+), links (short links)
-    #[arg(
-        long,
-        default_value = "auto",
-        hide = true,
-        env = "BERTH_OVERLAY_METHOD"
-    )]
-    pub overlay_method: OverlayMethod,
 }
 
 #[derive(Subcommand)]

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use berth_common::{stage, Paths};
-use berth_rootfs::{volumes, SetupOptions};
+use berth_rootfs::volumes;
 use clap::Parser;
 
 use cli::{Cli, Command, VolumeCommand};
@@ -33,9 +33,9 @@ fn run(cli: Cli) -> Result<()> {
     let paths = Paths::new(&root, &run_dir);
     let stage_flags = &cli.stage;
     if cli.command.is_some()
-        && (!stage_flags.volumes.is_empty()
-            || !stage_flags.tmpfs.is_empty()
-            || stage_flags.read_only
+        && (!stage_flags.mount.volumes.is_empty()
+            || !stage_flags.mount.tmpfs.is_empty()
+            || stage_flags.mount.read_only
             || stage_flags.name.is_some())
     {
         anyhow::bail!(
@@ -56,14 +56,10 @@ fn run(cli: Cli) -> Result<()> {
                 );
             }
             record.run_dir = run_dir.clone();
-            let opts = SetupOptions {
-                volumes: cli.stage.volumes,
-                tmpfs: cli.stage.tmpfs,
-                read_only: cli.stage.read_only,
-                name: cli.stage.name,
-                method: cli.stage.overlay_method,
-                volatile: cli.stage.volatile,
-            };
+            let opts = cli
+                .stage
+                .mount
+                .setup_options(cli.stage.name, cli.stage.volatile);
             berth_rootfs::setup(&paths, &mut record, &opts)?;
             stage::write_record(std::io::stdout().lock(), &record)?;
             Ok(())

@@ -20,6 +20,7 @@
 
 pub mod bind;
 pub mod error;
+pub mod flags;
 pub mod in_root;
 pub mod links;
 pub mod mountinfo;

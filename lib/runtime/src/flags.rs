@@ -13,15 +13,8 @@ pub struct RunFlags {
     /// Container name
     #[arg(long)]
     pub name: Option<String>,
-    /// Bind mount or volume: /host:/ctr[:ro], name:/ctr[:ro]
-    #[arg(short = 'v', long = "volume")]
-    pub volumes: Vec<String>,
-    /// Mount a tmpfs: /path[:options]
-    #[arg(long)]
-    pub tmpfs: Vec<String>,
-    /// Mount the container's root filesystem read-only
-    #[arg(long = "read-only")]
-    pub read_only: bool,
+    #[command(flatten)]
+    pub mount: berth_rootfs::flags::MountFlags,
     #[command(flatten)]
     pub limits: berth_cgroups::flags::LimitFlags,
     /// Parent cgroup of the container's cgroups (at the root of each hierarchy)
@@ -33,14 +26,8 @@ pub struct RunFlags {
 
 impl RunFlags {
     pub fn rootfs_options(&self) -> berth_rootfs::SetupOptions {
-        berth_rootfs::SetupOptions {
-            volumes: self.volumes.clone(),
-            tmpfs: self.tmpfs.clone(),
-            read_only: self.read_only,
-            name: self.name.clone(),
-            method: Default::default(),
-            volatile: self.rm,
-        }
+        // A container removed when it stops never needs its writable layer synced.
+        self.mount.setup_options(self.name.clone(), self.rm)
     }
 
     pub fn cgroup_host(&self) -> berth_cgroups::HostConfig {
