@@ -98,8 +98,9 @@ else
     HIDE_NOTE="no /sys/fs/cgroup/unified on this host, nothing hidden"
 fi
 
-log() { printf '[start.sh %s] %s\n' "$(date +%T)" "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
+SCRIPT=start.sh
+# shellcheck source=scripts/bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 # ---- dependencies -----------------------------------------------------------------------------
 missing=()
@@ -128,27 +129,9 @@ CG=berth-bench-$$           # berth's --cgroup-parent
 CG_OCI=$CG-oci              # crun's and runc's cgroupsPath parent
 CG_DOCKER=$CG-docker        # dockerd's --cgroup-parent
 dockerd_pid=""
+dockerd_exec=$tmp/docker/exec
 DSOCK=$tmp/docker/d.sock
 DOCKER=(docker --config "$tmp/docker/cli" -H "unix://$DSOCK")
-
-stop_dockerd() {
-    [ -n "$dockerd_pid" ] || return 0
-    local pid=$dockerd_pid i cpid
-    dockerd_pid=""
-    kill -TERM "$pid" 2>/dev/null || true
-    for i in $(seq 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    if kill -0 "$pid" 2>/dev/null; then log "dockerd $pid did not stop in 30 s: SIGKILL"; kill -KILL "$pid" 2>/dev/null || true; fi
-    wait "$pid" 2>/dev/null || true
-    # the containerd it started normally stops with it; if not, stop it by its PID (it runs from
-    # our exec root, so it is ours)
-    cpid=$(cat "$tmp/docker/exec/containerd/containerd.pid" 2>/dev/null || true)
-    if [ -n "$cpid" ] && tr '\0' ' ' <"/proc/$cpid/cmdline" 2>/dev/null | grep -qF "$tmp/"; then
-        log "stopping leftover containerd $cpid"
-        kill -TERM "$cpid" 2>/dev/null || true
-        for i in $(seq 100); do kill -0 "$cpid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$cpid" 2>/dev/null || true
-    fi
-}
 
 remove_cgroups() { # every cgroup named $CG* at the top of any hierarchy, children first
     local d left=0
@@ -383,7 +366,6 @@ stats() { # median mean sd min max n
               sd = NR > 1 ? sqrt((q - NR * mean * mean) / (NR - 1)) : 0
               printf "%.2f %.2f %.2f %.2f %.2f %d\n", m, mean, sd, v[1], v[NR], NR }'
 }
-median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "nan"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 round_median() { jq -r --arg n "$2" '.results[] | select(.command == $n) | .times[] * 1000' "$tmp/round$1.json" | median; }
 declare -A MED MEAN SD MIN MAX N
 for t in "${tools[@]}"; do

@@ -63,8 +63,9 @@ done
 has_tool() { [[ " ${tools[*]} " == *" $1 "* ]]; }
 [ -z "$out_file" ] || out_file=$(realpath -m "$out_file")
 
-log() { printf '[unpack.sh %s] %s\n' "$(date +%T)" "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
+SCRIPT=unpack.sh
+# shellcheck source=scripts/bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 # ---- dependencies -----------------------------------------------------------------------------
 [ "$(id -u)" = 0 ] || die "run as root (tar, umoci and dockerd need it)"
@@ -86,25 +87,6 @@ fi
 tmp=$(mktemp -d "$BENCH_TMP/berth-bench.XXXXXX")
 dockerd_pid=""
 dockerd_exec=""
-
-stop_dockerd() {
-    [ -n "$dockerd_pid" ] || return 0
-    local pid=$dockerd_pid i cpid
-    dockerd_pid=""
-    kill -TERM "$pid" 2>/dev/null || true
-    for i in $(seq 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    if kill -0 "$pid" 2>/dev/null; then log "dockerd $pid did not stop in 30 s: SIGKILL"; kill -KILL "$pid" 2>/dev/null || true; fi
-    wait "$pid" 2>/dev/null || true
-    # the containerd that this dockerd supervised normally stops with it; if not, stop it by its
-    # PID, and only if it runs from our exec root
-    cpid=$(cat "$dockerd_exec/containerd/containerd.pid" 2>/dev/null || true)
-    if [ -n "$cpid" ] && tr '\0' ' ' <"/proc/$cpid/cmdline" 2>/dev/null | grep -qF "$dockerd_exec/"; then
-        log "stopping leftover containerd $cpid"
-        kill -TERM "$cpid" 2>/dev/null || true
-        for i in $(seq 100); do kill -0 "$cpid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$cpid" 2>/dev/null || true
-    fi
-}
 
 cleanup() {
     local rc=$?
@@ -330,7 +312,6 @@ LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # ---- the report -------------------------------------------------------------------------------
 timed_rows() { awk -F'\t' -v t="$1" '$1 == t && $2 !~ /^w/' "$results"; }
-median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 med() { timed_rows "$1" | cut -f3 | median; }
 declare -A MED MIN MAX RSS
 for t in "${tools[@]}"; do
