@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::Value;
 
+use crate::net::{delete_link, delete_nft_table, NetInfo, NetNames, SubnetLease};
 use crate::probe::load_probe_image;
 use crate::store::{describe, TestStore};
 
@@ -17,6 +18,10 @@ static COUNTER: AtomicUsize = AtomicUsize::new(0);
 pub struct Sandbox {
     pub store: TestStore,
     pub cgroup_parent: String,
+    /// Default bridge, nftables table and default subnet of this sandbox alone.
+    pub net: NetNames,
+    /// Subnets leased for the sandbox's own networks.
+    leases: std::cell::RefCell<Vec<SubnetLease>>,
 }
 
 impl Default for Sandbox {
@@ -31,6 +36,8 @@ impl Sandbox {
         Sandbox {
             store: TestStore::new(),
             cgroup_parent: format!("berth-test-{}-{n}", std::process::id()),
+            net: NetNames::new(&format!("{:x}x{n:x}", std::process::id())),
+            leases: Default::default(),
         }
     }
 
@@ -54,9 +61,75 @@ impl Sandbox {
             .arg(self.store.run_dir())
             .arg("--cgroup-parent")
             .arg(&self.cgroup_parent)
+            .envs(self.net.env())
             .args(args)
             .stdin(Stdio::null());
         cmd
+    }
+
+    /// `berth-net --root … --run-dir … ARGS` with the sandbox's network names.
+    pub fn net_command<I, S>(&self, args: I) -> Command
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        let mut cmd = Command::new(crate::berth_bin("berth-net"));
+        cmd.arg("--root")
+            .arg(self.store.root())
+            .arg("--run-dir")
+            .arg(self.store.run_dir())
+            .envs(self.net.env())
+            .args(args)
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// Runs berth-net and expects success; returns stdout.
+    pub fn net_ok<I, S>(&self, args: I) -> String
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        let out = self.net_command(args).output().expect("spawn berth-net");
+        assert!(out.status.success(), "berth-net failed: {}", describe(&out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// A user-defined network on a leased subnet (held as long as the sandbox).
+    pub fn create_network(&self, name: &str, extra: &[&str]) -> NetInfo {
+        let lease = SubnetLease::take();
+        let info = NetInfo {
+            subnet: lease.subnet.clone(),
+            gateway: lease.gateway.clone(),
+            index: lease.index,
+        };
+        let subnet = lease.subnet.clone();
+        self.leases.borrow_mut().push(lease);
+        let mut args = vec!["create", "--subnet", &subnet];
+        args.extend(extra);
+        args.push(name);
+        self.net_ok(&args);
+        info
+    }
+
+    /// Bridges of the sandbox's networks (from their definitions), and the default one.
+    pub fn bridges(&self) -> Vec<String> {
+        let mut out = vec![self.net.bridge.clone()];
+        for entry in std::fs::read_dir(self.store.root().join("networks"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let def = std::fs::read(entry.path().join("network.json")).unwrap_or_default();
+            if let Ok(def) = serde_json::from_slice::<Value>(&def) {
+                if let Some(bridge) = def["bridge"].as_str() {
+                    if !out.iter().any(|b| b == bridge) {
+                        out.push(bridge.to_string());
+                    }
+                }
+            }
+        }
+        out
     }
 
     pub fn run<I, S>(&self, args: I) -> Output
@@ -161,6 +234,12 @@ impl Drop for Sandbox {
             }
             let _ = std::fs::remove_dir(&parent);
         }
+        // Networks: berth's own teardown first, then whatever it could not remove.
+        let _ = self.net_command(["reset"]).output();
+        for bridge in self.bridges() {
+            delete_link(&bridge);
+        }
+        delete_nft_table(&self.net.table);
         let mut mounts = mounts_under(self.store.base());
         mounts.sort_by_key(|m| std::cmp::Reverse(m.len()));
         for mount in mounts {

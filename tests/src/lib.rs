@@ -5,6 +5,7 @@
 pub mod container;
 pub mod formats;
 pub mod image;
+pub mod net;
 pub mod probe;
 pub mod store;
 pub mod tools;

@@ -162,7 +162,7 @@ fn nothing_is_left_after_rm() {
 #[test]
 fn own_network_namespace_has_dockers_sysctls_and_only_lo() {
     let sandbox = Sandbox::with_probe();
-    let out = sandbox.ok(["--rm", "probe:latest", "sh", "-c", "cat /proc/sys/net/ipv4/ping_group_range /proc/sys/net/ipv4/ip_unprivileged_port_start; ls /sys/class/net"]);
+    let out = sandbox.ok(["--rm", "--network", "none", "probe:latest", "sh", "-c", "cat /proc/sys/net/ipv4/ping_group_range /proc/sys/net/ipv4/ip_unprivileged_port_start; ls /sys/class/net"]);
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(
         lines[0].split_whitespace().collect::<Vec<_>>(),

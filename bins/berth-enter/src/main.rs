@@ -31,6 +31,10 @@ struct Cli {
     root: PathBuf,
     #[arg(long, env = "BERTH_RUN_DIR", default_value = berth_common::DEFAULT_RUN_DIR)]
     run_dir: PathBuf,
+    /// Network when the record has none (berth-net not in the pipeline): none, host, or a
+    /// network namespace path
+    #[arg(long, default_value = "none")]
+    network: String,
     #[command(flatten)]
     process: ProcessOptions,
     /// The command (default: the image's ENTRYPOINT and CMD)
@@ -50,8 +54,9 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> std::result::Result<u8, (u8, anyhow::Error)> {
+fn run(mut cli: Cli) -> std::result::Result<u8, (u8, anyhow::Error)> {
     let berth_err = |e: anyhow::Error| (125u8, e);
+    cli.process.network = cli.network.clone();
     if let Some(container) = &cli.join {
         let flags = berth_runtime::exec::ExecFlags {
             interactive: cli.process.interactive,

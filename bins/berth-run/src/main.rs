@@ -80,6 +80,9 @@ enum Manage {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
         command: Vec<String>,
     },
+    /// Internal: a network's DNS server, started by the first container attached to it
+    #[command(name = "__dns-serve", hide = true)]
+    DnsServe { config: String },
     /// Internal: run by berth-monitor after a detached container exited
     #[command(name = "__teardown", hide = true)]
     Teardown { id: String },
@@ -188,6 +191,9 @@ fn manage(paths: &Paths, manage: Manage) -> Result<(), RunError> {
         Manage::Logs { follow, container } => control::logs(paths, &container, follow)?,
         Manage::Exec { .. } => unreachable!("exec is handled before"),
         Manage::Teardown { id } => control::teardown_exited(paths, &id)?,
+        Manage::DnsServe { config } => {
+            berth_net::dns::serve_main(&config).map_err(berth_net::NetError::from)?
+        }
         Manage::Rm { force, containers } => {
             for c in containers {
                 control::remove(paths, &c, force)?;

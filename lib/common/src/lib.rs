@@ -12,6 +12,6 @@ pub mod units;
 pub use lock::{FileLock, LockError, LockMode};
 pub use paths::{Paths, DEFAULT_ROOT, DEFAULT_RUN_DIR};
 pub use record::{
-    CgroupPart, ContainerPart, ContainerRecord, ImageConfig, ImagePart, Limits, MountEntry,
-    MountKind, RootfsPart, RECORD_VERSION,
+    CgroupPart, ContainerPart, ContainerRecord, Endpoint, ImageConfig, ImagePart, Limits,
+    MountEntry, MountKind, NetworkPart, PortMapping, RootfsPart, RECORD_VERSION,
 };

@@ -63,6 +63,21 @@ impl Paths {
         self.root.join("volumes")
     }
 
+    /// Network definitions, address allocations and endpoints, one directory per network.
+    pub fn networks(&self) -> PathBuf {
+        self.root.join("networks")
+    }
+
+    /// Persistent network namespaces (bind mounts), one per container.
+    pub fn netns(&self) -> PathBuf {
+        self.run_dir.join("netns")
+    }
+
+    /// Runtime state of networks (DNS servers' pid files).
+    pub fn net_run(&self) -> PathBuf {
+        self.run_dir.join("net")
+    }
+
     /// Containers' persistent state.
     pub fn containers(&self) -> PathBuf {
         self.root.join("containers")

@@ -28,6 +28,9 @@ pub struct ContainerRecord {
     /// `berth-cgroup`'s part: where the container's cgroups are and their limits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cgroup: Option<CgroupPart>,
+    /// `berth-net`'s part: the network namespace, its interfaces and published ports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<NetworkPart>,
     /// Parts written by later stages (mount, net, cgroup, enter), kept verbatim.
     #[serde(flatten)]
     pub extra: BTreeMap<String, serde_json::Value>,
@@ -47,6 +50,7 @@ impl ContainerRecord {
             container: None,
             rootfs: None,
             cgroup: None,
+            network: None,
             extra: BTreeMap::new(),
         }
     }
@@ -149,6 +153,82 @@ pub struct Limits {
     /// 10..1000.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub blkio_weight: Option<u16>,
+}
+
+/// How the container is networked, as `berth-net` set it up.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct NetworkPart {
+    /// `none`, `host`, `bridge` (one or more networks: see `endpoints`) or `container:ID`.
+    pub mode: String,
+    /// The persistent network namespace to join (a bind mount under the run dir); absent
+    /// for `host`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub netns: Option<PathBuf>,
+    /// The namespace was made for this container, so its teardown removes it (not so for
+    /// `container:` mode, where it belongs to the other container).
+    #[serde(default)]
+    pub owned: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub endpoints: Vec<Endpoint>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<PortMapping>,
+    /// `--dns` servers; when empty, the network's DNS server or the host's resolvers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns_search: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns_options: Vec<String>,
+    /// `--add-host` entries as `name:ip`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra_hosts: Vec<String>,
+}
+
+/// One interface of the container on one network.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Endpoint {
+    /// Network name (`bridge` for the default one).
+    pub network: String,
+    pub network_id: String,
+    /// The network's bridge on the host.
+    pub bridge: String,
+    /// The host end of the veth pair.
+    pub host_veth: String,
+    /// The interface name inside the container (`eth0`, `eth1`…).
+    pub ifname: String,
+    pub ip: std::net::Ipv4Addr,
+    pub prefix: u8,
+    /// Absent on `--internal` networks: no route out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<std::net::Ipv4Addr>,
+    pub mac: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<String>,
+    /// The network's own DNS server (user-defined networks), which resolves container
+    /// names and aliases.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns_server: Option<std::net::Ipv4Addr>,
+}
+
+/// One published port: `host_ip:host_port -> container_port/proto`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PortMapping {
+    /// `0.0.0.0` for every address of the host.
+    pub host_ip: std::net::Ipv4Addr,
+    pub host_port: u16,
+    pub container_port: u16,
+    /// `tcp` or `udp`.
+    pub proto: String,
+}
+
+impl std::fmt::Display for PortMapping {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}:{} -> {}/{}",
+            self.host_ip, self.host_port, self.container_port, self.proto
+        )
+    }
 }
 
 /// What `berth-unpack` contributes: the image and where its layers lie.

@@ -39,8 +39,9 @@ pub struct ProcessOptions {
     /// Security options: seccomp=unconfined|PROFILE.json, no-new-privileges[=true]
     #[arg(long = "security-opt")]
     pub security_opt: Vec<String>,
-    /// Network: none, host, or a network namespace path
-    #[arg(long, default_value = "none")]
+    /// Network when the record has no network part (berth-net not in the pipeline):
+    /// none, host, or a network namespace path. Set by the binary that offers it.
+    #[arg(skip)]
     pub network: String,
     /// Resource limits: NAME=SOFT[:HARD], e.g. nofile=1024:2048
     #[arg(long = "ulimit")]
@@ -251,7 +252,15 @@ impl ProcessOptions {
         Ok(out)
     }
 
-    fn network_mode(&self) -> Result<NetworkMode, OptionsError> {
+    /// The record's network part decides (berth-net set it up); without one, `--network`.
+    fn network_mode(&self, record: &ContainerRecord) -> Result<NetworkMode, OptionsError> {
+        if let Some(part) = &record.network {
+            return Ok(match (&part.netns, part.mode.as_str()) {
+                (_, "host") => NetworkMode::Host,
+                (Some(path), _) => NetworkMode::Join(path.clone()),
+                (None, _) => NetworkMode::None,
+            });
+        }
         Ok(match self.network.as_str() {
             "none" | "" => NetworkMode::None,
             "host" => NetworkMode::Host,
@@ -278,13 +287,18 @@ impl ProcessOptions {
             .hostname
             .clone()
             .unwrap_or_else(|| container.id[..12].to_string());
-        let network = self.network_mode()?;
+        let network = self.network_mode(record)?;
         let dir = record.root.join("containers").join(&container.id);
-        let etc_files = crate::etc_files::write(&dir, &hostname, network == NetworkMode::Host)
-            .map_err(|source| SpecError::Io {
-                path: dir.clone(),
-                source,
-            })?;
+        let etc_files = crate::etc_files::write(
+            &dir,
+            &hostname,
+            network == NetworkMode::Host,
+            record.network.as_ref(),
+        )
+        .map_err(|source| SpecError::Io {
+            path: dir.clone(),
+            source,
+        })?;
         let cgroup_procs = record
             .cgroup
             .iter()

@@ -103,6 +103,9 @@ pub fn remove(paths: &Paths, reference: &str, force: bool) -> Result<String, Run
     if let Some(cgroup) = &state.record.cgroup {
         let _ = berth_cgroups::down(cgroup, berth_cgroups::DEFAULT_TIMEOUT);
     }
+    if state.record.network.is_some() {
+        berth_net::down(paths, &state.id)?;
+    }
     berth_rootfs::down(paths, &state.id, state.record.rootfs.as_ref(), true)?;
     let dir = state::dir(paths, &state.id);
     if dir.exists() {
@@ -144,6 +147,8 @@ pub struct PsRow {
     pub command: String,
     pub created: String,
     pub status: String,
+    /// Published ports as docker shows them: `0.0.0.0:8080->80/tcp`.
+    pub ports: String,
     pub names: String,
 }
 
@@ -157,9 +162,29 @@ pub fn ps(paths: &Paths, all: bool) -> Vec<PsRow> {
             command: s.command.join(" "),
             created: s.created.clone(),
             status: describe_status(&s),
+            ports: ports_column(&s),
             names: s.name.clone().unwrap_or_default(),
         })
         .collect()
+}
+
+fn ports_column(state: &RunState) -> String {
+    if !state.is_running() {
+        return String::new();
+    }
+    state
+        .record
+        .network
+        .iter()
+        .flat_map(|n| n.ports.iter())
+        .map(|p| {
+            format!(
+                "{}:{}->{}/{}",
+                p.host_ip, p.host_port, p.container_port, p.proto
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn describe_status(state: &RunState) -> String {
@@ -207,18 +232,19 @@ pub fn print_ps(rows: &[PsRow], quiet: bool, out: &mut impl Write) -> std::io::R
     }
     writeln!(
         out,
-        "{:<14}{:<20}{:<24}{:<28}NAMES",
-        "CONTAINER ID", "IMAGE", "COMMAND", "STATUS"
+        "{:<14}{:<20}{:<24}{:<28}{:<24}NAMES",
+        "CONTAINER ID", "IMAGE", "COMMAND", "STATUS", "PORTS"
     )?;
     for row in rows {
         let command: String = format!("\"{}\"", row.command).chars().take(22).collect();
         writeln!(
             out,
-            "{:<14}{:<20}{:<24}{:<28}{}",
+            "{:<14}{:<20}{:<24}{:<28}{:<24}{}",
             short(&row.id),
             row.image,
             command,
             row.status,
+            row.ports,
             row.names
         )?;
     }

@@ -21,6 +21,10 @@ pub struct RunFlags {
     #[arg(long = "cgroup-parent", env = "BERTH_CGROUP_PARENT", default_value = berth_cgroups::DEFAULT_PARENT)]
     pub cgroup_parent: String,
     #[command(flatten)]
+    pub net: berth_net::NetRequest,
+    #[command(flatten)]
+    pub net_host: berth_net::HostSettings,
+    #[command(flatten)]
     pub process: ProcessOptions,
 }
 

@@ -29,6 +29,8 @@ pub enum RunError {
     Rootfs(#[from] berth_rootfs::RootfsError),
     #[error("cgroup: {0}")]
     Cgroup(#[from] berth_cgroups::CgroupError),
+    #[error("network: {0}")]
+    Net(#[from] berth_net::NetError),
     #[error("{0}")]
     Spec(#[from] berth_process::options::SpecError),
     #[error("{0}")]
@@ -94,6 +96,7 @@ pub fn prepare(
 ) -> Result<Prepared, RunError> {
     // Bad flags are found before anything is made.
     let limits = flags.limits()?;
+    flags.net.check()?;
     let mut record = trace.stage("image", || image_record(paths, image))?;
     let setup = flags.rootfs_options();
     trace.stage("mount", || berth_rootfs::setup(paths, &mut record, &setup))?;
@@ -102,6 +105,7 @@ pub fn prepare(
         record: record.clone(),
         remove: flags.rm,
         cgroup: None,
+        network: false,
         armed: true,
     };
     let id = record
@@ -109,6 +113,14 @@ pub fn prepare(
         .as_ref()
         .map(|c| c.id.clone())
         .expect("berth-rootfs gives the container an id");
+    let net = berth_net::Context {
+        paths,
+        settings: &flags.net_host,
+        dns: berth_net::DnsLauncher::current_exe(),
+    };
+    let part = trace.stage("net", || berth_net::setup(&net, &record, &flags.net))?;
+    teardown.network = true;
+    record.network = Some(part);
     let host = flags.cgroup_host();
     let part = trace.stage("cgroup", || berth_cgroups::create(&host, &id, &limits))?;
     teardown.cgroup = Some(part.clone());
@@ -236,6 +248,8 @@ pub struct Teardown {
     record: ContainerRecord,
     remove: bool,
     cgroup: Option<berth_common::CgroupPart>,
+    /// berth-net set the container's networking up (its namespace, links, addresses).
+    network: bool,
     armed: bool,
 }
 
@@ -247,6 +261,7 @@ impl Teardown {
             record: record.clone(),
             remove,
             cgroup: record.cgroup.clone(),
+            network: record.network.is_some(),
             armed: true,
         }
     }
@@ -267,6 +282,11 @@ impl Teardown {
         if let Some(part) = &self.cgroup {
             if let Err(e) = berth_cgroups::down(part, berth_cgroups::DEFAULT_TIMEOUT) {
                 errors.push(format!("cgroup: {e}"));
+            }
+        }
+        if let (true, Some(container)) = (self.network, &self.record.container) {
+            if let Err(e) = berth_net::down(&self.paths, &container.id) {
+                errors.push(format!("network: {e}"));
             }
         }
         if let Some(container) = &self.record.container {

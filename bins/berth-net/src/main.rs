@@ -1,0 +1,153 @@
+//! `berth-net`: the network stage and network management. Thin: parses flags, calls
+//! berth-net the library, prints.
+
+mod cli;
+mod output;
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use berth_common::stage::{read_record, write_record};
+use berth_common::Paths;
+use clap::Parser;
+
+use cli::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    berth_common::edge::init_logging(cli.verbose);
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => berth_common::edge::fail_stage("berth-net", err.as_ref()),
+    }
+}
+
+fn key_values(flag: &str, items: &[String]) -> Result<BTreeMap<String, String>> {
+    items
+        .iter()
+        .map(|kv| match kv.split_once('=') {
+            Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+            _ => bail!("invalid {flag} {kv:?}: expected KEY=VALUE"),
+        })
+        .collect()
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let paths = Paths::new(&cli.root, &cli.run_dir);
+    let Some(command) = cli.command else {
+        return stage(&paths, &cli);
+    };
+    let ctx = berth_net::Context {
+        paths: &paths,
+        settings: &cli.settings,
+        dns: berth_net::DnsLauncher::current_exe(),
+    };
+    match command {
+        Command::Create {
+            subnet,
+            gateway,
+            internal,
+            driver,
+            options,
+            labels,
+            name,
+        } => {
+            if driver != "bridge" {
+                bail!("invalid --driver {driver:?}: berth has the bridge driver only");
+            }
+            let request = berth_net::CreateRequest {
+                name,
+                subnet,
+                gateway,
+                internal,
+                options: key_values("--opt", &options)?,
+                labels: key_values("--label", &labels)?,
+            };
+            let def = berth_net::gc::create(&paths, &cli.settings, &request)?;
+            println!("{}", def.id);
+        }
+        Command::Ls { quiet, json } => {
+            let defs = berth_net::network::list(&paths)?;
+            output::print_ls(&defs, quiet, json)?;
+        }
+        Command::Inspect { networks } => {
+            let mut out = Vec::new();
+            for reference in &networks {
+                let def = berth_net::network::find(&paths, reference)?;
+                out.push(output::inspect(&paths, &def));
+            }
+            println!("{}", serde_json::to_string_pretty(&out)?);
+        }
+        Command::Rm { networks } => {
+            for reference in &networks {
+                berth_net::gc::remove(&paths, reference)?;
+                println!("{reference}");
+            }
+        }
+        Command::Prune { force: _ } => {
+            let removed = berth_net::gc::prune(&paths)?;
+            if !removed.is_empty() {
+                println!("Deleted Networks:");
+                for name in removed {
+                    println!("{name}");
+                }
+            }
+        }
+        Command::Connect {
+            aliases,
+            ip,
+            network,
+            container,
+        } => {
+            berth_net::connect(&ctx, &container, &network, &aliases, ip)?;
+        }
+        Command::Disconnect { network, container } => {
+            berth_net::disconnect(&paths, &container, &network)?;
+        }
+        Command::Down { id } => match id {
+            Some(id) => berth_net::down(&paths, &id)?,
+            None => {
+                let mut record = read_record(std::io::stdin().lock()).context("berth-net down")?;
+                let container = record
+                    .container
+                    .as_ref()
+                    .context("the record has no container")?;
+                berth_net::down(&paths, &container.id)?;
+                record.network = None;
+                write_record(std::io::stdout().lock(), &record)?;
+            }
+        },
+        Command::Gc { json } => {
+            let report = berth_net::gc::gc(&paths)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                output::print_gc(&report);
+            }
+        }
+        Command::Reset => berth_net::gc::reset(&paths, &cli.settings)?,
+        Command::DnsServe { config } => berth_net::dns::serve_main(&config)?,
+    }
+    Ok(())
+}
+
+/// The stage: the record in, networked, the record out.
+fn stage(paths: &Paths, cli: &Cli) -> Result<()> {
+    let mut record = read_record(std::io::stdin().lock()).context("berth-net")?;
+    let ctx = berth_net::Context {
+        paths,
+        settings: &cli.settings,
+        dns: berth_net::DnsLauncher::current_exe(),
+    };
+    let part = berth_net::setup(&ctx, &record, &cli.request)?;
+    record.network = Some(part);
+    if let Err(e) = write_record(std::io::stdout().lock(), &record) {
+        // Nobody downstream will take the container over: undo.
+        if let Some(c) = &record.container {
+            let _ = berth_net::down(paths, &c.id);
+        }
+        return Err(e.into());
+    }
+    Ok(())
+}

@@ -1,0 +1,439 @@
+//! Attaching containers to networks and taking them off again: the persistent network
+//! namespace, the veth pair, the address, the routes, the published ports, the endpoint
+//! file that the network's DNS server reads. Each step that fails undoes the ones before.
+
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+
+use berth_common::{ContainerRecord, Endpoint, NetworkPart, Paths, PortMapping};
+
+use crate::endpoints::{self, EndpointFile};
+use crate::error::{io_err, NetError, Result};
+use crate::netlink::Netlink;
+use crate::network::{self, NetworkDef};
+use crate::ports::PortRequest;
+use crate::request::{NetMode, NetRequest};
+use crate::settings::HostSettings;
+
+/// How a process that attaches containers starts a network's DNS server: a program (the
+/// calling binary itself) and the hidden subcommand that serves.
+#[derive(Debug, Clone)]
+pub struct DnsLauncher {
+    pub program: PathBuf,
+    pub args: Vec<String>,
+}
+
+impl DnsLauncher {
+    /// The running binary, with its `__dns-serve` subcommand.
+    pub fn current_exe() -> Option<DnsLauncher> {
+        Some(DnsLauncher {
+            program: std::env::current_exe().ok()?,
+            args: vec![crate::dns_serve::SUBCOMMAND.to_string()],
+        })
+    }
+}
+
+/// Everything attach needs besides the container.
+pub struct Context<'a> {
+    pub paths: &'a Paths,
+    pub settings: &'a HostSettings,
+    pub dns: Option<DnsLauncher>,
+}
+
+/// The persistent network namespace of a container made by berth-net.
+pub fn netns_path(paths: &Paths, container_id: &str) -> PathBuf {
+    paths.netns().join(container_id)
+}
+
+/// Sets up the container's networking as `request` says and returns the record's part.
+/// Nothing is left behind when it fails.
+pub fn setup(ctx: &Context, record: &ContainerRecord, request: &NetRequest) -> Result<NetworkPart> {
+    let plan = request.validate(record)?;
+    let container = record.container.as_ref().ok_or_else(|| {
+        NetError::Container(
+            "the record has no container yet: pipe it through berth-mount first".into(),
+        )
+    })?;
+    let mut part = NetworkPart {
+        mode: request.mode_name(),
+        dns: request.dns.clone(),
+        dns_search: request.dns_search.clone(),
+        dns_options: request.dns_options.clone(),
+        extra_hosts: plan.extra_hosts.clone(),
+        ..Default::default()
+    };
+    match &plan.mode {
+        NetMode::None | NetMode::Host => Ok(part),
+        NetMode::Container(reference) => {
+            let id = berth_rootfs::state::resolve_container(ctx.paths, reference)
+                .map_err(|e| NetError::Container(e.to_string()))?;
+            let path = netns_path(ctx.paths, &id);
+            if !crate::netns::is_mounted(&path) {
+                return Err(NetError::NoNetns(reference.clone()));
+            }
+            part.mode = format!("container:{id}");
+            part.netns = Some(path);
+            part.owned = false;
+            // Shown to the joiner (its /etc/hosts), owned by the other container.
+            part.endpoints = endpoints_of(ctx.paths, &id)?;
+            Ok(part)
+        }
+        NetMode::Network(name) => {
+            let path = netns_path(ctx.paths, &container.id);
+            crate::netns::create(&path)?;
+            let attached = (|| {
+                let _lock = network::lock(ctx.paths)?;
+                let def = if name == crate::settings::DEFAULT_NETWORK {
+                    network::default_network(ctx.paths, ctx.settings)?
+                } else {
+                    network::find(ctx.paths, name)?
+                };
+                let ports = if def.internal && !plan.ports.is_empty() {
+                    tracing::warn!(network = %def.name, "published ports are ignored on an internal network");
+                    Vec::new()
+                } else {
+                    plan.ports.clone()
+                };
+                attach_locked(
+                    ctx,
+                    &def,
+                    &Attachment {
+                        netns: &path,
+                        container_id: &container.id,
+                        name: container.name.as_deref(),
+                        ifname: "eth0",
+                        aliases: &request.aliases,
+                        ip: request.ip,
+                        ports: &ports,
+                        dns: &plan.dns,
+                        default_route: true,
+                    },
+                )
+            })();
+            match attached {
+                Ok((endpoint, ports)) => {
+                    part.netns = Some(path);
+                    part.owned = true;
+                    part.endpoints = vec![endpoint];
+                    part.ports = ports;
+                    Ok(part)
+                }
+                Err(e) => {
+                    let _ = crate::netns::remove(&path);
+                    Err(e)
+                }
+            }
+        }
+    }
+}
+
+pub(crate) struct Attachment<'a> {
+    pub netns: &'a Path,
+    pub container_id: &'a str,
+    pub name: Option<&'a str>,
+    pub ifname: &'a str,
+    pub aliases: &'a [String],
+    pub ip: Option<Ipv4Addr>,
+    pub ports: &'a [PortRequest],
+    pub dns: &'a [Ipv4Addr],
+    pub default_route: bool,
+}
+
+/// The host end of a container's veth on a network: berth's prefix, then enough of both
+/// IDs to be unique (15 bytes at most).
+fn host_veth_name(container_id: &str, network_id: &str) -> String {
+    format!("bv{}{}", &container_id[..9], &network_id[..4])
+}
+
+/// Docker's MAC scheme: 02:42 and the IPv4 address, so a reused address keeps its MAC
+/// and neighbours' ARP caches stay right.
+fn mac_for(ip: Ipv4Addr) -> [u8; 6] {
+    let o = ip.octets();
+    [0x02, 0x42, o[0], o[1], o[2], o[3]]
+}
+
+fn mac_text(mac: [u8; 6]) -> String {
+    mac.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// One network attachment; the caller holds the networks lock.
+pub(crate) fn attach_locked(
+    ctx: &Context,
+    def: &NetworkDef,
+    a: &Attachment,
+) -> Result<(Endpoint, Vec<PortMapping>)> {
+    let network_dir = network::network_dir(ctx.paths, def);
+    if endpoints::path(&network_dir, a.container_id).exists() {
+        return Err(NetError::AlreadyConnected {
+            container: a.container_id.to_string(),
+            network: def.name.clone(),
+        });
+    }
+    let mut host = Netlink::open()?;
+    let bridge = crate::bridge::ensure(&mut host, def)?;
+    let ip = crate::ipam::allocate(def, &network_dir, a.container_id, a.ip)?;
+    let host_veth = host_veth_name(a.container_id, &def.id);
+    let mut undo = Undo {
+        network_dir: &network_dir,
+        container_id: a.container_id,
+        host_veth: None,
+        table: &def.nft_table,
+        ports: Vec::new(),
+    };
+    let mac = mac_for(ip);
+    let netns = crate::netns::open(a.netns)?;
+    host.create_veth(
+        &host_veth,
+        a.ifname,
+        std::os::fd::AsFd::as_fd(&netns),
+        def.mtu,
+        mac,
+        bridge,
+    )?;
+    undo.host_veth = Some(host_veth.clone());
+    let mut inside = Netlink::open_in(a.netns)?;
+    let link = inside.link(a.ifname)?.ok_or_else(|| {
+        NetError::Container(format!(
+            "{} vanished from the container's namespace",
+            a.ifname
+        ))
+    })?;
+    inside.add_address(link.index, ip, def.subnet.prefix_len())?;
+    inside.set_up(link.index)?;
+    let gateway = (!def.internal).then_some(def.gateway);
+    if let (Some(gw), true) = (gateway, a.default_route) {
+        match inside.add_default_route(gw) {
+            Err(e) if e.errno() == Some(libc::EEXIST) => {}
+            other => other?,
+        }
+    }
+    let taken = all_published(ctx.paths)?;
+    let ports = crate::ports::assign(a.ports, &taken)?;
+    crate::nft::add_ports(&def.nft_table, ip, &ports)?;
+    undo.ports = ports.clone();
+    let file = EndpointFile {
+        container_id: a.container_id.to_string(),
+        name: a.name.map(str::to_string),
+        aliases: a.aliases.to_vec(),
+        ip,
+        host_veth: host_veth.clone(),
+        dns: a.dns.to_vec(),
+        ports: ports.clone(),
+    };
+    write_endpoint(&network_dir, &file)?;
+    if def.dns {
+        if let Some(launcher) = &ctx.dns {
+            crate::dns_serve::ensure(ctx.paths, def, launcher)?;
+        }
+    }
+    undo.disarm();
+    Ok((
+        Endpoint {
+            network: def.name.clone(),
+            network_id: def.id.clone(),
+            bridge: def.bridge.clone(),
+            host_veth,
+            ifname: a.ifname.to_string(),
+            ip,
+            prefix: def.subnet.prefix_len(),
+            gateway,
+            mac: mac_text(mac),
+            aliases: a.aliases.to_vec(),
+            dns_server: def.dns.then_some(def.gateway),
+        },
+        ports,
+    ))
+}
+
+/// Undoes a half-made attachment when dropped armed.
+struct Undo<'a> {
+    network_dir: &'a Path,
+    container_id: &'a str,
+    host_veth: Option<String>,
+    table: &'a str,
+    ports: Vec<PortMapping>,
+}
+
+impl Undo<'_> {
+    fn disarm(mut self) {
+        self.host_veth = None;
+        self.ports.clear();
+        self.container_id = "";
+    }
+}
+
+impl Drop for Undo<'_> {
+    fn drop(&mut self) {
+        if self.container_id.is_empty() {
+            return;
+        }
+        let _ = crate::nft::remove_ports(self.table, &self.ports);
+        if let Some(name) = &self.host_veth {
+            if let Ok(mut nl) = Netlink::open() {
+                let _ = nl.delete_link_by_name(name);
+            }
+        }
+        let _ = std::fs::remove_file(endpoints::path(self.network_dir, self.container_id));
+        let _ = crate::ipam::release(self.network_dir, self.container_id);
+    }
+}
+
+fn write_endpoint(network_dir: &Path, file: &EndpointFile) -> Result<()> {
+    let dir = endpoints::dir(network_dir);
+    std::fs::create_dir_all(&dir).map_err(io_err("creating", &dir))?;
+    let path = endpoints::path(network_dir, &file.container_id);
+    let tmp = dir.join(format!(".{}.tmp", file.container_id));
+    std::fs::write(&tmp, serde_json::to_vec(file).expect("endpoint serializes"))
+        .map_err(io_err("writing", &tmp))?;
+    std::fs::rename(&tmp, &path).map_err(io_err("writing", path))
+}
+
+/// Every published port of every container in the root.
+fn all_published(paths: &Paths) -> Result<Vec<PortMapping>> {
+    let mut out = Vec::new();
+    for def in network::list(paths)? {
+        for e in endpoints::list(&network::network_dir(paths, &def)) {
+            out.extend(e.ports);
+        }
+    }
+    Ok(out)
+}
+
+/// The endpoints of a container as the record shows them, rebuilt from the networks'
+/// files (for `container:` mode and inspect).
+pub fn endpoints_of(paths: &Paths, container_id: &str) -> Result<Vec<Endpoint>> {
+    let mut out = Vec::new();
+    for def in network::list(paths)? {
+        let dir = network::network_dir(paths, &def);
+        if let Some(e) = endpoints::list(&dir)
+            .into_iter()
+            .find(|e| e.container_id == container_id)
+        {
+            out.push(Endpoint {
+                network: def.name.clone(),
+                network_id: def.id.clone(),
+                bridge: def.bridge.clone(),
+                host_veth: e.host_veth.clone(),
+                ifname: String::new(),
+                ip: e.ip,
+                prefix: def.subnet.prefix_len(),
+                gateway: (!def.internal).then_some(def.gateway),
+                mac: mac_text(mac_for(e.ip)),
+                aliases: e.aliases.clone(),
+                dns_server: def.dns.then_some(def.gateway),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Takes one container off one network; the caller holds the lock. Idempotent.
+pub(crate) fn detach_locked(paths: &Paths, def: &NetworkDef, container_id: &str) -> Result<()> {
+    let network_dir = network::network_dir(paths, def);
+    let path = endpoints::path(&network_dir, container_id);
+    let file: Option<EndpointFile> = std::fs::read(&path)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok());
+    if let Some(file) = &file {
+        crate::nft::remove_ports(&def.nft_table, &file.ports)?;
+        let mut nl = Netlink::open()?;
+        nl.delete_link_by_name(&file.host_veth)?;
+    }
+    match std::fs::remove_file(&path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io_err("removing", path)(e)),
+    }
+    crate::ipam::release(&network_dir, container_id)
+}
+
+/// Takes the container off every network and removes its namespace. Works from the
+/// networks' files, not the record, so networks joined later by `connect` go too, and
+/// it works after a crash. Idempotent.
+pub fn down(paths: &Paths, container_id: &str) -> Result<()> {
+    {
+        let _lock = network::lock(paths)?;
+        for def in network::list(paths)? {
+            let dir = network::network_dir(paths, &def);
+            let attached = endpoints::path(&dir, container_id).exists()
+                || crate::ipam::load(&dir)?
+                    .values()
+                    .any(|owner| owner == container_id);
+            if attached {
+                detach_locked(paths, &def, container_id)?;
+            }
+        }
+    }
+    crate::netns::remove(&netns_path(paths, container_id))?;
+    Ok(())
+}
+
+/// `connect`: another network for a running container, as the next `ethN`.
+pub fn connect(
+    ctx: &Context,
+    container: &str,
+    network_name: &str,
+    aliases: &[String],
+    ip: Option<Ipv4Addr>,
+) -> Result<Endpoint> {
+    let (id, name) = container_identity(ctx.paths, container)?;
+    let path = netns_path(ctx.paths, &id);
+    if !crate::netns::is_mounted(&path) {
+        return Err(NetError::NoNetns(container.to_string()));
+    }
+    let names: Vec<String> = Netlink::open_in(&path)?
+        .links()?
+        .into_iter()
+        .map(|l| l.name)
+        .collect();
+    let ifname = (0..)
+        .map(|n| format!("eth{n}"))
+        .find(|n| !names.contains(n))
+        .expect("some ethN is free");
+    let _lock = network::lock(ctx.paths)?;
+    let def = network::find(ctx.paths, network_name)?;
+    let (endpoint, _) = attach_locked(
+        ctx,
+        &def,
+        &Attachment {
+            netns: &path,
+            container_id: &id,
+            name: name.as_deref(),
+            ifname: &ifname,
+            aliases,
+            ip,
+            ports: &[],
+            dns: &[],
+            default_route: true,
+        },
+    )?;
+    Ok(endpoint)
+}
+
+/// `disconnect`: takes a container off one network.
+pub fn disconnect(paths: &Paths, container: &str, network_name: &str) -> Result<()> {
+    let (id, _) = container_identity(paths, container)?;
+    let _lock = network::lock(paths)?;
+    let def = network::find(paths, network_name)?;
+    if !endpoints::path(&network::network_dir(paths, &def), &id).exists() {
+        return Err(NetError::NotConnected {
+            container: container.to_string(),
+            network: def.name,
+        });
+    }
+    detach_locked(paths, &def, &id)
+}
+
+/// A container's ID and name, from a name or ID.
+fn container_identity(paths: &Paths, reference: &str) -> Result<(String, Option<String>)> {
+    let id = berth_rootfs::state::resolve_container(paths, reference)
+        .map_err(|e| NetError::Container(e.to_string()))?;
+    let name = berth_rootfs::state::read_state(paths, &id)
+        .ok()
+        .flatten()
+        .and_then(|s| s.container.name);
+    Ok((id, name))
+}

@@ -1,0 +1,87 @@
+//! berth-net's errors; each names the network, container, interface or file at fault.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum NetError {
+    #[error("network {0} not found")]
+    NoSuchNetwork(String),
+    #[error("network with name {0} already exists")]
+    NetworkExists(String),
+    #[error("invalid network name {0:?}: letters, digits, '_', '.', '-' only, starting with a letter or digit")]
+    BadNetworkName(String),
+    #[error("error while removing network: network {name} has active endpoints ({containers})")]
+    NetworkInUse { name: String, containers: String },
+    #[error("{0} is a predefined network and cannot be removed")]
+    Predefined(String),
+    #[error("invalid {flag} {value:?}: {reason}")]
+    Flag {
+        flag: &'static str,
+        value: String,
+        reason: String,
+    },
+    #[error("subnet {subnet} overlaps {with}")]
+    SubnetOverlap { subnet: String, with: String },
+    #[error("no free subnet: every candidate overlaps a route of the host or another network (give one with --subnet)")]
+    NoFreeSubnet,
+    #[error("no free address left in network {network} ({subnet})")]
+    AddressesExhausted { network: String, subnet: String },
+    #[error("address {ip} is already in use on network {network}")]
+    AddressInUse { ip: String, network: String },
+    #[error("address {ip} is not in network {network}'s subnet {subnet}")]
+    AddressOutside {
+        ip: String,
+        network: String,
+        subnet: String,
+    },
+    #[error("Bind for {host_ip}:{port} failed: port is already allocated")]
+    PortAllocated { host_ip: String, port: u16 },
+    #[error("no free host port for {0}")]
+    NoFreePort(String),
+    #[error("container {container} is already connected to network {network}")]
+    AlreadyConnected { container: String, network: String },
+    #[error("container {container} is not connected to network {network}")]
+    NotConnected { container: String, network: String },
+    #[error(
+        "container {0} has no network namespace of its own (was it started with a bridge network?)"
+    )]
+    NoNetns(String),
+    #[error("{0}")]
+    Unsupported(String),
+    #[error("nftables: {0}")]
+    Nft(String),
+    #[error(transparent)]
+    Netlink(#[from] crate::netlink::NetlinkError),
+    #[error(transparent)]
+    Netns(#[from] crate::netns::NetnsError),
+    #[error(transparent)]
+    Dns(#[from] crate::dns::DnsError),
+    #[error(transparent)]
+    Lock(#[from] berth_common::LockError),
+    #[error("container: {0}")]
+    Container(String),
+    #[error("{op} {path}: {source}")]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+pub type Result<T, E = NetError> = std::result::Result<T, E>;
+
+pub(crate) fn io_err(
+    op: &'static str,
+    path: impl Into<PathBuf>,
+) -> impl FnOnce(std::io::Error) -> NetError {
+    let path = path.into();
+    move |source| NetError::Io { op, path, source }
+}
+
+pub(crate) fn flag_err(flag: &'static str, value: &str, reason: impl Into<String>) -> NetError {
+    NetError::Flag {
+        flag,
+        value: value.to_string(),
+        reason: reason.into(),
+    }
+}

@@ -1,0 +1,175 @@
+//! Address allocation: `<network dir>/ipam.json` maps each address in use to its
+//! container. Read and written under the networks lock, so an address is never given
+//! twice, also with many containers starting at once.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+
+use ipnet::Ipv4Net;
+
+use crate::error::{io_err, NetError, Result};
+use crate::network::NetworkDef;
+
+type Allocations = BTreeMap<Ipv4Addr, String>;
+
+fn path(network_dir: &Path) -> PathBuf {
+    network_dir.join("ipam.json")
+}
+
+/// The first usable address of a subnet (the default gateway).
+pub fn first_host(subnet: &Ipv4Net) -> Ipv4Addr {
+    Ipv4Addr::from(u32::from(subnet.network()) + 1)
+}
+
+pub fn load(network_dir: &Path) -> Result<Allocations> {
+    let path = path(network_dir);
+    match std::fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map_err(|e| io_err("parsing", &path)(std::io::Error::other(e))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Allocations::new()),
+        Err(e) => Err(io_err("reading", path)(e)),
+    }
+}
+
+fn save(network_dir: &Path, allocations: &Allocations) -> Result<()> {
+    let path = path(network_dir);
+    let tmp = network_dir.join(".ipam.json.tmp");
+    let text = serde_json::to_vec(allocations).expect("allocations serialize");
+    std::fs::write(&tmp, text).map_err(io_err("writing", &tmp))?;
+    std::fs::rename(&tmp, &path).map_err(io_err("writing", &path))
+}
+
+/// Gives `container` an address: `requested` (`--ip`) if free, else the lowest free one.
+pub fn allocate(
+    def: &NetworkDef,
+    network_dir: &Path,
+    container: &str,
+    requested: Option<Ipv4Addr>,
+) -> Result<Ipv4Addr> {
+    let mut allocations = load(network_dir)?;
+    let subnet = def.subnet;
+    let usable = |ip: Ipv4Addr| {
+        subnet.contains(&ip)
+            && ip != subnet.network()
+            && ip != subnet.broadcast()
+            && ip != def.gateway
+    };
+    let ip = match requested {
+        Some(ip) if !usable(ip) => {
+            return Err(NetError::AddressOutside {
+                ip: ip.to_string(),
+                network: def.name.clone(),
+                subnet: subnet.to_string(),
+            })
+        }
+        Some(ip) if allocations.contains_key(&ip) => {
+            return Err(NetError::AddressInUse {
+                ip: ip.to_string(),
+                network: def.name.clone(),
+            })
+        }
+        Some(ip) => ip,
+        None => subnet
+            .hosts()
+            .find(|ip| usable(*ip) && !allocations.contains_key(ip))
+            .ok_or_else(|| NetError::AddressesExhausted {
+                network: def.name.clone(),
+                subnet: subnet.to_string(),
+            })?,
+    };
+    allocations.insert(ip, container.to_string());
+    save(network_dir, &allocations)?;
+    Ok(ip)
+}
+
+/// Releases every address of `container`; the others stay.
+pub fn release(network_dir: &Path, container: &str) -> Result<()> {
+    let mut allocations = load(network_dir)?;
+    let before = allocations.len();
+    allocations.retain(|_, owner| owner != container);
+    if allocations.len() != before {
+        save(network_dir, &allocations)?;
+    }
+    Ok(())
+}
+
+/// Keeps only the allocations of containers `keep` says are still there (gc).
+pub fn retain(network_dir: &Path, keep: impl Fn(&str) -> bool) -> Result<Vec<Ipv4Addr>> {
+    let mut allocations = load(network_dir)?;
+    let released: Vec<Ipv4Addr> = allocations
+        .iter()
+        .filter(|(_, owner)| !keep(owner))
+        .map(|(ip, _)| *ip)
+        .collect();
+    if !released.is_empty() {
+        allocations.retain(|_, owner| keep(owner));
+        save(network_dir, &allocations)?;
+    }
+    Ok(released)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn def(subnet: &str) -> NetworkDef {
+        let subnet: Ipv4Net = subnet.parse().unwrap();
+        NetworkDef {
+            name: "n".into(),
+            id: "0".repeat(64),
+            driver: "bridge".into(),
+            bridge: "b".into(),
+            subnet,
+            gateway: first_host(&subnet),
+            internal: false,
+            mtu: 1500,
+            nft_table: "t".into(),
+            dns: true,
+            created: String::new(),
+            options: Default::default(),
+            labels: Default::default(),
+        }
+    }
+
+    #[test]
+    fn addresses_skip_the_gateway_and_are_never_given_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let def = def("10.9.0.0/29");
+        let mut got = Vec::new();
+        for n in 0..5 {
+            got.push(allocate(&def, dir.path(), &format!("c{n}"), None).unwrap());
+        }
+        assert_eq!(got[0], Ipv4Addr::new(10, 9, 0, 2));
+        assert_eq!(got[4], Ipv4Addr::new(10, 9, 0, 6));
+        assert!(matches!(
+            allocate(&def, dir.path(), "c9", None),
+            Err(NetError::AddressesExhausted { .. })
+        ));
+        release(dir.path(), "c1").unwrap();
+        assert_eq!(
+            allocate(&def, dir.path(), "c9", None).unwrap(),
+            Ipv4Addr::new(10, 9, 0, 3)
+        );
+    }
+
+    #[test]
+    fn requested_addresses_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let def = def("10.9.0.0/24");
+        let ip = Ipv4Addr::new(10, 9, 0, 50);
+        assert_eq!(allocate(&def, dir.path(), "a", Some(ip)).unwrap(), ip);
+        assert!(matches!(
+            allocate(&def, dir.path(), "b", Some(ip)),
+            Err(NetError::AddressInUse { .. })
+        ));
+        assert!(matches!(
+            allocate(&def, dir.path(), "b", Some(Ipv4Addr::new(10, 9, 0, 1))),
+            Err(NetError::AddressOutside { .. })
+        ));
+        assert!(matches!(
+            allocate(&def, dir.path(), "b", Some(Ipv4Addr::new(10, 10, 0, 5))),
+            Err(NetError::AddressOutside { .. })
+        ));
+    }
+}

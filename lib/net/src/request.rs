@@ -1,0 +1,179 @@
+//! What a container asks of the network: docker's `run` flags (`--network`, `-p`, `-P`,
+//! `--network-alias`, `--ip`, `--dns…`, `--add-host`), checked before anything is made.
+
+use std::net::Ipv4Addr;
+
+use berth_common::ContainerRecord;
+
+use crate::error::{flag_err, Result};
+use crate::ports::PortRequest;
+
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct NetRequest {
+    /// Network: bridge (default), none, host, a network's name, or container:NAME
+    #[arg(long, visible_alias = "net", default_value = "bridge")]
+    pub network: String,
+    /// Publish a container's port: [ip:][hostPort:]containerPort[/proto], ranges allowed
+    #[arg(short = 'p', long = "publish", value_name = "PORTS")]
+    pub publish: Vec<String>,
+    /// Publish every port the image exposes on a random host port
+    #[arg(short = 'P', long = "publish-all")]
+    pub publish_all: bool,
+    /// Another name the container is known by on its network
+    #[arg(
+        long = "network-alias",
+        visible_alias = "net-alias",
+        value_name = "NAME"
+    )]
+    pub aliases: Vec<String>,
+    /// The container's IPv4 address on its network
+    #[arg(long)]
+    pub ip: Option<Ipv4Addr>,
+    /// DNS server for the container
+    #[arg(long = "dns", value_name = "IP")]
+    pub dns: Vec<String>,
+    /// DNS search domain
+    #[arg(long = "dns-search", value_name = "DOMAIN")]
+    pub dns_search: Vec<String>,
+    /// DNS resolver option
+    #[arg(long = "dns-option", visible_alias = "dns-opt", value_name = "OPTION")]
+    pub dns_options: Vec<String>,
+    /// An /etc/hosts entry: name:ip (ip may be host-gateway)
+    #[arg(long = "add-host", value_name = "HOST:IP")]
+    pub extra_hosts: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NetMode {
+    None,
+    Host,
+    /// `bridge` or a user-defined network.
+    Network(String),
+    Container(String),
+}
+
+/// The request, checked and expanded.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub mode: NetMode,
+    pub ports: Vec<PortRequest>,
+    pub dns: Vec<Ipv4Addr>,
+    pub extra_hosts: Vec<String>,
+}
+
+impl NetRequest {
+    pub fn mode(&self) -> Result<NetMode> {
+        Ok(match self.network.as_str() {
+            "none" => NetMode::None,
+            "host" => NetMode::Host,
+            "" | "bridge" | "default" => NetMode::Network(crate::settings::DEFAULT_NETWORK.into()),
+            other => match other.strip_prefix("container:") {
+                Some("") => {
+                    return Err(flag_err(
+                        "--network",
+                        other,
+                        "container: needs a container name or ID",
+                    ))
+                }
+                Some(reference) => NetMode::Container(reference.to_string()),
+                None if crate::network::valid_name(other) => NetMode::Network(other.to_string()),
+                None => {
+                    return Err(flag_err(
+                        "--network",
+                        other,
+                        "not a network name, none, host or container:NAME",
+                    ))
+                }
+            },
+        })
+    }
+
+    pub fn mode_name(&self) -> String {
+        match self.mode() {
+            Ok(NetMode::Network(name)) => name,
+            _ => self.network.clone(),
+        }
+    }
+
+    /// Checks every flag that needs no record, before anything is made.
+    pub fn check(&self) -> Result<()> {
+        self.plan(&[]).map(drop)
+    }
+
+    /// Checks every flag and expands `-P` with the image's exposed ports; nothing is made.
+    pub fn validate(&self, record: &ContainerRecord) -> Result<Plan> {
+        self.plan(&record.image.config.exposed_ports)
+    }
+
+    fn plan(&self, exposed: &[String]) -> Result<Plan> {
+        let mode = self.mode()?;
+        let mut ports = Vec::new();
+        for spec in &self.publish {
+            ports.extend(crate::ports::parse_publish(spec)?);
+        }
+        if self.publish_all {
+            ports.extend(crate::ports::publish_all(exposed)?);
+        }
+        let dns = self
+            .dns
+            .iter()
+            .map(|d| {
+                d.parse::<Ipv4Addr>()
+                    .map_err(|_| flag_err("--dns", d, "not an IPv4 address"))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        for host in &self.extra_hosts {
+            let ok = host.split_once(':').is_some_and(|(name, ip)| {
+                !name.is_empty() && (ip == "host-gateway" || ip.parse::<std::net::IpAddr>().is_ok())
+            });
+            if !ok {
+                return Err(flag_err("--add-host", host, "expected name:ip"));
+            }
+        }
+        match &mode {
+            NetMode::Network(_) => {}
+            other => {
+                if self.ip.is_some() {
+                    return Err(flag_err(
+                        "--ip",
+                        &self.network,
+                        "an address needs a bridge or user-defined network",
+                    ));
+                }
+                if !self.aliases.is_empty() {
+                    return Err(flag_err(
+                        "--network-alias",
+                        &self.network,
+                        "aliases need a user-defined network",
+                    ));
+                }
+                if let NetMode::Container(_) = other {
+                    if !ports.is_empty() {
+                        return Err(flag_err("--publish", &self.network, "conflicting options: port publishing and the container type network mode"));
+                    }
+                } else if !ports.is_empty() {
+                    tracing::warn!(
+                        "published ports are discarded with --network {}",
+                        self.network
+                    );
+                    ports.clear();
+                }
+            }
+        }
+        if let NetMode::Network(name) = &mode {
+            if !self.aliases.is_empty() && name == crate::settings::DEFAULT_NETWORK {
+                return Err(flag_err(
+                    "--network-alias",
+                    name,
+                    "network-scoped aliases are supported only for user-defined networks",
+                ));
+            }
+        }
+        Ok(Plan {
+            mode,
+            ports,
+            dns,
+            extra_hosts: self.extra_hosts.clone(),
+        })
+    }
+}
