@@ -192,8 +192,9 @@ pub fn run(
     if !flags.rm {
         let _ = run_state.write(paths);
     }
-    drop(prepared);
-    trace.mark("teardown");
+    for error in prepared.teardown.run_traced(trace) {
+        tracing::error!(%error, "teardown");
+    }
     Ok(Outcome { code, oom_killed })
 }
 
@@ -277,27 +278,49 @@ impl Teardown {
         self.teardown()
     }
 
+    /// Tears down now, timing each part (`cgroup-down`, `net-down`, `rootfs-down`).
+    pub fn run_traced(mut self, trace: &mut Trace) -> Vec<String> {
+        self.armed = false;
+        self.teardown_with(Some(trace))
+    }
+
     fn teardown(&self) -> Vec<String> {
+        self.teardown_with(None)
+    }
+
+    fn teardown_with(&self, mut trace: Option<&mut Trace>) -> Vec<String> {
         let mut errors = Vec::new();
-        if let Some(part) = &self.cgroup {
-            if let Err(e) = berth_cgroups::down(part, berth_cgroups::DEFAULT_TIMEOUT) {
-                errors.push(format!("cgroup: {e}"));
+        let mut timed = |name: &'static str, work: &mut dyn FnMut() -> Result<(), String>| {
+            let result = match trace.as_deref_mut() {
+                Some(trace) => trace.stage(name, &mut *work),
+                None => work(),
+            };
+            if let Err(e) = result {
+                errors.push(e);
             }
+        };
+        if let Some(part) = &self.cgroup {
+            timed("cgroup-down", &mut || {
+                berth_cgroups::down(part, berth_cgroups::DEFAULT_TIMEOUT)
+                    .map_err(|e| format!("cgroup: {e}"))
+            });
         }
         if let (true, Some(container)) = (self.network, &self.record.container) {
-            if let Err(e) = berth_net::down(&self.paths, &container.id) {
-                errors.push(format!("network: {e}"));
-            }
+            timed("net-down", &mut || {
+                berth_net::down(&self.paths, &container.id).map_err(|e| format!("network: {e}"))
+            });
         }
         if let Some(container) = &self.record.container {
-            if let Err(e) = berth_rootfs::down(
-                &self.paths,
-                &container.id,
-                self.record.rootfs.as_ref(),
-                self.remove,
-            ) {
-                errors.push(format!("rootfs: {e}"));
-            }
+            timed("rootfs-down", &mut || {
+                berth_rootfs::down(
+                    &self.paths,
+                    &container.id,
+                    self.record.rootfs.as_ref(),
+                    self.remove,
+                )
+                .map(drop)
+                .map_err(|e| format!("rootfs: {e}"))
+            });
         }
         errors
     }
