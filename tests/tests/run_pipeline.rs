@@ -1,6 +1,6 @@
 //! The stages chained by hand make the same container as `berth-run`:
-//! `berth-unpack IMAGE | berth-mount | berth-cgroup | berth-enter -- CMD`, then each
-//! stage's teardown from the saved record.
+//! `berth-unpack IMAGE | berth-mount | berth-net | berth-cgroup | berth-enter -- CMD`,
+//! then each stage's teardown from the saved record.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -16,7 +16,8 @@ fn stage(sandbox: &Sandbox, bin: &str, args: &[&str], input: &[u8]) -> Vec<u8> {
     cmd.arg("--root")
         .arg(sandbox.store.root())
         .arg("--run-dir")
-        .arg(sandbox.store.run_dir());
+        .arg(sandbox.store.run_dir())
+        .envs(sandbox.net.env());
     if bin == "berth-cgroup" {
         cmd.arg("--cgroup-parent").arg(&sandbox.cgroup_parent);
     }
@@ -55,6 +56,7 @@ fn pipeline_and_wrapper_make_the_same_container() {
     let sandbox = Sandbox::with_probe();
     let record = stage(&sandbox, "berth-unpack", &["probe:latest"], b"");
     let record = stage(&sandbox, "berth-mount", &["--tmpfs", "/scratch"], &record);
+    let record = stage(&sandbox, "berth-net", &[], &record);
     let record = stage(&sandbox, "berth-cgroup", &["--pids-limit", "50"], &record);
     let mut enter = Command::new(berth_bin("berth-enter"))
         .args(["--", "probe", "status"])
@@ -69,6 +71,7 @@ fn pipeline_and_wrapper_make_the_same_container() {
     let piped = Status::parse(&out.stdout);
 
     stage(&sandbox, "berth-cgroup", &["down"], &record);
+    stage(&sandbox, "berth-net", &["down"], &record);
     stage(&sandbox, "berth-mount", &["down", "--remove"], &record);
     assert!(
         sandbox.leftover_mounts().is_empty(),
@@ -94,4 +97,37 @@ fn pipeline_and_wrapper_make_the_same_container() {
         "placed in its cgroup: {:?}",
         piped.cgroup
     );
+}
+
+#[test]
+fn the_network_stage_gives_the_container_its_address_and_takes_it_back() {
+    let sandbox = Sandbox::with_probe();
+    let record = stage(&sandbox, "berth-unpack", &["probe:latest"], b"");
+    let record = stage(&sandbox, "berth-mount", &[], &record);
+    let record = stage(&sandbox, "berth-net", &["--add-host", "db:10.9.8.7"], &record);
+    let json: serde_json::Value = serde_json::from_slice(&record).unwrap();
+    let ip = sandbox.net.default_subnet.host(0);
+    assert_eq!(json["network"]["endpoints"][0]["ip"], ip.as_str(), "{json}");
+    let record = stage(&sandbox, "berth-cgroup", &[], &record);
+    let mut enter = Command::new(berth_bin("berth-enter"))
+        .args(["--", "sh", "-c", "ip -4 addr show eth0; ip route; cat /etc/hosts"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    enter.stdin.take().unwrap().write_all(&record).unwrap();
+    let out = enter.wait_with_output().unwrap();
+    assert!(out.status.success(), "berth-enter: {}", describe(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains(&format!("inet {ip}/24")), "{text}");
+    assert!(text.contains(&format!("default via {}", sandbox.net.default_subnet.gateway)), "{text}");
+    assert!(text.contains("10.9.8.7\tdb"), "{text}");
+    stage(&sandbox, "berth-cgroup", &["down"], &record);
+    let passed_on = stage(&sandbox, "berth-net", &["down"], &record);
+    let passed_on: serde_json::Value = serde_json::from_slice(&passed_on).unwrap();
+    assert!(passed_on.get("network").is_none() && passed_on.get("rootfs").is_some(), "{passed_on}");
+    stage(&sandbox, "berth-mount", &["down", "--remove"], &record);
+    assert!(berth_tests::net::bridge_ports(&sandbox.net.bridge).is_empty());
+    assert!(sandbox.leftover_mounts().is_empty(), "{:?}", sandbox.leftover_mounts());
 }
