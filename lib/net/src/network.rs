@@ -258,6 +258,3 @@ pub fn network_dir(paths: &Paths, def: &NetworkDef) -> PathBuf {
     dir(paths, &def.name)
 }
 
-pub fn exists(path: &Path) -> bool {
-    path.exists()
-}

@@ -13,7 +13,7 @@ pub struct NetRequest {
     /// Network: bridge (default), none, host, a network's name, or container:NAME
     #[arg(long, visible_alias = "net", default_value = "bridge")]
     pub network: String,
-    /// Publish a container's port: [ip:][hostPort:]containerPort[/proto], ranges allowed
+    /// Publish a container's port: `[ip:][hostPort:]containerPort[/proto]`, ranges allowed
     #[arg(short = 'p', long = "publish", value_name = "PORTS")]
     pub publish: Vec<String>,
     /// Publish every port the image exposes on a random host port
