@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use berth_common::{FileLock, LockMode, Paths};
 use ipnet::Ipv4Net;
