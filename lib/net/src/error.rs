@@ -36,6 +36,12 @@ pub enum NetError {
     },
     #[error("Bind for {host_ip}:{port} failed: port is already allocated")]
     PortAllocated { host_ip: String, port: u16 },
+    #[error("cannot publish {host_ip}:{port}/{proto}: address already in use by a process of the host")]
+    PortInUse {
+        host_ip: String,
+        port: u16,
+        proto: String,
+    },
     #[error("no free host port for {0}")]
     NoFreePort(String),
     #[error("container {container} is already connected to network {network}")]

@@ -178,6 +178,15 @@ pub fn assign(requests: &[PortRequest], taken: &[PortMapping]) -> Result<Vec<Por
                     port: request.host_port,
                 });
             }
+            // A host process listening there would lose its traffic to the DNAT rule;
+            // Docker's userland proxy refuses such a port too.
+            if !bindable(request.host_ip, request.host_port, &request.proto) {
+                return Err(NetError::PortInUse {
+                    host_ip: request.host_ip.to_string(),
+                    port: request.host_port,
+                    proto: request.proto.clone(),
+                });
+            }
         } else {
             let (low, high) = request.host_range.unwrap_or_else(ephemeral_range);
             let span = u32::from(high - low) + 1;
@@ -268,6 +277,11 @@ mod tests {
         );
         // Same port, other protocol: fine.
         assign(&parse_publish("8080:80/udp").unwrap(), &taken).unwrap();
+        // A port a host process listens on is refused.
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let busy = listener.local_addr().unwrap().port();
+        let err = assign(&parse_publish(&format!("127.0.0.1:{busy}:80")).unwrap(), &[]).unwrap_err();
+        assert!(err.to_string().contains("address already in use"), "{err}");
         let random = assign(&parse_publish("80").unwrap(), &taken).unwrap();
         assert_ne!(random[0].host_port, 0);
         let range = assign(&parse_publish("40000-40001:80").unwrap(), &taken).unwrap();
