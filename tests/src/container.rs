@@ -196,9 +196,14 @@ impl Sandbox {
             .collect()
     }
 
-    /// Mount points under the sandbox directory.
+    /// Mount points under the sandbox directory (the shared mount of the network namespace
+    /// directory, which stays like /run/netns, aside).
     pub fn leftover_mounts(&self) -> Vec<String> {
+        let netns_dir = self.store.run_dir().join("netns");
         mounts_under(self.store.base())
+            .into_iter()
+            .filter(|m| std::path::Path::new(m) != netns_dir)
+            .collect()
     }
 }
 

@@ -285,3 +285,16 @@ pub fn published_port_count(table: &str) -> usize {
     }
     count
 }
+
+/// Ports left on `bridge` once the kernel has had up to 5 s to finish deleting the veths of
+/// namespaces that are gone (berth leaves that to the kernel on teardown).
+pub fn bridge_ports_settled(bridge: &str) -> Vec<String> {
+    let start = std::time::Instant::now();
+    loop {
+        let ports = bridge_ports(bridge);
+        if ports.is_empty() || start.elapsed() > std::time::Duration::from_secs(5) {
+            return ports;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}

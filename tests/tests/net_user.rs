@@ -6,7 +6,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use berth_tests::container::Sandbox;
-use berth_tests::net::{bridge_ports, httpd_script, wget_retry};
+use berth_tests::net::{bridge_ports_settled, httpd_script, wget_retry};
 use berth_tests::store::describe;
 
 fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
@@ -239,9 +239,9 @@ fn connect_disconnect_and_container_mode() {
     sandbox.ok(["rm", "-f", "box", "peer"]);
     for bridge in sandbox.bridges() {
         assert!(
-            bridge_ports(&bridge).is_empty(),
+            bridge_ports_settled(&bridge).is_empty(),
             "{bridge}: {:?}",
-            bridge_ports(&bridge)
+            bridge_ports_settled(&bridge)
         );
     }
 }
@@ -328,7 +328,7 @@ fn fifty_containers_at_once_get_distinct_addresses() {
     let mut rm = vec!["rm", "-f"];
     rm.extend(ids.iter().map(String::as_str));
     sandbox.ok(&rm);
-    assert!(bridge_ports(&sandbox.bridges()[1]).is_empty());
+    assert!(bridge_ports_settled(&sandbox.bridges()[1]).is_empty());
 }
 
 #[test]
@@ -386,9 +386,9 @@ fn gc_after_the_wrapper_was_killed_leaves_nothing() {
     assert_eq!(endpoints(&sandbox, "crash").as_object().unwrap().len(), 0);
     for bridge in sandbox.bridges() {
         assert!(
-            bridge_ports(&bridge).is_empty(),
+            bridge_ports_settled(&bridge).is_empty(),
             "{bridge}: {:?}",
-            bridge_ports(&bridge)
+            bridge_ports_settled(&bridge)
         );
     }
     let ipam =

@@ -128,6 +128,6 @@ fn the_network_stage_gives_the_container_its_address_and_takes_it_back() {
     let passed_on: serde_json::Value = serde_json::from_slice(&passed_on).unwrap();
     assert!(passed_on.get("network").is_none() && passed_on.get("rootfs").is_some(), "{passed_on}");
     stage(&sandbox, "berth-mount", &["down", "--remove"], &record);
-    assert!(berth_tests::net::bridge_ports(&sandbox.net.bridge).is_empty());
+    assert!(berth_tests::net::bridge_ports_settled(&sandbox.net.bridge).is_empty());
     assert!(sandbox.leftover_mounts().is_empty(), "{:?}", sandbox.leftover_mounts());
 }

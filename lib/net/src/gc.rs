@@ -108,6 +108,7 @@ pub fn reset(paths: &Paths, settings: &HostSettings) -> Result<()> {
             crate::nft::delete_table(&table)?;
         }
     }
+    crate::netns::release_dir(&paths.netns())?;
     Ok(())
 }
 
@@ -183,7 +184,6 @@ pub fn gc(paths: &Paths) -> Result<GcReport> {
     }
     let _lock = network::lock(paths)?;
     let mut nl = Netlink::open()?;
-    let links = nl.links()?;
     for def in network::list(paths)? {
         let dir = network::network_dir(paths, &def);
         let mut keep_veths = BTreeSet::new();
@@ -191,7 +191,7 @@ pub fn gc(paths: &Paths) -> Result<GcReport> {
             if live.contains(&e.container_id) {
                 keep_veths.insert(e.host_veth.clone());
             } else {
-                crate::attach::detach_locked(paths, &def, &e.container_id)?;
+                crate::attach::detach_locked(paths, &def, &e.container_id, false)?;
                 report
                     .released_endpoints
                     .push(format!("{}/{}", def.name, &e.container_id[..12]));
@@ -200,6 +200,8 @@ pub fn gc(paths: &Paths) -> Result<GcReport> {
         for ip in crate::ipam::retain(&dir, |owner| live.contains(owner))? {
             report.released_addresses.push(format!("{}/{ip}", def.name));
         }
+        // Read after the endpoints went: what is left on the bridge now belongs to nobody.
+        let links = nl.links()?;
         // Links on this network's bridge that no live endpoint owns.
         if let Some(bridge) = links.iter().find(|l| l.name == def.bridge) {
             for link in links.iter().filter(|l| l.master == Some(bridge.index)) {

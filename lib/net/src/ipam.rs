@@ -17,6 +17,12 @@ fn path(network_dir: &Path) -> PathBuf {
     network_dir.join("ipam.json")
 }
 
+/// The last address given, so the next search starts after it: an address just released
+/// is the last to be given again, while its old veth may still be on its way out.
+fn last_path(network_dir: &Path) -> PathBuf {
+    network_dir.join("ipam-last")
+}
+
 /// The first usable address of a subnet (the default gateway).
 pub fn first_host(subnet: &Ipv4Net) -> Ipv4Addr {
     Ipv4Addr::from(u32::from(subnet.network()) + 1)
@@ -70,16 +76,28 @@ pub fn allocate(
             })
         }
         Some(ip) => ip,
-        None => subnet
-            .hosts()
-            .find(|ip| usable(*ip) && !allocations.contains_key(ip))
-            .ok_or_else(|| NetError::AddressesExhausted {
-                network: def.name.clone(),
-                subnet: subnet.to_string(),
-            })?,
+        None => {
+            let last = std::fs::read_to_string(last_path(network_dir))
+                .ok()
+                .and_then(|t| t.trim().parse::<Ipv4Addr>().ok())
+                .filter(|ip| subnet.contains(ip));
+            let (after, before): (Vec<Ipv4Addr>, Vec<Ipv4Addr>) = subnet
+                .hosts()
+                .partition(|ip| last.is_some_and(|last| *ip > last));
+            after
+                .into_iter()
+                .chain(before)
+                .find(|ip| usable(*ip) && !allocations.contains_key(ip))
+                .ok_or_else(|| NetError::AddressesExhausted {
+                    network: def.name.clone(),
+                    subnet: subnet.to_string(),
+                })?
+        }
     };
     allocations.insert(ip, container.to_string());
     save(network_dir, &allocations)?;
+    let last = last_path(network_dir);
+    std::fs::write(&last, ip.to_string()).map_err(io_err("writing", &last))?;
     Ok(ip)
 }
 

@@ -78,6 +78,7 @@ fn io_err<'a, E: Into<io::Error>>(
 pub fn create(path: &Path) -> Result<(), NetnsError> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         fs::create_dir_all(parent).map_err(io_err("create directory", parent))?;
+        ensure_shared(parent)?;
     }
     fs::OpenOptions::new()
         .write(true)
@@ -109,6 +110,48 @@ pub fn create(path: &Path) -> Result<(), NetnsError> {
             std::panic::resume_unwind(panic)
         }
     }
+}
+
+/// Makes `dir` a mount point of its own with shared propagation, as iproute2 does for
+/// /run/netns: a mount namespace made while a namespace file is mounted here (another
+/// engine's container, `unshare -m`, a service with a private /tmp) gets a copy of that
+/// mount, and only with shared propagation does the later unmount reach the copy too, so the
+/// namespace (and the veth in it) really goes when its container does.
+fn ensure_shared(dir: &Path) -> Result<(), NetnsError> {
+    let _lock = berth_common::FileLock::acquire(
+        &dir.with_extension("lock"),
+        berth_common::LockMode::Exclusive,
+    )
+    .map_err(|e| io_err("lock", dir)(io::Error::other(e)))?;
+    if !is_mount_root(dir) {
+        rustix::mount::mount_bind(dir, dir).map_err(io_err("bind-mount onto itself", dir))?;
+    }
+    rustix::mount::mount_change(dir, rustix::mount::MountPropagationFlags::SHARED)
+        .map_err(io_err("make shared", dir))
+}
+
+fn is_mount_root(dir: &Path) -> bool {
+    rustix::fs::statx(
+        rustix::fs::CWD,
+        dir,
+        rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+        rustix::fs::StatxFlags::BASIC_STATS,
+    )
+    .is_ok_and(|st| {
+        st.stx_attributes
+            .contains(rustix::fs::StatxAttributes::MOUNT_ROOT)
+    })
+}
+
+/// Unmounts the namespace directory's own mount once no namespace file is left in it.
+pub fn release_dir(dir: &Path) -> Result<(), NetnsError> {
+    let empty = fs::read_dir(dir)
+        .map(|mut d| d.next().is_none())
+        .unwrap_or(false);
+    if empty && is_mount_root(dir) {
+        detach(dir).map_err(io_err("unmount", dir))?;
+    }
+    Ok(())
 }
 
 /// Runs on the dedicated thread of [`create`]: moves this thread into a new network namespace,
