@@ -248,20 +248,53 @@ fn publish_all_maps_the_images_exposed_ports_to_random_host_ports() {
     let tar = berth_tests::image::tar_bytes(&berth_tests::image::busybox_entries());
     let path = sandbox.store.work("exposing.tar");
     std::fs::write(&path, tar).unwrap();
-    sandbox.store.ok(["import", "-q", "--change", "EXPOSE 80/tcp 53/udp", path.to_str().unwrap(), "exposing:1"]);
-    let id = sandbox.ok(["-d", "-P", "exposing:1", "sh", "-c", &httpd_script("published-all", 80)]);
+    sandbox.store.ok([
+        "import",
+        "-q",
+        "--change",
+        "EXPOSE 80/tcp 53/udp",
+        path.to_str().unwrap(),
+        "exposing:1",
+    ]);
+    let id = sandbox.ok([
+        "-d",
+        "-P",
+        "exposing:1",
+        "sh",
+        "-c",
+        &httpd_script("published-all", 80),
+    ]);
     let id = id.trim();
     let state: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(sandbox.store.root().join("containers").join(id).join("run.json")).unwrap(),
+        &std::fs::read(
+            sandbox
+                .store
+                .root()
+                .join("containers")
+                .join(id)
+                .join("run.json"),
+        )
+        .unwrap(),
     )
     .unwrap();
-    let ports = state["record"]["network"]["ports"].as_array().cloned().unwrap_or_default();
+    let ports = state["record"]["network"]["ports"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     assert_eq!(ports.len(), 2, "{state}");
-    let tcp = ports.iter().find(|p| p["proto"] == "tcp").expect("the tcp port");
+    let tcp = ports
+        .iter()
+        .find(|p| p["proto"] == "tcp")
+        .expect("the tcp port");
     let host_port = tcp["host_port"].as_u64().unwrap();
     assert_eq!(tcp["container_port"], 80);
     assert!(host_port >= 1024, "{tcp}");
-    assert!(ports.iter().any(|p| p["proto"] == "udp" && p["container_port"] == 53), "{ports:?}");
+    assert!(
+        ports
+            .iter()
+            .any(|p| p["proto"] == "udp" && p["container_port"] == 53),
+        "{ports:?}"
+    );
     let mut body = None;
     for _ in 0..50 {
         body = http_get_host(&format!("127.0.0.1:{host_port}"));
@@ -270,7 +303,10 @@ fn publish_all_maps_the_images_exposed_ports_to_random_host_ports() {
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    assert!(body.is_some_and(|b| b.contains("published-all")), "127.0.0.1:{host_port} did not answer");
+    assert!(
+        body.is_some_and(|b| b.contains("published-all")),
+        "127.0.0.1:{host_port} did not answer"
+    );
     assert_eq!(published_port_count(&sandbox.net.table), 2);
     sandbox.ok(["rm", "-f", id]);
     assert_no_residue(&sandbox);

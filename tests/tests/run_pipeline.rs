@@ -104,13 +104,23 @@ fn the_network_stage_gives_the_container_its_address_and_takes_it_back() {
     let sandbox = Sandbox::with_probe();
     let record = stage(&sandbox, "berth-unpack", &["probe:latest"], b"");
     let record = stage(&sandbox, "berth-mount", &[], &record);
-    let record = stage(&sandbox, "berth-net", &["--add-host", "db:10.9.8.7"], &record);
+    let record = stage(
+        &sandbox,
+        "berth-net",
+        &["--add-host", "db:10.9.8.7"],
+        &record,
+    );
     let json: serde_json::Value = serde_json::from_slice(&record).unwrap();
     let ip = sandbox.net.default_subnet.host(0);
     assert_eq!(json["network"]["endpoints"][0]["ip"], ip.as_str(), "{json}");
     let record = stage(&sandbox, "berth-cgroup", &[], &record);
     let mut enter = Command::new(berth_bin("berth-enter"))
-        .args(["--", "sh", "-c", "ip -4 addr show eth0; ip route; cat /etc/hosts"])
+        .args([
+            "--",
+            "sh",
+            "-c",
+            "ip -4 addr show eth0; ip route; cat /etc/hosts",
+        ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -121,13 +131,26 @@ fn the_network_stage_gives_the_container_its_address_and_takes_it_back() {
     assert!(out.status.success(), "berth-enter: {}", describe(&out));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains(&format!("inet {ip}/24")), "{text}");
-    assert!(text.contains(&format!("default via {}", sandbox.net.default_subnet.gateway)), "{text}");
+    assert!(
+        text.contains(&format!(
+            "default via {}",
+            sandbox.net.default_subnet.gateway
+        )),
+        "{text}"
+    );
     assert!(text.contains("10.9.8.7\tdb"), "{text}");
     stage(&sandbox, "berth-cgroup", &["down"], &record);
     let passed_on = stage(&sandbox, "berth-net", &["down"], &record);
     let passed_on: serde_json::Value = serde_json::from_slice(&passed_on).unwrap();
-    assert!(passed_on.get("network").is_none() && passed_on.get("rootfs").is_some(), "{passed_on}");
+    assert!(
+        passed_on.get("network").is_none() && passed_on.get("rootfs").is_some(),
+        "{passed_on}"
+    );
     stage(&sandbox, "berth-mount", &["down", "--remove"], &record);
     assert!(berth_tests::net::bridge_ports_settled(&sandbox.net.bridge).is_empty());
-    assert!(sandbox.leftover_mounts().is_empty(), "{:?}", sandbox.leftover_mounts());
+    assert!(
+        sandbox.leftover_mounts().is_empty(),
+        "{:?}",
+        sandbox.leftover_mounts()
+    );
 }

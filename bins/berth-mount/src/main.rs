@@ -36,10 +36,12 @@ fn run(cli: Cli) -> Result<()> {
         && (!stage_flags.mount.volumes.is_empty()
             || !stage_flags.mount.tmpfs.is_empty()
             || stage_flags.mount.read_only
+            || stage_flags.mount.userns_request() != Default::default()
             || stage_flags.name.is_some())
     {
         anyhow::bail!(
-            "-v, --tmpfs, --read-only and --name belong to the stage, not to its subcommands"
+            "-v, --tmpfs, --read-only, --name and the user namespace flags belong to the \
+             stage, not to its subcommands"
         );
     }
     match cli.command {
@@ -59,7 +61,7 @@ fn run(cli: Cli) -> Result<()> {
             let opts = cli
                 .stage
                 .mount
-                .setup_options(cli.stage.name, cli.stage.volatile);
+                .setup_options(cli.stage.name, cli.stage.volatile)?;
             berth_rootfs::setup(&paths, &mut record, &opts)?;
             stage::write_record(std::io::stdout().lock(), &record)?;
             Ok(())

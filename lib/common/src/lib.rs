@@ -8,6 +8,7 @@ pub mod record;
 pub mod signal;
 pub mod stage;
 pub mod units;
+pub mod userns;
 
 pub use lock::{FileLock, LockError, LockMode};
 pub use paths::{Paths, DEFAULT_ROOT, DEFAULT_RUN_DIR};
@@ -15,3 +16,4 @@ pub use record::{
     CgroupPart, ContainerPart, ContainerRecord, Endpoint, ImageConfig, ImagePart, Limits,
     MountEntry, MountKind, NetworkPart, PortMapping, RootfsPart, RECORD_VERSION,
 };
+pub use userns::{IdRange, UserNamespace};

@@ -90,6 +90,11 @@ pub struct RootfsPart {
     /// namespace, in this order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mounts: Vec<MountEntry>,
+    /// The container's user namespace (`--userns-remap`, `--uidmap`): the overlay is
+    /// mounted over idmapped layers for it, and berth-enter creates the namespace with
+    /// these maps. Absent: the host's user namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub userns: Option<crate::userns::UserNamespace>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]

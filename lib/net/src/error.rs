@@ -36,7 +36,9 @@ pub enum NetError {
     },
     #[error("Bind for {host_ip}:{port} failed: port is already allocated")]
     PortAllocated { host_ip: String, port: u16 },
-    #[error("cannot publish {host_ip}:{port}/{proto}: address already in use by a process of the host")]
+    #[error(
+        "cannot publish {host_ip}:{port}/{proto}: address already in use by a process of the host"
+    )]
     PortInUse {
         host_ip: String,
         port: u16,

@@ -257,4 +257,3 @@ pub fn forget(paths: &Paths, def: &NetworkDef) -> Result<()> {
 pub fn network_dir(paths: &Paths, def: &NetworkDef) -> PathBuf {
     dir(paths, &def.name)
 }
-

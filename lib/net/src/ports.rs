@@ -280,7 +280,11 @@ mod tests {
         // A port a host process listens on is refused.
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
         let busy = listener.local_addr().unwrap().port();
-        let err = assign(&parse_publish(&format!("127.0.0.1:{busy}:80")).unwrap(), &[]).unwrap_err();
+        let err = assign(
+            &parse_publish(&format!("127.0.0.1:{busy}:80")).unwrap(),
+            &[],
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("address already in use"), "{err}");
         let random = assign(&parse_publish("80").unwrap(), &taken).unwrap();
         assert_ne!(random[0].host_port, 0);

@@ -11,12 +11,15 @@ use crate::rootfs::RootfsPlan;
 use crate::signals::Blocked;
 use crate::spawn::{ContainerSpec, NetworkMode};
 use crate::sync::ChildFailure;
+use crate::userns::{become_root, set_netns_sysctls, HostSide};
 use crate::{caps as capsets, exec, user};
 
 /// How the child gets its namespaces.
+#[derive(Clone, Copy)]
 pub(crate) enum Entry<'a> {
-    /// New ones, with the root filesystem set up inside.
-    New,
+    /// New ones, with the root filesystem set up inside; in a new user namespace, with what
+    /// the parent prepared for it.
+    New(Option<&'a HostSide>),
     /// A running container's (`/proc/<pid>/ns/*` fds opened by the parent).
     Join(&'a crate::join::Namespaces),
 }
@@ -60,7 +63,7 @@ pub(crate) fn child(
         return fail("stdio", e);
     }
     let entered = match entry {
-        Entry::New => setup(spec),
+        Entry::New(host) => setup(spec, host),
         Entry::Join(namespaces) => namespaces
             .enter()
             .map_err(|e| fail("join the container's namespaces", e)),
@@ -89,8 +92,16 @@ fn stdio(spec: &ContainerSpec) -> std::io::Result<()> {
     Ok(())
 }
 
-/// New namespaces and the root filesystem inside them.
-fn setup(spec: &ContainerSpec) -> Result<(), ChildFailure> {
+/// New namespaces and the root filesystem inside them. In a user namespace (`host`), the
+/// child was born in it, and in the network namespace it joins.
+fn setup(spec: &ContainerSpec, host: Option<&HostSide>) -> Result<(), ChildFailure> {
+    if let Some(host) = host {
+        // The parent wrote our maps before `g`.
+        become_root().map_err(|e| fail("become the user namespace's root", e))?;
+        // Unsharing the mount namespace moves the working directory to our copy of it:
+        // the way to the rootfs that needs no walk through host directories.
+        rustix::process::fchdir(&host.rootfs).map_err(|e| fail("enter the rootfs", e))?;
+    }
     let mut flags = UnshareFlags::NEWNS | UnshareFlags::NEWUTS | UnshareFlags::NEWIPC;
     // Docker gives a container its own cgroup namespace on pure v2 hosts only. The parent
     // has placed us in our cgroups already, so they become the namespace's root.
@@ -102,7 +113,7 @@ fn setup(spec: &ContainerSpec) -> Result<(), ChildFailure> {
     }
     // SAFETY: no FILES flag, and the child is single-threaded.
     unsafe { rustix::thread::unshare_unsafe(flags) }.map_err(|e| fail("unshare namespaces", e))?;
-    if let NetworkMode::Join(path) = &spec.network {
+    if let (NetworkMode::Join(path), None) = (&spec.network, host) {
         let netns = File::open(path)
             .map_err(|e| fail(&format!("open network namespace {}", path.display()), e))?;
         rustix::thread::move_into_link_name_space(
@@ -115,8 +126,15 @@ fn setup(spec: &ContainerSpec) -> Result<(), ChildFailure> {
     if spec.network == NetworkMode::None {
         loopback_up().map_err(|e| fail("bring lo up", e))?;
     }
-    if spec.network != NetworkMode::Host {
-        own_netns_sysctls()?;
+    // (For a user namespace joining berth-net's namespace, the parent set them.)
+    match (&spec.network, &spec.userns) {
+        (NetworkMode::Host, _) => {}
+        (NetworkMode::Join(_), Some(_)) => {}
+        // Gids must be mapped in the writer's user namespace.
+        (_, Some(userns)) => {
+            set_netns_sysctls(userns.contiguous_gids_from_zero()).map_err(|e| fail("sysctls", e))?
+        }
+        (_, None) => set_netns_sysctls(u32::MAX >> 1).map_err(|e| fail("sysctls", e))?,
     }
     let plan = RootfsPlan {
         rootfs: &spec.rootfs,
@@ -128,6 +146,7 @@ fn setup(spec: &ContainerSpec) -> Result<(), ChildFailure> {
         shm_size: spec.shm_size,
         cgroup: spec.cgroup.as_ref(),
         console: spec.tty.as_ref().map(|t| t.path.as_path()),
+        host,
     };
     crate::rootfs::setup(&plan).map_err(|e| fail("rootfs", e))
 }
@@ -157,20 +176,6 @@ fn loopback_up() -> std::io::Result<()> {
         if libc::ioctl(raw, libc::SIOCSIFFLAGS, &request) < 0 {
             return Err(std::io::Error::last_os_error());
         }
-    }
-    Ok(())
-}
-
-/// What Docker sets in a container's own network namespace: unprivileged ICMP sockets and
-/// low ports for everyone. Net sysctls belong to the writer's network namespace, so the
-/// host's /proc (still mounted here) reaches ours.
-fn own_netns_sysctls() -> Result<(), ChildFailure> {
-    for (key, value) in [
-        ("net/ipv4/ping_group_range", "0 2147483647"),
-        ("net/ipv4/ip_unprivileged_port_start", "0"),
-    ] {
-        let path = format!("/proc/sys/{key}");
-        std::fs::write(&path, value).map_err(|e| fail(&format!("write {path}"), e))?;
     }
     Ok(())
 }

@@ -1,7 +1,9 @@
 //! `--join`: a new process inside a running container (the base of `exec`). It enters the
 //! container's pid, ipc, uts, net, cgroup and mount namespaces, its cgroups, and gets the
 //! container's capabilities, seccomp filter, user and environment, as a new container's
-//! first process does.
+//! first process does. A container with its own user namespace has it entered last: berth
+//! needs its host capabilities to join the others (the network namespace belongs to the
+//! host's user namespace), and entering it is what makes the process the container's root.
 
 use std::fs::File;
 use std::os::fd::AsFd;
@@ -15,6 +17,8 @@ use crate::spawn::{launch, ContainerSpec, SpawnError, Started};
 pub struct Namespaces {
     others: Vec<(File, LinkNameSpaceType, &'static str)>,
     pid: File,
+    /// The container's user namespace, when it is not berth's own.
+    user: Option<File>,
 }
 
 impl Namespaces {
@@ -32,9 +36,17 @@ impl Namespaces {
         ] {
             others.push((open(name)?, kind, name));
         }
+        let user = open("user")?;
+        let own = File::open("/proc/self/ns/user")?;
+        let same = |a: &File, b: &File| -> std::io::Result<bool> {
+            let (a, b) = (rustix::fs::fstat(a)?, rustix::fs::fstat(b)?);
+            Ok((a.st_dev, a.st_ino) == (b.st_dev, b.st_ino))
+        };
+        let user = if same(&user, &own)? { None } else { Some(user) };
         Ok(Namespaces {
             others,
             pid: open("pid")?,
+            user,
         })
     }
 
@@ -43,6 +55,12 @@ impl Namespaces {
         for (file, kind, name) in &self.others {
             move_into_link_name_space(file.as_fd(), Some(*kind))
                 .map_err(|e| std::io::Error::other(format!("setns {name}: {e}")))?;
+        }
+        if let Some(user) = &self.user {
+            move_into_link_name_space(user.as_fd(), Some(LinkNameSpaceType::User))
+                .map_err(|e| std::io::Error::other(format!("setns user: {e}")))?;
+            crate::userns::become_root()
+                .map_err(|e| std::io::Error::other(format!("become the container's root: {e}")))?;
         }
         rustix::process::chdir("/")?;
         Ok(())
@@ -58,17 +76,17 @@ pub fn join(target: i32, spec: &ContainerSpec) -> Result<Started, SpawnError> {
         // Children go into the container's pid namespace; berth returns to its own right
         // after the fork, so it may still start threads (which a foreign pid namespace for
         // children forbids).
-        if move_into_link_name_space(namespaces.pid.as_fd(), Some(LinkNameSpaceType::ProcessID))
-            .is_err()
-        {
-            return (-1, None);
-        }
+        move_into_link_name_space(namespaces.pid.as_fd(), Some(LinkNameSpaceType::ProcessID))
+            .map_err(|e| SpawnError::Sys {
+                op: "join the container's pid namespace",
+                source: e.into(),
+            })?;
         // SAFETY: berth is single-threaded here; glibc's fork keeps malloc usable in the child.
         let pid = unsafe { libc::fork() };
         if pid != 0 {
             let _ =
                 move_into_link_name_space(own_pid_ns.as_fd(), Some(LinkNameSpaceType::ProcessID));
         }
-        (pid, None)
+        Ok((pid, None))
     })
 }

@@ -17,5 +17,6 @@ pub mod sync;
 pub mod tty;
 mod umask;
 pub mod user;
+pub mod userns;
 
 pub use spawn::{start, ContainerSpec, NetworkMode, SpawnError, Started};

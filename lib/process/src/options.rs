@@ -288,6 +288,14 @@ impl ProcessOptions {
             .clone()
             .unwrap_or_else(|| container.id[..12].to_string());
         let network = self.network_mode(record)?;
+        let userns = rootfs.userns.clone();
+        if userns.is_some() && network == NetworkMode::Host {
+            return Err(SpecError::Options(invalid(
+                "--network",
+                "host",
+                "a container with a user namespace cannot use the host's network (as in Docker)",
+            )));
+        }
         let dir = record.root.join("containers").join(&container.id);
         let etc_files = crate::etc_files::write(
             &dir,
@@ -299,6 +307,41 @@ impl ProcessOptions {
             path: dir.clone(),
             source,
         })?;
+        if let Some(userns) = &userns {
+            // The container's root owns them, as in Docker (it may rewrite /etc/hosts).
+            let (uid, gid) = userns.host_root();
+            for (file, _) in &etc_files {
+                std::os::unix::fs::chown(file, Some(uid), Some(gid)).map_err(|source| {
+                    SpecError::Io {
+                        path: file.clone(),
+                        source,
+                    }
+                })?;
+            }
+        }
+        let tty = if self.tty {
+            let pty = crate::tty::Pty::open().map_err(|source| SpecError::Io {
+                path: "/dev/ptmx".into(),
+                source,
+            })?;
+            if let Some(userns) = &userns {
+                // Its /dev/console: the container's root's, as berth's own is without a
+                // user namespace.
+                let (uid, gid) = userns.host_root();
+                rustix::fs::fchown(
+                    &pty.slave,
+                    Some(rustix::fs::Uid::from_raw(uid)),
+                    Some(rustix::fs::Gid::from_raw(gid)),
+                )
+                .map_err(|e| SpecError::Io {
+                    path: pty.path.clone(),
+                    source: e.into(),
+                })?;
+            }
+            Some(pty)
+        } else {
+            None
+        };
         let cgroup_procs = record
             .cgroup
             .iter()
@@ -332,16 +375,10 @@ impl ProcessOptions {
             rlimits: self.rlimits()?,
             cgroup_procs,
             cgroup: record.cgroup.clone(),
-            tty: if self.tty {
-                Some(crate::tty::Pty::open().map_err(|source| SpecError::Io {
-                    path: "/dev/ptmx".into(),
-                    source,
-                })?)
-            } else {
-                None
-            },
+            tty,
             stdin: self.interactive,
             init: self.init,
+            userns,
         })
     }
 }

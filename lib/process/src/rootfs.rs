@@ -12,6 +12,8 @@ use rustix::mount::{self as m, MountFlags, MountPropagationFlags, UnmountFlags};
 
 use berth_rootfs::{mount_bind_onto, BindOptions, Kind};
 
+use crate::userns::HostSide;
+
 /// What to create when a mount target is missing.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Create {
@@ -122,6 +124,10 @@ pub struct RootfsPlan<'a> {
     pub cgroup: Option<&'a berth_common::CgroupPart>,
     /// The pty slave (`/dev/pts/N` of the host), bound over /dev/console (`-t`).
     pub console: Option<&'a Path>,
+    /// In a user namespace: the sources the parent cloned (the working directory is our
+    /// copy of the rootfs), and devices are bound from the host's /dev (a user namespace
+    /// cannot make device nodes).
+    pub host: Option<&'a HostSide>,
 }
 
 pub fn setup(plan: &RootfsPlan<'_>) -> Result<()> {
@@ -132,16 +138,21 @@ pub fn setup(plan: &RootfsPlan<'_>) -> Result<()> {
         MountPropagationFlags::DOWNSTREAM | MountPropagationFlags::REC,
     )
     .map_err(err("make / rslave", "/"))?;
-    m::mount_bind_recursive(plan.rootfs, plan.rootfs)
-        .map_err(err("bind the rootfs onto itself", &rootfs_text))?;
-    let root = fs::open(
-        plan.rootfs,
-        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(err("open rootfs", &rootfs_text))?;
+    let root = match plan.host {
+        None => {
+            m::mount_bind_recursive(plan.rootfs, plan.rootfs)
+                .map_err(err("bind the rootfs onto itself", &rootfs_text))?;
+            fs::open(
+                plan.rootfs,
+                OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(err("open rootfs", &rootfs_text))?
+        }
+        Some(_) => bind_cwd_onto_itself(&rootfs_text)?,
+    };
     mount_proc(&root)?;
-    mount_dev(&root, plan.shm_size)?;
+    mount_dev(&root, plan.shm_size, plan.host.is_some())?;
     if let Some(console) = plan.console {
         let target = open_in_root(root.as_fd(), "/dev/console", Create::File)
             .map_err(err("create", "/dev/console"))?;
@@ -153,17 +164,46 @@ pub fn setup(plan: &RootfsPlan<'_>) -> Result<()> {
             }
         })?;
     }
-    mount_sys(&root, plan.own_netns)?;
+    mount_sys(
+        &root,
+        plan.own_netns,
+        plan.host.and_then(|h| h.sysfs.as_ref()),
+    )?;
     if let Some(cgroup) = plan.cgroup {
         mount_cgroups(&root, cgroup)?;
     }
-    for entry in plan.mounts {
-        mount_entry(&root, entry)?;
+    for (i, entry) in plan.mounts.iter().enumerate() {
+        match plan
+            .host
+            .and_then(|h| h.trees.get(i))
+            .and_then(Option::as_ref)
+        {
+            Some(tree) => berth_rootfs::mount_entry_from_tree(root.as_fd(), entry, tree.as_fd())
+                .map_err(|e| SetupError {
+                    what: "mount",
+                    path: entry.target.clone(),
+                    source: std::io::Error::other(e.to_string()),
+                })?,
+            None => mount_entry(&root, entry)?,
+        }
     }
-    for (source, target) in plan.etc_files {
+    for (i, (source, target)) in plan.etc_files.iter().enumerate() {
         let fd = open_in_root(root.as_fd(), target, Create::File)
             .map_err(err("create mount target", target))?;
-        m::mount_bind(source, fd_path(fd.as_fd())).map_err(err("bind", target))?;
+        match plan.host.and_then(|h| h.etc_trees.get(i)) {
+            Some(tree) => berth_rootfs::attach_tree(
+                tree.as_fd(),
+                fd.as_fd(),
+                BindOptions::default(),
+                &source.display().to_string(),
+            )
+            .map_err(|e| SetupError {
+                what: "bind",
+                path: target.to_string(),
+                source: std::io::Error::other(e.to_string()),
+            })?,
+            None => m::mount_bind(source, fd_path(fd.as_fd())).map_err(err("bind", target))?,
+        }
     }
     if !plan.privileged {
         mask_paths(&root)?;
@@ -174,6 +214,31 @@ pub fn setup(plan: &RootfsPlan<'_>) -> Result<()> {
             .map_err(err("remount read-only", "/"))?;
     }
     Ok(())
+}
+
+/// In a user namespace, with the working directory on our copy of the rootfs (a mount
+/// locked to the namespace, which pivot_root refuses): a bind of it on itself, made from
+/// the working directory, so no host path is walked. Returns an `O_PATH` fd on the bind.
+fn bind_cwd_onto_itself(rootfs: &str) -> Result<OwnedFd> {
+    use rustix::mount::{move_mount, open_tree, MoveMountFlags, OpenTreeFlags};
+    let tree = open_tree(
+        fs::CWD,
+        ".",
+        OpenTreeFlags::OPEN_TREE_CLONE
+            | OpenTreeFlags::OPEN_TREE_CLOEXEC
+            | OpenTreeFlags::AT_RECURSIVE,
+    )
+    .map_err(err("clone the rootfs", rootfs))?;
+    move_mount(
+        &tree,
+        "",
+        fs::CWD,
+        ".",
+        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
+    )
+    .map_err(err("bind the rootfs onto itself", rootfs))?;
+    // The fd now refers to the attached bind.
+    Ok(tree)
 }
 
 /// An empty directory in the image's tree to mount on; the image cannot redirect it.
@@ -213,7 +278,7 @@ fn mount_proc(root: &OwnedFd) -> Result<()> {
     check_fs(root, "/proc", PROC_SUPER_MAGIC).map(drop)
 }
 
-fn mount_dev(root: &OwnedFd, shm_size: u64) -> Result<()> {
+fn mount_dev(root: &OwnedFd, shm_size: u64, bind_devices: bool) -> Result<()> {
     let target = dir_target(root, "/dev")?;
     let flags = MountFlags::NOSUID | MountFlags::STRICTATIME;
     m::mount(
@@ -234,6 +299,10 @@ fn mount_dev(root: &OwnedFd, shm_size: u64) -> Result<()> {
     .map_err(err("open", "/dev"))?;
     let _umask = crate::umask::Cleared::new();
     for (name, major, minor) in DEVICES {
+        if bind_devices {
+            bind_device(&dev, name, *major, *minor)?;
+            continue;
+        }
         fs::mknodat(
             &dev,
             *name,
@@ -282,10 +351,60 @@ fn mount_dev(root: &OwnedFd, shm_size: u64) -> Result<()> {
     .map_err(err("mount mqueue on", "/dev/mqueue"))
 }
 
-fn mount_sys(root: &OwnedFd, own_netns: bool) -> Result<()> {
+/// What runc does in a user namespace: the host's device node (checked to be the
+/// expected one) bound onto an empty file of the container's /dev.
+fn bind_device(dev: &OwnedFd, name: &'static str, major: u32, minor: u32) -> Result<()> {
+    let host = format!("/dev/{name}");
+    let source = fs::open(
+        host.as_str(),
+        OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(err("open the host's", name))?;
+    let st = fs::fstat(&source).map_err(err("stat the host's", name))?;
+    if FileType::from_raw_mode(st.st_mode) != FileType::CharacterDevice
+        || st.st_rdev != fs::makedev(major, minor)
+    {
+        return Err(SetupError {
+            what: "check the host's",
+            path: host,
+            source: std::io::Error::other(format!("is not the device {major}:{minor}")),
+        });
+    }
+    let target = fs::openat(
+        dev,
+        name,
+        OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o666),
+    )
+    .map_err(err("create", name))?;
+    mount_bind_onto(source.as_fd(), target.as_fd(), BindOptions::default()).map_err(|e| {
+        SetupError {
+            what: "bind the host's device",
+            path: host.clone(),
+            source: std::io::Error::other(e.to_string()),
+        }
+    })
+}
+
+/// A fresh sysfs (own network namespace), the one the parent mounted for a user namespace
+/// (`prepared`), or the host's bound read-only.
+fn mount_sys(root: &OwnedFd, own_netns: bool, prepared: Option<&OwnedFd>) -> Result<()> {
     let target = dir_target(root, "/sys")?;
     let flags = MountFlags::NOSUID | MountFlags::NOEXEC | MountFlags::NODEV | MountFlags::RDONLY;
-    if own_netns {
+    if let Some(sysfs) = prepared {
+        berth_rootfs::attach_tree(
+            sysfs.as_fd(),
+            target.as_fd(),
+            BindOptions::default(),
+            "sysfs",
+        )
+        .map_err(|e| SetupError {
+            what: "mount sysfs on",
+            path: "/sys".into(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+    } else if own_netns {
         m::mount("sysfs", fd_path(target.as_fd()), "sysfs", flags, None)
             .map_err(err("mount sysfs on", "/sys"))?;
     } else {

@@ -11,6 +11,7 @@ use caps::Capability;
 use crate::child::Entry;
 use crate::signals::{self, Blocked};
 use crate::sync::{self, ChildFailure};
+use crate::userns::HostSide;
 
 /// Which network namespace the container gets.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,6 +54,9 @@ pub struct ContainerSpec {
     pub stdin: bool,
     /// `--init`: pid 1 reaps zombies and forwards signals; the command is its child.
     pub init: bool,
+    /// A new user namespace with these maps (the record's `rootfs.userns`: the rootfs is
+    /// idmapped for it); None: the host's.
+    pub userns: Option<berth_common::UserNamespace>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +72,9 @@ pub enum SpawnError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// Preparing the host's side of a container in a user namespace failed.
+    #[error("user namespace: {what}: {reason}")]
+    Prepare { what: String, reason: String },
     #[error(transparent)]
     Child(#[from] ChildFailure),
 }
@@ -101,9 +108,20 @@ pub fn start(spec: &ContainerSpec) -> Result<Started, SpawnError> {
         .and_then(|c| c.paths.get("unified"))
         .cloned();
     let unified_dir = unified.as_ref().and_then(|p| std::fs::File::open(p).ok());
-    launch(spec, Entry::New, move || {
+    // A user namespace is created with the pid namespace, so that it owns it (and every
+    // namespace the child makes later).
+    let host = match &spec.userns {
+        Some(userns) => Some(HostSide::prepare(spec, userns)?),
+        None => None,
+    };
+    let namespaces = if host.is_some() {
+        libc::CLONE_NEWPID | libc::CLONE_NEWUSER
+    } else {
+        libc::CLONE_NEWPID
+    };
+    let fork = move || {
         if let Some(dir) = &unified_dir {
-            if let Some(pid) = clone_into_cgroup(dir) {
+            if let Some(pid) = clone_into_cgroup(dir, namespaces) {
                 return (pid, unified.map(|p| p.join("cgroup.procs")));
             }
         }
@@ -115,7 +133,7 @@ pub fn start(spec: &ContainerSpec) -> Result<Started, SpawnError> {
         let pid = unsafe {
             libc::syscall(
                 libc::SYS_clone,
-                (libc::CLONE_NEWPID | libc::SIGCHLD) as libc::c_ulong,
+                (namespaces | libc::SIGCHLD) as libc::c_ulong,
                 0usize,
                 0usize,
                 0usize,
@@ -123,7 +141,13 @@ pub fn start(spec: &ContainerSpec) -> Result<Started, SpawnError> {
             )
         };
         (pid as i32, None)
-    })
+    };
+    match &host {
+        Some(host_side) => launch(spec, Entry::New(Some(host_side)), || {
+            host_side.born_in_netns(fork)
+        }),
+        None => launch(spec, Entry::New(None), || Ok(fork())),
+    }
 }
 
 /// `struct clone_args` of clone3(2), up to `cgroup` (Linux 5.7).
@@ -145,12 +169,12 @@ struct CloneArgs {
 
 const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 
-/// A fork-like clone3 into a new pid namespace and straight into the cgroup `dir`; None
-/// when the kernel cannot (then nothing was created).
-fn clone_into_cgroup(dir: &std::fs::File) -> Option<i32> {
+/// A fork-like clone3 into new `namespaces` (pid, and user for a user namespace) and
+/// straight into the cgroup `dir`; None when the kernel cannot (then nothing was created).
+fn clone_into_cgroup(dir: &std::fs::File, namespaces: libc::c_int) -> Option<i32> {
     use std::os::fd::AsRawFd;
     let args = CloneArgs {
-        flags: libc::CLONE_NEWPID as u64 | CLONE_INTO_CGROUP,
+        flags: namespaces as u64 | CLONE_INTO_CGROUP,
         exit_signal: libc::SIGCHLD as u64,
         cgroup: dir.as_raw_fd() as u64,
         ..Default::default()
@@ -167,23 +191,24 @@ fn clone_into_cgroup(dir: &std::fs::File) -> Option<i32> {
     (pid >= 0).then_some(pid as i32)
 }
 
-/// The handshake shared by a new container and a joining process: fork with `fork`, put
-/// the child in its cgroups, let it go, and wait until it has exec'd (or failed to).
+/// The handshake shared by a new container and a joining process: fork with `fork`, give
+/// a child in a new user namespace its maps, put the child in its cgroups, let it go, and
+/// wait until it has exec'd (or failed to).
 pub(crate) fn launch(
     spec: &ContainerSpec,
     entry: Entry<'_>,
-    fork: impl FnOnce() -> (i32, Option<PathBuf>),
+    fork: impl FnOnce() -> Result<(i32, Option<PathBuf>), SpawnError>,
 ) -> Result<Started, SpawnError> {
     let sys = |op| move |e: std::io::Error| SpawnError::Sys { op, source: e };
     let entry_kind = match entry {
-        Entry::New => EntryKind::New,
+        Entry::New(_) => EntryKind::New,
         Entry::Join(_) => EntryKind::Join,
     };
     let go = sync::pipe().map_err(sys("create pipe"))?;
     let result = sync::pipe().map_err(sys("create pipe"))?;
     let signals = Blocked::block().map_err(sys("block signals"))?;
     // `placed`: the cgroup.procs the child was born in, if any.
-    let (pid, placed) = fork();
+    let (pid, placed) = fork()?;
     if pid < 0 {
         return Err(SpawnError::Sys {
             op: "fork",
@@ -206,6 +231,18 @@ pub(crate) fn launch(
         signals,
         winch,
     };
+    // The child waits for `g` before anything else; in a new user namespace it needs its
+    // maps first (until then it has no ids there).
+    if let (Entry::New(Some(_)), Some(userns)) = (entry, &spec.userns) {
+        if let Err(e) = berth_rootfs::idmap::write_maps(pid, userns) {
+            signals::forward(pid, libc::SIGKILL);
+            let _ = started.wait();
+            return Err(SpawnError::Sys {
+                op: "write the user namespace's maps",
+                source: e,
+            });
+        }
+    }
     // Moving a process between v1 cgroups waits for an RCU grace period (milliseconds), so
     // a new container sets up its namespaces and mounts meanwhile (berth's own code), and
     // only waits to be placed before it drops privileges and execs. A cgroup namespace

@@ -121,6 +121,7 @@ struct MountAttr {
 }
 
 const MOUNT_ATTR_RDONLY: u64 = 0x1;
+const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
 const AT_EMPTY_PATH: libc::c_int = 0x1000;
 const AT_RECURSIVE: libc::c_uint = 0x8000;
 
@@ -138,9 +139,45 @@ pub fn mount_bind_onto<'a>(
     options: BindOptions,
 ) -> Result<()> {
     let source = source.into();
+    let tree = match clone_tree(source, options, None) {
+        Ok(tree) => tree,
+        Err(RootfsError::Mount { source: e, .. }) if e.raw_os_error() == Some(libc::ENOSYS) => {
+            return legacy_bind(source, target, options).map_err(|e| RootfsError::Mount {
+                what: format!("bind of {}", source.describe()),
+                target: fd_path(target).display().to_string(),
+                source: e,
+            })
+        }
+        // Name the target the caller knows, not the detached tree.
+        Err(RootfsError::Mount { what, source, .. }) => {
+            return Err(RootfsError::Mount {
+                what,
+                target: fd_path(target).display().to_string(),
+                source,
+            })
+        }
+        Err(e) => return Err(e),
+    };
+    attach_tree(tree.as_fd(), target, options, &source.describe())
+}
+
+/// A detached copy of `source` (`open_tree(OPEN_TREE_CLONE)`, with the mounts below it when
+/// `options.recursive`), read-only if `options.readonly`, and idmapped with the user
+/// namespace `idmap` if given. Nothing is attached yet: [`attach_tree`] does that, possibly
+/// in another process (one in a user namespace, which cannot reach the source's path or
+/// idmap a mount itself; it inherits the fd).
+pub fn clone_tree(
+    source: BindSource<'_>,
+    options: BindOptions,
+    idmap: Option<BorrowedFd<'_>>,
+) -> Result<OwnedFd> {
     let mount_err = |e: io::Error| RootfsError::Mount {
-        what: format!("bind of {}", source.describe()),
-        target: fd_path(target).display().to_string(),
+        what: format!(
+            "{}bind of {}",
+            if idmap.is_some() { "idmapped " } else { "" },
+            source.describe()
+        ),
+        target: "a detached tree".into(),
         source: e,
     };
     let mut flags = OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC;
@@ -150,17 +187,36 @@ pub fn mount_bind_onto<'a>(
     let tree = match source {
         BindSource::Path(p) => open_tree(CWD, p, flags),
         BindSource::Fd(fd) => open_tree(fd, "", flags | OpenTreeFlags::AT_EMPTY_PATH),
-    };
-    let tree = match tree {
-        Ok(tree) => tree,
-        Err(Errno::NOSYS) => return legacy_bind(source, target, options).map_err(mount_err),
-        Err(e) => return Err(mount_err(e.into())),
-    };
-    if options.readonly {
-        set_attr(&tree, MOUNT_ATTR_RDONLY, 0, options.recursive).map_err(mount_err)?;
     }
+    .map_err(|e| mount_err(e.into()))?;
+    let mut attrs = 0;
+    if options.readonly {
+        attrs |= MOUNT_ATTR_RDONLY;
+    }
+    if idmap.is_some() {
+        attrs |= MOUNT_ATTR_IDMAP;
+    }
+    if attrs != 0 {
+        set_attr(tree.as_fd(), attrs, 0, options.recursive, idmap).map_err(mount_err)?;
+    }
+    Ok(tree)
+}
+
+/// Attaches a detached tree (from [`clone_tree`], or `fsmount`) onto the object `target`
+/// refers to, then sets the propagation `options` ask for. `what` names the source in errors.
+pub fn attach_tree(
+    tree: BorrowedFd<'_>,
+    target: BorrowedFd<'_>,
+    options: BindOptions,
+    what: &str,
+) -> Result<()> {
+    let mount_err = |e: io::Error| RootfsError::Mount {
+        what: format!("bind of {what}"),
+        target: fd_path(target).display().to_string(),
+        source: e,
+    };
     move_mount(
-        &tree,
+        tree,
         "",
         target,
         "",
@@ -169,24 +225,30 @@ pub fn mount_bind_onto<'a>(
     .map_err(|e| mount_err(e.into()))?;
     if let Some(p) = options.propagation {
         // The fd now refers to the attached mount; propagation is set where it lives.
-        set_attr(&tree, 0, p.ms_flag(), options.recursive).map_err(mount_err)?;
+        set_attr(tree, 0, p.ms_flag(), options.recursive, None).map_err(mount_err)?;
     }
     Ok(())
 }
 
-/// `mount_setattr(fd, "", AT_EMPTY_PATH[|AT_RECURSIVE], {attr_set, propagation})`.
-fn set_attr(tree: &OwnedFd, attr_set: u64, propagation: u64, recursive: bool) -> io::Result<()> {
+/// `mount_setattr(fd, "", AT_EMPTY_PATH[|AT_RECURSIVE], {attr_set, propagation, userns_fd})`.
+fn set_attr(
+    tree: BorrowedFd<'_>,
+    attr_set: u64,
+    propagation: u64,
+    recursive: bool,
+    userns: Option<BorrowedFd<'_>>,
+) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
     let attr = MountAttr {
         attr_set,
         attr_clr: 0,
         propagation,
-        userns_fd: 0,
+        userns_fd: userns.map_or(0, |fd| fd.as_raw_fd() as u64),
     };
     let flags = AT_EMPTY_PATH as libc::c_uint | if recursive { AT_RECURSIVE } else { 0 };
-    use std::os::fd::AsRawFd;
     // SAFETY: mount_setattr reads `size_of::<MountAttr>()` bytes from `&attr`, a live
     // repr(C) struct laid out as the kernel's `struct mount_attr` (MOUNT_ATTR_SIZE_VER0);
-    // the path is a static NUL-terminated empty string and the fd is open for the call.
+    // the path is a static NUL-terminated empty string and the fds are open for the call.
     let rc = unsafe {
         libc::syscall(
             libc::SYS_mount_setattr,
@@ -298,6 +360,57 @@ pub fn mount_entry(root: BorrowedFd<'_>, entry: &berth_common::MountEntry) -> Re
             mount_bind_onto(source, target.as_fd(), options)
         }
     }
+}
+
+/// The detached tree [`mount_entry_from_tree`] needs for a bind or volume entry: its
+/// source cloned (read-only, recursive as the entry says) and idmapped with `idmap` if given.
+/// Made by a process that can reach the source, for one that may not.
+pub fn entry_tree(
+    entry: &berth_common::MountEntry,
+    idmap: Option<BorrowedFd<'_>>,
+) -> Result<OwnedFd> {
+    let source = entry.source.as_deref().ok_or_else(|| RootfsError::Mount {
+        what: format!("{:?} without a source", entry.kind),
+        target: entry.target.clone(),
+        source: io::Error::from(io::ErrorKind::InvalidInput),
+    })?;
+    if !source.exists() {
+        return Err(RootfsError::BindSourceMissing {
+            path: source.to_path_buf(),
+        });
+    }
+    let options = BindOptions::from_entry(entry.readonly, &entry.options);
+    clone_tree(BindSource::Path(source), options, idmap)
+}
+
+/// [`mount_entry`] for a bind or volume entry whose source was cloned beforehand by
+/// [`entry_tree`]: the target is resolved (and created) in `root` as a directory or a file
+/// after the tree's root, and the tree attached there.
+pub fn mount_entry_from_tree(
+    root: BorrowedFd<'_>,
+    entry: &berth_common::MountEntry,
+    tree: BorrowedFd<'_>,
+) -> Result<()> {
+    use crate::in_root::{open_in_root, Kind};
+    let st = rustix::fs::fstat(tree).map_err(|e| RootfsError::Mount {
+        what: format!("bind of {}", describe_entry(entry)),
+        target: entry.target.clone(),
+        source: e.into(),
+    })?;
+    let kind = match rustix::fs::FileType::from_raw_mode(st.st_mode) {
+        rustix::fs::FileType::Directory => Kind::Dir,
+        _ => Kind::File,
+    };
+    let target = open_in_root(root, &entry.target, Some(kind))?;
+    let options = BindOptions::from_entry(entry.readonly, &entry.options);
+    attach_tree(tree, target.as_fd(), options, &describe_entry(entry))
+}
+
+fn describe_entry(entry: &berth_common::MountEntry) -> String {
+    entry
+        .source
+        .as_ref()
+        .map_or_else(|| entry.target.clone(), |s| s.display().to_string())
 }
 
 /// Splits tmpfs options into mount attributes and filesystem parameters (last one wins).

@@ -59,6 +59,12 @@ pub enum RootfsError {
         target: String,
         reason: String,
     },
+    /// A subordinate id file (/etc/subuid, /etc/subgid) has no usable range.
+    #[error("user namespace: {file}: {reason}")]
+    Subid { file: PathBuf, reason: String },
+    /// Setting up a user namespace's idmapped mounts failed.
+    #[error("user namespace: {what}: {source}")]
+    Idmap { what: String, source: io::Error },
     #[error("no such volume: {name}")]
     NoSuchVolume { name: String },
     #[error("volume {name} is in use by container {container}")]

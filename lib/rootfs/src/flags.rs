@@ -1,7 +1,9 @@
 //! `docker run`'s filesystem flags, shared by `berth-mount` and `berth-run`.
 
+use crate::error::Result;
 use crate::overlay::OverlayMethod;
 use crate::setup::SetupOptions;
+use crate::subid::UsernsRequest;
 
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct MountFlags {
@@ -22,18 +24,45 @@ pub struct MountFlags {
         env = "BERTH_OVERLAY_METHOD"
     )]
     pub overlay_method: OverlayMethod,
+    /// User namespace: host (the default: none)
+    #[arg(long, value_name = "host")]
+    pub userns: Option<String>,
+    /// Run in a user namespace: container uids 0..N are the first range of NAME in
+    /// /etc/subuid, gids that of GROUP (default NAME) in /etc/subgid; `default` is the user
+    /// berth (env BERTH_SUBUID_FILE, BERTH_SUBGID_FILE: other files)
+    #[arg(long = "userns-remap", value_name = "NAME[:GROUP]")]
+    pub userns_remap: Option<String>,
+    /// Run in a user namespace with this uid range (repeatable)
+    #[arg(long = "uidmap", value_name = "CONTAINER:HOST:SIZE")]
+    pub uidmap: Vec<String>,
+    /// Gid range of the user namespace (repeatable; default: as --uidmap)
+    #[arg(long = "gidmap", value_name = "CONTAINER:HOST:SIZE")]
+    pub gidmap: Vec<String>,
 }
 
 impl MountFlags {
     /// The setup for a container named `name`; `volatile` for one removed when it stops.
-    pub fn setup_options(&self, name: Option<String>, volatile: bool) -> SetupOptions {
-        SetupOptions {
+    /// Fails on user namespace flags that conflict, or a user without subordinate ids;
+    /// nothing is made.
+    pub fn setup_options(&self, name: Option<String>, volatile: bool) -> Result<SetupOptions> {
+        Ok(SetupOptions {
             volumes: self.volumes.clone(),
             tmpfs: self.tmpfs.clone(),
             read_only: self.read_only,
             name,
             method: self.overlay_method,
             volatile,
+            userns: self.userns_request().resolve()?,
+        })
+    }
+
+    /// The user namespace flags as given.
+    pub fn userns_request(&self) -> UsernsRequest {
+        UsernsRequest {
+            userns: self.userns.clone(),
+            remap: self.userns_remap.clone(),
+            uidmap: self.uidmap.clone(),
+            gidmap: self.gidmap.clone(),
         }
     }
 }

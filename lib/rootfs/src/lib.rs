@@ -21,6 +21,7 @@
 pub mod bind;
 pub mod error;
 pub mod flags;
+pub mod idmap;
 pub mod in_root;
 pub mod links;
 pub mod mountinfo;
@@ -30,15 +31,18 @@ pub mod seed;
 pub mod setup;
 pub mod spec;
 pub mod state;
+pub mod subid;
 pub mod teardown;
 pub mod volumes;
 
 pub use bind::{
-    mount_bind_onto, mount_entry, mount_tmpfs_onto, BindOptions, BindSource, Propagation,
+    attach_tree, clone_tree, entry_tree, mount_bind_onto, mount_entry, mount_entry_from_tree,
+    mount_tmpfs_onto, BindOptions, BindSource, Propagation,
 };
 pub use error::{Result, RootfsError};
 pub use in_root::{fd_path, open_in_root, reopen_dir, Kind};
 pub use overlay::{mount_overlay, Overlay, OverlayMethod};
 pub use setup::{setup, SetupOptions};
+pub use subid::UsernsRequest;
 pub use teardown::{down, DownReport};
 pub use volumes::VolumeInfo;

@@ -13,19 +13,24 @@
 //!
 //! [`OverlayMethod::Auto`] tries the first and falls back to the second when the kernel does
 //! not know `lowerdir+` (or the new mount API).
+//!
+//! A container in a user namespace gets [`mount_overlay_idmapped`] instead: the same overlay
+//! over idmapped layers.
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use rustix::fs::CWD;
+use berth_common::UserNamespace;
+use rustix::fs::{Mode, OFlags, CWD};
 use rustix::io::Errno;
 use rustix::mount::{
-    fsconfig_create, fsconfig_set_string, fsmount, fsopen, mount, move_mount, FsMountFlags,
-    FsOpenFlags, MountAttrFlags, MountFlags, MoveMountFlags,
+    fsconfig_create, fsconfig_set_fd, fsconfig_set_string, fsmount, fsopen, mount, move_mount,
+    FsMountFlags, FsOpenFlags, MountAttrFlags, MountFlags, MoveMountFlags,
 };
 use rustix::thread::UnshareFlags;
 
 use crate::error::{Result, RootfsError};
+use crate::idmap::{as_container_root, MapperNs};
 use crate::links;
 
 /// The most a legacy `mount(2)` option string may hold (one page, with its NUL).
@@ -166,6 +171,117 @@ fn mount_fsconfig(overlay: &Overlay<'_>) -> std::result::Result<(), (bool, Rootf
         MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
     )
     .map_err(|e| (false, overlay_err(overlay, format!("move_mount: {e}"))))
+}
+
+/// The overlay for a container in a user namespace: every layer, and the container dir
+/// holding upper and work, idmapped with the namespace's maps (see [`crate::idmap`]) and
+/// handed to overlayfs as fds (`fsconfig(FSCONFIG_SET_FD, "lowerdir+")`, Linux 6.13+),
+/// then the overlay created with the container root's host ids as its mounter's. On disk
+/// everything stays as without a user namespace (the container's root writes files owned
+/// by 0); through the mount the host sees them shifted (0 is the root's host uid).
+pub fn mount_overlay_idmapped(overlay: &Overlay<'_>, userns: &UserNamespace) -> Result<()> {
+    use crate::bind::{clone_tree, BindOptions, BindSource};
+    if overlay.lower.is_empty() {
+        return Err(overlay_err(overlay, "the image has no layers".into()));
+    }
+    for layer in overlay.lower {
+        if !layer.is_dir() {
+            return Err(RootfsError::Layer {
+                layer: layer.clone(),
+                reason: "the layer directory is missing (remove and load the image again)".into(),
+            });
+        }
+    }
+    let container_dir = match (overlay.upper.parent(), overlay.work.parent()) {
+        (Some(a), Some(b)) if a == b => a,
+        _ => {
+            return Err(overlay_err(
+                overlay,
+                "the upper and work dirs must share a parent directory".into(),
+            ))
+        }
+    };
+    let mapper = MapperNs::new(userns).map_err(|source| RootfsError::Idmap {
+        what: format!("cannot make a namespace with the maps of {}", userns.source),
+        source,
+    })?;
+    let fs = fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC)
+        .map_err(|e| overlay_err(overlay, format!("fsopen: {e}")))?;
+    let _ = fsconfig_set_string(&fs, "source", "overlay");
+    let lower_options = BindOptions {
+        readonly: true,
+        ..BindOptions::default()
+    };
+    // overlayfs clones the layers when the overlay is created; closing a detached tree's
+    // fd before that would unmount it. They go when this function returns.
+    let mut trees = Vec::with_capacity(overlay.lower.len() + 1);
+    for (i, layer) in overlay.lower.iter().rev().enumerate() {
+        let tree = clone_tree(BindSource::Path(layer), lower_options, Some(mapper.as_fd()))
+            .map_err(|e| RootfsError::Layer {
+                layer: layer.clone(),
+                reason: format!("cannot idmap it for the user namespace: {e}"),
+            })?;
+        if let Err(e) = fsconfig_set_fd(&fs, "lowerdir+", &tree) {
+            let mut reason = format!(
+                "overlay refuses it as a lower dir: {e}{}",
+                kernel_messages(&fs)
+            );
+            if i == 0 && e == Errno::INVAL {
+                reason.push_str(
+                    " (user namespaces need overlayfs to take layers as file descriptors, Linux 6.13 or later)",
+                );
+            }
+            return Err(RootfsError::Layer {
+                layer: layer.clone(),
+                reason,
+            });
+        }
+        trees.push(tree);
+    }
+    let writable = clone_tree(
+        BindSource::Path(container_dir),
+        BindOptions::default(),
+        Some(mapper.as_fd()),
+    )
+    .map_err(|e| {
+        overlay_err(
+            overlay,
+            format!("cannot idmap {}: {e}", container_dir.display()),
+        )
+    })?;
+    let fail =
+        |what: &str, e: Errno| overlay_err(overlay, format!("{what}: {e}{}", kernel_messages(&fs)));
+    for (key, dir) in [("upperdir", overlay.upper), ("workdir", overlay.work)] {
+        let name = dir.file_name().unwrap_or_default();
+        let fd = rustix::fs::openat(
+            &writable,
+            name,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| overlay_err(overlay, format!("open {}: {e}", dir.display())))?;
+        fsconfig_set_fd(&fs, key, &fd).map_err(|e| fail(key, e))?;
+    }
+    if overlay.volatile {
+        rustix::mount::fsconfig_set_flag(&fs, "volatile").map_err(|e| fail("volatile", e))?;
+    }
+    // overlayfs keeps the creator's credentials for its work in upper and work.
+    as_container_root(userns, || fsconfig_create(&fs))
+        .map_err(|source| RootfsError::Idmap {
+            what: "cannot act as the container's root to create the overlay".into(),
+            source,
+        })?
+        .map_err(|e| fail("creating the overlay", e))?;
+    let mnt = fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, MountAttrFlags::empty())
+        .map_err(|e| fail("fsmount", e))?;
+    move_mount(
+        mnt.as_fd(),
+        "",
+        CWD,
+        overlay.target,
+        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
+    )
+    .map_err(|e| overlay_err(overlay, format!("move_mount: {e}")))
 }
 
 /// Messages the kernel queued on an fs context fd (`e overlayfs: …`), as `: msg; msg`.

@@ -142,6 +142,7 @@ pub(crate) fn materialize(
     paths: &Paths,
     root: &OwnedFd,
     p: &Planned,
+    userns: Option<&berth_common::UserNamespace>,
     rollback: &mut Rollback<'_>,
 ) -> Result<MountEntry> {
     let entry = |kind, source, target: &str, readonly, volume, anonymous, options: &Vec<String>| {
@@ -197,14 +198,14 @@ pub(crate) fn materialize(
                 if *nocopy {
                     return Ok(());
                 }
-                seed_volume(root, name, target, data)
+                seed_volume(root, name, target, data, userns)
             };
             let (info, created) = ensure_volume(paths, name, *anonymous, seed)?;
             if created {
                 rollback.steps.push(Undo::RemoveVolume(name.clone()));
             } else if !*nocopy && is_empty_dir(&info.mountpoint)? {
                 // Like Docker: an existing but empty volume is filled from the image too.
-                seed_volume(root, name, target, &info.mountpoint)?;
+                seed_volume(root, name, target, &info.mountpoint, userns)?;
             }
             entry(
                 MountKind::Volume,
@@ -219,8 +220,16 @@ pub(crate) fn materialize(
     })
 }
 
-/// Copies the rootfs content at `target` (if it is a directory) into `data`.
-fn seed_volume(root: &OwnedFd, name: &str, target: &str, data: &Path) -> Result<()> {
+/// Copies the rootfs content at `target` (if it is a directory) into `data`. With a user
+/// namespace the rootfs shows owners shifted by its maps; the volume keeps them unshifted,
+/// like the layers (the container sees it through an idmapped mount too).
+fn seed_volume(
+    root: &OwnedFd,
+    name: &str,
+    target: &str,
+    data: &Path,
+    userns: Option<&berth_common::UserNamespace>,
+) -> Result<()> {
     let seed_err = |reason: String| RootfsError::Seed {
         volume: name.to_string(),
         target: target.to_string(),
@@ -241,5 +250,5 @@ fn seed_volume(root: &OwnedFd, name: &str, target: &str, data: &Path) -> Result<
         Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => return Ok(()),
         Err(e) => return Err(seed_err(e.to_string())),
     };
-    seed_into(dir.as_fd(), data).map_err(|e| seed_err(e.to_string()))
+    seed_into(dir.as_fd(), data, userns).map_err(|e| seed_err(e.to_string()))
 }

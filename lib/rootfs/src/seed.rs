@@ -23,9 +23,38 @@ use rustix::io::Errno;
 /// Copies the contents of directory `src` into the (empty) directory `dst`, and gives `dst`
 /// the owner, mode, xattrs and times of `src`. Both fds must be readable directory fds.
 pub fn copy_tree(src: BorrowedFd<'_>, dst: BorrowedFd<'_>) -> io::Result<()> {
+    copy_tree_with(src, dst, Owners(None))
+}
+
+/// How owners of the source become owners of the copy: as they are, or, for a source seen
+/// through mounts idmapped for a user namespace, shifted back to what the namespace's
+/// maps make of them (host 100000 becomes 0 for `0 100000 65536`). Ids outside the maps
+/// are kept.
+#[derive(Debug, Clone, Copy)]
+pub struct Owners<'a>(pub Option<&'a berth_common::UserNamespace>);
+
+impl Owners<'_> {
+    fn of(self, stat: &Stat) -> (Uid, Gid) {
+        let (uid, gid) = match self.0 {
+            None => (stat.st_uid, stat.st_gid),
+            Some(ns) => (
+                ns.container_uid(stat.st_uid).unwrap_or(stat.st_uid),
+                ns.container_gid(stat.st_gid).unwrap_or(stat.st_gid),
+            ),
+        };
+        (Uid::from_raw(uid), Gid::from_raw(gid))
+    }
+}
+
+/// [`copy_tree`] with owners translated by `owners`.
+pub fn copy_tree_with(
+    src: BorrowedFd<'_>,
+    dst: BorrowedFd<'_>,
+    owners: Owners<'_>,
+) -> io::Result<()> {
     let mut links = HashMap::new();
-    copy_dir_contents(src, dst, dst, Path::new(""), &mut links)?;
-    copy_metadata(src, dst, &fstat(src)?)?;
+    copy_dir_contents(src, dst, dst, Path::new(""), &mut links, owners)?;
+    copy_metadata(src, dst, &fstat(src)?, owners)?;
     Ok(())
 }
 
@@ -38,6 +67,7 @@ fn copy_dir_contents(
     dst_root: BorrowedFd<'_>,
     rel: &Path,
     links: &mut Links,
+    owners: Owners<'_>,
 ) -> io::Result<()> {
     let mut dir = Dir::read_from(src)?;
     while let Some(entry) = dir.read() {
@@ -48,7 +78,7 @@ fn copy_dir_contents(
         }
         let name = name.to_owned();
         let entry_rel = rel.join(std::ffi::OsStr::from_bytes(name.to_bytes()));
-        copy_entry(src, dst, dst_root, &name, &entry_rel, links)
+        copy_entry(src, dst, dst_root, &name, &entry_rel, links, owners)
             .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", entry_rel.display())))?;
     }
     Ok(())
@@ -61,8 +91,10 @@ fn copy_entry(
     name: &CString,
     rel: &Path,
     links: &mut Links,
+    owners: Owners<'_>,
 ) -> io::Result<()> {
     let stat = statat(src, name.as_c_str(), AtFlags::SYMLINK_NOFOLLOW)?;
+    let (uid, gid) = owners.of(&stat);
     let kind = FileType::from_raw_mode(stat.st_mode);
     let perm = Mode::from_raw_mode(stat.st_mode & 0o7777);
     if kind != FileType::Directory && stat.st_nlink > 1 {
@@ -84,8 +116,8 @@ fn copy_entry(
             mkdirat(dst, name.as_c_str(), Mode::from_raw_mode(0o700))?;
             let s = open_dir(src, name)?;
             let d = open_dir(dst, name)?;
-            copy_dir_contents(s.as_fd(), d.as_fd(), dst_root, rel, links)?;
-            copy_metadata(s.as_fd(), d.as_fd(), &stat)?;
+            copy_dir_contents(s.as_fd(), d.as_fd(), dst_root, rel, links, owners)?;
+            copy_metadata(s.as_fd(), d.as_fd(), &stat, owners)?;
         }
         FileType::RegularFile => {
             let s = openat(
@@ -103,7 +135,7 @@ fn copy_entry(
             let mut from = std::fs::File::from(s);
             let mut to = std::fs::File::from(d);
             io::copy(&mut from, &mut to)?;
-            copy_metadata(from.as_fd(), to.as_fd(), &stat)?;
+            copy_metadata(from.as_fd(), to.as_fd(), &stat, owners)?;
         }
         FileType::Symlink => {
             let target = readlinkat(src, name.as_c_str(), Vec::new())?;
@@ -111,8 +143,8 @@ fn copy_entry(
             chownat(
                 dst,
                 name.as_c_str(),
-                Some(Uid::from_raw(stat.st_uid)),
-                Some(Gid::from_raw(stat.st_gid)),
+                Some(uid),
+                Some(gid),
                 AtFlags::SYMLINK_NOFOLLOW,
             )?;
             utimensat(
@@ -133,8 +165,8 @@ fn copy_entry(
             chownat(
                 dst,
                 name.as_c_str(),
-                Some(Uid::from_raw(stat.st_uid)),
-                Some(Gid::from_raw(stat.st_gid)),
+                Some(uid),
+                Some(gid),
                 AtFlags::SYMLINK_NOFOLLOW,
             )?;
             rustix::fs::chmodat(dst, name.as_c_str(), perm, AtFlags::empty())?;
@@ -174,12 +206,14 @@ fn times(stat: &Stat) -> Timestamps {
 }
 
 /// Owner, then mode (chown clears setuid/setgid), xattrs, times.
-fn copy_metadata(src: BorrowedFd<'_>, dst: BorrowedFd<'_>, stat: &Stat) -> io::Result<()> {
-    fchown(
-        dst,
-        Some(Uid::from_raw(stat.st_uid)),
-        Some(Gid::from_raw(stat.st_gid)),
-    )?;
+fn copy_metadata(
+    src: BorrowedFd<'_>,
+    dst: BorrowedFd<'_>,
+    stat: &Stat,
+    owners: Owners<'_>,
+) -> io::Result<()> {
+    let (uid, gid) = owners.of(stat);
+    fchown(dst, Some(uid), Some(gid))?;
     fchmod(dst, Mode::from_raw_mode(stat.st_mode & 0o7777))?;
     copy_xattrs(src, dst)?;
     futimens(dst, &times(stat))?;

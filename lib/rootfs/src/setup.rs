@@ -11,8 +11,9 @@ use berth_common::{
 use rustix::fs::{openat, Mode, OFlags, CWD};
 
 use crate::error::{io_err, Result, RootfsError};
+use crate::idmap::as_container_root;
 use crate::in_root::{open_in_root, Kind};
-use crate::overlay::{mount_overlay, Overlay, OverlayMethod};
+use crate::overlay::{mount_overlay, mount_overlay_idmapped, Overlay, OverlayMethod};
 use crate::plan::{materialize, plan, Planned};
 use crate::spec::check_container_name;
 use crate::state::{
@@ -34,6 +35,9 @@ pub struct SetupOptions {
     pub method: OverlayMethod,
     /// Mount the overlay `volatile` (the container is removed when it stops).
     pub volatile: bool,
+    /// The container's user namespace ([`crate::UsernsRequest::resolve`]): the overlay is
+    /// mounted over idmapped layers for it, and the record says so.
+    pub userns: Option<berth_common::UserNamespace>,
 }
 
 /// What to undo if setup fails, in reverse order.
@@ -159,7 +163,7 @@ pub fn setup(paths: &Paths, record: &mut ContainerRecord, opts: &SetupOptions) -
         &id,
         &upper,
         &work,
-        (opts.method, opts.volatile),
+        (opts.method, opts.volatile, opts.userns.as_ref()),
         &mut rollback,
     )?;
 
@@ -167,7 +171,13 @@ pub fn setup(paths: &Paths, record: &mut ContainerRecord, opts: &SetupOptions) -
     let mut mounts = Vec::new();
     planned.sort_by_key(|p| depth(p.target()));
     for p in &planned {
-        mounts.push(materialize(paths, &root, p, &mut rollback)?);
+        mounts.push(materialize(
+            paths,
+            &root,
+            p,
+            opts.userns.as_ref(),
+            &mut rollback,
+        )?);
     }
     let kinds: Vec<Kind> = planned
         .iter()
@@ -176,15 +186,18 @@ pub fn setup(paths: &Paths, record: &mut ContainerRecord, opts: &SetupOptions) -
             _ => Kind::Dir,
         })
         .collect();
-    for (i, m) in mounts.iter().enumerate() {
-        // A target below another mount's target is created by berth-enter inside that
-        // mount at run time; making it in the rootfs now would only litter the upper dir.
-        let nested = mounts[..i].iter().any(|o| is_below(&m.target, &o.target));
-        if nested {
-            continue;
+    as_writer(opts.userns.as_ref(), || {
+        for (i, m) in mounts.iter().enumerate() {
+            // A target below another mount's target is created by berth-enter inside that
+            // mount at run time; making it in the rootfs now would only litter the upper dir.
+            let nested = mounts[..i].iter().any(|o| is_below(&m.target, &o.target));
+            if nested {
+                continue;
+            }
+            open_in_root(root.as_fd(), &m.target, Some(kinds[i]))?;
         }
-        open_in_root(root.as_fd(), &m.target, Some(kinds[i]))?;
-    }
+        Ok(())
+    })?;
 
     let rootfs = RootfsPart {
         path: target,
@@ -192,6 +205,7 @@ pub fn setup(paths: &Paths, record: &mut ContainerRecord, opts: &SetupOptions) -
         work,
         readonly: opts.read_only,
         mounts,
+        userns: opts.userns.clone(),
     };
     commit(paths, record, container, rootfs, &mut rollback)
 }
@@ -204,7 +218,7 @@ fn mount_rootfs(
     id: &str,
     upper: &Path,
     work: &Path,
-    (method, volatile): (OverlayMethod, bool),
+    (method, volatile, userns): (OverlayMethod, bool, Option<&berth_common::UserNamespace>),
     rollback: &mut Rollback<'_>,
 ) -> Result<(PathBuf, OwnedFd)> {
     let target = rootfs_path(paths, id);
@@ -230,19 +244,30 @@ fn mount_rootfs(
     // mountinfo shows resolved paths: record the mountpoint as the kernel will name it, so
     // `down` finds it even when the run dir is reached through a symlink.
     let target = std::fs::canonicalize(&target).map_err(io_err("resolving", &target))?;
-    let used = mount_overlay(
-        &Overlay {
-            lower: &record.image.layers,
-            upper,
-            work,
-            target: &target,
-            layers_dir: &paths.layers(),
-            volatile,
-        },
-        method,
-    )?;
-    rollback.steps.push(Undo::Unmount(target.clone()));
-    tracing::info!("mounted the overlay at {} ({used:?})", target.display());
+    let overlay = Overlay {
+        lower: &record.image.layers,
+        upper,
+        work,
+        target: &target,
+        layers_dir: &paths.layers(),
+        volatile,
+    };
+    match userns {
+        Some(userns) => {
+            mount_overlay_idmapped(&overlay, userns)?;
+            rollback.steps.push(Undo::Unmount(target.clone()));
+            tracing::info!(
+                "mounted the overlay at {} over layers idmapped for {}",
+                target.display(),
+                userns.source
+            );
+        }
+        None => {
+            let used = mount_overlay(&overlay, method)?;
+            rollback.steps.push(Undo::Unmount(target.clone()));
+            tracing::info!("mounted the overlay at {} ({used:?})", target.display());
+        }
+    }
     let root = openat(
         CWD,
         &target,
@@ -305,25 +330,45 @@ fn restart(
         &rootfs.upper,
         &rootfs.work,
         // A volatile upper dir cannot be mounted again: a restarted container is never volatile.
-        (opts.method, false),
+        (opts.method, false, opts.userns.as_ref()),
         &mut rollback,
     )?;
-    for (i, m) in rootfs.mounts.iter().enumerate() {
-        if rootfs.mounts[..i]
-            .iter()
-            .any(|o| is_below(&m.target, &o.target))
-        {
-            continue;
+    as_writer(opts.userns.as_ref(), || {
+        for (i, m) in rootfs.mounts.iter().enumerate() {
+            if rootfs.mounts[..i]
+                .iter()
+                .any(|o| is_below(&m.target, &o.target))
+            {
+                continue;
+            }
+            let kind = match (m.kind, &m.source) {
+                (MountKind::Bind, Some(src)) if !src.is_dir() => Kind::File,
+                _ => Kind::Dir,
+            };
+            open_in_root(root.as_fd(), &m.target, Some(kind))?;
         }
-        let kind = match (m.kind, &m.source) {
-            (MountKind::Bind, Some(src)) if !src.is_dir() => Kind::File,
-            _ => Kind::Dir,
-        };
-        open_in_root(root.as_fd(), &m.target, Some(kind))?;
-    }
+        Ok(())
+    })?;
     rootfs.path = target;
     rootfs.readonly |= opts.read_only;
+    // The upper dir is stored as without a user namespace: it may restart with or without.
+    rootfs.userns = opts.userns.clone();
     commit(paths, record, container, rootfs, &mut rollback)
+}
+
+/// Runs `work`, which writes into the mounted rootfs: as the container's root when it has
+/// a user namespace (through the idmapped overlay host root's own ids have no mapping).
+fn as_writer(
+    userns: Option<&berth_common::UserNamespace>,
+    work: impl FnOnce() -> Result<()> + Send,
+) -> Result<()> {
+    match userns {
+        None => work(),
+        Some(userns) => as_container_root(userns, work).map_err(|source| RootfsError::Idmap {
+            what: "cannot act as the container's root to make its mountpoints".into(),
+            source,
+        })?,
+    }
 }
 
 pub(crate) fn depth(target: &str) -> usize {

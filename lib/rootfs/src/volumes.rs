@@ -193,8 +193,13 @@ pub fn is_empty_dir(dir: &Path) -> Result<bool> {
     Ok(entries.next().is_none())
 }
 
-/// Copies `src_dir` (a readable directory fd inside the rootfs) into `data`.
-pub fn seed_into(src_dir: std::os::fd::BorrowedFd<'_>, data: &Path) -> std::io::Result<()> {
+/// Copies `src_dir` (a readable directory fd inside the rootfs) into `data`; owners are
+/// shifted back by `userns`'s maps when the rootfs is idmapped for it.
+pub fn seed_into(
+    src_dir: std::os::fd::BorrowedFd<'_>,
+    data: &Path,
+    userns: Option<&berth_common::UserNamespace>,
+) -> std::io::Result<()> {
     let dst = std::fs::File::open(data)?;
-    crate::seed::copy_tree(src_dir, dst.as_fd())
+    crate::seed::copy_tree_with(src_dir, dst.as_fd(), crate::seed::Owners(userns))
 }

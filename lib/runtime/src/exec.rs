@@ -146,5 +146,7 @@ fn spec(
         tty,
         stdin: flags.interactive,
         init: false,
+        // Joining enters the container's user namespace, if it has one (join.rs).
+        userns: None,
     })
 }

@@ -29,9 +29,21 @@ pub struct RunFlags {
 }
 
 impl RunFlags {
-    pub fn rootfs_options(&self) -> berth_rootfs::SetupOptions {
+    /// Fails on bad user namespace flags (before anything is made).
+    pub fn rootfs_options(&self) -> Result<berth_rootfs::SetupOptions, RunError> {
         // A container removed when it stops never needs its writable layer synced.
-        self.mount.setup_options(self.name.clone(), self.rm)
+        let opts = self.mount.setup_options(self.name.clone(), self.rm)?;
+        // As in Docker: a user namespace cannot share the host's network namespace (its
+        // sysfs and sysctls belong to the host's).
+        if opts.userns.is_some() && self.net.network == "host" {
+            return Err(RunError::Flag {
+                flag: "--network host",
+                reason: "a container with a user namespace cannot use the host's network; \
+                         add --userns host"
+                    .into(),
+            });
+        }
+        Ok(opts)
     }
 
     pub fn cgroup_host(&self) -> berth_cgroups::HostConfig {

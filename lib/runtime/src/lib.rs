@@ -97,8 +97,8 @@ pub fn prepare(
     // Bad flags are found before anything is made.
     let limits = flags.limits()?;
     flags.net.check()?;
+    let setup = flags.rootfs_options()?;
     let mut record = trace.stage("image", || image_record(paths, image))?;
-    let setup = flags.rootfs_options();
     trace.stage("mount", || berth_rootfs::setup(paths, &mut record, &setup))?;
     let mut teardown = Teardown {
         paths: paths.clone(),

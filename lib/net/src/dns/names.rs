@@ -200,25 +200,52 @@ pub(crate) mod tests {
     fn write_endpoints(dir: &Path, endpoints: &[EndpointFile]) {
         std::fs::create_dir_all(endpoints::dir(dir)).unwrap();
         for e in endpoints {
-            std::fs::write(endpoints::path(dir, &e.container_id), serde_json::to_vec(e).unwrap()).unwrap();
+            std::fs::write(
+                endpoints::path(dir, &e.container_id),
+                serde_json::to_vec(e).unwrap(),
+            )
+            .unwrap();
         }
     }
 
     #[test]
     fn an_asker_resolves_names_of_every_network_it_is_on() {
         let root = tempfile::tempdir().unwrap();
-        let (one, two, other) = (root.path().join("one"), root.path().join("two"), root.path().join("other"));
+        let (one, two, other) = (
+            root.path().join("one"),
+            root.path().join("two"),
+            root.path().join("other"),
+        );
         let boxed = "b0b0b0b0b0b0b0b0";
         write_endpoints(&one, &[endpoint(boxed, "box", &[], [10, 1, 0, 2], &[])]);
-        write_endpoints(&two, &[
-            endpoint(boxed, "box", &[], [10, 2, 0, 3], &[]),
-            endpoint("p0p0p0p0p0p0p0p0", "peer", &[], [10, 2, 0, 2], &[]),
-        ]);
-        write_endpoints(&other, &[endpoint("o0o0o0o0o0o0o0o0", "stranger", &[], [10, 3, 0, 2], &[])]);
+        write_endpoints(
+            &two,
+            &[
+                endpoint(boxed, "box", &[], [10, 2, 0, 3], &[]),
+                endpoint("p0p0p0p0p0p0p0p0", "peer", &[], [10, 2, 0, 2], &[]),
+            ],
+        );
+        write_endpoints(
+            &other,
+            &[endpoint(
+                "o0o0o0o0o0o0o0o0",
+                "stranger",
+                &[],
+                [10, 3, 0, 2],
+                &[],
+            )],
+        );
         let from_box = NameTable::load_for(&one, IpAddr::V4(Ipv4Addr::new(10, 1, 0, 2)));
         assert_eq!(from_box.lookup("peer"), [Ipv4Addr::new(10, 2, 0, 2)]);
-        assert_eq!(from_box.lookup("box")[0], Ipv4Addr::new(10, 1, 0, 2), "its own network's address first");
-        assert!(from_box.lookup("stranger").is_empty(), "a network the asker is not on");
+        assert_eq!(
+            from_box.lookup("box")[0],
+            Ipv4Addr::new(10, 1, 0, 2),
+            "its own network's address first"
+        );
+        assert!(
+            from_box.lookup("stranger").is_empty(),
+            "a network the asker is not on"
+        );
         let from_outside = NameTable::load_for(&one, IpAddr::V4(Ipv4Addr::new(10, 9, 0, 9)));
         assert!(from_outside.lookup("peer").is_empty());
     }
