@@ -165,7 +165,16 @@ fn ip(args: &[&str]) {
 }
 
 impl Neighbour {
+    /// A neighbour that routes everything back through the host.
     pub fn new(unique: &str) -> Neighbour {
+        let n = Neighbour::on_link_only(unique);
+        ip(&["-n", &n.netns, "route", "add", "default", "via", &n.host_ip]);
+        n
+    }
+
+    /// A neighbour that knows only its own link: it can answer the host's address but no
+    /// container subnet, so a container reaches it only through the host's masquerade.
+    pub fn on_link_only(unique: &str) -> Neighbour {
         let lease = SubnetLease::take();
         let netns = format!("berth-test-nb-{unique}");
         let host_link = format!("bn{unique}");
@@ -210,8 +219,30 @@ impl Neighbour {
         ]);
         ip(&["-n", &n.netns, "link", "set", "eth0", "up"]);
         ip(&["-n", &n.netns, "link", "set", "lo", "up"]);
-        ip(&["-n", &n.netns, "route", "add", "default", "via", &n.host_ip]);
         n
+    }
+
+    /// Serves `body` over HTTP on `port` from the neighbour (busybox httpd, stopped on drop
+    /// of the returned child by the caller).
+    pub fn serve(&self, dir: &std::path::Path, body: &str, port: u16) -> std::process::Child {
+        std::fs::write(dir.join("index.html"), format!("{body}\n")).expect("write index.html");
+        let child = std::process::Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &self.netns,
+                "busybox",
+                "httpd",
+                "-f",
+                "-p",
+                &port.to_string(),
+                "-h",
+            ])
+            .arg(dir)
+            .spawn()
+            .expect("start httpd in the neighbour");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        child
     }
 
     /// `busybox wget` from the neighbour; the body, or None when nothing answered.

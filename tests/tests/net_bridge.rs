@@ -311,3 +311,42 @@ fn publish_all_maps_the_images_exposed_ports_to_random_host_ports() {
     sandbox.ok(["rm", "-f", id]);
     assert_no_residue(&sandbox);
 }
+
+#[test]
+fn outbound_traffic_is_masqueraded_behind_the_host() {
+    let sandbox = Sandbox::with_probe();
+    // The neighbour has no route to the container's subnet: only NAT lets the replies back.
+    let neighbour = Neighbour::on_link_only(&format!("{}m", unique()));
+    let www = tempfile::tempdir().unwrap();
+    let port = 20000 + u16::from(sandbox.net.default_subnet.index) * 10 + 7;
+    let mut server = neighbour.serve(www.path(), "hello-from-outside", port);
+    let url = format!("http://{}:{port}/", neighbour.own_ip);
+    let out = sandbox.run(["--rm", "probe:latest", "sh", "-c", &wget_retry(&url)]);
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(out.status.success(), "{}", describe(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "hello-from-outside"
+    );
+    // An internal network has no way out at all.
+    sandbox.create_network("closed", &["--internal"]);
+    let mut server = neighbour.serve(www.path(), "hello-from-outside", port);
+    let out = sandbox.run([
+        "--rm",
+        "--network",
+        "closed",
+        "probe:latest",
+        "sh",
+        "-c",
+        &format!("timeout 3 wget -qO- {url}; exit $?"),
+    ]);
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(
+        !out.status.success(),
+        "an internal network reached outside: {}",
+        describe(&out)
+    );
+    assert_no_residue(&sandbox);
+}
