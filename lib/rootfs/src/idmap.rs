@@ -179,7 +179,7 @@ mod tests {
         // The namespace outlives its helper process.
         let ns = MapperNs::new(&remap(300000)).unwrap();
         let options = crate::BindOptions::default();
-        let tree = crate::bind::clone_tree(dir.path().into(), options, Some(ns.as_fd())).unwrap();
+        let tree = crate::tree::clone_tree(dir.path().into(), options, Some(ns.as_fd())).unwrap();
         let st = rustix::fs::statat(&tree, "f", rustix::fs::AtFlags::empty()).unwrap();
         assert_eq!((st.st_uid, st.st_gid), (300007, 300008));
     }

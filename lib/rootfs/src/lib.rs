@@ -33,11 +33,13 @@ pub mod spec;
 pub mod state;
 pub mod subid;
 pub mod teardown;
+pub mod tmpfs;
+pub mod tree;
 pub mod volumes;
 
 pub use bind::{
-    attach_tree, clone_tree, entry_tree, mount_bind_onto, mount_entry, mount_entry_from_tree,
-    mount_tmpfs_onto, BindOptions, BindSource, Propagation,
+    entry_tree, mount_bind_onto, mount_entry, mount_entry_from_tree, BindOptions, BindSource,
+    Propagation,
 };
 pub use error::{Result, RootfsError};
 pub use in_root::{fd_path, open_in_root, reopen_dir, Kind};
@@ -45,4 +47,6 @@ pub use overlay::{mount_overlay, Overlay, OverlayMethod};
 pub use setup::{setup, SetupOptions};
 pub use subid::UsernsRequest;
 pub use teardown::{down, DownReport};
+pub use tmpfs::mount_tmpfs_onto;
+pub use tree::{attach_tree, clone_tree};
 pub use volumes::VolumeInfo;

@@ -180,7 +180,8 @@ fn mount_fsconfig(overlay: &Overlay<'_>) -> std::result::Result<(), (bool, Rootf
 /// everything stays as without a user namespace (the container's root writes files owned
 /// by 0); through the mount the host sees them shifted (0 is the root's host uid).
 pub fn mount_overlay_idmapped(overlay: &Overlay<'_>, userns: &UserNamespace) -> Result<()> {
-    use crate::bind::{clone_tree, BindOptions, BindSource};
+    use crate::bind::{BindOptions, BindSource};
+    use crate::tree::clone_tree;
     if overlay.lower.is_empty() {
         return Err(overlay_err(overlay, "the image has no layers".into()));
     }
