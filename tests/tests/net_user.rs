@@ -411,3 +411,89 @@ fn gc_after_the_wrapper_was_killed_leaves_nothing() {
         "{again}"
     );
 }
+
+/// A one-name DNS server for the test: answers every A query with `answer`, on `addr`.
+fn fake_dns(
+    addr: &str,
+    answer: [u8; 4],
+) -> (
+    std::thread::JoinHandle<usize>,
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+) {
+    let socket = std::net::UdpSocket::bind(addr).expect("bind the fake DNS server");
+    socket
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stopped = stop.clone();
+    let handle = std::thread::spawn(move || {
+        let mut answered = 0;
+        let mut buf = [0u8; 512];
+        while !stopped.load(std::sync::atomic::Ordering::SeqCst) {
+            let Ok((n, from)) = socket.recv_from(&mut buf) else {
+                continue;
+            };
+            if n < 12 {
+                continue;
+            }
+            // The question ends after its name (labels up to a zero byte) and type + class.
+            let mut end = 12;
+            while end < n && buf[end] != 0 {
+                end += usize::from(buf[end]) + 1;
+            }
+            end += 5;
+            if end > n {
+                continue;
+            }
+            let mut reply = Vec::from(&buf[..end]);
+            reply[2] = 0x81; // response, recursion desired
+            reply[3] = 0x80; // recursion available, NOERROR
+            reply[6..8].copy_from_slice(&[0, 1]); // one answer
+            reply[8..12].copy_from_slice(&[0, 0, 0, 0]);
+            reply.extend_from_slice(&[0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4]);
+            reply.extend_from_slice(&answer);
+            let _ = socket.send_to(&reply, from);
+            answered += 1;
+        }
+        answered
+    });
+    (handle, stop)
+}
+
+#[test]
+fn other_names_go_to_the_containers_dns_servers() {
+    let sandbox = Sandbox::with_probe();
+    let net = sandbox.create_network("askers", &[]);
+    // An address of the test's own on the host (a neighbour link's host end), where a fake
+    // upstream answers: nothing leaves this machine.
+    let neighbour =
+        berth_tests::net::Neighbour::on_link_only(&format!("{:x}d", std::process::id()));
+    let (server, stop) = fake_dns(&format!("{}:53", neighbour.host_ip), [10, 1, 2, 3]);
+    let out = sandbox.run([
+        "--rm",
+        "--network",
+        "askers",
+        "--dns",
+        &neighbour.host_ip,
+        "--name",
+        "asker",
+        "probe:latest",
+        "sh",
+        "-c",
+        "cat /etc/resolv.conf; nslookup upstream.test; nslookup asker",
+    ]);
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let answered = server.join().unwrap();
+    assert!(out.status.success(), "{}", describe(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    // resolv.conf names the network's server; the unknown name was forwarded to --dns.
+    assert!(
+        !text.contains(&format!("nameserver {}", neighbour.host_ip)),
+        "{text}"
+    );
+    assert!(text.contains("10.1.2.3"), "{text}");
+    assert!(answered >= 1, "the fake upstream was never asked");
+    // The container's own name is answered by the network's server, not forwarded.
+    // (.1 is the server itself in resolv.conf and nslookup's "Server:" line; .2 is the answer.)
+    assert!(text.contains(&net.host(0)), "{text}");
+}
