@@ -95,3 +95,15 @@ pub fn chain_ids(diff_ids: &[String]) -> Vec<String> {
     }
     out
 }
+
+/// Polls `check` every 50 ms until it holds; fails the test after 10 s, naming `what`.
+pub fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !check() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(10),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}

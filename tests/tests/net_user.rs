@@ -3,22 +3,12 @@
 //! and `gc` after the wrapper was killed.
 
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use berth_tests::container::Sandbox;
 use berth_tests::net::{bridge_ports_settled, httpd_script, wget_retry};
 use berth_tests::store::describe;
-
-fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !check() {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
+use berth_tests::wait_for;
 
 fn endpoints(sandbox: &Sandbox, network: &str) -> serde_json::Value {
     let out = sandbox.net_ok(["inspect", network]);

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use berth_tests::container::Sandbox;
 use berth_tests::store::describe;
+use berth_tests::wait_for;
 
 fn detach(sandbox: &Sandbox, args: &[&str]) -> String {
     let mut all = vec!["-d"];
@@ -12,17 +13,6 @@ fn detach(sandbox: &Sandbox, args: &[&str]) -> String {
     let id = sandbox.ok(&all).trim().to_string();
     assert_eq!(id.len(), 64, "-d prints the container id: {id:?}");
     id
-}
-
-fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !check() {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 #[test]

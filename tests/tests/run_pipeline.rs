@@ -27,6 +27,22 @@ fn stage(sandbox: &Sandbox, bin: &str, args: &[&str], input: &[u8]) -> Vec<u8> {
     out.stdout
 }
 
+/// `berth-enter -- CMD` fed `record`; asserts success.
+fn enter(record: &[u8], command: &[&str]) -> std::process::Output {
+    let mut enter = Command::new(berth_bin("berth-enter"))
+        .arg("--")
+        .args(command)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    enter.stdin.take().unwrap().write_all(record).unwrap();
+    let out = enter.wait_with_output().unwrap();
+    assert!(out.status.success(), "berth-enter: {}", describe(&out));
+    out
+}
+
 type Shape = (
     Option<u64>,
     Option<u64>,
@@ -58,16 +74,7 @@ fn pipeline_and_wrapper_make_the_same_container() {
     let record = stage(&sandbox, "berth-mount", &["--tmpfs", "/scratch"], &record);
     let record = stage(&sandbox, "berth-net", &[], &record);
     let record = stage(&sandbox, "berth-cgroup", &["--pids-limit", "50"], &record);
-    let mut enter = Command::new(berth_bin("berth-enter"))
-        .args(["--", "probe", "status"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    enter.stdin.take().unwrap().write_all(&record).unwrap();
-    let out = enter.wait_with_output().unwrap();
-    assert!(out.status.success(), "berth-enter: {}", describe(&out));
+    let out = enter(&record, &["probe", "status"]);
     let piped = Status::parse(&out.stdout);
 
     stage(&sandbox, "berth-cgroup", &["down"], &record);
@@ -114,21 +121,10 @@ fn the_network_stage_gives_the_container_its_address_and_takes_it_back() {
     let ip = sandbox.net.default_subnet.host(0);
     assert_eq!(json["network"]["endpoints"][0]["ip"], ip.as_str(), "{json}");
     let record = stage(&sandbox, "berth-cgroup", &[], &record);
-    let mut enter = Command::new(berth_bin("berth-enter"))
-        .args([
-            "--",
-            "sh",
-            "-c",
-            "ip -4 addr show eth0; ip route; cat /etc/hosts",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    enter.stdin.take().unwrap().write_all(&record).unwrap();
-    let out = enter.wait_with_output().unwrap();
-    assert!(out.status.success(), "berth-enter: {}", describe(&out));
+    let out = enter(
+        &record,
+        &["sh", "-c", "ip -4 addr show eth0; ip route; cat /etc/hosts"],
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains(&format!("inet {ip}/24")), "{text}");
     assert!(
