@@ -196,6 +196,28 @@ impl Sandbox {
             .collect()
     }
 
+    /// Fails the test if a mount, a cgroup or a container's state directory is left.
+    pub fn assert_nothing_left(&self) {
+        assert!(
+            self.leftover_mounts().is_empty(),
+            "mounts left: {:?}",
+            self.leftover_mounts()
+        );
+        assert!(
+            self.leftover_cgroups().is_empty(),
+            "cgroups left: {:?}",
+            self.leftover_cgroups()
+        );
+        let left: Vec<PathBuf> = std::fs::read_dir(self.store.root().join("containers"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.is_dir())
+            .collect();
+        assert!(left.is_empty(), "container state left: {left:?}");
+    }
+
     /// Mount points under the sandbox directory (the shared mount of the network namespace
     /// directory, which stays like /run/netns, aside).
     pub fn leftover_mounts(&self) -> Vec<String> {

@@ -138,25 +138,7 @@ fn cap_add_and_drop_change_the_sets() {
 fn nothing_is_left_after_rm() {
     let sandbox = Sandbox::with_probe();
     sandbox.ok(["--rm", "probe:latest", "sh", "-c", "exit 0"]);
-    assert!(
-        sandbox.leftover_mounts().is_empty(),
-        "mounts left: {:?}",
-        sandbox.leftover_mounts()
-    );
-    assert!(
-        sandbox.leftover_cgroups().is_empty(),
-        "cgroups left: {:?}",
-        sandbox.leftover_cgroups()
-    );
-    let containers = sandbox.store.root().join("containers");
-    let left: Vec<_> = std::fs::read_dir(&containers)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.is_dir())
-        .collect();
-    assert!(left.is_empty(), "container state left: {left:?}");
+    sandbox.assert_nothing_left();
 }
 
 #[test]

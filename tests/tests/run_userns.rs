@@ -94,28 +94,6 @@ fn owner(path: &Path) -> (u32, u32) {
     (meta.uid(), meta.gid())
 }
 
-fn assert_nothing_left(sandbox: &Sandbox) {
-    assert!(
-        sandbox.leftover_mounts().is_empty(),
-        "mounts left: {:?}",
-        sandbox.leftover_mounts()
-    );
-    assert!(
-        sandbox.leftover_cgroups().is_empty(),
-        "cgroups left: {:?}",
-        sandbox.leftover_cgroups()
-    );
-    let containers = sandbox.store.root().join("containers");
-    let left: Vec<PathBuf> = std::fs::read_dir(&containers)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.is_dir())
-        .collect();
-    assert!(left.is_empty(), "container state left: {left:?}");
-}
-
 #[test]
 fn remapped_root_is_root_inside_and_a_subordinate_uid_outside() {
     let sandbox = sandbox();
@@ -223,7 +201,7 @@ fn remapped_root_is_root_inside_and_a_subordinate_uid_outside() {
         !Path::new(&format!("/proc/{pid}")).exists(),
         "the container's process is gone"
     );
-    assert_nothing_left(&sandbox);
+    sandbox.assert_nothing_left();
 }
 
 #[test]
@@ -340,7 +318,7 @@ fn host_binds_keep_host_owners_and_volumes_are_the_containers() {
         std::fs::read_to_string(data.join("written")).unwrap(),
         "v\n"
     );
-    assert_nothing_left(&sandbox);
+    sandbox.assert_nothing_left();
 }
 
 #[test]
@@ -390,7 +368,7 @@ fn network_none_and_the_default_bridge_both_work() {
         berth_tests::net::bridge_ports_settled(&sandbox.net.bridge).is_empty(),
         "nothing of the container holds its network namespace: its veth goes with it"
     );
-    assert_nothing_left(&sandbox);
+    sandbox.assert_nothing_left();
 }
 
 #[test]
@@ -427,7 +405,7 @@ fn explicit_maps_users_and_a_read_only_rootfs() {
     );
     assert_eq!(map_lines(parts[1]), [["0", "600000", "2000"]], "{out}");
     assert_eq!(parts[2], "1000\nread-only\n", "{out}");
-    assert_nothing_left(&sandbox);
+    sandbox.assert_nothing_left();
 }
 
 #[test]
@@ -467,7 +445,7 @@ fn bad_user_namespace_flags_are_refused_before_anything_is_made() {
             describe(&out)
         );
     }
-    assert_nothing_left(&sandbox);
+    sandbox.assert_nothing_left();
 }
 
 /// Runs stage `bin` with the sandbox's dirs and subordinate id files; returns stdout.
@@ -541,5 +519,5 @@ fn the_pipeline_takes_the_user_namespace_from_the_record_and_remounts_it() {
     assert_eq!((f[2], f[3]), ("0", "0"), "{text}");
     stage(&sandbox, "berth-mount", &["down", "--remove"], &again);
     assert!(berth_tests::net::bridge_ports_settled(&sandbox.net.bridge).is_empty());
-    assert_nothing_left(&sandbox);
+    sandbox.assert_nothing_left();
 }

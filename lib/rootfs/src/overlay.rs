@@ -76,8 +76,8 @@ pub struct Overlay<'a> {
     pub volatile: bool,
 }
 
-/// Mounts the overlay; returns the method that was used.
-pub fn mount_overlay(overlay: &Overlay<'_>, method: OverlayMethod) -> Result<OverlayMethod> {
+/// Every layer directory the overlay needs is there.
+fn check_layers(overlay: &Overlay<'_>) -> Result<()> {
     if overlay.lower.is_empty() {
         return Err(overlay_err(overlay, "the image has no layers".into()));
     }
@@ -89,6 +89,12 @@ pub fn mount_overlay(overlay: &Overlay<'_>, method: OverlayMethod) -> Result<Ove
             });
         }
     }
+    Ok(())
+}
+
+/// Mounts the overlay; returns the method that was used.
+pub fn mount_overlay(overlay: &Overlay<'_>, method: OverlayMethod) -> Result<OverlayMethod> {
+    check_layers(overlay)?;
     match method {
         OverlayMethod::Fsconfig => mount_fsconfig(overlay)
             .map_err(|(_, e)| e)
@@ -182,17 +188,7 @@ fn mount_fsconfig(overlay: &Overlay<'_>) -> std::result::Result<(), (bool, Rootf
 pub fn mount_overlay_idmapped(overlay: &Overlay<'_>, userns: &UserNamespace) -> Result<()> {
     use crate::bind::{BindOptions, BindSource};
     use crate::tree::clone_tree;
-    if overlay.lower.is_empty() {
-        return Err(overlay_err(overlay, "the image has no layers".into()));
-    }
-    for layer in overlay.lower {
-        if !layer.is_dir() {
-            return Err(RootfsError::Layer {
-                layer: layer.clone(),
-                reason: "the layer directory is missing (remove and load the image again)".into(),
-            });
-        }
-    }
+    check_layers(overlay)?;
     let container_dir = match (overlay.upper.parent(), overlay.work.parent()) {
         (Some(a), Some(b)) if a == b => a,
         _ => {
