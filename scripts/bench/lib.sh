@@ -1,5 +1,8 @@
 # Shared by the benchmark scripts (sourced): logging, a median, and stopping the dockerd a
-# script started. The sourcing script sets SCRIPT (its name), dockerd_pid and dockerd_exec.
+# script started, the rotating hyperfine rounds and reading their results, the help text and
+# cgroup removal. The sourcing script sets SCRIPT (its name), dockerd_pid and dockerd_exec,
+# and for the rounds: tools (names), CMD (name -> command), ROUNDS, WARMUP, RUNS, tmp; CG for
+# remove_cgroups.
 
 log() { printf '[%s %s] %s\n' "$SCRIPT" "$(date +%T)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -25,3 +28,48 @@ stop_dockerd() {
         kill -KILL "$cpid" 2>/dev/null || true
     fi
 }
+
+# The script's header comment, from line 2 to `set -euo`, as its --help.
+usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit "${1:-0}"; }
+
+has_tool() { [[ " ${tools[*]} " == *" $1 "* ]]; }
+
+# Every cgroup named $CG* at the top of any hierarchy, children first.
+remove_cgroups() {
+    local d left=0
+    for d in /sys/fs/cgroup/*/"$CG" /sys/fs/cgroup/*/"$CG"-*; do
+        [ -d "$d" ] || continue
+        if [ "$(stat -f -c %T "$d")" = tmpfs ]; then
+            # not a cgroup: crun, seeing a "0::/" line in /proc/self/cgroup, writes
+            # /sys/fs/cgroup/unified/<path>/cgroup.procs into the tmpfs under the hidden mount
+            rm -rf "$d"
+            continue
+        fi
+        find "$d" -depth -type d -exec rmdir {} + 2>/dev/null || true
+        [ ! -d "$d" ] || { log "cannot remove cgroup $d (tasks: $(find "$d" -name tasks -exec cat {} + | tr '\n' ' '))"; left=1; }
+    done
+    return $left
+}
+
+# ROUNDS hyperfine runs of every tool, the order rotating by one each round, into
+# $tmp/round<R>.json and .txt.
+run_rounds() {
+    local k=${#tools[@]} r i t args order
+    log "timing: ${tools[*]}; $ROUNDS round(s) x ($WARMUP warm-up + $RUNS timed) runs per tool"
+    for ((r = 0; r < ROUNDS; r++)); do
+        args=()
+        order=()
+        for ((i = 0; i < k; i++)); do
+            t=${tools[$(((i + r) % k))]}
+            order+=("$t")
+            args+=(-n "$t" "${CMD[$t]}")
+        done
+        log "round $((r + 1))/$ROUNDS: ${order[*]}"
+        hyperfine -N --style basic --warmup "$WARMUP" --runs "$RUNS" --export-json "$tmp/round$r.json" "${args[@]}" \
+            >"$tmp/round$r.txt" 2>&1 || { cat "$tmp/round$r.txt" >&2; die "hyperfine failed in round $((r + 1))"; }
+    done
+}
+
+# Every timed run of tool $1 over all rounds, in ms; the median of tool $2 in round $1.
+times_of() { cat "$tmp"/round*.json | jq -r --arg n "$1" '.results[] | select(.command == $n) | .times[] * 1000'; }
+round_median() { jq -r --arg n "$2" '.results[] | select(.command == $n) | .times[] * 1000' "$tmp/round$1.json" | median; }

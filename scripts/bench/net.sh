@@ -53,6 +53,9 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+SCRIPT=net.sh
+# shellcheck source=scripts/bench/lib.sh
+. "$here/lib.sh"
 repo=$(cd "$here/../.." && pwd)
 
 ARGS=("$@") # for the re-execution in private namespaces, below
@@ -72,7 +75,6 @@ host_netns=0
 ALL_TOOLS=(berth berth-none berth-p docker docker-none docker-p podman podman-none podman-p)
 tools=("${ALL_TOOLS[@]}")
 
-usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit "${1:-0}"; }
 while [ $# -gt 0 ]; do
     case $1 in
         -n) RUNS=$2; shift 2 ;;
@@ -114,11 +116,7 @@ HOSTNET=/proc/$$/fd/7
 [ -e "$HOSTNET" ] || { echo "net.sh: lost the host's network namespace (fd 7)" >&2; exit 1; }
 hostnet() { nsenter --net="$HOSTNET" "$@"; }
 
-SCRIPT=net.sh
-# shellcheck source=scripts/bench/lib.sh
-. "$(dirname "$0")/lib.sh"
 
-has_tool() { [[ " ${tools[*]} " == *" $1 "* ]]; }
 drop_tools() { # drop_tools PREFIX REASON: take every PREFIX* row out of the run
     local t kept=()
     for t in "${tools[@]}"; do [[ $t == "$1" || $t == "$1"-* ]] || kept+=("$t"); done
@@ -242,20 +240,6 @@ purge_iptables() { # PREFIX LINK
         for c in $(chains_with "$t" "$1"); do iptables -t "$t" -F "$c" 2>/dev/null || true; done
         for c in $(chains_with "$t" "$1"); do iptables -t "$t" -X "$c" 2>/dev/null || log "could not delete chain ($t) $c"; done
     done
-}
-
-remove_cgroups() { # every cgroup named $CG* at the top of any hierarchy, children first
-    local d left=0
-    for d in /sys/fs/cgroup/*/"$CG" /sys/fs/cgroup/*/"$CG"-*; do
-        [ -d "$d" ] || continue
-        if [ "$(stat -f -c %T "$d")" = tmpfs ]; then
-            rm -rf "$d" # not a cgroup: written by crun under the hidden cgroup2 mount point
-            continue
-        fi
-        find "$d" -depth -type d -exec rmdir {} + 2>/dev/null || true
-        [ ! -d "$d" ] || { log "cannot remove cgroup $d (tasks: $(find "$d" -name tasks -exec cat {} + | tr '\n' ' '))"; left=1; }
-    done
-    return $left
 }
 
 # Undoes what the engines made, in order; safe to call twice (the report calls it, then the trap).
@@ -508,20 +492,7 @@ for t in "${tools[@]}"; do
 done
 
 # ---- the timed rounds ---------------------------------------------------------------------------
-k=${#tools[@]}
-log "timing: ${tools[*]}; $ROUNDS round(s) x ($WARMUP warm-up + $RUNS timed) runs per tool"
-for ((r = 0; r < ROUNDS; r++)); do
-    args=()
-    order=()
-    for ((i = 0; i < k; i++)); do
-        t=${tools[$(((i + r) % k))]}
-        order+=("$t")
-        args+=(-n "$t" "${CMD[$t]}")
-    done
-    log "round $((r + 1))/$ROUNDS: ${order[*]}"
-    hyperfine -N --style basic --warmup "$WARMUP" --runs "$RUNS" --export-json "$tmp/round$r.json" "${args[@]}" \
-        >"$tmp/round$r.txt" 2>&1 || { cat "$tmp/round$r.txt" >&2; die "hyperfine failed in round $((r + 1))"; }
-done
+run_rounds
 
 # ---- berth's stages (--trace), warm ---------------------------------------------------------------
 MODES=(bridge none)
@@ -567,7 +538,6 @@ for p in /proc/[0-9]*; do
 done
 
 # ---- the report -----------------------------------------------------------------------------------
-times_of() { cat "$tmp"/round*.json | jq -r --arg n "$1" '.results[] | select(.command == $n) | .times[] * 1000'; }
 stats() { # median mean sd min max n p90 (p90: nearest rank)
     sort -g | awk '{ v[NR] = $1; s += $1; q += $1 * $1 }
         END { if (NR == 0) { print "nan nan nan nan nan 0 nan"; exit }
@@ -577,7 +547,6 @@ stats() { # median mean sd min max n p90 (p90: nearest rank)
               printf "%.2f %.2f %.2f %.2f %.2f %d %.2f\n", m, mean, sd, v[1], v[NR], NR, v[i] }'
 }
 stage() { awk -v s="$2" '$1 == s { print $2 }' "$1" | stats; } # FILE STAGE
-round_median() { jq -r --arg n "$2" '.results[] | select(.command == $n) | .times[] * 1000' "$tmp/round$1.json" | median; }
 declare -A MED MEAN SD MIN MAX N P90
 for t in "${tools[@]}"; do
     read -r "MED[$t]" "MEAN[$t]" "SD[$t]" "MIN[$t]" "MAX[$t]" "N[$t]" "P90[$t]" < <(times_of "$t" | stats)

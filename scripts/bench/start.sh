@@ -44,6 +44,9 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+SCRIPT=start.sh
+# shellcheck source=scripts/bench/lib.sh
+. "$here/lib.sh"
 repo=$(cd "$here/../.." && pwd)
 
 ARGS=("$@") # for the re-execution in a private mount namespace, below
@@ -60,7 +63,6 @@ keep=0
 ALL_TOOLS=(floor ns-floor berth berth-nosec crun crun-seccomp runc docker)
 tools=("${ALL_TOOLS[@]}")
 
-usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit "${1:-0}"; }
 while [ $# -gt 0 ]; do
     case $1 in
         -n) RUNS=$2; shift 2 ;;
@@ -79,7 +81,6 @@ done
 for t in "${tools[@]}"; do
     [[ " ${ALL_TOOLS[*]} " == *" $t "* ]] || { echo "start.sh: unknown tool $t" >&2; exit 2; }
 done
-has_tool() { [[ " ${tools[*]} " == *" $1 "* ]]; }
 if has_tool crun-seccomp && ! has_tool docker; then
     echo "start.sh: crun-seccomp takes its seccomp section from docker: add docker to --tools" >&2; exit 2
 fi
@@ -98,9 +99,6 @@ else
     HIDE_NOTE="no /sys/fs/cgroup/unified on this host, nothing hidden"
 fi
 
-SCRIPT=start.sh
-# shellcheck source=scripts/bench/lib.sh
-. "$(dirname "$0")/lib.sh"
 
 # ---- dependencies -----------------------------------------------------------------------------
 missing=()
@@ -132,22 +130,6 @@ dockerd_pid=""
 dockerd_exec=$tmp/docker/exec
 DSOCK=$tmp/docker/d.sock
 DOCKER=(docker --config "$tmp/docker/cli" -H "unix://$DSOCK")
-
-remove_cgroups() { # every cgroup named $CG* at the top of any hierarchy, children first
-    local d left=0
-    for d in /sys/fs/cgroup/*/"$CG" /sys/fs/cgroup/*/"$CG"-*; do
-        [ -d "$d" ] || continue
-        if [ "$(stat -f -c %T "$d")" = tmpfs ]; then
-            # not a cgroup: crun, seeing a "0::/" line in /proc/self/cgroup, writes
-            # /sys/fs/cgroup/unified/<path>/cgroup.procs into the tmpfs under the hidden mount
-            rm -rf "$d"
-            continue
-        fi
-        find "$d" -depth -type d -exec rmdir {} + 2>/dev/null || true
-        [ ! -d "$d" ] || { log "cannot remove cgroup $d (tasks: $(find "$d" -name tasks -exec cat {} + | tr '\n' ' '))"; left=1; }
-    done
-    return $left
-}
 
 cleanup() {
     local rc=$? id p
@@ -300,20 +282,7 @@ for t in "${tools[@]}"; do
 done
 # ---- the timed rounds ---------------------------------------------------------------------------
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
-k=${#tools[@]}
-log "timing: ${tools[*]}; $ROUNDS round(s) x ($WARMUP warm-up + $RUNS timed) runs per tool"
-for ((r = 0; r < ROUNDS; r++)); do
-    args=()
-    order=()
-    for ((i = 0; i < k; i++)); do
-        t=${tools[$(((i + r) % k))]}
-        order+=("$t")
-        args+=(-n "$t" "${CMD[$t]}")
-    done
-    log "round $((r + 1))/$ROUNDS: ${order[*]}"
-    hyperfine -N --style basic --warmup "$WARMUP" --runs "$RUNS" --export-json "$tmp/round$r.json" "${args[@]}" \
-        >"$tmp/round$r.txt" 2>&1 || { cat "$tmp/round$r.txt" >&2; die "hyperfine failed in round $((r + 1))"; }
-done
+run_rounds
 
 # ---- berth's stages (--trace) -------------------------------------------------------------------
 TRACE_CMD=$(wrap "$BR $BERTH_ARGS --trace busybox true")
@@ -359,14 +328,12 @@ LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # ---- the report -----------------------------------------------------------------------------------
 # all timed runs of a tool, in ms, one a line
-times_of() { cat "$tmp"/round*.json | jq -r --arg n "$1" '.results[] | select(.command == $n) | .times[] * 1000'; }
 stats() { # median mean sd min max n
     sort -g | awk '{ v[NR] = $1; s += $1; q += $1 * $1 }
         END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; mean = s / NR
               sd = NR > 1 ? sqrt((q - NR * mean * mean) / (NR - 1)) : 0
               printf "%.2f %.2f %.2f %.2f %.2f %d\n", m, mean, sd, v[1], v[NR], NR }'
 }
-round_median() { jq -r --arg n "$2" '.results[] | select(.command == $n) | .times[] * 1000' "$tmp/round$1.json" | median; }
 declare -A MED MEAN SD MIN MAX N
 for t in "${tools[@]}"; do
     read -r MED[$t] MEAN[$t] SD[$t] MIN[$t] MAX[$t] N[$t] < <(times_of "$t" | stats)
