@@ -100,13 +100,11 @@ pub fn remove(paths: &Paths, reference: &str, force: bool) -> Result<String, Run
         }
         stop(paths, &state.id, Duration::ZERO)?;
     }
-    if let Some(cgroup) = &state.record.cgroup {
-        let _ = berth_cgroups::down(cgroup, berth_cgroups::DEFAULT_TIMEOUT);
+    // The same teardown as the end of a run: cgroups, network, rootfs and writable layer.
+    let errors = crate::Teardown::for_record(paths, &state.record, true).run();
+    if !errors.is_empty() {
+        return Err(RunError::Control(errors.join("; ")));
     }
-    if state.record.network.is_some() {
-        berth_net::down(paths, &state.id)?;
-    }
-    berth_rootfs::down(paths, &state.id, state.record.rootfs.as_ref(), true)?;
     let dir = state::dir(paths, &state.id);
     if dir.exists() {
         std::fs::remove_dir_all(&dir)
