@@ -296,15 +296,24 @@ fn exit_now(code: i64) -> ! {
     unreachable!()
 }
 
-/// getpid through the i386 entry point (`int 0x80`, syscall 20): answered only with IA32
-/// emulation, and subject to the seccomp filter's architecture check.
-fn i386_getpid() -> (i64, i32) {
+/// Syscall `nr` through the i386 entry point (`int 0x80`) with up to three arguments:
+/// answered only with IA32 emulation, and seen by seccomp as `AUDIT_ARCH_I386`.
+fn i386_call(nr: i64, args: [i64; 3]) -> (i64, i32) {
     let ret: i64;
-    // SAFETY: int 0x80 with eax=20 (getpid) takes no pointer arguments; the kernel may
-    // clobber r8-r11 on this path, which are declared.
+    // SAFETY: the callers pass integer arguments or null pointers only. rbx (i386's first
+    // argument) is reserved by the compiler, so it is swapped in and out around the call;
+    // the kernel may clobber r8-r11 on this path, which are declared.
     unsafe {
-        std::arch::asm!("int 0x80", inlateout("rax") 20i64 => ret,
-            out("r8") _, out("r9") _, out("r10") _, out("r11") _, options(nostack));
+        std::arch::asm!(
+            "xchg {a0}, rbx",
+            "int 0x80",
+            "xchg {a0}, rbx",
+            a0 = inout(reg) args[0] => _,
+            inlateout("rax") nr => ret,
+            in("rcx") args[1],
+            in("rdx") args[2],
+            out("r8") _, out("r9") _, out("r10") _, out("r11") _,
+        );
     }
     let ret = ret as i32 as i64; // the i386 ABI returns 32 bits
     if (-4095..0).contains(&ret) {
@@ -314,8 +323,8 @@ fn i386_getpid() -> (i64, i32) {
     }
 }
 
-/// Number used for "getpid through int 0x80" in the table below.
-const I386_GETPID: i64 = -1;
+/// Marks a number in the table below as an i386 one (made through `int 0x80`).
+const I386: i64 = 1 << 40;
 
 /// Runs syscall `nr` in a child process and reports {"ret","errno","err"}, or {"signal"}
 /// if the child was killed (a seccomp kill, or SIGSEGV for int 0x80 without IA32).
@@ -331,7 +340,7 @@ fn in_child(nr: i64, args: [i64; 5]) -> String {
     }
     if pid == 0 {
         let (ret, errno) = match nr {
-            I386_GETPID => i386_getpid(),
+            _ if nr & I386 != 0 => i386_call(nr & !I386, [args[0], args[1], args[2]]),
             _ => sys!(nr, args[0], args[1], args[2], args[3], args[4]),
         };
         // SAFETY: `slot` is the start of a 4096-byte shared anonymous mapping.
@@ -356,7 +365,7 @@ fn syscalls() {
     let p = |bytes: &'static [u8]| bytes.as_ptr() as i64;
     let nowhere = p(b"/nonexistent-probe\0");
     const MS_SHARED_PRIVATE: i64 = (1 << 20) | (1 << 18);
-    let calls: [(&str, i64, [i64; 5]); 25] = [
+    let calls: [(&str, i64, [i64; 5]); 28] = [
         // Target missing: ENOENT when allowed, EPERM (seccomp) or EACCES (LSM) when not.
         ("mount", 165, [p(b"none\0"), nowhere, p(b"tmpfs\0"), 0, 0]),
         // Two propagation flags on "/": EINVAL after the CAP_SYS_ADMIN check, else EPERM.
@@ -394,7 +403,12 @@ fn syscalls() {
         ("personality_set", 135, [0x1234, 0, 0, 0, 0]), // not in Docker's allow list
         ("getppid", SYS_GETPPID, [0; 5]),
         ("x32_getpid", 0x4000_0000 | SYS_GETPID, [0; 5]),
-        ("i386_getpid", I386_GETPID, [0; 5]),
+        ("i386_getpid", I386 | 20, [0; 5]),
+        // i386 keyctl(KEYCTL_GET_KEYRING_ID, session, no create): blocked like x86_64's
+        ("i386_keyctl", I386 | 288, [0, -3, 0, 0, 0]),
+        // i386 mount(NULL, NULL, NULL): EFAULT when allowed
+        ("i386_mount", I386 | 21, [0; 5]),
+        ("i386_personality_set", I386 | 136, [0x1234, 0, 0, 0, 0]),
     ];
     let results: Vec<(&str, String)> = calls
         .iter()

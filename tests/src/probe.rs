@@ -311,7 +311,8 @@ impl SyscallResult {
 /// umount2, unshare_newns, unshare_newuser, unshare_newnet, setns, keyctl, add_key, clone3,
 /// ptrace, kexec_load, init_module, bpf, perf_event_open, open_by_handle_at, reboot, syslog,
 /// socket_vsock, socket_inet, personality_query, personality_set, getppid, x32_getpid,
-/// i386_getpid.
+/// and through the i386 entry point i386_getpid, i386_keyctl, i386_mount,
+/// i386_personality_set.
 pub fn parse_syscalls(stdout: &[u8]) -> BTreeMap<String, SyscallResult> {
     let v = parse_json_line(stdout);
     let calls = v

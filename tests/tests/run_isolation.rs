@@ -100,6 +100,16 @@ fn blocked_syscalls_get_eperm_and_allowed_ones_work() {
     );
     assert!(results["getppid"].succeeded());
     assert!(results["socket_inet"].succeeded());
+    // The i386 entry point (32-bit programs, int 0x80) gets Docker's policy too, in i386's
+    // numbers: allowed calls work, blocked ones fail with EPERM, nothing is killed.
+    let i386 = |name: &str| results[name];
+    assert!(i386("i386_getpid").succeeded(), "{:?}", i386("i386_getpid"));
+    for name in ["i386_keyctl", "i386_mount", "i386_personality_set"] {
+        assert!(i386(name).failed_with(EPERM), "{name}: {:?}", i386(name));
+    }
+    // x32 calls pass the filter as Docker's do; this kernel has no x32 ABI (ENOSYS).
+    let x32 = results["x32_getpid"];
+    assert!(x32.succeeded() || x32.failed_with(38), "{x32:?}");
 }
 
 #[test]

@@ -1,6 +1,7 @@
-//! Compiled filters kept on disk, so a container start pays for reading 15 KB instead of
-//! compiling a profile (about 0.65 ms for Docker's). The key is the sha256 of everything the
-//! program depends on: this crate's version, the profile's bytes and the capability set.
+//! Compiled filters kept on disk, so a container start pays for reading a few KB instead of
+//! compiling a profile. The key is the sha256 of everything the program depends on: this
+//! crate's version and program layout, the running kernel, the profile's bytes and the
+//! capability set.
 //! A missing, short or unreadable entry is simply compiled again.
 
 use std::path::{Path, PathBuf};
@@ -57,6 +58,9 @@ fn from_bytes(bytes: &[u8]) -> Option<Vec<sock_filter>> {
 fn key(profile: &[u8], caps: &[String]) -> String {
     let mut hasher = Sha256::new();
     hasher.update(env!("CARGO_PKG_VERSION").as_bytes());
+    hasher.update(crate::compile::LAYOUT.as_bytes());
+    // minKernel rules resolve against the running kernel.
+    hasher.update(format!("{:?}", crate::profile::running_kernel()).as_bytes());
     hasher.update((profile.len() as u64).to_le_bytes());
     hasher.update(profile);
     let mut caps = caps.to_vec();

@@ -1,13 +1,11 @@
 //! A small interpreter for the classic-BPF subset seccomp filters use, to check a compiled
 //! program without installing it (tests, `seccomp-probe --dump`). It runs the program the way
-//! the kernel would on a `struct seccomp_data` for x86_64.
+//! the kernel would on a `struct seccomp_data`.
 
 use seccompiler::sock_filter;
 
-/// `AUDIT_ARCH_X86_64`
-pub const AUDIT_ARCH_X86_64: u32 = 0xC000_003E;
-/// `AUDIT_ARCH_I386`
-pub const AUDIT_ARCH_I386: u32 = 0x4000_0003;
+use crate::arch::{Arch, X32_SYSCALL_BIT};
+pub use crate::arch::{AUDIT_ARCH_I386, AUDIT_ARCH_X86_64};
 
 /// What the kernel sees for one syscall.
 #[derive(Debug, Clone, Copy)]
@@ -20,11 +18,20 @@ pub struct SeccompData {
 impl SeccompData {
     /// An x86_64 syscall `nr` with `args` (missing ones 0).
     pub fn x86_64(nr: i64, args: &[u64]) -> Self {
+        SeccompData::new(Arch::X86_64, nr, args)
+    }
+
+    /// A syscall `nr` of ABI `arch` (for x32 without the x32 bit) with `args`.
+    pub fn new(arch: Arch, nr: i64, args: &[u64]) -> Self {
         let mut a = [0u64; 6];
         a[..args.len()].copy_from_slice(args);
+        let nr = match arch {
+            Arch::X32 => nr | i64::from(X32_SYSCALL_BIT),
+            _ => nr,
+        };
         SeccompData {
             nr: nr as i32,
-            arch: AUDIT_ARCH_X86_64,
+            arch: arch.audit_arch(),
             args: a,
         }
     }
@@ -63,6 +70,7 @@ pub fn run(prog: &[sock_filter], data: &SeccompData) -> Option<u32> {
             }
         };
         match ins.code {
+            0x00 => acc = ins.k,                  // LD IMM
             0x20 => acc = data.word(ins.k)?,      // LD W ABS
             0x54 => acc &= ins.k,                 // ALU AND K
             0x05 => pc += ins.k as usize,         // JA

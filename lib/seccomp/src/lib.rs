@@ -1,5 +1,6 @@
-//! seccomp filters: Docker's default profile and Docker-format profiles, compiled with
-//! seccompiler to one classic-BPF program for x86_64.
+//! seccomp filters: Docker's default profile and Docker-format profiles, compiled to one
+//! classic-BPF program for an x86_64 host that covers the ABIs the profile names (x86_64,
+//! x32, i386), with seccompiler compiling the argument checks.
 //!
 //! ```no_run
 //! // berth-enter, before fork: build (may fail, allocates)
@@ -12,11 +13,14 @@
 //! See docs/seccomp.md for the order berth-enter must follow.
 
 pub mod apply;
+pub mod arch;
 pub mod cache;
 pub mod compile;
 pub mod emulate;
 pub mod profile;
 pub mod syscalls;
+pub mod syscalls_i386;
+pub mod syscalls_x32;
 
 use std::path::Path;
 
@@ -60,11 +64,12 @@ pub enum Error {
     },
     #[error("seccomp profile: syscalls rule {rule}: bad minKernel {value:?}")]
     MinKernel { rule: usize, value: String },
+    #[error("seccomp profile: both \"architectures\" and \"archMap\" are given; use one of them")]
+    ArchitecturesAndArchMap,
     #[error("seccomp profile: syscalls rule {rule}: no syscall names")]
     NoNames { rule: usize },
-    #[error("seccomp profile: syscalls rule {rule} ({syscall}): {source}")]
+    #[error("seccomp profile: the conditions of {syscall}: {source}")]
     Rule {
-        rule: usize,
         syscall: String,
         source: seccompiler::BackendError,
     },
@@ -118,8 +123,8 @@ impl Filter {
         &self.program
     }
 
-    /// Syscall names of the profile's applicable rules that x86_64 does not have (ignored, as
-    /// libseccomp does: `chown32`, `mmap2`, ...).
+    /// Syscall names of the profile's applicable rules that none of the covered ABIs has
+    /// (ignored, as libseccomp does: `chown32` when i386 is not covered, ...).
     pub fn skipped(&self) -> &[String] {
         &self.skipped
     }
@@ -132,7 +137,12 @@ impl Filter {
     /// The filter's SECCOMP_RET_* answer for x86_64 syscall `nr` with `args`, computed by
     /// running the program in [`emulate`], without installing anything.
     pub fn evaluate(&self, nr: i64, args: &[u64]) -> Option<u32> {
-        emulate::run(&self.program, &emulate::SeccompData::x86_64(nr, args))
+        self.evaluate_on(arch::Arch::X86_64, nr, args)
+    }
+
+    /// The same for a call of ABI `arch` (for x32, `nr` without the x32 bit).
+    pub fn evaluate_on(&self, arch: arch::Arch, nr: i64, args: &[u64]) -> Option<u32> {
+        emulate::run(&self.program, &emulate::SeccompData::new(arch, nr, args))
     }
 
     /// Installs the filter on the calling thread; it is inherited across fork and execve and

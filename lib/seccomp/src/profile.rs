@@ -8,8 +8,11 @@
 //! this arch, *all* of `includes.caps` are held, and the kernel is at least
 //! `includes.minKernel`. Capabilities are those of the container's bounding set.
 
+use std::collections::BTreeSet;
+
 use serde::Deserialize;
 
+use crate::arch::Arch;
 use crate::Error;
 
 /// A whole profile, as Docker reads it. Unknown fields (`listenerPath`, `flags`, comments) are
@@ -93,7 +96,7 @@ pub enum Action {
 }
 
 /// An argument comparison on the full 64-bit argument, as libseccomp does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Cmp {
     Eq(u64),
     Ne(u64),
@@ -108,7 +111,7 @@ pub enum Cmp {
     },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Cond {
     pub index: u8,
     pub cmp: Cmp,
@@ -129,6 +132,8 @@ pub struct Rule {
 pub struct Resolved {
     pub default_action: Action,
     pub rules: Vec<Rule>,
+    /// The system call ABIs the filter covers; calls of any other one kill the process.
+    pub arches: BTreeSet<Arch>,
 }
 
 /// What the rules are resolved against.
@@ -289,6 +294,11 @@ impl Profile {
     /// validated (action, operators, indexes), even those that do not apply, so a bad profile
     /// fails the same way whatever the container's capabilities.
     pub fn resolve(&self, ctx: &Context) -> Result<Resolved, Error> {
+        if self.architectures.as_ref().is_some_and(|a| !a.is_empty())
+            && self.arch_map.as_ref().is_some_and(|m| !m.is_empty())
+        {
+            return Err(Error::ArchitecturesAndArchMap);
+        }
         let default_action = action(&self.default_action, self.default_errno_ret, None)?;
         let mut rules = Vec::new();
         for (i, r) in self.syscalls.iter().flatten().enumerate() {
@@ -322,6 +332,7 @@ impl Profile {
         Ok(Resolved {
             default_action,
             rules,
+            arches: crate::arch::covered(self),
         })
     }
 }

@@ -4,8 +4,8 @@
 //! entries, numbers 0-335 and 424-469, i.e. up to Linux 6.17), not from `libc::SYS_*`: the libc
 //! crate misses several numbers Docker's profile names (io_pgetevents, cachestat, futex_wait,
 //! statmount, uretprobe, ...) and the removed-but-reserved ones (create_module, query_module,
-//! get_kernel_syms) that the kernel still answers with ENOSYS. x32 numbers (`0x40000000 | n`)
-//! are not in the table: the compiled filter refuses them before any lookup.
+//! get_kernel_syms) that the kernel still answers with ENOSYS. The x32 and i386 ABIs have
+//! their own tables (`syscalls_x32`, `syscalls_i386`).
 
 /// `(name, number)` for every x86_64 system call, ordered by number.
 pub const X86_64: &[(&str, i64)] = &[
