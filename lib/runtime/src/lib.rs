@@ -99,20 +99,38 @@ pub fn prepare(
     flags.net.check()?;
     let setup = flags.rootfs_options()?;
     let mut record = trace.stage("image", || image_record(paths, image))?;
-    trace.stage("mount", || berth_rootfs::setup(paths, &mut record, &setup))?;
+    // The id comes first so that the cgroups can be made beside the mount: both are mostly
+    // the kernel's work (mkdir in every hierarchy; the overlay), and on two cores they overlap.
+    let id = record
+        .container
+        .get_or_insert_with(|| berth_common::ContainerPart::new(setup.name.clone()))
+        .id
+        .clone();
+    let host = flags.cgroup_host();
+    let (mounted, (cgroup, cgroup_took)) = std::thread::scope(|scope| {
+        let cgroup = scope.spawn(|| {
+            let begin = std::time::Instant::now();
+            (berth_cgroups::create(&host, &id, &limits), begin.elapsed())
+        });
+        let mounted = trace.stage("mount", || berth_rootfs::setup(paths, &mut record, &setup));
+        (
+            mounted,
+            cgroup.join().expect("the cgroup thread does not panic"),
+        )
+    });
+    trace.record("cgroup", cgroup_took);
+    // From here on whatever exists is undone if a later step fails.
     let mut teardown = Teardown {
         paths: paths.clone(),
         record: record.clone(),
         remove: flags.rm,
-        cgroup: None,
+        cgroup: cgroup.as_ref().ok().cloned(),
         network: false,
         armed: true,
     };
-    let id = record
-        .container
-        .as_ref()
-        .map(|c| c.id.clone())
-        .expect("berth-rootfs gives the container an id");
+    mounted?;
+    let cgroup = cgroup?;
+    teardown.record = record.clone();
     let net = berth_net::Context {
         paths,
         settings: &flags.net_host,
@@ -121,10 +139,7 @@ pub fn prepare(
     let part = trace.stage("net", || berth_net::setup(&net, &record, &flags.net))?;
     teardown.network = true;
     record.network = Some(part);
-    let host = flags.cgroup_host();
-    let part = trace.stage("cgroup", || berth_cgroups::create(&host, &id, &limits))?;
-    teardown.cgroup = Some(part.clone());
-    record.cgroup = Some(part);
+    record.cgroup = Some(cgroup);
     let mut spec = trace.stage("spec", || flags.process.spec(&mut record, command))?;
     spec.seccomp = trace.stage("seccomp", || {
         berth_process::seccomp::filter_for(
@@ -192,7 +207,7 @@ pub fn run(
     if !flags.rm {
         let _ = run_state.write(paths);
     }
-    for error in prepared.teardown.run_traced(trace) {
+    for error in prepared.teardown.run_after_exit(trace) {
         tracing::error!(%error, "teardown");
     }
     Ok(Outcome { code, oom_killed })
@@ -278,17 +293,44 @@ impl Teardown {
         self.teardown()
     }
 
-    /// Tears down now, timing each part (`cgroup-down`, `net-down`, `rootfs-down`).
-    pub fn run_traced(mut self, trace: &mut Trace) -> Vec<String> {
+    /// Tears down once the container's pid 1 has been reaped, timing each part. Its pid
+    /// namespace is empty then (the kernel kills the other processes and waits for them
+    /// before pid 1 can be reaped), so nothing holds the rootfs any more, and the cgroups
+    /// are removed on a thread of their own beside the network and rootfs teardown.
+    pub fn run_after_exit(mut self, trace: &mut Trace) -> Vec<String> {
         self.armed = false;
-        self.teardown_with(Some(trace))
+        let this = &self;
+        let (mut errors, cgroup) = std::thread::scope(|scope| {
+            let cgroup = this.cgroup.as_ref().map(|part| {
+                scope.spawn(move || {
+                    let begin = std::time::Instant::now();
+                    (cgroup_down(part), begin.elapsed())
+                })
+            });
+            let errors = this.network_and_rootfs(&mut Some(trace));
+            let cgroup = cgroup.map(|h| h.join().expect("the cgroup thread does not panic"));
+            (errors, cgroup)
+        });
+        if let Some((result, took)) = cgroup {
+            trace.record("cgroup-down", took);
+            errors.extend(result.err());
+        }
+        errors
     }
 
+    /// The cgroups first (killing what is left), then the network and the rootfs.
     fn teardown(&self) -> Vec<String> {
-        self.teardown_with(None)
+        let mut errors: Vec<String> = self
+            .cgroup
+            .as_ref()
+            .and_then(|p| cgroup_down(p).err())
+            .into_iter()
+            .collect();
+        errors.extend(self.network_and_rootfs(&mut None));
+        errors
     }
 
-    fn teardown_with(&self, mut trace: Option<&mut Trace>) -> Vec<String> {
+    fn network_and_rootfs(&self, trace: &mut Option<&mut Trace>) -> Vec<String> {
         let mut errors = Vec::new();
         let mut timed = |name: &'static str, work: &mut dyn FnMut() -> Result<(), String>| {
             let result = match trace.as_deref_mut() {
@@ -299,12 +341,6 @@ impl Teardown {
                 errors.push(e);
             }
         };
-        if let Some(part) = &self.cgroup {
-            timed("cgroup-down", &mut || {
-                berth_cgroups::down(part, berth_cgroups::DEFAULT_TIMEOUT)
-                    .map_err(|e| format!("cgroup: {e}"))
-            });
-        }
         if let (true, Some(container)) = (self.network, &self.record.container) {
             timed("net-down", &mut || {
                 berth_net::down(&self.paths, &container.id).map_err(|e| format!("network: {e}"))
@@ -324,6 +360,10 @@ impl Teardown {
         }
         errors
     }
+}
+
+fn cgroup_down(part: &berth_common::CgroupPart) -> Result<(), String> {
+    berth_cgroups::down(part, berth_cgroups::DEFAULT_TIMEOUT).map_err(|e| format!("cgroup: {e}"))
 }
 
 impl Drop for Teardown {

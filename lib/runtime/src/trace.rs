@@ -30,6 +30,11 @@ impl Trace {
         out
     }
 
+    /// Records a stage timed elsewhere (work done beside another stage).
+    pub fn record(&mut self, name: &'static str, took: Duration) {
+        self.stages.push((name, took));
+    }
+
     /// Records the time since the last stage ended as stage `name`.
     pub fn mark(&mut self, name: &'static str) {
         let now = Instant::now();
