@@ -439,10 +439,28 @@ fn mount_cgroups(root: &OwnedFd, cgroup: &berth_common::CgroupPart) -> Result<()
         c"mode=755",
     )
     .map_err(err("mount tmpfs on", "/sys/fs/cgroup"))?;
+    // The tmpfs is new and nothing else writes to it before the container runs: its
+    // directories are made relative to its root, with no walk from the container's root.
+    let cgroupfs = open_in_root(root.as_fd(), "/sys/fs/cgroup", Create::Nothing)
+        .map_err(err("open", "/sys/fs/cgroup"))?;
     for (controller, path) in &cgroup.paths {
         let inside = format!("/sys/fs/cgroup/{controller}");
-        let fd = open_in_root(root.as_fd(), &inside, Create::Dir)
-            .map_err(err("create", "/sys/fs/cgroup"))?;
+        if controller.is_empty() || controller.contains('/') || controller.starts_with('.') {
+            return Err(SetupError {
+                what: "name a controller directory",
+                path: inside,
+                source: std::io::Error::from(std::io::ErrorKind::InvalidInput),
+            });
+        }
+        fs::mkdirat(&cgroupfs, controller.as_str(), Mode::from_raw_mode(0o755))
+            .map_err(err("create", &inside))?;
+        let fd = fs::openat(
+            &cgroupfs,
+            controller.as_str(),
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(err("open", &inside))?;
         let options = BindOptions {
             readonly: true,
             recursive: true,
@@ -454,9 +472,7 @@ fn mount_cgroups(root: &OwnedFd, cgroup: &berth_common::CgroupPart) -> Result<()
             source: std::io::Error::other(e.to_string()),
         })?;
     }
-    let again = open_in_root(root.as_fd(), "/sys/fs/cgroup", Create::Nothing)
-        .map_err(err("reopen", "/sys/fs/cgroup"))?;
-    m::mount_remount(fd_path(again.as_fd()), ro, "")
+    m::mount_remount(fd_path(cgroupfs.as_fd()), ro, "")
         .map_err(err("remount read-only", "/sys/fs/cgroup"))
 }
 
