@@ -5,10 +5,12 @@
 //! mounts target a path that does not exist or pass invalid flags, reboot and kexec get
 //! invalid arguments, ptrace targets a pid that cannot exist, and every probed syscall runs
 //! in a throw-away child (so a successful unshare or personality change, or a seccomp kill,
-//! stays there). `open-write` opens and never writes.
+//! stays there). `open-write` opens and never writes. `exe-attack` (`exe_attack.rs`) runs only
+//! as a container's pid 1.
 //!
 //! probe status | syscalls | open-write FILE | read FILE | fork-bomb N | alloc MB
 //!       | spin SECONDS [THREADS] | getppid-loop N | sleep SECONDS | signals
+//!       | exe-attack SCRIPT CATCHES SECONDS
 
 #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
 compile_error!("berth-probe is x86_64 Linux only");
@@ -92,8 +94,8 @@ fn emit(line: String) {
 }
 
 const ERRNOS: &str = "1 EPERM 2 ENOENT 3 ESRCH 4 EINTR 8 ENOEXEC 9 EBADF 11 EAGAIN 12 ENOMEM \
-    13 EACCES 14 EFAULT 16 EBUSY 19 ENODEV 20 ENOTDIR 21 EISDIR 22 EINVAL 24 EMFILE 28 ENOSPC \
-    30 EROFS 38 ENOSYS 95 EOPNOTSUPP 97 EAFNOSUPPORT 126 ENOKEY";
+    13 EACCES 14 EFAULT 16 EBUSY 19 ENODEV 20 ENOTDIR 21 EISDIR 22 EINVAL 24 EMFILE 26 ETXTBSY \
+    28 ENOSPC 30 EROFS 38 ENOSYS 95 EOPNOTSUPP 97 EAFNOSUPPORT 126 ENOKEY";
 
 /// `"errno":N,"err":"ENAME"` fields ("" for 0, "E?" for one not in the table).
 fn errno_fields(e: i32) -> [(&'static str, String); 2] {
@@ -612,12 +614,17 @@ fn signals() {
     }
 }
 
+// ---------------------------------------------------------------- CVE-2019-5736
+
+mod exe_attack;
+
 // ---------------------------------------------------------------- main
 
 fn usage() -> ! {
     eprintln!(
         "usage: probe status | syscalls | open-write FILE | read FILE | fork-bomb N | alloc MB\n\
-         \x20            | spin SECONDS [THREADS] | getppid-loop N | sleep SECONDS | signals"
+         \x20            | spin SECONDS [THREADS] | getppid-loop N | sleep SECONDS | signals\n\
+         \x20            | exe-attack SCRIPT CATCHES SECONDS"
     );
     std::process::exit(2)
 }
@@ -645,6 +652,9 @@ fn main() {
             emit(o(&[("slept_ms", float(secs * 1e3))]));
         }
         Some("signals") => signals(),
+        Some("exe-attack") => {
+            exe_attack::run(&arg::<String>(&args, 2), arg(&args, 3), arg(&args, 4))
+        }
         _ => usage(),
     }
 }

@@ -14,6 +14,7 @@
 //! | `getppid-loop N` | `{"calls","ppid","total_ns","ns_per_call"}` |
 //! | `sleep SECONDS` | `{"slept_ms"}` after sleeping |
 //! | `signals` | `{"ready":true,"pid"}`, then `{"signal":"SIGUSR1"}`… per signal; exits 143 on SIGTERM |
+//! | `exe-attack SCRIPT CATCHES SECONDS` | as pid 1 only: writes SCRIPT `#!/proc/self/exe`, `{"ready":true,"pid":1}`, then per process exec'd into the container one [`ExeCatch`] (its /proc/PID/exe opened O_PATH and reopened for writing, never written unless a memfd) or `{"missed":PID}` (gone before its exe opened), then `{"done":true,"catches","denied"}` (CVE-2019-5736) |
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -352,6 +353,50 @@ impl OpenResult {
     }
 }
 
+/// One process caught by `probe exe-attack`: what its /proc/PID/exe was and whether the
+/// probe could reopen it for writing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExeCatch {
+    pub pid: i64,
+    /// The link's text: `/memfd:berth-dmz (deleted)`, or a host path.
+    pub exe: String,
+    /// `st_dev` and `st_ino` of the file (as `MetadataExt::dev`/`ino` give them).
+    pub dev: u64,
+    pub ino: u64,
+    /// Reopened O_WRONLY: for a file of the host that is the vulnerability.
+    pub write_open: bool,
+    /// errno of the last failed reopen (ETXTBSY while the process ran, …); 0 if none.
+    pub errno: i32,
+    /// For a memfd that did reopen: errno of writing its first byte back (0: written).
+    pub write_errno: Option<i32>,
+}
+
+impl ExeCatch {
+    /// The catches among `probe exe-attack`'s lines.
+    pub fn parse_all(lines: &[Value]) -> Vec<ExeCatch> {
+        lines
+            .iter()
+            .filter(|v| v.get("catch").is_some())
+            .map(|v| ExeCatch {
+                pid: v["pid"].as_i64().unwrap_or(0),
+                exe: v["exe"].as_str().unwrap_or_default().to_string(),
+                dev: v["dev"].as_u64().unwrap_or(0),
+                ino: v["ino"].as_u64().unwrap_or(0),
+                write_open: v["write_open"]
+                    .as_bool()
+                    .unwrap_or_else(|| panic!("no write_open in {v}")),
+                errno: v["errno"].as_i64().unwrap_or(0) as i32,
+                write_errno: v["write_errno"].as_i64().map(|e| e as i32),
+            })
+            .collect()
+    }
+
+    /// berth's sealed copy of berth-dmz, not a file of the host.
+    pub fn is_dmz_memfd(&self) -> bool {
+        self.exe.starts_with("/memfd:berth-dmz")
+    }
+}
+
 /// Linux errno values the probe reports.
 pub mod errno {
     pub const EPERM: i32 = 1;
@@ -361,6 +406,7 @@ pub mod errno {
     pub const EBADF: i32 = 9;
     pub const EAGAIN: i32 = 11;
     pub const EACCES: i32 = 13;
+    pub const ETXTBSY: i32 = 26;
     pub const EFAULT: i32 = 14;
     pub const ENODEV: i32 = 19;
     pub const EINVAL: i32 = 22;

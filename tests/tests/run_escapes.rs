@@ -1,13 +1,16 @@
 //! The known runtime escapes, each attacking files the test itself created: a hostile
 //! image (symlinked /dev, /etc, /proc, mount targets), a working directory in /proc, and
-//! the berth binaries themselves. Nothing may be written, created or mounted outside.
+//! the berth binaries themselves (CVE-2019-5736: only ever opened for writing, never
+//! written). Nothing may be written, created or mounted outside.
 
-use std::path::Path;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use berth_tests::container::Sandbox;
 use berth_tests::formats::{write_images, Format, ImageSpec};
 use berth_tests::image::{busybox_entries, Entry, Layer};
-use berth_tests::probe::probe_entries;
+use berth_tests::probe::{errno, parse_json_lines, probe_entries, ExeCatch};
 use berth_tests::store::describe;
 
 /// busybox + probe in one layer, then `extra` in a layer of its own, loaded as `name`.
@@ -130,11 +133,32 @@ fn working_directory_in_proc_is_refused() {
     }
 }
 
+/// The berth binaries the tests run, with their contents now.
+fn berth_binaries() -> Vec<(PathBuf, Vec<u8>)> {
+    ["berth-run", "berth-enter", "berth-unpack"]
+        .map(berth_tests::berth_bin)
+        .into_iter()
+        .map(|b| {
+            let bytes = std::fs::read(&b).unwrap();
+            (b, bytes)
+        })
+        .collect()
+}
+
+fn assert_unchanged(binaries: &[(PathBuf, Vec<u8>)]) {
+    for (binary, old) in binaries {
+        assert!(
+            std::fs::read(binary).unwrap() == *old,
+            "{} changed",
+            binary.display()
+        );
+    }
+}
+
 #[test]
 fn container_cannot_overwrite_the_berth_binaries() {
     let sandbox = Sandbox::with_probe();
-    let binaries = ["berth-run", "berth-enter", "berth-unpack"].map(berth_tests::berth_bin);
-    let before: Vec<Vec<u8>> = binaries.iter().map(|b| std::fs::read(b).unwrap()).collect();
+    let binaries = berth_binaries();
     let out = sandbox.run([
         "--rm", "probe:latest", "sh", "-c",
         "for f in /proc/*/exe /proc/self/exe; do echo pwned >> $f 2>/dev/null; done; for p in /proc/[0-9]*; do ls -l $p/exe 2>/dev/null; done; true",
@@ -145,13 +169,248 @@ fn container_cannot_overwrite_the_berth_binaries() {
         !listing.contains("berth"),
         "no berth process is visible from inside: {listing}"
     );
-    for (binary, old) in binaries.iter().zip(before) {
+    assert_unchanged(&binaries);
+}
+
+/// `berth-enter --join NAME -- ARGS` against the sandbox's store.
+fn enter_join(sandbox: &Sandbox, name: &str, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(berth_tests::berth_bin("berth-enter"))
+        .arg("--root")
+        .arg(sandbox.store.root())
+        .arg("--run-dir")
+        .arg(sandbox.store.run_dir())
+        .args(["--join", name, "--"])
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap()
+}
+
+/// What the dmz says when a `#!/proc/self/exe` script makes it the interpreter.
+const DMZ_REFUSES: &str = "berth-dmz: refused: run other than by berth";
+
+/// What a glibc-based image (debian, ubuntu, …) holds for the berth binaries: their dynamic
+/// loader and shared libraries, copied from the host at the paths `ldd` gives. Without
+/// them a dynamically linked berth binary could not start inside the container at all
+/// (the kernel finds no ELF interpreter: ENOENT), and the attack below would fail for
+/// that reason alone.
+fn glibc_entries(binaries: &[(PathBuf, Vec<u8>)]) -> Vec<Entry> {
+    let mut files = std::collections::BTreeSet::new();
+    for (binary, _) in binaries {
+        let out = std::process::Command::new("ldd").arg(binary).output();
+        let Ok(out) = out else { continue }; // no ldd: nothing dynamic to add
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            let path = line.split_whitespace().find(|w| w.starts_with('/'));
+            if let Some(path) = path {
+                files.insert(path.to_string());
+            }
+        }
+    }
+    let mut dirs = std::collections::BTreeSet::new();
+    let mut entries = Vec::new();
+    for file in &files {
+        let relative = file.trim_start_matches('/');
+        let mut dir = Path::new(relative).parent();
+        let mut parents = Vec::new();
+        while let Some(d) = dir.filter(|d| !d.as_os_str().is_empty()) {
+            parents.push(d.to_string_lossy().into_owned());
+            dir = d.parent();
+        }
+        for d in parents.into_iter().rev() {
+            if dirs.insert(d.clone()) {
+                entries.push(Entry::dir(d));
+            }
+        }
+        entries.push(Entry::exe(relative, std::fs::read(file).unwrap()));
+    }
+    entries
+}
+
+/// CVE-2019-5736 as it was exploited: the container plants `#!/proc/self/exe` as a program,
+/// waits for `exec` to run it, grabs /proc/PID/exe of the process berth exec'd and, once that
+/// is gone, reopens it for writing. berth's child execs the command through its sealed copy
+/// of berth-dmz, so what the attacker grabs is that memfd (immutable: not even reopened),
+/// never berth-run or berth-enter on the host.
+#[test]
+fn exec_of_a_hash_bang_proc_self_exe_program_cannot_reach_the_berth_binaries() {
+    let sandbox = Sandbox::new();
+    let binaries = berth_binaries();
+    load_hostile(&sandbox, "exe-attack:1", glibc_entries(&binaries));
+    let host_files: Vec<(u64, u64)> = binaries
+        .iter()
+        .map(|(b, _)| {
+            let m = std::fs::metadata(b).unwrap();
+            (m.dev(), m.ino())
+        })
+        .collect();
+    let name = "exe-attacker";
+    // pid 1 is the attacker: it plants /bin/evil and reports each process it catches.
+    sandbox.ok([
+        "-d",
+        "--name",
+        name,
+        "--network",
+        "none",
+        "exe-attack:1",
+        "probe",
+        "exe-attack",
+        "/bin/evil",
+        "2",
+        "300",
+    ]);
+    let lines = || parse_json_lines(&sandbox.run(["logs", name]).stdout);
+    let catches = || ExeCatch::parse_all(&lines());
+    // Races run to the end, won (a catch) or lost (a miss).
+    let races = || {
+        lines()
+            .iter()
+            .filter(|v| v.get("catch").is_some() || v.get("missed").is_some())
+            .count()
+    };
+    berth_tests::wait_for("the attacker to plant /bin/evil", || {
+        lines().iter().any(|v| v["ready"] == true)
+    });
+    // Exec /bin/evil until the attacker has caught one process of berth-run exec, then one
+    // of berth-enter --join (it needs to win a race of a few hundred microseconds).
+    let mut execs = Vec::new();
+    for (wanted, via) in [(1, "berth-run exec"), (2, "berth-enter --join")] {
+        for _ in 0..100 {
+            if catches().len() >= wanted {
+                break;
+            }
+            let raced = races();
+            execs.push(match via {
+                "berth-run exec" => sandbox.run(["exec", name, "/bin/evil"]),
+                _ => enter_join(&sandbox, name, &["/bin/evil"]),
+            });
+            // The attacker reports the race once the process has been gone a while.
+            let since = std::time::Instant::now();
+            while races() == raced && since.elapsed() < Duration::from_millis(1500) {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+    let caught = catches();
+    eprintln!(
+        "{} execs; the attacker's report: {:?}",
+        execs.len(),
+        lines()
+    );
+    let _ = sandbox.run(["rm", "-f", name]);
+    assert_eq!(
+        caught.len(),
+        2,
+        "the attacker caught a process of berth-run exec and one of berth-enter --join \
+         in {} execs: {:?}",
+        execs.len(),
+        lines()
+    );
+    for catch in &caught {
         assert!(
-            std::fs::read(binary).unwrap() == old,
-            "{} changed",
-            binary.display()
+            !host_files.contains(&(catch.dev, catch.ino))
+                && !binaries.iter().any(|(b, _)| Path::new(&catch.exe) == b),
+            "the attacker got hold of a berth binary: {catch:?}"
+        );
+        assert!(catch.is_dmz_memfd(), "{catch:?}");
+        // Immutable (Linux 6.0+): no reopen for writing at all; before, the seals refuse
+        // the write itself.
+        assert!(
+            !catch.write_open || catch.write_errno == Some(errno::EPERM),
+            "{catch:?}"
+        );
+        if kernel_at_least(6, 0) {
+            assert!(!catch.write_open, "{catch:?}");
+            assert_eq!(catch.errno, errno::EPERM, "{catch:?}");
+        }
+    }
+    // Every exec ran the dmz as the script's interpreter, which execs nothing as one.
+    for out in &execs {
+        assert_eq!(out.status.code(), Some(127), "{}", describe(out));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(DMZ_REFUSES),
+            "{}",
+            describe(out)
         );
     }
+    assert_unchanged(&binaries);
+    sandbox.assert_nothing_left();
+}
+
+fn kernel_at_least(major: u32, minor: u32) -> bool {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+    let mut parts = release
+        .split(['.', '-'])
+        .map(|p| p.parse::<u32>().unwrap_or(0));
+    (parts.next().unwrap_or(0), parts.next().unwrap_or(0)) >= (major, minor)
+}
+
+/// The same script as the container's command (pid 1, and under --init), in an image where
+/// berth-run could run: the kernel makes the dmz its interpreter, which refuses; berth-run
+/// (whose help would say otherwise) never runs inside. The same for `/proc/self/exe` as the
+/// command.
+#[test]
+fn a_hash_bang_proc_self_exe_command_gets_the_dmz_as_interpreter() {
+    let sandbox = Sandbox::new();
+    let binaries = berth_binaries();
+    let mut extra = glibc_entries(&binaries);
+    extra.push(Entry::exe("bin/evil", "#!/proc/self/exe\n"));
+    load_hostile(&sandbox, "evil-exe:1", extra);
+    // The script, and /proc/self/exe named directly.
+    for command in ["/bin/evil", "/proc/self/exe"] {
+        for flags in [&[][..], &["--init"][..]] {
+            let mut args = vec!["--rm", "--network", "none"];
+            args.extend(flags);
+            args.extend(["evil-exe:1", command, "--help"]);
+            let out = sandbox.run(&args);
+            let what = format!("{command} {flags:?}: {}", describe(&out));
+            assert_eq!(out.status.code(), Some(127), "{what}");
+            assert!(
+                String::from_utf8_lossy(&out.stderr).contains(DMZ_REFUSES),
+                "{what}"
+            );
+            assert!(out.stdout.is_empty(), "{what}");
+        }
+    }
+    assert_unchanged(&binaries);
+    sandbox.assert_nothing_left();
+}
+
+/// A seccomp profile that allows execve but not execveat (one traced from a workload, say):
+/// the child execs the dmz by its /proc/self/fd path instead, and commands run as before.
+#[test]
+fn commands_run_under_a_profile_without_execveat() {
+    let sandbox = Sandbox::with_probe();
+    let docker = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../lib/seccomp/profiles/docker-default.json"
+    );
+    let mut profile: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(docker).unwrap()).unwrap();
+    for rule in profile["syscalls"].as_array_mut().unwrap() {
+        if let Some(names) = rule["names"].as_array_mut() {
+            names.retain(|n| n != "execveat");
+        }
+    }
+    let path = sandbox.store.work("no-execveat.json");
+    std::fs::write(&path, profile.to_string()).unwrap();
+    let opt = format!("seccomp={}", path.display());
+    let common = [
+        "--rm",
+        "--network",
+        "none",
+        "--security-opt",
+        &opt,
+        "probe:latest",
+    ];
+    let out = sandbox.run(common.iter().chain(&["sh", "-c", "exit 3"]));
+    assert_eq!(out.status.code(), Some(3), "{}", describe(&out));
+    let out = sandbox.run(common.iter().chain(&["/etc/passwd"]));
+    assert_eq!(out.status.code(), Some(126), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("exec: /etc/passwd: permission denied"),
+        "{}",
+        describe(&out)
+    );
 }
 
 #[test]

@@ -7,6 +7,7 @@ use std::os::fd::AsFd;
 
 use rustix::thread::UnshareFlags;
 
+use crate::exe_seal::SealedDmz;
 use crate::rootfs::RootfsPlan;
 use crate::signals::Blocked;
 use crate::spawn::{ContainerSpec, NetworkMode};
@@ -31,17 +32,19 @@ pub(crate) fn fail(stage: &str, err: impl std::fmt::Display) -> ChildFailure {
     }
 }
 
-/// Runs in the child; returns only on failure.
+/// Runs in the child; returns only on failure. The command is exec'd through `dmz`.
 pub(crate) fn child(
     spec: &ContainerSpec,
     entry: Entry<'_>,
     go: File,
     to_parent: &File,
     signals: &Blocked,
+    dmz: &SealedDmz,
 ) -> ChildFailure {
     signals.restore();
     // Nothing in the container may open this process's memory or /proc/self/exe (the
-    // berth binary) before it execs the command (CVE-2019-5736).
+    // berth binary) while it sets up (CVE-2019-5736); after it, `exe_seal` keeps the
+    // berth binary out of reach.
     if let Err(e) =
         rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
     {
@@ -71,8 +74,8 @@ pub(crate) fn child(
     let entered = entered.and_then(|()| wait_for(b'p'));
     drop(go);
     match entered.and_then(|()| finish(spec)) {
-        Ok(env) if spec.init => crate::init::run(&spec.args, &env, to_parent),
-        Ok(env) => exec::exec(&spec.args, &env),
+        Ok(env) if spec.init => crate::init::run(&spec.args, &env, to_parent, dmz),
+        Ok(env) => exec::exec(&spec.args, &env, dmz, to_parent),
         Err(failure) => failure,
     }
 }

@@ -1,11 +1,14 @@
-//! The last step in the child: find the program along the container's PATH and execve it.
-//! The exit code for a failure is decided from the errno, as docker does (127 not found,
-//! 126 not executable), never from matching error strings.
+//! The last step in the child: find the program along the container's PATH and exec it
+//! through berth-dmz (`exe_seal`, CVE-2019-5736). The exit code for a failure is decided
+//! from the errno, as docker does (127 not found, 126 not executable), never from matching
+//! error strings: here for the lookup, in the dmz (`dmz/report.rs`) for the execve.
 
 use std::ffi::CString;
+use std::fs::File;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+use crate::exe_seal::SealedDmz;
 use crate::sync::ChildFailure;
 
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -45,8 +48,10 @@ fn cstrings(items: &[String], what: &str) -> Result<Vec<CString>, ChildFailure> 
         .collect()
 }
 
-/// Replaces the process; returns only on failure.
-pub fn exec(args: &[String], env: &[String]) -> ChildFailure {
+/// Replaces the process: through the sealed `dmz` (`exe_seal`), which reports a failure of
+/// the command's own execve on `to_parent`; returns only if the lookup or the exec of the
+/// dmz failed.
+pub fn exec(args: &[String], env: &[String], dmz: &SealedDmz, to_parent: &File) -> ChildFailure {
     let Some(program) = args.first() else {
         return ChildFailure {
             code: 125,
@@ -74,32 +79,9 @@ pub fn exec(args: &[String], env: &[String]) -> ChildFailure {
             message: format!("program path {resolved:?} contains a NUL byte"),
         };
     };
-    let argv_ptrs: Vec<*const libc::c_char> = argv
-        .iter()
-        .map(|a| a.as_ptr())
-        .chain(std::iter::once(std::ptr::null()))
-        .collect();
-    let envp_ptrs: Vec<*const libc::c_char> = envp
-        .iter()
-        .map(|a| a.as_ptr())
-        .chain(std::iter::once(std::ptr::null()))
-        .collect();
-    // SAFETY: file, argv and envp are NUL-terminated strings and NULL-terminated arrays
-    // that outlive the call; execve returns only on failure.
-    unsafe { libc::execve(file.as_ptr(), argv_ptrs.as_ptr(), envp_ptrs.as_ptr()) };
-    let errno = std::io::Error::last_os_error();
-    let code = match errno.raw_os_error() {
-        Some(libc::ENOENT) | Some(libc::ENOTDIR) => 127,
-        Some(libc::EACCES) | Some(libc::EPERM) | Some(libc::ENOEXEC) | Some(libc::EISDIR) => 126,
-        _ => 125,
-    };
-    if code == 127 {
-        let mut failure = not_found(program);
-        failure.message = format!("exec: {}: no such file or directory", resolved.display());
-        return failure;
-    }
+    let error = dmz.exec(to_parent, &file, &argv, &envp);
     ChildFailure {
-        code,
-        message: format!("exec: {}: {errno}", resolved.display()),
+        code: 125,
+        message: format!("exec: {}: {error} (exec of berth-dmz)", resolved.display()),
     }
 }

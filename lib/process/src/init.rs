@@ -3,19 +3,21 @@
 //! job tini does for docker. It exits with the command's status.
 
 use std::fs::File;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 
+use crate::exe_seal::SealedDmz;
 use crate::signals::{self, Blocked};
 use crate::sync::{self, ChildFailure};
 
-/// Never returns: forks the command, then supervises it until it exits.
-pub(crate) fn run(args: &[String], env: &[String], to_parent: &File) -> ! {
-    let code = supervise(args, env, to_parent);
+/// Never returns: forks the command (exec'd through `dmz`), then supervises it until it
+/// exits.
+pub(crate) fn run(args: &[String], env: &[String], to_parent: &File, dmz: &SealedDmz) -> ! {
+    let code = supervise(args, env, to_parent, dmz);
     // SAFETY: _exit ends pid 1 (and with it the container) without unwinding.
     unsafe { libc::_exit(code) }
 }
 
-fn supervise(args: &[String], env: &[String], to_parent: &File) -> i32 {
+fn supervise(args: &[String], env: &[String], to_parent: &File, dmz: &SealedDmz) -> i32 {
     let Ok(blocked) = Blocked::block() else {
         return 125;
     };
@@ -33,15 +35,18 @@ fn supervise(args: &[String], env: &[String], to_parent: &File) -> i32 {
     }
     if pid == 0 {
         blocked.restore();
-        let failure = crate::exec::exec(args, env);
+        let failure = crate::exec::exec(args, env, dmz, to_parent);
         sync::report(to_parent, &failure);
         // SAFETY: as above.
         unsafe { libc::_exit(failure.code) };
     }
     // Only the command's copy of the pipe may remain: its exec (or its report) tells the
-    // parent how the start went.
-    // SAFETY: closing our own fd; nothing else in pid 1 uses it.
-    unsafe { libc::close(to_parent.as_raw_fd()) };
+    // parent how the start went. Nor does pid 1 keep the dmz's memfd.
+    // SAFETY: closing our own fds; nothing else in pid 1 uses them.
+    unsafe {
+        libc::close(to_parent.as_raw_fd());
+        libc::close(dmz.as_fd().as_raw_fd());
+    }
     // SAFETY: PR_SET_NAME only renames this process (`ps` shows berth-init).
     unsafe { libc::prctl(libc::PR_SET_NAME, c"berth-init".as_ptr(), 0, 0, 0) };
     loop {

@@ -5,6 +5,7 @@
 pub mod caps;
 mod child;
 pub mod etc_files;
+pub mod exe_seal;
 pub mod exec;
 mod init;
 pub mod join;

@@ -9,6 +9,7 @@ use berth_common::MountEntry;
 use caps::Capability;
 
 use crate::child::Entry;
+use crate::exe_seal::SealedDmz;
 use crate::signals::{self, Blocked};
 use crate::sync::{self, ChildFailure};
 use crate::userns::HostSide;
@@ -204,6 +205,8 @@ pub(crate) fn launch(
         Entry::New(_) => EntryKind::New,
         Entry::Join(_) => EntryKind::Join,
     };
+    // A sealed memfd of berth-dmz for this start alone (CVE-2019-5736, see `exe_seal`).
+    let dmz = SealedDmz::create().map_err(sys("create the sealed berth-dmz memfd"))?;
     let go = sync::pipe().map_err(sys("create pipe"))?;
     let result = sync::pipe().map_err(sys("create pipe"))?;
     let signals = Blocked::block().map_err(sys("block signals"))?;
@@ -218,13 +221,14 @@ pub(crate) fn launch(
     if pid == 0 {
         drop(go.write);
         drop(result.read);
-        let failure = crate::child::child(spec, entry, go.read, &result.write, &signals);
+        let failure = crate::child::child(spec, entry, go.read, &result.write, &signals, &dmz);
         sync::report(&result.write, &failure);
         // SAFETY: _exit ends the child without running the parent's atexit handlers.
         unsafe { libc::_exit(failure.code) };
     }
     drop(go.read);
     drop(result.write);
+    drop(dmz);
     let winch = spec.tty.as_ref().and_then(|t| t.master.try_clone().ok());
     let started = Started {
         pid,
