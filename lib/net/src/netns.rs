@@ -287,6 +287,19 @@ mod tests {
             for path in &self.netns {
                 let _ = remove(path);
             }
+            // `create` makes a namespace's directory a shared mount of itself, with a lock
+            // file beside it: undo both, or the temporary directory stays mounted.
+            let mut dirs: Vec<PathBuf> = self
+                .netns
+                .iter()
+                .filter_map(|p| p.parent().map(Path::to_path_buf))
+                .collect();
+            dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
+            dirs.dedup();
+            for dir in dirs {
+                while is_mount_root(&dir) && detach(&dir).is_ok() {}
+                let _ = fs::remove_file(dir.with_extension("lock"));
+            }
         }
     }
 
