@@ -1,6 +1,9 @@
 //! Detached containers (`-d`) under their monitor, managed with no daemon:
-//! `ps`, `logs`, `stop`, `kill`, `rm`.
+//! `ps`, `logs`, `stop`, `kill`, `rm`, `attach` (the terminal case is in run_tty.rs).
 
+use std::io::{Read, Write};
+use std::process::{Child, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use berth_tests::container::Sandbox;
@@ -289,5 +292,367 @@ fn the_monitor_is_small_and_outlives_berth_run() {
             .unwrap_or(u64::MAX)
     };
     wait_for("the monitor's RSS under 1 MB", || rss_kb() < 1024);
+    let idle = rss_kb();
+    // And with a client attached (the socket, the client's buffers, the code serving it).
+    let fds = || {
+        std::fs::read_dir(format!("/proc/{monitor}/fd"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    };
+    let before = fds();
+    let client = Client::start(&sandbox, &[&id], Stdio::null());
+    wait_for("the monitor to take the client", || fds() > before);
+    std::thread::sleep(Duration::from_millis(200));
+    let attached = rss_kb();
+    eprintln!("monitor VmRSS: {idle} kB idle, {attached} kB with a client attached");
+    assert!(
+        attached < 1024,
+        "the monitor stays under 1 MB with a client attached ({attached} kB)"
+    );
+    drop(client);
     sandbox.ok(["rm", "-f", &id]);
+}
+
+/// Everything read from `from` so far, collected by a thread until EOF.
+fn collect(mut from: impl Read + Send + 'static) -> Arc<Mutex<Vec<u8>>> {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = from.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            sink.lock().unwrap().extend_from_slice(&buf[..n]);
+        }
+    });
+    seen
+}
+
+fn text(seen: &Arc<Mutex<Vec<u8>>>) -> String {
+    String::from_utf8_lossy(&seen.lock().unwrap()).into_owned()
+}
+
+/// An attached client: the process and what it printed on stdout and stderr.
+struct Client {
+    child: Child,
+    out: Arc<Mutex<Vec<u8>>>,
+    err: Arc<Mutex<Vec<u8>>>,
+}
+
+impl Client {
+    fn start(sandbox: &Sandbox, args: &[&str], stdin: Stdio) -> Client {
+        let mut all = vec!["attach"];
+        all.extend(args);
+        let mut child = sandbox
+            .run_command(&all)
+            .stdin(stdin)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = collect(child.stdout.take().unwrap());
+        let err = collect(child.stderr.take().unwrap());
+        Client { child, out, err }
+    }
+
+    /// Waits for its end (20 s at most); its exit code.
+    fn exit_code(&mut self) -> Option<i32> {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            if start.elapsed() > Duration::from_secs(20) {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!("the attached client did not end");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// The numbers of the `PREFIX-N` lines in `text`.
+fn numbers(text: &str, prefix: &str) -> Vec<u64> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix(prefix))
+        .filter_map(|n| n.parse().ok())
+        .collect()
+}
+
+#[test]
+fn attach_streams_output_to_several_clients_from_now_on() {
+    let sandbox = Sandbox::with_probe();
+    let name = format!("chatty-{}", std::process::id());
+    let id = detach(
+        &sandbox,
+        &[
+            "--name",
+            &name,
+            "probe:latest",
+            "sh",
+            "-c",
+            "trap 'exit 7' TERM; i=0; while true; do i=$((i+1)); echo out-$i; echo err-$i >&2; \
+             sleep 0.1; done",
+        ],
+    );
+    let socket = sandbox
+        .store
+        .run_dir()
+        .join("containers")
+        .join(&id)
+        .join("attach.sock");
+    let meta = std::fs::metadata(&socket).expect("the monitor's attach socket");
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    assert!(meta.file_type().is_socket());
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600, "root only");
+    wait_for("a few lines in the log", || {
+        numbers(
+            &String::from_utf8_lossy(&sandbox.run(["logs", &name]).stdout),
+            "out-",
+        )
+        .contains(&5)
+    });
+
+    let first = Client::start(&sandbox, &[&name], Stdio::null());
+    let second = Client::start(&sandbox, &[&id[..12]], Stdio::null());
+    for client in [&first, &second] {
+        wait_for("stdout and stderr through attach", || {
+            numbers(&text(&client.out), "out-").len() >= 3
+                && numbers(&text(&client.err), "err-").len() >= 3
+        });
+        let out = text(&client.out);
+        assert!(!out.contains("err-"), "the streams stay apart: {out}");
+        assert!(
+            numbers(&out, "out-")[0] >= 5,
+            "output from the moment of attach, not the past log: {out}"
+        );
+    }
+    // A client killed outright never blocks the container or the other clients.
+    let mut first = first;
+    first.child.kill().unwrap();
+    first.child.wait().unwrap();
+    let seen = numbers(&text(&second.out), "out-").len();
+    wait_for("more output for the other client", || {
+        numbers(&text(&second.out), "out-").len() >= seen + 5
+    });
+    assert!(sandbox.ok(["ps"]).contains(&name), "the container runs on");
+    // The log is written all along, exactly as without clients.
+    let last = *numbers(&text(&second.out), "out-").last().unwrap();
+    wait_for("the attached output in the log too", || {
+        numbers(
+            &String::from_utf8_lossy(&sandbox.run(["logs", &name]).stdout),
+            "out-",
+        )
+        .contains(&last)
+    });
+
+    // When the container exits, attach exits with its code.
+    let mut second = second;
+    sandbox.ok(["stop", &name]);
+    assert_eq!(second.exit_code(), Some(7), "{}", text(&second.err));
+    assert!(!socket.exists(), "the socket goes when the container ends");
+    sandbox.ok(["rm", &name]);
+    sandbox.assert_nothing_left();
+}
+
+#[test]
+fn attach_writes_to_the_stdin_of_a_d_i_container() {
+    let sandbox = Sandbox::with_probe();
+    let name = format!("echo-{}", std::process::id());
+    detach(
+        &sandbox,
+        &["-i", "--rm", "--name", &name, "probe:latest", "cat"],
+    );
+    let mut client = Client::start(
+        &sandbox,
+        &["--detach-keys", "ctrl-a,d", &name],
+        Stdio::piped(),
+    );
+    let mut stdin = client.child.stdin.take().unwrap();
+    stdin.write_all(b"ping-through-attach\n").unwrap();
+    wait_for("cat's echo", || {
+        text(&client.out).contains("ping-through-attach\n")
+    });
+    // The detach keys end the client, not the container, whose stdin stays open.
+    stdin.write_all(b"\x01d").unwrap();
+    assert_eq!(client.exit_code(), Some(0), "{}", text(&client.err));
+    assert!(sandbox.ok(["ps"]).contains(&name), "cat still runs");
+    let mut again = Client::start(&sandbox, &[&name], Stdio::piped());
+    again
+        .child
+        .stdin
+        .as_mut()
+        .unwrap()
+        .write_all(b"second-client\n")
+        .unwrap();
+    wait_for("the echo to the second client", || {
+        text(&again.out).contains("second-client\n")
+    });
+    assert!(
+        !text(&again.out).contains("ping-through-attach"),
+        "output from the moment of attach: {}",
+        text(&again.out)
+    );
+    // --no-stdin: output only.
+    let watcher = Client::start(&sandbox, &["--no-stdin", &name], Stdio::piped());
+    std::thread::sleep(Duration::from_millis(300));
+    again
+        .child
+        .stdin
+        .as_mut()
+        .unwrap()
+        .write_all(b"seen-by-both\n")
+        .unwrap();
+    wait_for("the echo to the watcher", || {
+        text(&watcher.out).contains("seen-by-both\n")
+    });
+    // The end of a client's stdin ends neither the session nor the container's stdin, and
+    // leaves the client idle (not spinning on a hung-up pipe).
+    drop(again.child.stdin.take());
+    let cpu_ticks = |pid: u32| -> u64 {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .unwrap()
+            .1
+            .split_whitespace()
+            .collect();
+        // utime and stime: fields 14 and 15 of stat, 12 and 13 after the command's name.
+        fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+    };
+    let before = cpu_ticks(again.child.id());
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(again.child.try_wait().unwrap().is_none(), "still attached");
+    assert!(
+        cpu_ticks(again.child.id()) - before < 20,
+        "an attached client at rest uses no CPU"
+    );
+    assert!(sandbox.ok(["ps"]).contains(&name), "cat still runs");
+    sandbox.ok(["rm", "-f", &name]);
+    assert_eq!(again.exit_code(), Some(137), "killed by rm -f");
+    drop(watcher);
+    sandbox.assert_nothing_left();
+}
+
+#[test]
+fn attach_refuses_stopped_foreground_and_unknown_containers() {
+    let sandbox = Sandbox::with_probe();
+    detach(
+        &sandbox,
+        &["--name", "done", "probe:latest", "sh", "-c", "exit 0"],
+    );
+    wait_for("the exit", || {
+        sandbox.ok(["ps", "-a"]).contains("Exited (0)")
+    });
+    let stopped = sandbox.run(["attach", "done"]);
+    assert_eq!(stopped.status.code(), Some(1), "{}", describe(&stopped));
+    assert!(
+        String::from_utf8_lossy(&stopped.stderr)
+            .contains("You cannot attach to a stopped container, start it first"),
+        "{}",
+        describe(&stopped)
+    );
+    let mut foreground = sandbox
+        .run_command(["--name", "fg", "probe:latest", "probe", "sleep", "600"])
+        .spawn()
+        .unwrap();
+    wait_for("the foreground container", || {
+        sandbox.ok(["ps"]).contains("fg")
+    });
+    let refused = sandbox.run(["attach", "fg"]);
+    assert_eq!(refused.status.code(), Some(1), "{}", describe(&refused));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("only containers started with -d"),
+        "{}",
+        describe(&refused)
+    );
+    let unknown = sandbox.run(["attach", "no-such-container"]);
+    assert_eq!(unknown.status.code(), Some(1), "{}", describe(&unknown));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no such container"));
+    let bad_keys = sandbox.run(["attach", "--detach-keys", "ctrl-1", "fg"]);
+    assert_eq!(bad_keys.status.code(), Some(1), "{}", describe(&bad_keys));
+    foreground.kill().unwrap();
+    foreground.wait().unwrap();
+    sandbox.ok(["rm", "-f", "fg", "done"]);
+    sandbox.assert_nothing_left();
+}
+
+#[test]
+fn a_client_that_stops_reading_is_dropped_and_nothing_waits_for_it() {
+    let sandbox = Sandbox::with_probe();
+    let name = format!("flood-{}", std::process::id());
+    // About half a megabyte a second: more than a stalled client's socket and the monitor's
+    // buffer for it hold within a few seconds.
+    let id = detach(
+        &sandbox,
+        &[
+            "--name",
+            &name,
+            "probe:latest",
+            "sh",
+            "-c",
+            "while true; do seq 1 10000; sleep 0.1; done",
+        ],
+    );
+    let mut stalled = Client::start(&sandbox, &[&name], Stdio::null());
+    let reader = Client::start(&sandbox, &[&name], Stdio::null());
+    wait_for("output for both", || {
+        !text(&stalled.out).is_empty() && !text(&reader.out).is_empty()
+    });
+    let pid = rustix::process::Pid::from_raw(stalled.child.id() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::STOP).unwrap();
+    let state: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(
+            sandbox
+                .store
+                .root()
+                .join("containers")
+                .join(&id)
+                .join("run.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let monitor = state["monitor_pid"].as_i64().unwrap();
+    let sockets = || {
+        std::fs::read_dir(format!("/proc/{monitor}/fd"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| {
+                std::fs::read_link(e.path())
+                    .is_ok_and(|l| l.to_string_lossy().starts_with("socket:"))
+            })
+            .count()
+    };
+    // The listener and two clients, then one client fewer.
+    assert_eq!(sockets(), 3);
+    wait_for("the stalled client to be dropped", || sockets() == 2);
+    let got = text(&reader.out).len();
+    wait_for("more output for the other client", || {
+        text(&reader.out).len() > got + 100_000
+    });
+    assert!(sandbox.ok(["ps"]).contains(&name), "the container runs on");
+    // Woken up, the dropped client reads what it had and learns it was dropped.
+    rustix::process::kill_process(pid, rustix::process::Signal::CONT).unwrap();
+    assert_eq!(stalled.exit_code(), Some(1));
+    assert!(
+        text(&stalled.err).contains("closed the connection"),
+        "{}",
+        text(&stalled.err)
+    );
+    sandbox.ok(["rm", "-f", &name]);
+    drop(reader);
+    sandbox.assert_nothing_left();
 }

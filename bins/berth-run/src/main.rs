@@ -1,5 +1,5 @@
 //! `berth-run [docker run flags] IMAGE [CMD…]`: a whole container run with no daemon;
-//! `berth-run ps|stop|kill|logs|rm` for detached (`-d`) containers.
+//! `berth-run ps|stop|kill|logs|attach|rm` for detached (`-d`) containers.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -72,6 +72,12 @@ enum Manage {
         follow: bool,
         container: String,
     },
+    /// Attach this terminal (or stdin/stdout/stderr) to a detached container's stdio
+    Attach {
+        #[command(flatten)]
+        flags: berth_runtime::attach::AttachFlags,
+        container: String,
+    },
     /// Run a command in a running container
     Exec {
         #[command(flatten)]
@@ -105,6 +111,9 @@ fn main() -> ExitCode {
             container,
             command,
         }) => berth_runtime::exec::exec(&paths, &container, &flags, &command).map(|o| o.code),
+        Some(Manage::Attach { flags, container }) => {
+            berth_runtime::attach::attach(&paths, &container, &flags).map_err(RunError::from)
+        }
         Some(manage) => self::manage(&paths, manage).map(|()| 0),
         None => run(
             &paths,
@@ -189,7 +198,9 @@ fn manage(paths: &Paths, manage: Manage) -> Result<(), RunError> {
             }
         }
         Manage::Logs { follow, container } => control::logs(paths, &container, follow)?,
-        Manage::Exec { .. } => unreachable!("exec is handled before"),
+        Manage::Exec { .. } | Manage::Attach { .. } => {
+            unreachable!("exec and attach are handled before")
+        }
         Manage::Teardown { id } => control::teardown_exited(paths, &id)?,
         Manage::DnsServe { config } => {
             berth_net::dns::serve_main(&config).map_err(berth_net::NetError::from)?

@@ -1,4 +1,5 @@
-//! Detached containers, managed without a daemon: `ps`, `stop`, `kill`, `logs`, `rm`.
+//! Detached containers, managed without a daemon: `ps`, `stop`, `kill`, `logs`, `rm`
+//! (`attach` is in `attach.rs`).
 //! Everything works from the state files the monitors write, so the daemon can call the
 //! same functions.
 
@@ -100,6 +101,8 @@ pub fn remove(paths: &Paths, reference: &str, force: bool) -> Result<String, Run
         }
         stop(paths, &state.id, Duration::ZERO)?;
     }
+    // A monitor killed with SIGKILL leaves its socket behind.
+    crate::attach::unlisten(paths, &state.id);
     // The same teardown as the end of a run: cgroups, network, rootfs and writable layer.
     let errors = crate::Teardown::for_record(paths, &state.record, true).run();
     if !errors.is_empty() {
@@ -257,6 +260,8 @@ pub fn teardown_exited(paths: &Paths, id: &str) -> Result<(), RunError> {
         return Err(RunError::State(state::StateError::NotFound(id.to_string())));
     };
     state.oom_killed = crate::oom_killed(&state.record);
+    // berth-monitor removed it already; an older or interrupted one may not have.
+    crate::attach::unlisten(paths, id);
     if !state.auto_remove {
         state.write(paths)?;
         let _ = std::fs::remove_file(state::dir(paths, id).join(state::EXIT_FILE));

@@ -3,7 +3,9 @@
 //! that was set up, also when a step fails. `berth-run` is a thin shell over this, and the
 //! daemon will call the same code.
 
+pub mod attach;
 pub mod control;
+pub mod detach_keys;
 pub mod exec;
 mod flags;
 pub mod logs;
@@ -45,6 +47,8 @@ pub enum RunError {
     Control(String),
     #[error("invalid {flag}: {reason}")]
     Flag { flag: &'static str, reason: String },
+    #[error(transparent)]
+    Attach(#[from] attach::AttachError),
 }
 
 impl RunError {
@@ -53,6 +57,8 @@ impl RunError {
     pub fn exit_code(&self) -> i32 {
         match self {
             RunError::Start(e) => e.exit_code(),
+            // As docker attach: 1 for a container that cannot be attached to.
+            RunError::Attach(_) => 1,
             _ => 125,
         }
     }

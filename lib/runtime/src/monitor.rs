@@ -1,7 +1,9 @@
 //! Detached containers (`-d`). A monitor process, forked from berth-run and detached from
 //! it (its own session), starts the container as its child and stays its parent: it holds
 //! the exit status, writes the logs (json-file) and tears the container down when it ends.
-//! It depends on no daemon, so a daemon can adopt it (and restart) at will.
+//! It depends on no daemon, so a daemon can adopt it (and restart) at will. It listens on
+//! `<run-dir>/containers/<id>/attach.sock` for `attach` clients (see `attach.rs` and
+//! `monitor/protocol.rs`).
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
@@ -12,7 +14,7 @@ use berth_common::Paths;
 use berth_process::sync;
 
 use crate::state::{self, RunState};
-use crate::{logs, Prepared, RunError};
+use crate::{attach, logs, Prepared, RunError};
 
 /// Starts `prepared` under a new monitor and returns once the command runs (or failed to).
 pub fn start_detached(
@@ -111,8 +113,27 @@ fn monitor(
     ) else {
         return fail("cannot create the container's stdio".into());
     };
-    redirect(&null, out.1.as_raw_fd(), err.1.as_raw_fd());
+    // `-i` without a terminal: a pipe the monitor keeps open (as docker does), written by
+    // attached clients; otherwise the container reads /dev/null (or its terminal).
+    let stdin = if spec.stdin && spec.tty.is_none() {
+        match rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC) {
+            Ok((read, write)) => Some((read, write)),
+            Err(e) => return fail(format!("cannot create the container's stdin: {e}")),
+        }
+    } else {
+        None
+    };
+    // The attach socket exists before the container is reported started.
+    let listener = match attach::listen(paths, &id) {
+        Ok(listener) => listener,
+        Err(e) => return fail(e.to_string()),
+    };
+    let stdin_fd = stdin
+        .as_ref()
+        .map_or(null.as_raw_fd(), |(read, _)| read.as_raw_fd());
+    redirect(stdin_fd, out.1.as_raw_fd(), err.1.as_raw_fd());
     drop((out.1, err.1));
+    let stdin = stdin.map(|(_, write)| write);
     let mut spec = spec;
     let started = match berth_process::start(&spec) {
         Ok(s) => s,
@@ -125,12 +146,15 @@ fn monitor(
                     message: e.to_string(),
                 },
             );
+            drop(listener);
+            attach::unlisten(paths, &id);
             drop(teardown);
             return code;
         }
     };
-    // Only the container holds the write ends now: EOF on them means it is gone.
-    redirect(&null, null.as_raw_fd(), null.as_raw_fd());
+    // Only the container holds the write ends (and the read end of its stdin) now: EOF on
+    // them means it is gone.
+    redirect(null.as_raw_fd(), null.as_raw_fd(), null.as_raw_fd());
     let mut run_state = RunState::running(&record, &spec, image, started.pid, auto_remove, process);
     if let Err(e) = run_state.write(paths) {
         tracing::error!(error = %e, "cannot write the container state");
@@ -143,30 +167,49 @@ fn monitor(
     );
     drop(report);
     // With -t the terminal's output is the log (one stream, as docker's json-file has it).
-    let streams: Vec<(&'static str, OwnedFd)> = match spec.tty.take() {
+    let interactive = spec.stdin;
+    let mut fds: Vec<(&'static str, OwnedFd)> = match spec.tty.take() {
         Some(pty) => {
             drop(pty.slave);
-            vec![("stdout", pty.master)]
+            let mut fds = Vec::new();
+            // Attached clients' input goes to the terminal, with -i only (as docker's).
+            if let (true, Ok(input)) = (interactive, pty.master.try_clone()) {
+                fds.push(("stdin", input));
+            }
+            fds.push(("pty", pty.master));
+            fds
         }
         None => vec![("stdout", out.0), ("stderr", err.0)],
     };
+    fds.extend(stdin.map(|write| ("stdin", write)));
+    fds.push(("attach", OwnedFd::from(listener)));
     // From here on a small program does the watching (about 1 MB instead of a copy of
-    // berth-run). If it cannot be started, this process does the same job itself.
-    let streams = match become_small_monitor(paths, &id, started.pid, streams) {
+    // berth-run). If it cannot be started, this process does the same job itself, without
+    // attach.
+    let fds = match become_small_monitor(paths, &id, started.pid, fds) {
         Ok(never) => match never {},
-        Err((error, streams)) => {
-            tracing::warn!(%error, "berth-monitor is not available; monitoring in berth-run");
-            streams
+        Err((error, fds)) => {
+            tracing::warn!(%error, "berth-monitor is not available; monitoring in berth-run (no attach)");
+            fds
         }
     };
-    let pumps: Vec<_> = streams
-        .into_iter()
-        .map(|(name, fd)| pump_thread(fd, name, log.clone()))
-        .collect();
+    attach::unlisten(paths, &id);
+    let mut pumps = Vec::new();
+    // The container's stdin stays open until the monitor ends, as with berth-monitor.
+    let mut keep = Vec::new();
+    for (name, fd) in fds {
+        match name {
+            "stdout" | "pty" => pumps.push(pump_thread(fd, "stdout", log.clone())),
+            "stderr" => pumps.push(pump_thread(fd, "stderr", log.clone())),
+            "stdin" => keep.push(fd),
+            _ => drop(fd),
+        }
+    }
     let code = started.wait();
     for pump in pumps {
         let _ = pump.join();
     }
+    drop(keep);
     run_state.exited(code, crate::oom_killed(&record));
     if !auto_remove {
         let _ = run_state.write(paths);
@@ -199,8 +242,9 @@ fn monitor_binary(paths: &Paths) -> std::io::Result<std::path::PathBuf> {
     Ok(path)
 }
 
-/// Execs the small monitor program, handing it the container and its output. Returns only
-/// on failure, with the streams back.
+/// Execs the small monitor program, handing it the container, its output, its input and the
+/// attach socket (`NAME=FD` arguments, see `monitor/main.rs`). Returns only on failure,
+/// with the fds back.
 #[allow(clippy::type_complexity)]
 fn become_small_monitor(
     paths: &Paths,
@@ -239,6 +283,10 @@ fn become_small_monitor(
         let _ = rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty());
         args.push(format!("{name}={}", fd.as_raw_fd()));
     }
+    args.push(format!(
+        "attach-path={}",
+        state::attach_socket(paths, id).display()
+    ));
     let error = std::process::Command::new(&monitor).args(&args).exec();
     Err((format!("exec {}: {error}", monitor.display()), streams))
 }
@@ -251,11 +299,11 @@ fn pump_thread(
     std::thread::spawn(move || logs::pump(File::from(from), stream, log))
 }
 
-/// Points fds 0, 1, 2 at /dev/null, `stdout` and `stderr`.
-fn redirect(null: &File, stdout: i32, stderr: i32) {
+/// Points fds 0, 1, 2 at `stdin`, `stdout` and `stderr`.
+fn redirect(stdin: i32, stdout: i32, stderr: i32) {
     // SAFETY: dup2 onto the standard fds with fds we own; nothing else uses them here.
     unsafe {
-        libc::dup2(null.as_raw_fd(), 0);
+        libc::dup2(stdin, 0);
         libc::dup2(stdout, 1);
         libc::dup2(stderr, 2);
     }

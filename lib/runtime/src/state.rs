@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 pub const RUN_STATE: &str = "run.json";
 /// Written by the monitor when the container exits: `{"exit_code":N,"finished":"…"}`.
 pub const EXIT_FILE: &str = "exit.json";
+/// The monitor's attach socket, in the container's run directory.
+pub const ATTACH_SOCKET: &str = "attach.sock";
 
 #[derive(Deserialize)]
 struct ExitRecord {
@@ -92,6 +94,17 @@ pub fn dir(paths: &Paths, id: &str) -> PathBuf {
 
 pub fn log_path(paths: &Paths, id: &str) -> PathBuf {
     dir(paths, id).join(format!("{id}-json.log"))
+}
+
+/// `<run-dir>/containers/<id>/attach.sock`: where a detached container's monitor takes
+/// `attach` clients while the container runs (beside its rootfs mount point; runtime state,
+/// gone with a reboot).
+pub fn attach_socket(paths: &Paths, id: &str) -> PathBuf {
+    paths
+        .run_dir()
+        .join("containers")
+        .join(id)
+        .join(ATTACH_SOCKET)
 }
 
 impl RunState {
