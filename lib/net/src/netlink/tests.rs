@@ -66,6 +66,9 @@ impl Drop for Guard {
         for path in &self.netns {
             let _ = netns::remove(path);
         }
+        // netns::create made the directory a shared mount of itself, with a lock beside it.
+        let _ = netns::release_dir(self.dir.path());
+        let _ = std::fs::remove_file(self.dir.path().with_extension("lock"));
     }
 }
 
