@@ -406,7 +406,7 @@ report=$tmp/report.md
         echo "Seccomp:"
         echo
         if [ -n "$SECCOMP_JSON" ]; then
-            echo "- berth's default filter (Docker's default profile, Docker's 14 default capabilities): $(jq -r .instructions <<<"$SECCOMP_JSON") BPF instructions (\`seccomp-probe --dump\`; $(jq -r '.skipped | length' <<<"$SECCOMP_JSON") 32-bit-only names of the profile skipped)."
+            echo "- berth's default filter (Docker's default profile, Docker's 14 default capabilities): $(jq -r .instructions <<<"$SECCOMP_JSON") BPF instructions (\`seccomp-probe --dump\`; $(jq -r '.skipped | length' <<<"$SECCOMP_JSON") names of the profile that no covered ABI has, skipped: $(jq -r '.skipped | join(", ")' <<<"$SECCOMP_JSON"))."
         else
             echo "- instruction count: not measured (no \`$BERTH_BIN/seccomp-probe\`)."
         fi
