@@ -18,8 +18,9 @@ const EPERM: i32 = 1;
 /// Docker's default capabilities.
 const DOCKER_CAPS: u64 = 0xa80425fb;
 
-/// A probe sandbox whose subuid file gives `berth` 200000+65536 and whose subgid file
-/// gives it 300000+65536 (different, to catch a gid taken from the uid map).
+/// A probe sandbox whose subuid file gives `berth` 200000+65536 and 900000+10 (container
+/// ids 0-65535 and 65536-65545) and whose subgid file gives it 300000+65536 (different, to
+/// catch a gid taken from the uid map).
 fn sandbox() -> Sandbox {
     let sandbox = Sandbox::with_probe();
     std::fs::write(
@@ -95,6 +96,36 @@ fn owner(path: &Path) -> (u32, u32) {
 }
 
 #[test]
+fn a_second_subuid_range_follows_the_first() {
+    let sandbox = sandbox();
+    let id = ok(
+        &sandbox,
+        &[
+            "-d",
+            "--userns-remap",
+            "default",
+            "--user",
+            "65539:0",
+            "probe:latest",
+            "sh",
+            "-c",
+            "sleep 60",
+        ],
+    )
+    .trim()
+    .to_string();
+    let pid = run_state(&sandbox, &id)["pid"].as_i64().unwrap() as i32;
+    assert_eq!(
+        status_field(pid, "Uid"),
+        [900003; 4],
+        "65539 is 3 into the second range"
+    );
+    assert_eq!(status_field(pid, "Gid"), [300000; 4]);
+    ok(&sandbox, &["rm", "-f", &id]);
+    sandbox.assert_nothing_left();
+}
+
+#[test]
 fn remapped_root_is_root_inside_and_a_subordinate_uid_outside() {
     let sandbox = sandbox();
     let id = ok(
@@ -125,7 +156,7 @@ fn remapped_root_is_root_inside_and_a_subordinate_uid_outside() {
     assert_eq!(status_field(pid, "Gid"), [300000; 4]);
     assert_eq!(
         map_lines(&std::fs::read_to_string(format!("/proc/{pid}/uid_map")).unwrap()),
-        [["0", "200000", "65536"]]
+        [["0", "200000", "65536"], ["65536", "900000", "10"]]
     );
 
     // exec joins the user namespace: root inside, the image's files are root's.
@@ -156,7 +187,11 @@ fn remapped_root_is_root_inside_and_a_subordinate_uid_outside() {
         ],
     );
     let parts: Vec<&str> = inside.split("--\n").collect();
-    assert_eq!(map_lines(parts[0]), [["0", "200000", "65536"]], "{inside}");
+    assert_eq!(
+        map_lines(parts[0]),
+        [["0", "200000", "65536"], ["65536", "900000", "10"]],
+        "{inside}"
+    );
     let rest: Vec<&str> = parts[2].lines().collect();
     assert_eq!(
         map_lines(parts[1].trim_end()),
@@ -495,8 +530,12 @@ fn the_pipeline_takes_the_user_namespace_from_the_record_and_remounts_it() {
     );
     let text = String::from_utf8_lossy(&out);
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(map_lines(lines[0]), [["0", "200000", "65536"]], "{text}");
-    assert_eq!(lines[1], "1", "{text}");
+    assert_eq!(
+        map_lines(&lines[..2].join("\n")),
+        [["0", "200000", "65536"], ["65536", "900000", "10"]],
+        "{text}"
+    );
+    assert_eq!(lines[2], "1", "{text}");
     stage(&sandbox, "berth-cgroup", &["down"], &record);
     stage(&sandbox, "berth-net", &["down"], &record);
     // Unmounted but kept, then mounted again: the upper dir is stored unshifted, so the

@@ -27,8 +27,8 @@ pub struct MountFlags {
     /// User namespace: host (the default: none)
     #[arg(long, value_name = "host")]
     pub userns: Option<String>,
-    /// Run in a user namespace: container uids 0..N are the first range of NAME in
-    /// /etc/subuid, gids that of GROUP (default NAME) in /etc/subgid; `default` is the user
+    /// Run in a user namespace: container uids 0.. are the ranges of NAME in /etc/subuid,
+    /// one after another, gids those of GROUP (default NAME) in /etc/subgid; `default` is the user
     /// berth (env BERTH_SUBUID_FILE, BERTH_SUBGID_FILE: other files)
     #[arg(long = "userns-remap", value_name = "NAME[:GROUP]")]
     pub userns_remap: Option<String>,

@@ -1,6 +1,7 @@
 //! Which user namespace a container gets: `--userns host` (none, the default),
-//! `--userns-remap NAME[:GROUP]` (container ids 0..N are the first range of NAME in
-//! /etc/subuid and of GROUP in /etc/subgid, like dockerd's option but per container), or
+//! `--userns-remap NAME[:GROUP]` (container ids 0.. are the ranges of NAME in /etc/subuid
+//! and of GROUP in /etc/subgid, one after another in the files' order, like dockerd's option
+//! but per container), or
 //! explicit `--uidmap`/`--gidmap` ranges (podman's). Nothing here touches the host's files.
 
 use std::path::{Path, PathBuf};
@@ -146,11 +147,17 @@ fn remap(spec: &str) -> Result<UserNamespace> {
     }
     let subuid = file_from_env(SUBUID_ENV, "/etc/subuid");
     let subgid = file_from_env(SUBGID_ENV, "/etc/subgid");
-    let uid = first_range(&subuid, user, (&subuid, &subgid))?;
-    let gid = first_range(&subgid, group, (&subuid, &subgid))?;
+    remap_from(user, group, &subuid, &subgid)
+}
+
+/// The maps of `user` and `group` in the subordinate id files `subuid` and `subgid`.
+fn remap_from(user: &str, group: &str, subuid: &Path, subgid: &Path) -> Result<UserNamespace> {
+    let (subuid, subgid) = (subuid.to_path_buf(), subgid.to_path_buf());
+    let uid_map = ranges_of(&subuid, user, (&subuid, &subgid))?;
+    let gid_map = ranges_of(&subgid, group, (&subuid, &subgid))?;
     Ok(UserNamespace {
-        uid_map: vec![uid],
-        gid_map: vec![gid],
+        uid_map,
+        gid_map,
         source: format!("--userns-remap {user}:{group}"),
     })
 }
@@ -161,9 +168,10 @@ fn file_from_env(var: &str, default: &str) -> PathBuf {
         .map_or_else(|| PathBuf::from(default), PathBuf::from)
 }
 
-/// The first `name:start:count` line for `name` in `file`, as container ids 0..count.
-/// `files` are both files, to say what to add when there is none.
-fn first_range(file: &Path, name: &str, files: (&Path, &Path)) -> Result<IdRange> {
+/// Every `name:start:count` line for `name` in `file`, in order, as consecutive container
+/// ids from 0 (as dockerd maps several ranges). `files` are both files, to say what to add
+/// when there is none.
+fn ranges_of(file: &Path, name: &str, files: (&Path, &Path)) -> Result<Vec<IdRange>> {
     let missing = |why: String| RootfsError::Subid {
         file: file.to_path_buf(),
         reason: format!(
@@ -185,6 +193,8 @@ fn first_range(file: &Path, name: &str, files: (&Path, &Path)) -> Result<IdRange
             })
         }
     };
+    let mut ranges: Vec<IdRange> = Vec::new();
+    let mut next_container_id: u64 = 0;
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
@@ -212,13 +222,19 @@ fn first_range(file: &Path, name: &str, files: (&Path, &Path)) -> Result<IdRange
                 "the range starts at host id 0: the container's root would be the host's root",
             ));
         }
-        return Ok(IdRange {
-            container: 0,
+        let container = u32::try_from(next_container_id)
+            .map_err(|_| bad("the ranges before it already use every container id"))?;
+        next_container_id += u64::from(count);
+        ranges.push(IdRange {
+            container,
             host: start,
             size: count,
         });
     }
-    Err(missing(format!("no range for {name}")))
+    if ranges.is_empty() {
+        return Err(missing(format!("no range for {name}")));
+    }
+    Ok(ranges)
 }
 
 #[cfg(test)]
@@ -275,7 +291,7 @@ mod tests {
     }
 
     #[test]
-    fn subid_files_give_the_first_range_or_say_what_to_add() {
+    fn subid_files_give_every_range_or_say_what_to_add() {
         let dir = tempfile::tempdir().unwrap();
         let subuid = dir.path().join("subuid");
         let subgid = dir.path().join("subgid");
@@ -286,18 +302,21 @@ mod tests {
         .unwrap();
         std::fs::write(&subgid, "berth:300000:1000\nstaff:400000:10\n").unwrap();
         let files = (subuid.as_path(), subgid.as_path());
+        let range = |container, host, size| IdRange {
+            container,
+            host,
+            size,
+        };
         assert_eq!(
-            first_range(&subuid, "berth", files).unwrap(),
-            IdRange {
-                container: 0,
-                host: 200000,
-                size: 65536
-            }
+            ranges_of(&subuid, "berth", files).unwrap(),
+            [range(0, 200000, 65536), range(65536, 900000, 5)],
+            "several ranges follow each other in container ids"
         );
-        assert_eq!(first_range(&subgid, "staff", files).unwrap().host, 400000);
-        let err = first_range(&subgid, "alice", files)
-            .unwrap_err()
-            .to_string();
+        assert_eq!(
+            ranges_of(&subgid, "staff", files).unwrap(),
+            [range(0, 400000, 10)]
+        );
+        let err = ranges_of(&subgid, "alice", files).unwrap_err().to_string();
         assert!(
             err.contains(&subgid.display().to_string())
                 && err.contains("no range for alice")
@@ -305,7 +324,7 @@ mod tests {
             "{err}"
         );
         let gone = dir.path().join("nope");
-        let err = first_range(&gone, "berth", (&gone, &subgid))
+        let err = ranges_of(&gone, "berth", (&gone, &subgid))
             .unwrap_err()
             .to_string();
         assert!(
@@ -313,9 +332,15 @@ mod tests {
             "{err}"
         );
         std::fs::write(&subuid, "root:0:65536\nbad:x:1\n").unwrap();
-        let err = first_range(&subuid, "root", files).unwrap_err().to_string();
+        let err = ranges_of(&subuid, "root", files).unwrap_err().to_string();
         assert!(err.contains("host id 0"), "{err}");
-        let err = first_range(&subuid, "bad", files).unwrap_err().to_string();
+        let err = ranges_of(&subuid, "bad", files).unwrap_err().to_string();
         assert!(err.contains("line 2"), "{err}");
+        // overlapping ranges fail the map check that `resolve` runs on every map
+        std::fs::write(&subuid, "berth:200000:100\nberth:200050:100\n").unwrap();
+        let userns = remap_from("berth", "berth", &subuid, &subgid).unwrap();
+        assert_eq!(userns.uid_map.len(), 2);
+        let err = userns.check().unwrap_err().to_string();
+        assert!(err.contains("host ids overlap"), "{err}");
     }
 }
