@@ -172,14 +172,31 @@ fn container_cannot_overwrite_the_berth_binaries() {
     assert_unchanged(&binaries);
 }
 
-/// `berth-enter --join NAME -- ARGS` against the sandbox's store.
-fn enter_join(sandbox: &Sandbox, name: &str, args: &[&str]) -> std::process::Output {
-    std::process::Command::new(berth_tests::berth_bin("berth-enter"))
+/// Copies of berth-run and berth-enter in the sandbox's work dir: the files the attacks
+/// below aim at are the test's own, not the built binaries (which are checked too).
+fn copied_berth_binaries(sandbox: &Sandbox) -> Vec<(PathBuf, Vec<u8>)> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = sandbox.store.work("bin");
+    std::fs::create_dir_all(&dir).unwrap();
+    ["berth-run", "berth-enter"]
+        .map(|name| {
+            let copy = dir.join(name);
+            std::fs::copy(berth_tests::berth_bin(name), &copy).unwrap();
+            std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
+            let bytes = std::fs::read(&copy).unwrap();
+            (copy, bytes)
+        })
+        .into_iter()
+        .collect()
+}
+
+/// `BINARY --root … --run-dir … ARGS` against the sandbox's store, stdin closed.
+fn run_copy(sandbox: &Sandbox, binary: &Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(binary)
         .arg("--root")
         .arg(sandbox.store.root())
         .arg("--run-dir")
         .arg(sandbox.store.run_dir())
-        .args(["--join", name, "--"])
         .args(args)
         .stdin(std::process::Stdio::null())
         .output()
@@ -234,7 +251,9 @@ fn glibc_entries(binaries: &[(PathBuf, Vec<u8>)]) -> Vec<Entry> {
 #[test]
 fn exec_of_a_hash_bang_proc_self_exe_program_cannot_reach_the_berth_binaries() {
     let sandbox = Sandbox::new();
-    let binaries = berth_binaries();
+    let built = berth_binaries();
+    // exec and --join run from the test's own copies: those are what the attacker aims at.
+    let binaries = copied_berth_binaries(&sandbox);
     load_hostile(&sandbox, "exe-attack:1", glibc_entries(&binaries));
     let host_files: Vec<(u64, u64)> = binaries
         .iter()
@@ -280,8 +299,14 @@ fn exec_of_a_hash_bang_proc_self_exe_program_cannot_reach_the_berth_binaries() {
             }
             let raced = races();
             execs.push(match via {
-                "berth-run exec" => sandbox.run(["exec", name, "/bin/evil"]),
-                _ => enter_join(&sandbox, name, &["/bin/evil"]),
+                "berth-run exec" => {
+                    run_copy(&sandbox, &binaries[0].0, &["exec", name, "/bin/evil"])
+                }
+                _ => run_copy(
+                    &sandbox,
+                    &binaries[1].0,
+                    &["--join", name, "--", "/bin/evil"],
+                ),
             });
             // The attacker reports the race once the process has been gone a while.
             let since = std::time::Instant::now();
@@ -333,6 +358,7 @@ fn exec_of_a_hash_bang_proc_self_exe_program_cannot_reach_the_berth_binaries() {
         );
     }
     assert_unchanged(&binaries);
+    assert_unchanged(&built);
     sandbox.assert_nothing_left();
 }
 
