@@ -33,7 +33,19 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
 }
 
 /// 64 random lowercase hex digits, like Docker's container IDs (and anonymous volume names).
+/// As Docker's, never one whose 12-digit short form (the container's hostname) is all
+/// decimal digits: the C library takes such a hostname for a number, so
+/// `gethostbyname(hostname)` (`hostname -i`) fails without reading /etc/hosts.
 pub fn random_id() -> String {
+    loop {
+        let id = random_hex();
+        if !id[..12].bytes().all(|b| b.is_ascii_digit()) {
+            return id;
+        }
+    }
+}
+
+fn random_hex() -> String {
     let mut bytes = [0u8; 32];
     let mut filled = 0;
     while filled < bytes.len() {
@@ -49,6 +61,16 @@ pub fn random_id() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn short_ids_are_never_all_digits() {
+        // An all-digit short form comes once in ~280 ids; 20000 make one near certain.
+        for _ in 0..20_000 {
+            let id = random_id();
+            assert_eq!(id.len(), 64);
+            assert!(!id[..12].bytes().all(|b| b.is_ascii_digit()), "{id}");
+        }
+    }
 
     #[test]
     fn sizes_like_docker() {
