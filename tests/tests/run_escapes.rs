@@ -450,3 +450,36 @@ fn host_processes_cannot_be_traced() {
     let status = berth_tests::probe::Status::from_value(sandbox.probe(&[], &["status"]));
     assert!(!status.has_cap(19), "no CAP_SYS_PTRACE by default");
 }
+
+/// Where executable memfds are forbidden (`vm.memfd_noexec=2`, set here in a pid namespace
+/// of the test's own, to which the setting is confined), the dmz runs from an unlinked,
+/// immutable file beside berth-run instead, and commands run as before (they failed with
+/// 125 before that fallback).
+#[test]
+fn commands_run_where_memfds_cannot_be_executed() {
+    if !Path::new("/proc/sys/vm/memfd_noexec").exists() {
+        eprintln!("skipped: no vm.memfd_noexec (Linux < 6.3)");
+        return;
+    }
+    let sandbox = Sandbox::with_probe();
+    let berth = sandbox.run_command([
+        "--rm",
+        "--network",
+        "none",
+        "probe:latest",
+        "sh",
+        "-c",
+        "exit 3",
+    ]);
+    let out = std::process::Command::new("unshare")
+        .args(["--pid", "--fork", "--mount-proc", "sh", "-c"])
+        .arg("echo 2 > /proc/sys/vm/memfd_noexec && exec \"$@\"")
+        .arg("sh")
+        .arg(berth.get_program())
+        .args(berth.get_args())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", describe(&out));
+    sandbox.assert_nothing_left();
+}

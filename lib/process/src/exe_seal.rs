@@ -72,9 +72,33 @@ const DMZ: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/berth-dmz"));
 pub struct SealedDmz(OwnedFd);
 
 impl SealedDmz {
+    /// The sealed memfd; where the host forbids executable memfds (`vm.memfd_noexec=2`), an
+    /// unlinked immutable file beside the running berth binary instead.
+    pub fn create() -> std::io::Result<SealedDmz> {
+        match SealedDmz::memfd() {
+            Err(forbidden) if forbidden.raw_os_error() == Some(libc::EACCES) => {
+                let dir = std::env::current_exe()?
+                    .parent()
+                    .map(std::path::Path::to_path_buf)
+                    .unwrap_or_else(|| "/".into());
+                SealedDmz::unlinked_file(&dir).map_err(|e| {
+                    std::io::Error::new(
+                        e.kind(),
+                        format!(
+                            "executable memfds are forbidden here (vm.memfd_noexec=2: \
+                             {forbidden}), and an unlinked immutable copy in {} failed: {e}",
+                            dir.display()
+                        ),
+                    )
+                })
+            }
+            other => other,
+        }
+    }
+
     /// Creates the memfd (close-on-exec), writes the dmz, makes it 0555, seals it and
     /// (where the kernel can) makes it immutable.
-    pub fn create() -> std::io::Result<SealedDmz> {
+    fn memfd() -> std::io::Result<SealedDmz> {
         let flags = MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING;
         // MFD_EXEC (Linux 6.3) keeps the memfd executable where vm.memfd_noexec=1 would
         // make it noexec; older kernels reject the flag.
@@ -96,6 +120,33 @@ impl SealedDmz {
             let _ = rustix::fs::ioctl_setflags(&file, flags | IFlags::IMMUTABLE);
         }
         Ok(SealedDmz(file.into()))
+    }
+
+    /// The dmz in an unlinked file (`O_TMPFILE`) in `dir`, which must allow exec (the
+    /// directory of the running berth binary does), for hosts where memfds cannot be
+    /// executed. No seals on a regular file: the immutable flag is what keeps container
+    /// root from reopening it for writing through /proc/PID/exe, so a filesystem that
+    /// refuses the flag fails this. The fd kept is read-only: a writer left open would make
+    /// the exec fail with ETXTBSY.
+    fn unlinked_file(dir: &std::path::Path) -> std::io::Result<SealedDmz> {
+        use rustix::fs::OFlags;
+        let fd = rustix::fs::open(
+            dir,
+            OFlags::TMPFILE | OFlags::RDWR | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o500),
+        )?;
+        let mut file = File::from(fd);
+        std::io::Write::write_all(&mut file, DMZ)?;
+        rustix::fs::fchmod(&file, Mode::from_raw_mode(0o555))?;
+        let read_only = rustix::fs::open(
+            format!("/proc/self/fd/{}", file.as_raw_fd()),
+            OFlags::RDONLY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        drop(file);
+        let flags = rustix::fs::ioctl_getflags(&read_only)?;
+        rustix::fs::ioctl_setflags(&read_only, flags | IFlags::IMMUTABLE)?;
+        Ok(SealedDmz(read_only))
     }
 
     /// In the child, last: execs the dmz, which execs `path` with `argv` and `envp` and
@@ -273,6 +324,27 @@ mod tests {
             assert!(reopened.set_len(0).is_err());
         }
         assert_eq!(std::fs::read(&path).unwrap(), DMZ);
+    }
+
+    #[test]
+    fn the_unlinked_fallback_is_immutable_read_only_and_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let dmz = SealedDmz::unlinked_file(dir.path()).unwrap();
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            0,
+            "unlinked"
+        );
+        let flags = rustix::fs::ioctl_getflags(&dmz.0).unwrap();
+        assert!(flags.contains(IFlags::IMMUTABLE));
+        let path = format!("/proc/self/fd/{}", dmz.as_fd().as_raw_fd());
+        let reopened = std::fs::OpenOptions::new().write(true).open(&path);
+        assert_eq!(reopened.unwrap_err().raw_os_error(), Some(libc::EPERM));
+        let out = Command::new(&path).arg0("berth dmz").output().unwrap();
+        // run without berth's arguments, it refuses, as it does as an interpreter
+        assert_eq!(out.status.code(), Some(127), "{out:?}");
+        // the immutable flag must come off before the temporary directory goes
+        let _ = rustix::fs::ioctl_setflags(&dmz.0, flags - IFlags::IMMUTABLE);
     }
 
     /// Runs the dmz as berth does, with `argv` (PATH ARGV0 ARGS…, `{fd}` in them replaced
