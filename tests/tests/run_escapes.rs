@@ -483,3 +483,57 @@ fn commands_run_where_memfds_cannot_be_executed() {
     assert_eq!(out.status.code(), Some(3), "{}", describe(&out));
     sandbox.assert_nothing_left();
 }
+
+/// With `--init` berth stays pid 1 and never execs, so close-on-exec does nothing for it:
+/// it must close what its parent held itself. A detached container's monitor holds the log
+/// file, the attach socket, the write end of the container's stdin and its report pipe; left
+/// open in pid 1 they would be the container's (CVE-2024-21626), and `-d` would not return
+/// before the container ended.
+#[test]
+fn init_as_pid_one_holds_no_host_fds() {
+    let sandbox = Sandbox::with_probe();
+    let started = std::time::Instant::now();
+    let out = sandbox.run([
+        "-d",
+        "-i",
+        "--init",
+        "--network",
+        "none",
+        "probe:latest",
+        "sh",
+        "-c",
+        "sleep 30",
+    ]);
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "-d returns once the container runs, not when it ends ({:?})",
+        started.elapsed()
+    );
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let run_json = sandbox
+        .store
+        .root()
+        .join("containers")
+        .join(&id)
+        .join("run.json");
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run_json).unwrap()).unwrap();
+    let pid = state["pid"].as_i64().unwrap();
+    let mut fds: Vec<(String, String)> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .flatten()
+        .map(|e| {
+            let target = std::fs::read_link(e.path()).unwrap_or_default();
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                target.display().to_string(),
+            )
+        })
+        .collect();
+    fds.sort();
+    let numbers: Vec<&str> = fds.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(numbers, ["0", "1", "2"], "pid 1 (berth-init) holds {fds:?}");
+    let _ = sandbox.run(["rm", "-f", &id]);
+    sandbox.assert_nothing_left();
+}
