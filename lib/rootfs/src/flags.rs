@@ -28,7 +28,8 @@ pub struct MountFlags {
     #[arg(long, value_name = "host")]
     pub userns: Option<String>,
     /// Run in a user namespace: container uids 0.. are the ranges of NAME in /etc/subuid,
-    /// one after another, gids those of GROUP (default NAME) in /etc/subgid; `default` is the user
+    /// one after another from the lowest host id, gids those of GROUP (default NAME) in
+    /// /etc/subgid; `default` is the user
     /// berth (env BERTH_SUBUID_FILE, BERTH_SUBGID_FILE: other files)
     #[arg(long = "userns-remap", value_name = "NAME[:GROUP]")]
     pub userns_remap: Option<String>,

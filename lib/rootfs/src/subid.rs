@@ -1,7 +1,7 @@
 //! Which user namespace a container gets: `--userns host` (none, the default),
 //! `--userns-remap NAME[:GROUP]` (container ids 0.. are the ranges of NAME in /etc/subuid
-//! and of GROUP in /etc/subgid, one after another in the files' order, like dockerd's option
-//! but per container), or
+//! and of GROUP in /etc/subgid, one after another from the lowest host id, like dockerd's
+//! option but per container), or
 //! explicit `--uidmap`/`--gidmap` ranges (podman's). Nothing here touches the host's files.
 
 use std::path::{Path, PathBuf};
@@ -168,9 +168,9 @@ fn file_from_env(var: &str, default: &str) -> PathBuf {
         .map_or_else(|| PathBuf::from(default), PathBuf::from)
 }
 
-/// Every `name:start:count` line for `name` in `file`, in order, as consecutive container
-/// ids from 0 (as dockerd maps several ranges). `files` are both files, to say what to add
-/// when there is none.
+/// Every `name:start:count` line for `name` in `file`, lowest host id first, as
+/// consecutive container ids from 0 (as dockerd's createIDMap sorts and maps them). `files`
+/// are both files, to say what to add when there is none.
 fn ranges_of(file: &Path, name: &str, files: (&Path, &Path)) -> Result<Vec<IdRange>> {
     let missing = |why: String| RootfsError::Subid {
         file: file.to_path_buf(),
@@ -193,8 +193,7 @@ fn ranges_of(file: &Path, name: &str, files: (&Path, &Path)) -> Result<Vec<IdRan
             })
         }
     };
-    let mut ranges: Vec<IdRange> = Vec::new();
-    let mut next_container_id: u64 = 0;
+    let mut found: Vec<(u32, u32)> = Vec::new();
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
@@ -222,17 +221,25 @@ fn ranges_of(file: &Path, name: &str, files: (&Path, &Path)) -> Result<Vec<IdRan
                 "the range starts at host id 0: the container's root would be the host's root",
             ));
         }
-        let container = u32::try_from(next_container_id)
-            .map_err(|_| bad("the ranges before it already use every container id"))?;
+        found.push((start, count));
+    }
+    if found.is_empty() {
+        return Err(missing(format!("no range for {name}")));
+    }
+    found.sort_unstable();
+    let mut ranges = Vec::new();
+    let mut next_container_id: u64 = 0;
+    for (start, count) in found {
+        let container = u32::try_from(next_container_id).map_err(|_| RootfsError::Subid {
+            file: file.to_path_buf(),
+            reason: format!("the ranges of {name} hold more ids than a container has"),
+        })?;
         next_container_id += u64::from(count);
         ranges.push(IdRange {
             container,
             host: start,
             size: count,
         });
-    }
-    if ranges.is_empty() {
-        return Err(missing(format!("no range for {name}")));
     }
     Ok(ranges)
 }
@@ -297,7 +304,7 @@ mod tests {
         let subgid = dir.path().join("subgid");
         std::fs::write(
             &subuid,
-            "# c\nalice:100000:65536\nberth:200000:65536\nberth:900000:5\n",
+            "# c\nalice:100000:65536\nberth:900000:5\nberth:200000:65536\n",
         )
         .unwrap();
         std::fs::write(&subgid, "berth:300000:1000\nstaff:400000:10\n").unwrap();
@@ -310,7 +317,7 @@ mod tests {
         assert_eq!(
             ranges_of(&subuid, "berth", files).unwrap(),
             [range(0, 200000, 65536), range(65536, 900000, 5)],
-            "several ranges follow each other in container ids"
+            "several ranges follow each other in container ids, lowest host id first"
         );
         assert_eq!(
             ranges_of(&subgid, "staff", files).unwrap(),
