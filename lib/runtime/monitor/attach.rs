@@ -34,6 +34,9 @@ pub struct Server {
     frame: Vec<u8>,
     /// Clients were attached at the last look.
     busy: bool,
+    /// An fd held in reserve: out of fds (EMFILE), it is closed to accept and refuse the
+    /// waiting client, or the listener would stay readable and the loop spin.
+    spare: Option<File>,
 }
 
 struct Client {
@@ -85,6 +88,7 @@ impl Server {
             hello,
             frame: Vec::new(),
             busy: false,
+            spare: File::open("/dev/null").ok(),
         }
     }
 
@@ -144,9 +148,8 @@ impl Server {
 
     #[inline(never)]
     fn serve_busy(&mut self, fds: &[sys::PollFd]) {
-        if sys::revents(fds, self.listener.as_raw_fd()) != 0 {
-            self.accept();
-        }
+        // The clients poll saw first; a client accepted now may have the number of an fd
+        // closed since (one dropped for falling behind), whose poll result is not its own.
         let mut clients = std::mem::take(&mut self.clients);
         for client in &mut clients {
             let events = sys::revents(fds, client.stream.as_raw_fd());
@@ -163,6 +166,9 @@ impl Server {
         }
         clients.retain(|c| !c.dead);
         self.clients = clients;
+        if sys::revents(fds, self.listener.as_raw_fd()) != 0 {
+            self.accept();
+        }
         if let Some(input) = self.input.as_mut() {
             input.flush();
         }
@@ -258,6 +264,16 @@ impl Server {
             let stream = match self.listener.accept() {
                 Ok((stream, _)) => stream,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) if matches!(e.raw_os_error(), Some(sys::EMFILE | sys::ENFILE)) => {
+                    // Refuse the waiting client with the spare fd's slot.
+                    let Some(spare) = self.spare.take() else {
+                        return;
+                    };
+                    drop(spare);
+                    drop(self.listener.accept());
+                    self.spare = File::open("/dev/null").ok();
+                    continue;
+                }
                 Err(_) => return,
             };
             // The socket is root's (0600); its peer must be too, or this monitor's user.

@@ -307,6 +307,8 @@ mod sys {
     pub const TIOCSWINSZ: u64 = 0x5414;
     pub const SOL_SOCKET: i32 = 1;
     pub const SO_PEERCRED: i32 = 17;
+    pub const EMFILE: i32 = 24;
+    pub const ENFILE: i32 = 23;
 
     #[repr(C)]
     pub struct WinSize {
