@@ -196,6 +196,35 @@ impl Sandbox {
             .collect()
     }
 
+    /// The state berth-run keeps for container `id` (`run.json`: status, pid, monitor pid,
+    /// the record).
+    pub fn run_state(&self, id: &str) -> serde_json::Value {
+        let path = self
+            .store
+            .root()
+            .join("containers")
+            .join(id)
+            .join("run.json");
+        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    /// `berth-run ARGS` (as [`Sandbox::run_command`]) run by `unshare UNSHARE sh -c
+    /// 'SETUP && exec "$@"'`: in new namespaces, prepared by a shell line first.
+    pub fn run_in_namespaces(&self, unshare: &[&str], setup: &str, args: &[&str]) -> Output {
+        let berth = self.run_command(args);
+        Command::new("unshare")
+            .args(unshare)
+            .args(["sh", "-c"])
+            .arg(format!("{setup} && exec \"$@\""))
+            .arg("sh")
+            .arg(berth.get_program())
+            .args(berth.get_args())
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("spawn unshare")
+    }
+
     /// Fails the test if a mount, a cgroup or a container's state directory is left.
     pub fn assert_nothing_left(&self) {
         assert!(

@@ -96,6 +96,30 @@ pub fn chain_ids(diff_ids: &[String]) -> Vec<String> {
     out
 }
 
+/// Everything read from `from` so far, collected by a thread until EOF or an error (EIO
+/// when the other side of a terminal closes).
+pub fn collect(
+    mut from: impl std::io::Read + Send + 'static,
+) -> std::sync::Arc<std::sync::Mutex<Vec<u8>>> {
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = from.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            sink.lock().unwrap().extend_from_slice(&buf[..n]);
+        }
+    });
+    seen
+}
+
+/// What [`collect`] has gathered, as text.
+pub fn collected_text(seen: &std::sync::Arc<std::sync::Mutex<Vec<u8>>>) -> String {
+    String::from_utf8_lossy(&seen.lock().unwrap()).into_owned()
+}
+
 /// Polls `check` every 50 ms until it holds; fails the test after 10 s, naming `what`.
 pub fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
     let start = std::time::Instant::now();

@@ -265,18 +265,7 @@ fn publish_all_maps_the_images_exposed_ports_to_random_host_ports() {
         &httpd_script("published-all", 80),
     ]);
     let id = id.trim();
-    let state: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(
-            sandbox
-                .store
-                .root()
-                .join("containers")
-                .join(id)
-                .join("run.json"),
-        )
-        .unwrap(),
-    )
-    .unwrap();
+    let state = sandbox.run_state(id);
     let ports = state["record"]["network"]["ports"]
         .as_array()
         .cloned()

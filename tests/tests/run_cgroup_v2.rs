@@ -5,7 +5,7 @@
 //! cgroup.kill, removal); only the controllers are missing, as v1 holds them here.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use berth_tests::container::Sandbox;
 use berth_tests::store::describe;
@@ -15,16 +15,11 @@ const UNIFIED: &str = "/sys/fs/cgroup/unified";
 /// `berth-run ARGS` (with the sandbox's root, run dir and cgroup parent) in a private mount
 /// namespace whose /sys/fs/cgroup is the cgroup2 hierarchy.
 fn run_v2(sandbox: &Sandbox, args: &[&str]) -> Output {
-    let berth = sandbox.run_command(args);
-    Command::new("unshare")
-        .args(["--mount", "--propagation", "private", "sh", "-c"])
-        .arg("mount -t cgroup2 cgroup2 /sys/fs/cgroup && exec \"$@\"")
-        .arg("sh")
-        .arg(berth.get_program())
-        .args(berth.get_args())
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("spawn unshare")
+    sandbox.run_in_namespaces(
+        &["--mount", "--propagation", "private"],
+        "mount -t cgroup2 cgroup2 /sys/fs/cgroup",
+        args,
+    )
 }
 
 fn ok_v2(sandbox: &Sandbox, args: &[&str]) -> String {

@@ -1,14 +1,14 @@
 //! Detached containers (`-d`) under their monitor, managed with no daemon:
 //! `ps`, `logs`, `stop`, `kill`, `rm`, `attach` (the terminal case is in run_tty.rs).
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use berth_tests::container::Sandbox;
 use berth_tests::store::describe;
-use berth_tests::wait_for;
+use berth_tests::{collect, collected_text, wait_for};
 
 fn detach(sandbox: &Sandbox, args: &[&str]) -> String {
     let mut all = vec!["-d"];
@@ -254,18 +254,7 @@ fn foreground_containers_without_rm_are_listed_as_exited() {
 fn the_monitor_is_small_and_outlives_berth_run() {
     let sandbox = Sandbox::with_probe();
     let id = detach(&sandbox, &["probe:latest", "probe", "sleep", "600"]);
-    let state: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(
-            sandbox
-                .store
-                .root()
-                .join("containers")
-                .join(&id)
-                .join("run.json"),
-        )
-        .unwrap(),
-    )
-    .unwrap();
+    let state = sandbox.run_state(&id);
     let monitor = state["monitor_pid"].as_i64().unwrap();
     // The forked berth-run writes the state, then execs the monitor program.
     let mut status = String::new();
@@ -311,26 +300,6 @@ fn the_monitor_is_small_and_outlives_berth_run() {
     );
     drop(client);
     sandbox.ok(["rm", "-f", &id]);
-}
-
-/// Everything read from `from` so far, collected by a thread until EOF.
-fn collect(mut from: impl Read + Send + 'static) -> Arc<Mutex<Vec<u8>>> {
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let sink = seen.clone();
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = from.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            sink.lock().unwrap().extend_from_slice(&buf[..n]);
-        }
-    });
-    seen
-}
-
-fn text(seen: &Arc<Mutex<Vec<u8>>>) -> String {
-    String::from_utf8_lossy(&seen.lock().unwrap()).into_owned()
 }
 
 /// An attached client: the process and what it printed on stdout and stderr.
@@ -428,10 +397,10 @@ fn attach_streams_output_to_several_clients_from_now_on() {
     let second = Client::start(&sandbox, &[&id[..12]], Stdio::null());
     for client in [&first, &second] {
         wait_for("stdout and stderr through attach", || {
-            numbers(&text(&client.out), "out-").len() >= 3
-                && numbers(&text(&client.err), "err-").len() >= 3
+            numbers(&collected_text(&client.out), "out-").len() >= 3
+                && numbers(&collected_text(&client.err), "err-").len() >= 3
         });
-        let out = text(&client.out);
+        let out = collected_text(&client.out);
         assert!(!out.contains("err-"), "the streams stay apart: {out}");
         assert!(
             numbers(&out, "out-")[0] >= 5,
@@ -442,13 +411,15 @@ fn attach_streams_output_to_several_clients_from_now_on() {
     let mut first = first;
     first.child.kill().unwrap();
     first.child.wait().unwrap();
-    let seen = numbers(&text(&second.out), "out-").len();
+    let seen = numbers(&collected_text(&second.out), "out-").len();
     wait_for("more output for the other client", || {
-        numbers(&text(&second.out), "out-").len() >= seen + 5
+        numbers(&collected_text(&second.out), "out-").len() >= seen + 5
     });
     assert!(sandbox.ok(["ps"]).contains(&name), "the container runs on");
     // The log is written all along, exactly as without clients.
-    let last = *numbers(&text(&second.out), "out-").last().unwrap();
+    let last = *numbers(&collected_text(&second.out), "out-")
+        .last()
+        .unwrap();
     wait_for("the attached output in the log too", || {
         numbers(
             &String::from_utf8_lossy(&sandbox.run(["logs", &name]).stdout),
@@ -460,7 +431,12 @@ fn attach_streams_output_to_several_clients_from_now_on() {
     // When the container exits, attach exits with its code.
     let mut second = second;
     sandbox.ok(["stop", &name]);
-    assert_eq!(second.exit_code(), Some(7), "{}", text(&second.err));
+    assert_eq!(
+        second.exit_code(),
+        Some(7),
+        "{}",
+        collected_text(&second.err)
+    );
     assert!(!socket.exists(), "the socket goes when the container ends");
     sandbox.ok(["rm", &name]);
     sandbox.assert_nothing_left();
@@ -482,11 +458,16 @@ fn attach_writes_to_the_stdin_of_a_d_i_container() {
     let mut stdin = client.child.stdin.take().unwrap();
     stdin.write_all(b"ping-through-attach\n").unwrap();
     wait_for("cat's echo", || {
-        text(&client.out).contains("ping-through-attach\n")
+        collected_text(&client.out).contains("ping-through-attach\n")
     });
     // The detach keys end the client, not the container, whose stdin stays open.
     stdin.write_all(b"\x01d").unwrap();
-    assert_eq!(client.exit_code(), Some(0), "{}", text(&client.err));
+    assert_eq!(
+        client.exit_code(),
+        Some(0),
+        "{}",
+        collected_text(&client.err)
+    );
     assert!(sandbox.ok(["ps"]).contains(&name), "cat still runs");
     let mut again = Client::start(&sandbox, &[&name], Stdio::piped());
     again
@@ -497,12 +478,12 @@ fn attach_writes_to_the_stdin_of_a_d_i_container() {
         .write_all(b"second-client\n")
         .unwrap();
     wait_for("the echo to the second client", || {
-        text(&again.out).contains("second-client\n")
+        collected_text(&again.out).contains("second-client\n")
     });
     assert!(
-        !text(&again.out).contains("ping-through-attach"),
+        !collected_text(&again.out).contains("ping-through-attach"),
         "output from the moment of attach: {}",
-        text(&again.out)
+        collected_text(&again.out)
     );
     // --no-stdin: output only.
     let watcher = Client::start(&sandbox, &["--no-stdin", &name], Stdio::piped());
@@ -515,7 +496,7 @@ fn attach_writes_to_the_stdin_of_a_d_i_container() {
         .write_all(b"seen-by-both\n")
         .unwrap();
     wait_for("the echo to the watcher", || {
-        text(&watcher.out).contains("seen-by-both\n")
+        collected_text(&watcher.out).contains("seen-by-both\n")
     });
     // The end of a client's stdin ends neither the session nor the container's stdin, and
     // leaves the client idle (not spinning on a hung-up pipe).
@@ -608,22 +589,11 @@ fn a_client_that_stops_reading_is_dropped_and_nothing_waits_for_it() {
     let mut stalled = Client::start(&sandbox, &[&name], Stdio::null());
     let reader = Client::start(&sandbox, &[&name], Stdio::null());
     wait_for("output for both", || {
-        !text(&stalled.out).is_empty() && !text(&reader.out).is_empty()
+        !collected_text(&stalled.out).is_empty() && !collected_text(&reader.out).is_empty()
     });
     let pid = rustix::process::Pid::from_raw(stalled.child.id() as i32).unwrap();
     rustix::process::kill_process(pid, rustix::process::Signal::STOP).unwrap();
-    let state: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(
-            sandbox
-                .store
-                .root()
-                .join("containers")
-                .join(&id)
-                .join("run.json"),
-        )
-        .unwrap(),
-    )
-    .unwrap();
+    let state = sandbox.run_state(&id);
     let monitor = state["monitor_pid"].as_i64().unwrap();
     let sockets = || {
         std::fs::read_dir(format!("/proc/{monitor}/fd"))
@@ -639,18 +609,18 @@ fn a_client_that_stops_reading_is_dropped_and_nothing_waits_for_it() {
     // The listener and two clients, then one client fewer.
     assert_eq!(sockets(), 3);
     wait_for("the stalled client to be dropped", || sockets() == 2);
-    let got = text(&reader.out).len();
+    let got = collected_text(&reader.out).len();
     wait_for("more output for the other client", || {
-        text(&reader.out).len() > got + 100_000
+        collected_text(&reader.out).len() > got + 100_000
     });
     assert!(sandbox.ok(["ps"]).contains(&name), "the container runs on");
     // Woken up, the dropped client reads what it had and learns it was dropped.
     rustix::process::kill_process(pid, rustix::process::Signal::CONT).unwrap();
     assert_eq!(stalled.exit_code(), Some(1));
     assert!(
-        text(&stalled.err).contains("closed the connection"),
+        collected_text(&stalled.err).contains("closed the connection"),
         "{}",
-        text(&stalled.err)
+        collected_text(&stalled.err)
     );
     sandbox.ok(["rm", "-f", &name]);
     drop(reader);

@@ -462,24 +462,19 @@ fn commands_run_where_memfds_cannot_be_executed() {
         return;
     }
     let sandbox = Sandbox::with_probe();
-    let berth = sandbox.run_command([
-        "--rm",
-        "--network",
-        "none",
-        "probe:latest",
-        "sh",
-        "-c",
-        "exit 3",
-    ]);
-    let out = std::process::Command::new("unshare")
-        .args(["--pid", "--fork", "--mount-proc", "sh", "-c"])
-        .arg("echo 2 > /proc/sys/vm/memfd_noexec && exec \"$@\"")
-        .arg("sh")
-        .arg(berth.get_program())
-        .args(berth.get_args())
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
+    let out = sandbox.run_in_namespaces(
+        &["--pid", "--fork", "--mount-proc"],
+        "echo 2 > /proc/sys/vm/memfd_noexec",
+        &[
+            "--rm",
+            "--network",
+            "none",
+            "probe:latest",
+            "sh",
+            "-c",
+            "exit 3",
+        ],
+    );
     assert_eq!(out.status.code(), Some(3), "{}", describe(&out));
     sandbox.assert_nothing_left();
 }
@@ -511,15 +506,7 @@ fn init_as_pid_one_holds_no_host_fds() {
         started.elapsed()
     );
     let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    let run_json = sandbox
-        .store
-        .root()
-        .join("containers")
-        .join(&id)
-        .join("run.json");
-    let state: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(run_json).unwrap()).unwrap();
-    let pid = state["pid"].as_i64().unwrap();
+    let pid = sandbox.run_state(&id)["pid"].as_i64().unwrap();
     let mut fds: Vec<(String, String)> = std::fs::read_dir(format!("/proc/{pid}/fd"))
         .unwrap()
         .flatten()

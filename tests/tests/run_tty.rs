@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use berth_tests::container::Sandbox;
-use berth_tests::wait_for;
+use berth_tests::{collect, collected_text, wait_for};
 use rustix::pty::{grantpt, ioctl_tiocgptpeer, openpt, unlockpt, OpenptFlags};
 
 fn terminal() -> (OwnedFd, OwnedFd) {
@@ -103,27 +103,6 @@ fn without_i_stdin_is_empty() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "arrives\nend\n");
 }
 
-/// Everything read from `from` so far, collected by a thread until EOF (or EIO: the
-/// terminal's other side closed).
-fn collect(mut from: impl Read + Send + 'static) -> Arc<Mutex<Vec<u8>>> {
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let sink = seen.clone();
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = from.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            sink.lock().unwrap().extend_from_slice(&buf[..n]);
-        }
-    });
-    seen
-}
-
-fn text(seen: &Arc<Mutex<Vec<u8>>>) -> String {
-    String::from_utf8_lossy(&seen.lock().unwrap()).into_owned()
-}
-
 /// Waits for the process to end (20 s at most) and returns its exit code.
 fn exit_code(child: &mut std::process::Child) -> Option<i32> {
     let start = Instant::now();
@@ -187,10 +166,10 @@ fn attach_to_a_detached_terminal_detach_and_exit() {
         .unwrap();
     let expected = format!("hello-42-{marker}");
     wait_for("the command's output through attach", || {
-        text(&seen).contains(&expected)
+        collected_text(&seen).contains(&expected)
     });
     wait_for("the window size sent on attach", || {
-        text(&seen).contains("33 101")
+        collected_text(&seen).contains("33 101")
     });
     // The window size follows the user's terminal (SIGWINCH).
     let bigger = rustix::termios::Winsize {
@@ -207,16 +186,16 @@ fn attach_to_a_detached_terminal_detach_and_exit() {
     while !resized && start.elapsed() < Duration::from_secs(10) {
         term.write_all(b"stty size\r").unwrap();
         std::thread::sleep(Duration::from_millis(200));
-        resized = text(&seen).contains("44 132");
+        resized = collected_text(&seen).contains("44 132");
     }
     assert!(
         resized,
         "the new window size reaches the container: {}",
-        text(&seen)
+        collected_text(&seen)
     );
     // ctrl-p ctrl-q: detached, exit 0, the container still runs.
     term.write_all(b"\x10\x11").unwrap();
-    assert_eq!(exit_code(&mut client), Some(0), "{}", text(&seen));
+    assert_eq!(exit_code(&mut client), Some(0), "{}", collected_text(&seen));
     assert!(
         sandbox.ok(["ps"]).contains(&name),
         "detaching leaves the container running"
@@ -226,7 +205,7 @@ fn attach_to_a_detached_terminal_detach_and_exit() {
     // Again: the shell's exit ends the session with its code, and --rm removes it all.
     let (mut client, mut term, seen) = attach_on_terminal(&sandbox, &name);
     term.write_all(b"exit 3\r").unwrap();
-    assert_eq!(exit_code(&mut client), Some(3), "{}", text(&seen));
+    assert_eq!(exit_code(&mut client), Some(3), "{}", collected_text(&seen));
     let state = sandbox.store.root().join("containers").join(&id);
     wait_for("the container's removal", || !state.exists());
     assert!(!sandbox.ok(["ps", "-a"]).contains(&name));

@@ -79,16 +79,6 @@ fn status_field(pid: i32, key: &str) -> Vec<u32> {
         .collect()
 }
 
-fn run_state(sandbox: &Sandbox, id: &str) -> serde_json::Value {
-    let path = sandbox
-        .store
-        .root()
-        .join("containers")
-        .join(id)
-        .join("run.json");
-    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
-}
-
 fn owner(path: &Path) -> (u32, u32) {
     let meta =
         std::fs::symlink_metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -114,7 +104,7 @@ fn a_second_subuid_range_follows_the_first() {
     )
     .trim()
     .to_string();
-    let pid = run_state(&sandbox, &id)["pid"].as_i64().unwrap() as i32;
+    let pid = sandbox.run_state(&id)["pid"].as_i64().unwrap() as i32;
     assert_eq!(
         status_field(pid, "Uid"),
         [900003; 4],
@@ -144,7 +134,7 @@ fn remapped_root_is_root_inside_and_a_subordinate_uid_outside() {
     )
     .trim()
     .to_string();
-    let state = run_state(&sandbox, &id);
+    let state = sandbox.run_state(&id);
     let pid = state["pid"].as_i64().unwrap() as i32;
     assert_eq!(
         state["record"]["rootfs"]["userns"]["uid_map"][0],
