@@ -151,6 +151,15 @@ impl Sandbox {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// `berth-run -d ARGS`; returns the container id it prints.
+    pub fn detach(&self, args: &[&str]) -> String {
+        let mut all = vec!["-d"];
+        all.extend(args);
+        let id = self.ok(&all).trim().to_string();
+        assert_eq!(id.len(), 64, "-d prints the container id: {id:?}");
+        id
+    }
+
     /// `berth-run --rm probe:latest probe ARGS…` and its one JSON line.
     pub fn probe(&self, flags: &[&str], probe_args: &[&str]) -> Value {
         let mut args: Vec<&str> = vec!["--rm"];
