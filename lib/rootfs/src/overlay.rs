@@ -167,8 +167,13 @@ fn mount_fsconfig(overlay: &Overlay<'_>) -> std::result::Result<(), (bool, Rootf
         let (_, err) = fail("creating the overlay", e);
         return Err((e == Errno::INVAL, err));
     }
-    let mnt = fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, MountAttrFlags::empty())
-        .map_err(|e| fail("fsmount", e))?;
+    attach_created(&fs, overlay).map_err(|e| (false, e))
+}
+
+/// Mounts an overlay whose context is created (`fsconfig_create`) at the target.
+fn attach_created(fs: &OwnedFd, overlay: &Overlay<'_>) -> Result<()> {
+    let mnt = fsmount(fs, FsMountFlags::FSMOUNT_CLOEXEC, MountAttrFlags::empty())
+        .map_err(|e| overlay_err(overlay, format!("fsmount: {e}{}", kernel_messages(fs))))?;
     move_mount(
         mnt.as_fd(),
         "",
@@ -176,7 +181,7 @@ fn mount_fsconfig(overlay: &Overlay<'_>) -> std::result::Result<(), (bool, Rootf
         overlay.target,
         MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
     )
-    .map_err(|e| (false, overlay_err(overlay, format!("move_mount: {e}"))))
+    .map_err(|e| overlay_err(overlay, format!("move_mount: {e}")))
 }
 
 /// The overlay for a container in a user namespace: every layer, and the container dir
@@ -269,16 +274,7 @@ pub fn mount_overlay_idmapped(overlay: &Overlay<'_>, userns: &UserNamespace) -> 
             source,
         })?
         .map_err(|e| fail("creating the overlay", e))?;
-    let mnt = fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, MountAttrFlags::empty())
-        .map_err(|e| fail("fsmount", e))?;
-    move_mount(
-        mnt.as_fd(),
-        "",
-        CWD,
-        overlay.target,
-        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
-    )
-    .map_err(|e| overlay_err(overlay, format!("move_mount: {e}")))
+    attach_created(&fs, overlay)
 }
 
 /// Messages the kernel queued on an fs context fd (`e overlayfs: …`), as `: msg; msg`.
