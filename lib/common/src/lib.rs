@@ -2,6 +2,7 @@
 //! and the container record that flows from stage to stage.
 
 pub mod edge;
+pub mod json_file;
 pub mod lock;
 pub mod paths;
 pub mod record;

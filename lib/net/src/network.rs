@@ -92,14 +92,8 @@ pub fn list(paths: &Paths) -> Result<Vec<NetworkDef>> {
 }
 
 fn read(paths: &Paths, name: &str) -> Result<Option<NetworkDef>> {
-    let path = def_path(paths, name);
-    match std::fs::read(&path) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| io_err("parsing", &path)(std::io::Error::other(e))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(io_err("reading", path)(e)),
-    }
+    berth_common::json_file::read_if_exists(&def_path(paths, name))
+        .map_err(|e| io_err(e.op, e.path)(e.source))
 }
 
 /// A network by name, full ID or unique ID prefix (as docker resolves them).

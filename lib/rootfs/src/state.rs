@@ -59,18 +59,8 @@ pub fn write_state(paths: &Paths, state: &ContainerState) -> Result<()> {
 }
 
 pub fn read_state(paths: &Paths, id: &str) -> Result<Option<ContainerState>> {
-    let path = container_dir(paths, id).join(STATE_FILE);
-    match std::fs::read(&path) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| RootfsError::Io {
-                op: "parsing",
-                path,
-                source: std::io::Error::other(e),
-            }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(io_err("reading", path)(e)),
-    }
+    berth_common::json_file::read_if_exists(&container_dir(paths, id).join(STATE_FILE))
+        .map_err(|e| io_err(e.op, e.path)(e.source))
 }
 
 /// Every container with a state file.

@@ -104,14 +104,8 @@ pub fn read_info(paths: &Paths, name: &str) -> Result<Option<VolumeInfo>> {
     if check_volume_name(name).is_err() {
         return Ok(None);
     }
-    let path = volume_dir(paths, name).join("volume.json");
-    match std::fs::read(&path) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| io_err("parsing", &path)(std::io::Error::other(e))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(io_err("reading", path)(e)),
-    }
+    berth_common::json_file::read_if_exists(&volume_dir(paths, name).join("volume.json"))
+        .map_err(|e| io_err(e.op, e.path)(e.source))
 }
 
 pub fn inspect_volume(paths: &Paths, name: &str) -> Result<VolumeInfo> {
