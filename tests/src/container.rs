@@ -151,6 +151,28 @@ impl Sandbox {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// Where the monitor of detached container `id` serves `attach`.
+    pub fn attach_socket(&self, id: &str) -> PathBuf {
+        self.store
+            .run_dir()
+            .join("containers")
+            .join(id)
+            .join("attach.sock")
+    }
+
+    /// `berth-run --rm --network NETWORK probe:latest sh -c SCRIPT`; its stdout.
+    pub fn sh_on(&self, network: &str, script: &str) -> String {
+        self.ok([
+            "--rm",
+            "--network",
+            network,
+            "probe:latest",
+            "sh",
+            "-c",
+            script,
+        ])
+    }
+
     /// `berth-run -d ARGS`; returns the container id it prints.
     pub fn detach(&self, args: &[&str]) -> String {
         let mut all = vec!["-d"];

@@ -33,36 +33,15 @@ fn containers_reach_each_other_by_name_and_alias() {
         "-c",
         &httpd_script("hello-by-name", 80),
     ]);
-    let by_name = sandbox.ok([
-        "--rm",
-        "--network",
-        "front",
-        "probe:latest",
-        "sh",
-        "-c",
-        &wget_retry("http://web/"),
-    ]);
+    let by_name = sandbox.sh_on("front", &wget_retry("http://web/"));
     assert_eq!(by_name.trim(), "hello-by-name");
-    let by_alias = sandbox.ok([
-        "--rm",
-        "--network",
-        "front",
-        "probe:latest",
-        "sh",
-        "-c",
-        &wget_retry("http://www/"),
-    ]);
+    let by_alias = sandbox.sh_on("front", &wget_retry("http://www/"));
     assert_eq!(by_alias.trim(), "hello-by-name");
     // nc over TCP to the name, and the name resolves to the container's address.
-    let out = sandbox.ok([
-        "--rm",
-        "--network",
+    let out = sandbox.sh_on(
         "front",
-        "probe:latest",
-        "sh",
-        "-c",
         "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc web 80; nslookup web",
-    ]);
+    );
     assert!(out.contains("hello-by-name"), "{out}");
     assert!(out.contains(&net.host(0)), "nslookup web: {out}");
     let resolv = sandbox.ok([
@@ -104,15 +83,7 @@ fn networks_are_isolated_and_internal_has_no_way_out() {
         "-c",
         &httpd_script("a-only", 80),
     ]);
-    let from_a = sandbox.ok([
-        "--rm",
-        "--network",
-        "neta",
-        "probe:latest",
-        "sh",
-        "-c",
-        &wget_retry(&format!("http://{}/", a.host(0))),
-    ]);
+    let from_a = sandbox.sh_on("neta", &wget_retry(&format!("http://{}/", a.host(0))));
     assert_eq!(from_a.trim(), "a-only");
     let out = sandbox.run([
         "--rm",
@@ -128,15 +99,7 @@ fn networks_are_isolated_and_internal_has_no_way_out() {
         "a container on netb reached neta: {}",
         describe(&out)
     );
-    let routes = sandbox.ok([
-        "--rm",
-        "--network",
-        "closed",
-        "probe:latest",
-        "sh",
-        "-c",
-        "ip route",
-    ]);
+    let routes = sandbox.sh_on("closed", "ip route");
     assert!(
         !routes.contains("default"),
         "an internal network has a default route: {routes}"
@@ -212,15 +175,7 @@ fn connect_disconnect_and_container_mode() {
     );
     assert!(endpoints(&sandbox, "two").as_object().unwrap().len() == 2);
     // container: mode shares box's namespace: same addresses.
-    let shared = sandbox.ok([
-        "--rm",
-        "--network",
-        "container:box",
-        "probe:latest",
-        "sh",
-        "-c",
-        "ip -4 addr show eth1",
-    ]);
+    let shared = sandbox.sh_on("container:box", "ip -4 addr show eth1");
     assert!(shared.contains(&two.host(1)), "{shared}");
     sandbox.net_ok(["disconnect", "two", "box"]);
     let out = sandbox.ok(["exec", "box", "ls", "/sys/class/net"]);

@@ -132,12 +132,7 @@ fn attach_streams_output_to_several_clients_from_now_on() {
         "trap 'exit 7' TERM; i=0; while true; do i=$((i+1)); echo out-$i; echo err-$i >&2; \
              sleep 0.1; done",
     ]);
-    let socket = sandbox
-        .store
-        .run_dir()
-        .join("containers")
-        .join(&id)
-        .join("attach.sock");
+    let socket = sandbox.attach_socket(&id);
     let meta = std::fs::metadata(&socket).expect("the monitor's attach socket");
     use std::os::unix::fs::{FileTypeExt, PermissionsExt};
     assert!(meta.file_type().is_socket());

@@ -154,7 +154,7 @@ fn nothing_is_left_after_rm() {
 #[test]
 fn own_network_namespace_has_dockers_sysctls_and_only_lo() {
     let sandbox = Sandbox::with_probe();
-    let out = sandbox.ok(["--rm", "--network", "none", "probe:latest", "sh", "-c", "cat /proc/sys/net/ipv4/ping_group_range /proc/sys/net/ipv4/ip_unprivileged_port_start; ls /sys/class/net"]);
+    let out = sandbox.sh_on("none", "cat /proc/sys/net/ipv4/ping_group_range /proc/sys/net/ipv4/ip_unprivileged_port_start; ls /sys/class/net");
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(
         lines[0].split_whitespace().collect::<Vec<_>>(),
@@ -221,15 +221,7 @@ fn ulimit_and_seccomp_profile_files() {
 #[test]
 fn host_network_shares_the_hosts_interfaces() {
     let sandbox = Sandbox::with_probe();
-    let out = sandbox.ok([
-        "--rm",
-        "--network",
-        "host",
-        "probe:latest",
-        "sh",
-        "-c",
-        "ls /sys/class/net",
-    ]);
+    let out = sandbox.sh_on("host", "ls /sys/class/net");
     // Links other tests make and remove meanwhile (berth's bv*/bt*, neighbours' bn*) come and
     // go; the host's own ones must all be there.
     let host: Vec<String> = std::fs::read_dir("/sys/class/net")

@@ -152,12 +152,7 @@ fn attach_to_a_detached_terminal_detach_and_exit() {
         "sh",
     ]);
     let id = out.trim().to_string();
-    let socket = sandbox
-        .store
-        .run_dir()
-        .join("containers")
-        .join(&id)
-        .join("attach.sock");
+    let socket = sandbox.attach_socket(&id);
 
     let (mut client, mut term, seen) = attach_on_terminal(&sandbox, &name);
     // The marker is computed, so the echo of the typed line does not count as the answer.

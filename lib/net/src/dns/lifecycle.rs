@@ -309,6 +309,19 @@ mod tests {
         }
     }
 
+    /// A test network with one container, `web` at 10.0.0.2.
+    fn net_with_web() -> TestNet {
+        let net = TestNet::new(Some(vec![]));
+        net.add(&endpoint(
+            "0123456789abcdef0123",
+            "web",
+            &[],
+            [10, 0, 0, 2],
+            &[],
+        ));
+        net
+    }
+
     /// State, parent pid and session of a process, from /proc.
     fn proc_stat(pid: i32) -> Option<(char, i32, i32)> {
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -327,14 +340,7 @@ mod tests {
 
     #[test]
     fn ensure_running_starts_one_detached_server_and_stop_stops_it() {
-        let net = TestNet::new(Some(vec![]));
-        net.add(&endpoint(
-            "0123456789abcdef0123",
-            "web",
-            &[],
-            [10, 0, 0, 2],
-            &[],
-        ));
+        let net = net_with_web();
         let _cleanup = StopOnDrop(net.config.pid_file.clone());
         let (program, args) = launcher();
 
@@ -387,14 +393,7 @@ mod tests {
 
     #[test]
     fn ensure_running_reports_the_servers_error() {
-        let net = TestNet::new(Some(vec![]));
-        net.add(&endpoint(
-            "0123456789abcdef0123",
-            "web",
-            &[],
-            [10, 0, 0, 2],
-            &[],
-        ));
+        let net = net_with_web();
         let _cleanup = StopOnDrop(net.config.pid_file.clone());
         let squatter = TcpListener::bind(net.server_addr()).unwrap();
         let (program, args) = launcher();
@@ -436,14 +435,7 @@ mod tests {
 
     #[test]
     fn stop_refuses_to_signal_this_process() {
-        let net = TestNet::new(Some(vec![]));
-        net.add(&endpoint(
-            "0123456789abcdef0123",
-            "web",
-            &[],
-            [10, 0, 0, 2],
-            &[],
-        ));
+        let net = net_with_web();
         let server = start_server(&net.config, crate::dns::server::Options::default());
         let err = stop(net.pid_file()).unwrap_err();
         assert!(err.to_string().contains("is this process"), "{err}");
