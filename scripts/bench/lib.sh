@@ -12,6 +12,32 @@ median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "nan"; else if
 
 # Stops the dockerd this script started (by its PID), then the containerd it supervised if
 # that outlives it, and only if it runs from our exec root.
+# A dockerd of the run's own under $tmp/docker (data, exec root, config, log), answering on
+# $DSOCK, its containers under cgroup parent $CG_DOCKER, its pulls aimed at a closed port; ARGS
+# are its network flags. Waits until it answers (`${DOCKER[@]}` is the client); sets
+# dockerd_pid for stop_dockerd.
+start_dockerd() { # NETWORK-FLAGS...
+    local d=$tmp/docker i
+    mkdir -p "$d/data" "$d/exec" "$d/cli"
+    printf '{"deprecated-key-path": "%s/key.json"}\n' "$d" >"$d/daemon.json"
+    # A mount namespace of its own (inside the script's): overlay2's mounts vanish with it, and a
+    # tmpfs on /run makes containerd's /run/containerd (shim sockets, runc state) ours alone.
+    env HTTP_PROXY=http://127.0.0.1:9 HTTPS_PROXY=http://127.0.0.1:9 NO_PROXY=localhost,127.0.0.1 \
+        http_proxy=http://127.0.0.1:9 https_proxy=http://127.0.0.1:9 no_proxy=localhost,127.0.0.1 \
+        unshare -m --propagation private sh -c \
+        "mount -t tmpfs -o mode=0755,size=64m none /run && exec \"\$@\"" sh \
+        /usr/sbin/dockerd --data-root "$d/data" --exec-root "$d/exec" --pidfile "$d/dockerd.pid" \
+        -H "unix://$DSOCK" "$@" --storage-driver=overlay2 \
+        --cgroup-parent "$CG_DOCKER" --config-file "$d/daemon.json" >"$d/dockerd.log" 2>&1 </dev/null &
+    dockerd_pid=$!
+    for i in $(seq 600); do
+        kill -0 "$dockerd_pid" 2>/dev/null || { tail -5 "$d/dockerd.log" >&2; die "dockerd exited at start (log above)"; }
+        "${DOCKER[@]}" info >/dev/null 2>&1 && break
+        sleep 0.1
+    done
+    "${DOCKER[@]}" info >/dev/null 2>&1 || die "dockerd did not answer in 60 s"
+}
+
 stop_dockerd() {
     [ -n "$dockerd_pid" ] || return 0
     local pid=$dockerd_pid i cpid

@@ -391,30 +391,10 @@ for ((i = 0; i < FIRST_RUNS; i++)); do
 done
 
 # ---- dockerd ------------------------------------------------------------------------------------
-start_dockerd() {
-    local d=$tmp/docker i
-    mkdir -p "$d/data" "$d/exec" "$d/cli"
-    printf '{"deprecated-key-path": "%s/key.json"}\n' "$d" >"$d/daemon.json"
-    # its own mount namespace: overlay2's mounts vanish with it, /run/containerd is its own
-    env HTTP_PROXY=http://127.0.0.1:9 HTTPS_PROXY=http://127.0.0.1:9 NO_PROXY=localhost,127.0.0.1 \
-        http_proxy=http://127.0.0.1:9 https_proxy=http://127.0.0.1:9 no_proxy=localhost,127.0.0.1 \
-        unshare -m --propagation private sh -c \
-        "mount -t tmpfs -o mode=0755,size=64m none /run && exec \"\$@\"" sh \
-        /usr/sbin/dockerd --data-root "$d/data" --exec-root "$d/exec" --pidfile "$d/dockerd.pid" \
-        -H "unix://$DSOCK" --bip "$DOCKER_BIP" --storage-driver=overlay2 \
-        --cgroup-parent "$CG_DOCKER" --config-file "$d/daemon.json" >"$d/dockerd.log" 2>&1 </dev/null &
-    dockerd_pid=$!
-    DOCKER_CHAINS_OURS=1
-    for i in $(seq 600); do
-        kill -0 "$dockerd_pid" 2>/dev/null || { tail -5 "$d/dockerd.log" >&2; die "dockerd exited at start (log above)"; }
-        "${DOCKER[@]}" info >/dev/null 2>&1 && break
-        sleep 0.1
-    done
-    "${DOCKER[@]}" info >/dev/null 2>&1 || die "dockerd did not answer in 60 s"
-}
 if has_tool docker || has_tool docker-none || has_tool docker-p; then
     log "starting dockerd (own data root, socket, cgroup parent $CG_DOCKER, --bip $DOCKER_BIP)"
-    start_dockerd
+    start_dockerd --bip "$DOCKER_BIP"
+    DOCKER_CHAINS_OURS=1
     "${DOCKER[@]}" load -q -i "$tmp/busybox.docker.tar" >/dev/null
     [ "$("${DOCKER[@]}" image inspect busybox:latest --format '{{json .RootFS.Layers}}' | jq -r '.[]')" = \
       "sha256:$(sha256sum "$tmp/rootfs.tar" | cut -d' ' -f1)" ] || die "docker loaded a different layer"

@@ -208,30 +208,9 @@ if has_tool crun || has_tool crun-seccomp || has_tool runc; then
 fi
 
 # ---- dockerd ------------------------------------------------------------------------------------
-start_dockerd() {
-    local d=$tmp/docker i
-    mkdir -p "$d/data" "$d/exec" "$d/cli"
-    printf '{"deprecated-key-path": "%s/key.json"}\n' "$d" >"$d/daemon.json"
-    # A mount namespace of its own (inside the script's): overlay2's mounts vanish with it, and a
-    # tmpfs on /run makes containerd's /run/containerd (shim sockets, runc state) ours alone.
-    env HTTP_PROXY=http://127.0.0.1:9 HTTPS_PROXY=http://127.0.0.1:9 NO_PROXY=localhost,127.0.0.1 \
-        http_proxy=http://127.0.0.1:9 https_proxy=http://127.0.0.1:9 no_proxy=localhost,127.0.0.1 \
-        unshare -m --propagation private sh -c \
-        "mount -t tmpfs -o mode=0755,size=64m none /run && exec \"\$@\"" sh \
-        /usr/sbin/dockerd --data-root "$d/data" --exec-root "$d/exec" --pidfile "$d/dockerd.pid" \
-        -H "unix://$DSOCK" --bridge=none --iptables=false --ip-masq=false --storage-driver=overlay2 \
-        --cgroup-parent "$CG_DOCKER" --config-file "$d/daemon.json" >"$d/dockerd.log" 2>&1 </dev/null &
-    dockerd_pid=$!
-    for i in $(seq 600); do
-        kill -0 "$dockerd_pid" 2>/dev/null || { tail -5 "$d/dockerd.log" >&2; die "dockerd exited at start (log above)"; }
-        "${DOCKER[@]}" info >/dev/null 2>&1 && break
-        sleep 0.1
-    done
-    "${DOCKER[@]}" info >/dev/null 2>&1 || die "dockerd did not answer in 60 s"
-}
 if has_tool docker; then
     log "starting dockerd (own data root, socket, cgroup parent $CG_DOCKER)"
-    start_dockerd
+    start_dockerd --bridge=none --iptables=false --ip-masq=false
     "$tmp/bin/berth-unpack" --root "$tmp/store" --run-dir "$tmp/run" save -o "$tmp/busybox.docker.tar" busybox:latest
     "${DOCKER[@]}" load -q -i "$tmp/busybox.docker.tar" >/dev/null
     # the loaded image must be the same single layer (diff ID = sha256 of the rootfs tarball)
