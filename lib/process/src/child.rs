@@ -1,9 +1,8 @@
 //! The container's first (or joining) process, between clone and execve: its namespaces,
 //! its stdio, then the process settings in the order the kernel needs.
 
-use std::ffi::OsStr;
 use std::fs::File;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd};
 
 use rustix::thread::UnshareFlags;
 
@@ -73,6 +72,12 @@ pub(crate) fn child(
     };
     let entered = entered.and_then(|()| wait_for(b'p'));
     drop(go);
+    // Before any path of the container is looked at (user, working directory): no fd of
+    // the caller's or of berth's may be reachable through /proc/self/fd (CVE-2024-21626).
+    let keep = [to_parent.as_raw_fd(), dmz.as_fd().as_raw_fd()];
+    let entered = entered.and_then(|()| {
+        crate::fds::close_all_but(&keep).map_err(|e| fail("close inherited fds", e))
+    });
     match entered.and_then(|()| finish(spec)) {
         Ok(env) if spec.init => crate::init::run(&spec.args, &env, to_parent, dmz),
         Ok(env) => exec::exec(&spec.args, &env, dmz, to_parent),
@@ -202,7 +207,7 @@ fn finish(spec: &ContainerSpec) -> Result<Vec<String>, ChildFailure> {
     if !env.iter().any(|e| e.starts_with("HOME=")) {
         env.push(format!("HOME={}", user.home));
     }
-    enter_workdir(&spec.cwd, &user)?;
+    crate::workdir::enter(&spec.cwd, &user)?;
     if spec.no_new_privs {
         rustix::thread::set_no_new_privs(true).map_err(|e| fail("set no_new_privs", e))?;
     }
@@ -214,42 +219,6 @@ fn finish(spec: &ContainerSpec) -> Result<Vec<String>, ChildFailure> {
     capsets::set_process_caps(&spec.caps, user.uid == 0).map_err(|e| fail("capabilities", e))?;
     close_inherited_fds()?;
     Ok(env)
-}
-
-/// Creates the working directory if the image lacks it (as docker does) and enters it;
-/// the result must lie inside the container's root (CVE-2024-21626).
-fn enter_workdir(cwd: &str, user: &user::ResolvedUser) -> Result<(), ChildFailure> {
-    let cwd = if cwd.is_empty() { "/" } else { cwd };
-    if !cwd.starts_with('/') {
-        return Err(ChildFailure {
-            code: 125,
-            message: format!("the working directory {cwd:?} is not an absolute path"),
-        });
-    }
-    if cwd.starts_with("/proc/") || cwd == "/proc" {
-        return Err(ChildFailure {
-            code: 125,
-            message: format!("the working directory {cwd:?} is inside /proc"),
-        });
-    }
-    if std::fs::metadata(cwd).is_err() {
-        std::fs::create_dir_all(cwd)
-            .map_err(|e| fail(&format!("create working directory {cwd}"), e))?;
-        let _ = rustix::fs::chown(
-            cwd,
-            Some(rustix::fs::Uid::from_raw_unchecked(user.uid)),
-            Some(rustix::fs::Gid::from_raw_unchecked(user.gid)),
-        );
-    }
-    rustix::process::chdir(cwd).map_err(|e| fail(&format!("chdir to {cwd}"), e))?;
-    let real = std::env::current_dir().map_err(|e| fail("getcwd", e))?;
-    if !real.starts_with("/") || real.as_os_str() == OsStr::new("") {
-        return Err(ChildFailure {
-            code: 125,
-            message: format!("the working directory {cwd:?} is outside the container"),
-        });
-    }
-    Ok(())
 }
 
 fn switch_user(user: &user::ResolvedUser) -> Result<(), ChildFailure> {
@@ -265,8 +234,9 @@ fn switch_user(user: &user::ResolvedUser) -> Result<(), ChildFailure> {
     rustix::thread::set_thread_res_uid(uid, uid, uid).map_err(|e| fail("setresuid", e))
 }
 
-/// Only stdio crosses into the container (CVE-2024-21626): every other fd is marked
-/// close-on-exec, including the result pipe, which closing tells the parent we exec'd.
+/// Only stdio crosses into the container (CVE-2024-21626): what is still open (the start
+/// pipe, which closing tells the parent we exec'd, and the dmz's memfd; whatever `finish`
+/// opened) is marked close-on-exec.
 fn close_inherited_fds() -> Result<(), ChildFailure> {
     // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets flags on our own fds.
     let rc = unsafe {

@@ -44,7 +44,7 @@ fn supervise(args: &[String], env: &[String], to_parent: &File, dmz: &SealedDmz)
     // write end of the container's stdin, its report pipe) must not stay in the container;
     // and only the command's copy of the start pipe may remain, its exec (or its report)
     // tells the parent how the start went.
-    close_from(3);
+    let _ = crate::fds::close_all_but(&[]);
     // SAFETY: PR_SET_NAME only renames this process (`ps` shows berth-init).
     unsafe { libc::prctl(libc::PR_SET_NAME, c"berth-init".as_ptr(), 0, 0, 0) };
     loop {
@@ -55,25 +55,6 @@ fn supervise(args: &[String], env: &[String], to_parent: &File, dmz: &SealedDmz)
                 }
             }
             sig => signals::forward(pid, sig),
-        }
-    }
-}
-
-/// Closes every fd from `first` up (CVE-2024-21626: nothing of the host's stays open in
-/// the container).
-fn close_from(first: u32) {
-    // SAFETY: close_range only closes this process's own fds; pid 1 uses none of them
-    // after this point (its signals come through sigwaitinfo, not an fd).
-    let rc = unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, 0) };
-    if rc < 0 {
-        // Before Linux 5.9: one by one, as far as the fd limit goes.
-        let max = rustix::process::getrlimit(rustix::process::Resource::Nofile)
-            .current
-            .unwrap_or(1024)
-            .min(1 << 20);
-        for fd in first..max as u32 {
-            // SAFETY: as above; closing an fd that is not open is harmless (EBADF).
-            unsafe { libc::close(fd as i32) };
         }
     }
 }

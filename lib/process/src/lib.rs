@@ -7,6 +7,7 @@ mod child;
 pub mod etc_files;
 pub mod exe_seal;
 pub mod exec;
+mod fds;
 mod init;
 pub mod join;
 pub mod options;
@@ -19,5 +20,6 @@ pub mod tty;
 mod umask;
 pub mod user;
 pub mod userns;
+mod workdir;
 
 pub use spawn::{start, ContainerSpec, NetworkMode, SpawnError, Started};

@@ -14,7 +14,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::PathBuf;
 
 use rustix::fs::{
-    fstat, mkdirat, openat, openat2, readlinkat, FileType, Mode, OFlags, ResolveFlags,
+    fstat, fstatfs, mkdirat, openat, openat2, readlinkat, FileType, Mode, OFlags, ResolveFlags,
 };
 use rustix::io::Errno;
 
@@ -164,6 +164,9 @@ fn walk(
                 let file_type = FileType::from_raw_mode(fstat(&fd).map_err(err)?.st_mode);
                 match file_type {
                     FileType::Symlink => {
+                        if is_magic_link_dir(parent).map_err(err)? {
+                            return Err(err(Errno::LOOP));
+                        }
                         links += 1;
                         if links > MAX_SYMLINKS {
                             return Err(err(Errno::LOOP));
@@ -208,6 +211,22 @@ fn walk(
         }
     }
     Ok(stack.pop().expect("the root stays on the stack"))
+}
+
+/// procfs's own root directory (`PROC_ROOT_INO`).
+const PROC_ROOT_INO: u64 = 1;
+const PROC_SUPER_MAGIC: i64 = 0x9fa0;
+
+/// Whether a symlink in `dir` is a magic link: on procfs every symlink is one
+/// (`/proc/PID/{cwd,root,exe,fd/N,ns/*,map_files/*}`) except those in procfs's root
+/// (`self`, `thread-self`, `mounts`, `net`), which are plain text. Reading a magic link
+/// gives a path that means nothing inside the root, so the walk refuses it as
+/// `RESOLVE_NO_MAGICLINKS` does.
+fn is_magic_link_dir(dir: BorrowedFd<'_>) -> Result<bool, Errno> {
+    if fstatfs(dir)?.f_type as i64 != PROC_SUPER_MAGIC {
+        return Ok(false);
+    }
+    Ok(fstat(dir)?.st_ino != PROC_ROOT_INO)
 }
 
 fn check_kind(fd: &OwnedFd, path: &str, kind: Kind) -> Result<()> {
@@ -364,6 +383,30 @@ mod tests {
         symlink("a", tmp.path().join("b")).unwrap();
         let root = root_fd(tmp.path());
         assert!(open_in_root(root.as_fd(), "/a/x", Some(Kind::Dir)).is_err());
+    }
+
+    #[test]
+    fn magic_links_are_refused_by_both_resolvers() {
+        let root = root_fd(Path::new("/"));
+        for path in [
+            "/proc/self/fd/0",
+            "/proc/self/cwd/x",
+            "/proc/thread-self/root/tmp",
+        ] {
+            let comps = components(path).unwrap();
+            match walk(root.as_fd(), path, comps, None) {
+                Err(RootfsError::InRoot { source, .. }) => {
+                    assert_eq!(source.raw_os_error(), Some(libc::ELOOP), "{path}")
+                }
+                other => panic!("{path}: {:?}", other.map(drop)),
+            }
+            let err = open_in_root(root.as_fd(), path, None).unwrap_err();
+            assert!(err.to_string().contains(path), "{err}");
+        }
+        // procfs's plain links (in its root) are followed.
+        let comps = components("/proc/self/status").unwrap();
+        walk(root.as_fd(), "/proc/self/status", comps, None).unwrap();
+        open_in_root(root.as_fd(), "/proc/self/status", None).unwrap();
     }
 
     #[test]
