@@ -18,8 +18,6 @@ use rustix::io::Errno;
 use crate::sync::ChildFailure;
 use crate::user::ResolvedUser;
 
-const PROC_SUPER_MAGIC: i64 = 0x9fa0;
-
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum WorkdirError {
     #[error("the working directory {0:?} is not an absolute path")]
@@ -96,7 +94,7 @@ pub(crate) fn enter(cwd: &str, user: &ResolvedUser) -> Result<(), WorkdirError> 
     if FileType::from_raw_mode(stat.st_mode) != FileType::Directory {
         return Err(WorkdirError::NotDirectory { path: cwd.into() });
     }
-    if fs::fstatfs(&dir).map_err(sys("statfs"))?.f_type as i64 == PROC_SUPER_MAGIC {
+    if fs::fstatfs(&dir).map_err(sys("statfs"))?.f_type == fs::PROC_SUPER_MAGIC {
         return Err(WorkdirError::InProc(cwd.into()));
     }
     rustix::process::fchdir(&dir).map_err(sys("chdir"))?;

@@ -12,6 +12,7 @@ use rustix::mount::{mount_bind, mount_bind_recursive};
 
 use crate::error::{Result, RootfsError};
 use crate::in_root::fd_path;
+use crate::proc_target::{self, MountSource};
 use crate::tmpfs::mount_tmpfs_onto;
 use crate::tree::{attach_tree, clone_tree};
 
@@ -172,11 +173,11 @@ fn legacy_bind(
 /// a directory, or a file for a bind of a non-directory — then binds the source (`rbind`
 /// and propagation from the entry's options) or mounts the tmpfs.
 pub fn mount_entry(root: BorrowedFd<'_>, entry: &berth_common::MountEntry) -> Result<()> {
-    use crate::in_root::{open_in_root, Kind};
+    use crate::in_root::Kind;
     use berth_common::MountKind;
     match entry.kind {
         MountKind::Tmpfs => {
-            let target = open_in_root(root, &entry.target, Some(Kind::Dir))?;
+            let target = open_target(root, entry, Kind::Dir, MountSource::Other)?;
             mount_tmpfs_onto(target.as_fd(), &entry.options, entry.readonly)
         }
         MountKind::Bind | MountKind::Volume => {
@@ -194,7 +195,8 @@ pub fn mount_entry(root: BorrowedFd<'_>, entry: &berth_common::MountEntry) -> Re
                     })
                 }
             };
-            let target = open_in_root(root, &entry.target, Some(kind))?;
+            let from = MountSource::of_bind_source(source);
+            let target = open_target(root, entry, kind, from)?;
             let options = BindOptions::from_entry(entry.readonly, &entry.options);
             mount_bind_onto(source, target.as_fd(), options)
         }
@@ -230,7 +232,7 @@ pub fn mount_entry_from_tree(
     entry: &berth_common::MountEntry,
     tree: BorrowedFd<'_>,
 ) -> Result<()> {
-    use crate::in_root::{open_in_root, Kind};
+    use crate::in_root::Kind;
     let st = rustix::fs::fstat(tree).map_err(|e| RootfsError::Mount {
         what: format!("bind of {}", describe_entry(entry)),
         target: entry.target.clone(),
@@ -240,9 +242,23 @@ pub fn mount_entry_from_tree(
         rustix::fs::FileType::Directory => Kind::Dir,
         _ => Kind::File,
     };
-    let target = open_in_root(root, &entry.target, Some(kind))?;
+    let target = open_target(root, entry, kind, MountSource::of_bind_fd(tree))?;
     let options = BindOptions::from_entry(entry.readonly, &entry.options);
     attach_tree(tree, target.as_fd(), options, &describe_entry(entry))
+}
+
+/// The mountpoint of `entry` inside `root`, created as `kind` if missing, and checked
+/// against the /proc rules before (as it resolves) and after (through its fd).
+fn open_target(
+    root: BorrowedFd<'_>,
+    entry: &berth_common::MountEntry,
+    kind: crate::in_root::Kind,
+    from: MountSource,
+) -> Result<OwnedFd> {
+    proc_target::check_in_root(root, &entry.target, from)?;
+    let target = crate::in_root::open_in_root(root, &entry.target, Some(kind))?;
+    proc_target::check_target_fd(root, &entry.target, target.as_fd(), from)?;
+    Ok(target)
 }
 
 fn describe_entry(entry: &berth_common::MountEntry) -> String {

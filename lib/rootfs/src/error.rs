@@ -26,6 +26,9 @@ pub enum RootfsError {
         spec: String,
         reason: String,
     },
+    /// A mount target at or under /proc that may not be mounted over (`proc_target`).
+    #[error("invalid mount target {target}: {reason}")]
+    ProcTarget { target: String, reason: String },
     #[error("bind source path does not exist: {path}")]
     BindSourceMissing { path: PathBuf },
     #[error("duplicate mount point: {target}")]

@@ -86,6 +86,35 @@ pub fn fd_path(fd: BorrowedFd<'_>) -> PathBuf {
     PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
 }
 
+/// The container path `path` resolves to inside `root` now, creating nothing: symlinks of
+/// the root followed inside it (dangling ones too, as creating a mountpoint would), and a
+/// missing rest taken as written (`..` popping a component).
+pub fn resolved_in_root(root: BorrowedFd<'_>, path: &str) -> Result<String> {
+    match walk_with(root, path, components(path)?, Walk::Resolve)? {
+        Walked::Found(_, resolved) | Walked::Missing(resolved) => Ok(resolved),
+    }
+}
+
+/// The container path of `fd`, an object below `root`, from the kernel's names of both
+/// (`/proc/self/fd/N`).
+pub fn container_path(root: BorrowedFd<'_>, fd: BorrowedFd<'_>) -> io::Result<String> {
+    let root_path = std::fs::read_link(fd_path(root))?;
+    let path = std::fs::read_link(fd_path(fd))?;
+    let below = if root_path == std::path::Path::new("/") {
+        Some(path.as_path())
+    } else {
+        path.strip_prefix(&root_path).ok()
+    };
+    match below.and_then(std::path::Path::to_str) {
+        Some(rel) => Ok(format!("/{}", rel.trim_start_matches('/'))),
+        None => Err(io::Error::other(format!(
+            "{} is not below the container's root {}",
+            path.display(),
+            root_path.display()
+        ))),
+    }
+}
+
 /// Splits `path` into its components, dropping empty ones and `.`; `..` is kept (it is
 /// resolved inside the root).
 fn components(path: &str) -> Result<Vec<String>> {
@@ -133,7 +162,34 @@ fn walk(
     comps: Vec<String>,
     create: Option<Kind>,
 ) -> Result<OwnedFd> {
+    match walk_with(root, path, comps, Walk::Open(create))? {
+        Walked::Found(fd, _) => Ok(fd),
+        Walked::Missing(_) => Err(in_root_err(path, Errno::NOENT)),
+    }
+}
+
+/// What [`walk_with`] does at a missing component.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Walk {
+    /// Create it (`Some`) or fail with ENOENT.
+    Open(Option<Kind>),
+    /// Stop and name the container path the rest would be made at.
+    Resolve,
+}
+
+enum Walked {
+    /// The object, and its container path.
+    Found(OwnedFd, String),
+    /// The container path of a missing object (only for [`Walk::Resolve`]).
+    Missing(String),
+}
+
+fn walk_with(root: BorrowedFd<'_>, path: &str, comps: Vec<String>, how: Walk) -> Result<Walked> {
     let err = |e: Errno| in_root_err(path, e);
+    let create = match how {
+        Walk::Open(create) => create,
+        Walk::Resolve => None,
+    };
     let open_path = |dir: BorrowedFd<'_>, name: &str| {
         openat(
             dir,
@@ -142,8 +198,11 @@ fn walk(
             Mode::empty(),
         )
     };
-    // stack[0] is the root; each further entry is a directory below it.
+    let joined = |names: &[String]| format!("/{}", names.join("/"));
+    // stack[0] is the root; each further entry is a directory below it, names[i] the name
+    // of stack[i + 1].
     let mut stack: Vec<OwnedFd> = vec![open_path(root, ".").map_err(err)?];
+    let mut names: Vec<String> = Vec::new();
     let mut todo: VecDeque<String> = comps.into();
     let (mut links, mut steps) = (0, 0);
     while let Some(name) = todo.pop_front() {
@@ -154,6 +213,7 @@ fn walk(
         if name == ".." {
             if stack.len() > 1 {
                 stack.pop();
+                names.pop();
             }
             continue;
         }
@@ -175,15 +235,33 @@ fn walk(
                         let target = target.to_string_lossy().into_owned();
                         if target.starts_with('/') {
                             stack.truncate(1);
+                            names.clear();
                         }
                         for comp in components(&target)?.into_iter().rev() {
                             todo.push_front(comp);
                         }
                     }
-                    FileType::Directory => stack.push(fd),
-                    _ if last => return Ok(fd),
+                    FileType::Directory => {
+                        stack.push(fd);
+                        names.push(name);
+                    }
+                    _ if last => {
+                        names.push(name);
+                        return Ok(Walked::Found(fd, joined(&names)));
+                    }
                     _ => return Err(err(Errno::NOTDIR)),
                 }
+            }
+            Err(Errno::NOENT) if how == Walk::Resolve => {
+                names.push(name);
+                for comp in todo {
+                    if comp == ".." {
+                        names.pop();
+                    } else {
+                        names.push(comp);
+                    }
+                }
+                return Ok(Walked::Missing(joined(&names)));
             }
             Err(Errno::NOENT) if create.is_some() => {
                 let made = if last && create == Some(Kind::File) {
@@ -210,12 +288,12 @@ fn walk(
             Err(e) => return Err(err(e)),
         }
     }
-    Ok(stack.pop().expect("the root stays on the stack"))
+    let fd = stack.pop().expect("the root stays on the stack");
+    Ok(Walked::Found(fd, joined(&names)))
 }
 
 /// procfs's own root directory (`PROC_ROOT_INO`).
 const PROC_ROOT_INO: u64 = 1;
-const PROC_SUPER_MAGIC: i64 = 0x9fa0;
 
 /// Whether a symlink in `dir` is a magic link: on procfs every symlink is one
 /// (`/proc/PID/{cwd,root,exe,fd/N,ns/*,map_files/*}`) except those in procfs's root
@@ -223,7 +301,7 @@ const PROC_SUPER_MAGIC: i64 = 0x9fa0;
 /// gives a path that means nothing inside the root, so the walk refuses it as
 /// `RESOLVE_NO_MAGICLINKS` does.
 fn is_magic_link_dir(dir: BorrowedFd<'_>) -> Result<bool, Errno> {
-    if fstatfs(dir)?.f_type as i64 != PROC_SUPER_MAGIC {
+    if fstatfs(dir)?.f_type != rustix::fs::PROC_SUPER_MAGIC {
         return Ok(false);
     }
     Ok(fstat(dir)?.st_ino != PROC_ROOT_INO)

@@ -27,6 +27,7 @@ pub mod links;
 pub mod mountinfo;
 pub mod overlay;
 mod plan;
+pub mod proc_target;
 pub mod seed;
 pub mod setup;
 pub mod spec;
@@ -42,7 +43,7 @@ pub use bind::{
     Propagation,
 };
 pub use error::{Result, RootfsError};
-pub use in_root::{fd_path, open_in_root, reopen_dir, Kind};
+pub use in_root::{fd_path, open_in_root, reopen_dir, resolved_in_root, Kind};
 pub use overlay::{mount_overlay, Overlay, OverlayMethod};
 pub use setup::{setup, SetupOptions};
 pub use subid::UsernsRequest;

@@ -8,6 +8,7 @@ use berth_common::{ContainerRecord, MountEntry, MountKind, Paths};
 
 use crate::error::{Result, RootfsError};
 use crate::in_root::{open_in_root, reopen_dir, Kind};
+use crate::proc_target::{check_target, MountSource};
 use crate::setup::{Rollback, SetupOptions, Undo};
 use crate::spec::{clean_target, parse_tmpfs, parse_volume, VolumeSpec};
 use crate::volumes::{ensure_volume, is_empty_dir, lock_volume, random_name, seed_into};
@@ -37,6 +38,14 @@ pub(crate) enum Planned {
 }
 
 impl Planned {
+    /// What goes on the target, for the /proc rules (`proc_target`).
+    pub(crate) fn mount_source(&self) -> MountSource {
+        match self {
+            Planned::Bind { source, .. } => MountSource::of_bind_source(source),
+            _ => MountSource::Other,
+        }
+    }
+
     pub(crate) fn target(&self) -> &str {
         match self {
             Planned::Bind { target, .. }
@@ -133,6 +142,9 @@ pub(crate) fn plan(record: &ContainerRecord, opts: &SetupOptions) -> Result<Vec<
                 options: Vec::new(),
             });
         }
+    }
+    for p in &planned {
+        check_target(p.target(), p.mount_source())?;
     }
     Ok(planned)
 }

@@ -167,7 +167,11 @@ pub fn setup(paths: &Paths, record: &mut ContainerRecord, opts: &SetupOptions) -
         &mut rollback,
     )?;
 
-    // Volumes (seeded from the image), then every mountpoint.
+    // Volumes (seeded from the image), then every mountpoint; none of them at or under
+    // /proc through a symlink of the image (`proc_target`).
+    for p in &planned {
+        crate::proc_target::check_in_root(root.as_fd(), p.target(), p.mount_source())?;
+    }
     let mut mounts = Vec::new();
     planned.sort_by_key(|p| depth(p.target()));
     for p in &planned {
