@@ -67,6 +67,29 @@ impl Sandbox {
         cmd
     }
 
+    /// `BIN --root … --run-dir … ARGS` (a pipeline stage; berth-cgroup also gets the
+    /// sandbox's `--cgroup-parent`) fed `input`.
+    pub fn stage_output(&self, bin: &str, args: &[&str], input: &[u8]) -> Output {
+        let mut cmd = Command::new(crate::berth_bin(bin));
+        cmd.arg("--root")
+            .arg(self.store.root())
+            .arg("--run-dir")
+            .arg(self.store.run_dir())
+            .envs(self.net.env());
+        if bin == "berth-cgroup" {
+            cmd.arg("--cgroup-parent").arg(&self.cgroup_parent);
+        }
+        cmd.args(args);
+        crate::store::output_with_input(cmd, input)
+    }
+
+    /// [`Sandbox::stage_output`], asserting success; returns stdout (the record).
+    pub fn stage(&self, bin: &str, args: &[&str], input: &[u8]) -> Vec<u8> {
+        let out = self.stage_output(bin, args, input);
+        assert!(out.status.success(), "{bin} {args:?}: {}", describe(&out));
+        out.stdout
+    }
+
     /// `berth-net --root … --run-dir … ARGS` with the sandbox's network names.
     pub fn net_command<I, S>(&self, args: I) -> Command
     where

@@ -8,56 +8,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use berth_tests::container::Sandbox;
-use berth_tests::formats::{write_images, Format, ImageSpec};
-use berth_tests::image::{busybox_entries, Entry, Layer};
-use berth_tests::probe::{errno, parse_json_lines, probe_entries, ExeCatch};
+use berth_tests::escape::{assert_untouched, load_hostile, target_dir};
+use berth_tests::image::Entry;
+use berth_tests::probe::{errno, parse_json_lines, ExeCatch};
 use berth_tests::store::describe;
-
-/// busybox + probe in one layer, then `extra` in a layer of its own, loaded as `name`.
-fn load_hostile(sandbox: &Sandbox, name: &str, extra: Vec<Entry>) {
-    let mut base = busybox_entries();
-    base.extend(probe_entries());
-    let image = ImageSpec::new(vec![Layer::new(base), Layer::new(extra)])
-        .name(name)
-        .build();
-    let path = sandbox
-        .store
-        .work(&format!("{}.tar", name.replace([':', '/'], "_")));
-    write_images(Format::OciArchive, &[image], &path);
-    sandbox.store.load(&path);
-}
-
-/// A directory outside every store, with one file, that the attacks aim at.
-fn target_dir(sandbox: &Sandbox) -> std::path::PathBuf {
-    let dir = sandbox.store.work("outside");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("keep"), "untouched").unwrap();
-    dir
-}
-
-fn assert_untouched(dir: &Path) {
-    let entries: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    assert_eq!(
-        entries,
-        vec!["keep".to_string()],
-        "nothing may appear in {}",
-        dir.display()
-    );
-    assert_eq!(
-        std::fs::read_to_string(dir.join("keep")).unwrap(),
-        "untouched"
-    );
-    let mounted = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    assert!(
-        !mounted.contains(&dir.display().to_string()),
-        "nothing may be mounted on {}",
-        dir.display()
-    );
-}
 
 #[test]
 fn image_with_symlinked_dev_etc_and_proc_cannot_reach_the_host() {

@@ -8,23 +8,11 @@ use std::process::{Command, Stdio};
 use berth_tests::berth_bin;
 use berth_tests::container::Sandbox;
 use berth_tests::probe::Status;
-use berth_tests::store::{describe, output_with_input};
+use berth_tests::store::describe;
 
 /// Runs `bin args` with `input` on stdin; returns stdout, asserting success.
 fn stage(sandbox: &Sandbox, bin: &str, args: &[&str], input: &[u8]) -> Vec<u8> {
-    let mut cmd = Command::new(berth_bin(bin));
-    cmd.arg("--root")
-        .arg(sandbox.store.root())
-        .arg("--run-dir")
-        .arg(sandbox.store.run_dir())
-        .envs(sandbox.net.env());
-    if bin == "berth-cgroup" {
-        cmd.arg("--cgroup-parent").arg(&sandbox.cgroup_parent);
-    }
-    cmd.args(args);
-    let out = output_with_input(cmd, input);
-    assert!(out.status.success(), "{bin} {args:?}: {}", describe(&out));
-    out.stdout
+    sandbox.stage(bin, args, input)
 }
 
 /// `berth-enter -- CMD` fed `record`; asserts success.
