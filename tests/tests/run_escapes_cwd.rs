@@ -220,6 +220,19 @@ fn berth_enter_resolves_the_workdir_inside_the_container_too() {
     let out = with_fd(&mut enter, &held, HELD).output().unwrap();
     assert_refused(&out, 125, "/dev/fd/7/x");
     assert_untouched(&outside);
+    let mut enter = std::process::Command::new(berth_tests::berth_bin("berth-enter"));
+    enter
+        .args(["--", "probe", "status"])
+        .stdin(File::open(&record_file).unwrap());
+    let out = with_fd(&mut enter, &held, HELD).output().unwrap();
+    assert!(out.status.success(), "{}", describe(&out));
+    let status = Status::parse(&out.stdout);
+    assert_eq!(
+        status.fds,
+        [0, 1, 2],
+        "the command holds {:?}",
+        status.fd_links
+    );
     sandbox.stage("berth-mount", &["down", "--remove"], &record);
     sandbox.assert_nothing_left();
 }

@@ -6,7 +6,9 @@
 //! relative, and `..` all stay inside), with `openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)`
 //! when everything exists, and with a component-by-component walk over directory fds
 //! (`O_NOFOLLOW` at every step, symlinks read and re-rooted, `..` popped from our own stack of
-//! fds so that renames cannot move us out) when mountpoints have to be created.
+//! fds so that renames cannot move us out, magic links refused as openat2 does) when
+//! mountpoints have to be created. [`resolved_in_root`] names where a path would land by the
+//! same walk, creating nothing.
 
 use std::collections::VecDeque;
 use std::io;
