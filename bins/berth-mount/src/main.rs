@@ -12,6 +12,7 @@ use clap::Parser;
 use cli::{Cli, Command, VolumeCommand};
 
 fn main() -> ExitCode {
+    berth_common::edge::install_panic_hook("berth-mount", berth_common::edge::Report::Stage);
     let cli = Cli::parse();
     berth_common::edge::init_logging(0);
     match run(cli) {
