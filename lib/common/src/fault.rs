@@ -1,7 +1,9 @@
 //! Test-only fault points. With `BERTH_FAULT_POINT=<stage>:<step>` in the environment, the
-//! process SIGKILLs itself when it reaches that step (or, for `<stage>:<step>:panic`,
-//! panics there), so tests can show that a crash at any step of a setup leaves nothing the
-//! teardown cannot remove. Unset, a fault point costs one load of a cached value.
+//! process SIGKILLs itself when it reaches that step, so tests can show that a crash at any
+//! step of a setup leaves nothing the teardown cannot remove. `<stage>:<step>:panic` panics
+//! there instead (the edge's panic hook), and `<stage>:<step>:sigterm` sends the process a
+//! SIGTERM and goes on (the setup must then be undone, not killed halfway). Unset, a fault
+//! point costs one load of a cached value.
 
 use std::sync::OnceLock;
 
@@ -25,6 +27,12 @@ pub fn point(name: &str) {
     }
     if armed.strip_suffix(":panic") == Some(name) {
         panic!("fault point {name} reached ({ENV})");
+    }
+    if armed.strip_suffix(":sigterm") == Some(name) {
+        // SAFETY: kill(getpid(), SIGTERM) touches no memory; blocked, it stays pending.
+        unsafe {
+            libc::kill(libc::getpid(), libc::SIGTERM);
+        }
     }
 }
 

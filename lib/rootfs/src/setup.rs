@@ -177,7 +177,7 @@ pub fn setup(paths: &Paths, record: &mut ContainerRecord, opts: &SetupOptions) -
         mounts.push(materialize(
             paths,
             &root,
-            p,
+            (&id, p),
             opts.userns.as_ref(),
             &mut rollback,
         )?);

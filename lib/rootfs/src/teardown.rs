@@ -8,7 +8,7 @@ use berth_common::{ErrorList, FileLock, LockMode, MountKind, Paths, RootfsPart};
 use crate::error::{io_err, Result, RootfsError};
 use crate::mountinfo::{mounts_under, unmount_all_under};
 use crate::state::{check_id, container_dir, containers_lock, read_state, rootfs_path};
-use crate::volumes::{read_info, remove_volume};
+use crate::volumes::{list_volumes, read_info, remove_volume};
 
 /// What `down` did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -100,7 +100,7 @@ fn remove_container(
     report: &mut DownReport,
     errors: &mut ErrorList<RootfsError>,
 ) {
-    let anonymous: Vec<String> = part
+    let mut anonymous: Vec<String> = part
         .map(|p| {
             p.mounts
                 .iter()
@@ -109,6 +109,14 @@ fn remove_container(
                 .collect()
         })
         .unwrap_or_default();
+    // Those made for it before a crash that came ahead of its state.
+    if let Some(all) = errors.check(list_volumes(paths)) {
+        for volume in all {
+            if volume.container.as_deref() == Some(id) && !anonymous.contains(&volume.name) {
+                anonymous.push(volume.name);
+            }
+        }
+    }
     let dir = container_dir(paths, id);
     let removed = refuse_if_mounted(&dir).and_then(|()| match std::fs::remove_dir_all(&dir) {
         Ok(()) => Ok(true),

@@ -168,7 +168,9 @@ pub fn prepare(
     teardown.record = record.clone();
     berth_common::fault::point("run:prepared");
     if let Some(signal) = setup_first.take_pending() {
-        // `teardown` is dropped armed: everything made is undone, still under the block.
+        // `teardown` is dropped armed: everything made is undone, still under the block,
+        // and the container, which never ran, is removed whatever `--rm` says.
+        teardown.remove = true;
         return Err(RunError::Interrupted { signal });
     }
     drop(setup_first);
