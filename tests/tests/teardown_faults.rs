@@ -286,6 +286,58 @@ fn berth_run_killed_at_each_step_of_its_setup_leaves_nothing_after_teardown() {
     assert!(left.is_empty(), "processes left: {left:?}");
 }
 
+#[test]
+fn berth_run_killed_while_its_container_runs_is_cleaned_by_rm_force() {
+    let sandbox = Sandbox::with_probe();
+    sandbox.create_network("tdlive", &[]);
+    let cmd = sandbox.run_command([
+        "--name",
+        "orphan",
+        "--network",
+        "tdlive",
+        "-p",
+        "127.0.0.1::80",
+        "-v",
+        "/data",
+        "probe:latest",
+        "sh",
+        "-c",
+        "sleep 30",
+    ]);
+    // The container keeps berth-run's stdio: wait for berth-run alone, not for the pipes.
+    let mut cmd = cmd;
+    let status = cmd
+        .env("BERTH_FAULT_POINT", "run:started")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert_eq!(status.signal(), Some(9), "run:started: {status}");
+    let id = crashed_container(&sandbox).expect("the container's state is there");
+    let state = sandbox.run_state(&id);
+    let pid = state["pid"].as_i64().expect("the state has the pid");
+    assert!(
+        Path::new(&format!("/proc/{pid}")).exists(),
+        "the container outlives berth-run"
+    );
+    let begin = std::time::Instant::now();
+    let out = sandbox.run(["rm", "-f", "orphan"]);
+    assert!(out.status.success(), "rm -f: {}", describe(&out));
+    assert!(
+        begin.elapsed() < std::time::Duration::from_secs(15),
+        "rm -f killed the container rather than waiting for it"
+    );
+    assert_nothing_left(&sandbox, &id, "after rm -f");
+    // Each part's teardown finds nothing more to do, and says so by succeeding.
+    teardown_ok(&sandbox, "berth-cgroup", &["down", "--id", &id], "again");
+    teardown_ok(&sandbox, "berth-net", &["down", "--id", &id], "again");
+    teardown_ok(&sandbox, "berth-mount", &["rm", "--id", &id], "again");
+    assert_nothing_left(&sandbox, &id, "after the teardown again");
+    sandbox.net_ok(["rm", "tdlive"]);
+    let left = processes_of(&sandbox);
+    assert!(left.is_empty(), "processes left: {left:?}");
+}
+
 /// The one error line of a failed stage, and the `{"error": …}` on stdout when it has one.
 fn failure(out: &Output) -> (String, Option<String>) {
     let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();

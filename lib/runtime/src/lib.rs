@@ -210,6 +210,7 @@ pub fn run(
     if let Err(e) = run_state.write(paths) {
         tracing::warn!(error = %e, "cannot write the container state");
     }
+    berth_common::fault::point("run:started");
     // With a terminal: berth keeps only the master; the output ends when the container does.
     let output = match prepared.spec.tty.take() {
         Some(pty) => {
