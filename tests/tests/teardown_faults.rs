@@ -439,3 +439,23 @@ fn a_sigterm_during_a_setup_undoes_it() {
     assert_nothing_left(&sandbox, &id, "berth-run after SIGTERM");
     sandbox.net_ok(["rm", "tdsig"]);
 }
+
+#[test]
+fn a_sigterm_after_the_setup_waits_until_the_record_is_out() {
+    let sandbox = Sandbox::with_probe();
+    let id = fresh_id("late-sigterm");
+    let input = record_with_id(&sandbox, &id);
+    let mut cmd = sandbox.stage_command("berth-mount", Vec::<String>::new());
+    // mount:state is past the setup's last check: the signal must wait for the record.
+    cmd.env("BERTH_FAULT_POINT", "mount:state:sigterm");
+    let out = output_with_input(cmd, &input);
+    assert_eq!(out.status.signal(), Some(15), "{}", describe(&out));
+    let record: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("a whole record first ({e}): {}", describe(&out)));
+    assert_eq!(record["container"]["id"], id.as_str());
+    assert!(record["rootfs"]["path"].is_string(), "{record}");
+    // The next stage owns the container now; its teardown from the record cleans it.
+    let down = output_with_input(sandbox.stage_command("berth-mount", ["rm"]), &out.stdout);
+    assert!(down.status.success(), "rm: {}", describe(&down));
+    assert_nothing_left(&sandbox, &id, "after rm from the record");
+}

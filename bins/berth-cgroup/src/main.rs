@@ -140,6 +140,9 @@ fn create(root: &std::path::Path, config: &HostConfig, flags: &LimitFlags) -> Re
             id
         }
     };
+    // A signal after the setup waits until the record is out (see Teardown in
+    // docs/architecture.md); one during it undoes the setup.
+    let _until_emitted = berth_common::TerminationBlocked::new();
     let part = berth_cgroups::create(config, &id, &limits)
         .with_context(|| format!("cannot create the cgroups of container {id}"))?;
     record.cgroup = Some(part);

@@ -59,6 +59,9 @@ fn run(cli: Cli) -> Result<()> {
                 );
             }
             record.run_dir = run_dir.clone();
+            // A signal after the setup waits until the record is out (see Teardown in
+            // docs/architecture.md); one during it undoes the setup.
+            let _until_emitted = berth_common::TerminationBlocked::new();
             let opts = cli
                 .stage
                 .mount

@@ -141,6 +141,9 @@ fn stage(paths: &Paths, cli: &Cli) -> Result<()> {
         settings: &cli.settings,
         dns: berth_net::DnsLauncher::current_exe(),
     };
+    // A signal after the setup waits until the record is out (see Teardown in
+    // docs/architecture.md); one during it undoes the setup.
+    let _until_emitted = berth_common::TerminationBlocked::new();
     let part = berth_net::setup(&ctx, &record, &cli.request)?;
     record.network = Some(part);
     if let Err(e) = write_record(std::io::stdout().lock(), &record) {
