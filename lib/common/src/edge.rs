@@ -3,6 +3,7 @@
 //! (stdout), with exit status 125 as docker uses it for its own failures.
 
 use std::error::Error;
+use std::io::Write;
 use std::process::ExitCode;
 
 /// Exit status for berth's own failures.
@@ -56,17 +57,20 @@ pub fn install_panic_hook(binary: &'static str, report: Report) {
             .or_else(|| info.payload().downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "unknown cause".to_string());
         let message = format!("internal error (a bug in {binary}): {what}");
-        eprintln!("{binary}: {message}");
+        // Never println!: a closed stdout or stderr would panic again, inside the hook.
+        let mut stderr = std::io::stderr().lock();
+        let _ = writeln!(stderr, "{binary}: {message}");
         let wants_trace = std::env::var_os("RUST_BACKTRACE").is_some_and(|v| v != "0");
         if wants_trace {
             if let Some(at) = info.location() {
-                eprintln!("{binary}: panicked at {at}");
+                let _ = writeln!(stderr, "{binary}: panicked at {at}");
             }
-            eprintln!("{}", std::backtrace::Backtrace::force_capture());
+            let _ = writeln!(stderr, "{}", std::backtrace::Backtrace::force_capture());
         }
         if report == Report::Stage {
-            println!("{}", serde_json::json!({ "error": message }));
-            let _ = std::io::Write::flush(&mut std::io::stdout());
+            let mut stdout = std::io::stdout().lock();
+            let _ = writeln!(stdout, "{}", serde_json::json!({ "error": message }));
+            let _ = stdout.flush();
         }
         std::process::exit(i32::from(EXIT_FAILURE));
     }));
