@@ -99,9 +99,10 @@ fn entries(dir: &Path) -> Vec<String> {
         .collect()
 }
 
-/// Nothing of container `id` is left: mounts, state, cgroups (the sandbox's checks), its
-/// namespace file, its veth, its endpoint files and addresses, the table's port elements,
-/// and no process but the DNS servers of `networks` still running.
+/// Nothing of container `id` is left: mounts, container state and anonymous volumes,
+/// cgroups, its namespace file, its veth, its endpoint files and addresses, and the
+/// sandbox table's port elements. (Processes are checked once the networks, whose DNS
+/// servers outlive their containers, are gone: [`processes_of`].)
 fn assert_nothing_left(sandbox: &Sandbox, id: &str, context: &str) {
     let mounts = sandbox.leftover_mounts();
     assert!(mounts.is_empty(), "{context}: mounts left: {mounts:?}");
