@@ -107,6 +107,26 @@ impl Sandbox {
         cmd
     }
 
+    /// A stage (`berth-mount`, `berth-net`, `berth-cgroup`, …) with the sandbox's root, run
+    /// dir, network names and (for berth-cgroup) cgroup parent, then ARGS.
+    pub fn stage_command<I, S>(&self, bin: &str, args: I) -> Command
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        let mut cmd = Command::new(crate::berth_bin(bin));
+        cmd.arg("--root")
+            .arg(self.store.root())
+            .arg("--run-dir")
+            .arg(self.store.run_dir())
+            .envs(self.net.env());
+        if bin == "berth-cgroup" {
+            cmd.arg("--cgroup-parent").arg(&self.cgroup_parent);
+        }
+        cmd.args(args).stdin(Stdio::null());
+        cmd
+    }
+
     /// Runs berth-net and expects success; returns stdout.
     pub fn net_ok<I, S>(&self, args: I) -> String
     where

@@ -95,6 +95,10 @@ pub enum Command {
     },
     /// Kill what is left and remove the cgroups ("already gone" is success)
     Down {
+        /// The cgroups of this container ID under --cgroup-parent, without a record (after
+        /// a crash before the record was written)
+        #[arg(long, conflicts_with = "paths")]
+        id: Option<String>,
         #[command(flatten)]
         target: Target,
     },

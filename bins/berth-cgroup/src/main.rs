@@ -18,6 +18,7 @@ use berth_cgroups::flags::LimitFlags;
 use cli::{Cli, Command, Target};
 
 fn main() -> ExitCode {
+    berth_common::edge::install_panic_hook("berth-cgroup", berth_common::edge::Report::Stage);
     let cli = Cli::parse();
     berth_common::edge::init_logging(cli.verbose);
     match run(cli) {
@@ -87,8 +88,11 @@ fn run(cli: Cli) -> Result<()> {
             let (part, _) = target_part(&config, &target)?;
             println!("{}", json!({ "pids": berth_cgroups::procs(&part)? }));
         }
-        Command::Down { target } => {
-            let (part, _) = target_part(&config, &target)?;
+        Command::Down { id, target } => {
+            let part = match id {
+                Some(id) => berth_cgroups::part_for(&config, &id)?,
+                None => target_part(&config, &target)?.0,
+            };
             berth_cgroups::down(&part, timeout)?;
             println!(
                 "{}",
@@ -136,6 +140,9 @@ fn create(root: &std::path::Path, config: &HostConfig, flags: &LimitFlags) -> Re
             id
         }
     };
+    // A signal after the setup waits until the record is out (see Teardown in
+    // docs/architecture.md); one during it undoes the setup.
+    let _until_emitted = berth_common::TerminationBlocked::new();
     let part = berth_cgroups::create(config, &id, &limits)
         .with_context(|| format!("cannot create the cgroups of container {id}"))?;
     record.cgroup = Some(part);

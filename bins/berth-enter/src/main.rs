@@ -43,6 +43,7 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
+    berth_common::edge::install_panic_hook("berth-enter", berth_common::edge::Report::StderrOnly);
     let cli = Cli::parse();
     berth_common::edge::init_logging(0);
     match run(cli) {

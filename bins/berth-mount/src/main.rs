@@ -12,6 +12,7 @@ use clap::Parser;
 use cli::{Cli, Command, VolumeCommand};
 
 fn main() -> ExitCode {
+    berth_common::edge::install_panic_hook("berth-mount", berth_common::edge::Report::Stage);
     let cli = Cli::parse();
     berth_common::edge::init_logging(0);
     match run(cli) {
@@ -58,6 +59,9 @@ fn run(cli: Cli) -> Result<()> {
                 );
             }
             record.run_dir = run_dir.clone();
+            // A signal after the setup waits until the record is out (see Teardown in
+            // docs/architecture.md); one during it undoes the setup.
+            let _until_emitted = berth_common::TerminationBlocked::new();
             let opts = cli
                 .stage
                 .mount

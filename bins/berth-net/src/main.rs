@@ -15,6 +15,7 @@ use clap::Parser;
 use cli::{Cli, Command};
 
 fn main() -> ExitCode {
+    berth_common::edge::install_panic_hook("berth-net", berth_common::edge::Report::Stage);
     let cli = Cli::parse();
     berth_common::edge::init_logging(cli.verbose);
     match run(cli) {
@@ -140,6 +141,9 @@ fn stage(paths: &Paths, cli: &Cli) -> Result<()> {
         settings: &cli.settings,
         dns: berth_net::DnsLauncher::current_exe(),
     };
+    // A signal after the setup waits until the record is out (see Teardown in
+    // docs/architecture.md); one during it undoes the setup.
+    let _until_emitted = berth_common::TerminationBlocked::new();
     let part = berth_net::setup(&ctx, &record, &cli.request)?;
     record.network = Some(part);
     if let Err(e) = write_record(std::io::stdout().lock(), &record) {

@@ -102,6 +102,7 @@ enum Manage {
 }
 
 fn main() -> ExitCode {
+    berth_common::edge::install_panic_hook("berth-run", berth_common::edge::Report::StderrOnly);
     let cli = Cli::parse();
     berth_common::edge::init_logging(0);
     let paths = Paths::new(&cli.root, &cli.run_dir);

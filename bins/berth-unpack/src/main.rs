@@ -21,6 +21,7 @@ use clap::Parser;
 use cli::{Cli, Command, LoadFlags};
 
 fn main() -> ExitCode {
+    berth_common::edge::install_panic_hook("berth-unpack", berth_common::edge::Report::Stage);
     let cli = Cli::parse();
     berth_common::edge::init_logging(cli.verbose);
     match run(cli) {

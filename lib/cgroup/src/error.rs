@@ -55,8 +55,12 @@ pub enum CgroupError {
     MissingPath { key: String, mode: String },
     #[error("device filter (BPF) for {path}: {reason}")]
     Bpf { path: PathBuf, reason: String },
-    #[error("{count} error(s): {}", messages.join("; "))]
-    Many { count: usize, messages: Vec<String> },
+    /// SIGINT, SIGTERM or SIGHUP came during `create`, which was undone.
+    #[error("interrupted by signal {signal}: the cgroups were not created")]
+    Interrupted { signal: i32 },
+    /// Every failure of a teardown that went on after the first.
+    #[error("{0}")]
+    Many(berth_common::ErrorList<CgroupError>),
 }
 
 pub type Result<T, E = CgroupError> = std::result::Result<T, E>;

@@ -367,3 +367,45 @@ fn records_with_relative_paths_are_refused() {
         Some(CgroupError::MissingPath { .. })
     ));
 }
+
+#[test]
+fn down_removes_what_it_can_reports_every_failure_and_can_run_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = fake_v1(tmp.path());
+    let cfg = config(&root, Mode::Hybrid);
+    let made = create(&cfg, ID, &Limits::default()).unwrap();
+    // `down --id` finds the same directories from the layout alone.
+    let part = part_for(&cfg, ID).unwrap();
+    assert_eq!(part.paths, made.paths);
+    assert_eq!(part.mode, made.mode);
+    // Every directory but memory's and pids' can go (a fake one holding files cannot).
+    let stuck = ["memory", "pids"];
+    for (key, dir) in &part.paths {
+        if !stuck.contains(&key.as_str()) {
+            std::fs::remove_dir_all(dir).unwrap();
+            std::fs::create_dir(dir).unwrap();
+        }
+    }
+    let err = down(&part, Duration::from_millis(50)).unwrap_err();
+    let CgroupError::Many(list) = &err else {
+        panic!("one error per failed step expected: {err}");
+    };
+    assert_eq!(list.len(), 2, "{err}");
+    let text = err.to_string();
+    for key in stuck {
+        assert!(text.contains(&format!("{key}/berth-fake/{ID}")), "{text}");
+    }
+    for (key, dir) in &part.paths {
+        assert_eq!(
+            dir.exists(),
+            stuck.contains(&key.as_str()),
+            "{}",
+            dir.display()
+        );
+    }
+    for key in stuck {
+        std::fs::remove_dir_all(&part.paths[key]).unwrap();
+    }
+    down(&part, Duration::from_millis(50)).expect("the rest goes");
+    down(&part, Duration::from_millis(50)).expect("and again: already gone is success");
+}

@@ -110,10 +110,55 @@ pub(crate) fn check_id(id: &str) -> Result<()> {
 pub fn create(config: &HostConfig, id: &str, limits: &Limits) -> Result<CgroupPart> {
     check_id(id)?;
     let limits = limits::effective(limits)?;
+    // A termination signal waits until the cgroups are whole or undone (`not_interrupted`).
+    let _setup_first = berth_common::TerminationBlocked::new();
     match config.mode()? {
         Mode::V2 => v2::create(config, id, &limits),
         mode => v1::create(config, mode, id, &limits),
     }
+}
+
+/// The last step of `create`: a termination signal that came meanwhile fails it, so that
+/// what was made is undone instead of left behind by a killed process.
+pub(crate) fn not_interrupted() -> Result<()> {
+    match berth_common::signal_block::take_pending() {
+        Some(signal) => Err(CgroupError::Interrupted { signal }),
+        None => Ok(()),
+    }
+}
+
+/// The part [`create`] makes for container `id` under `config`'s parent, built from the
+/// layout alone: for `down --id` after a crash that left no record.
+pub fn part_for(config: &HostConfig, id: &str) -> Result<CgroupPart> {
+    check_id(id)?;
+    let parent = config.parent_components()?.join("/");
+    let mode = config.mode()?;
+    let mut paths = std::collections::BTreeMap::new();
+    match mode {
+        Mode::V2 => {
+            paths.insert(
+                detect::UNIFIED.to_string(),
+                config.root.join(&parent).join(id),
+            );
+        }
+        mode => {
+            for &ctrl in detect::V1_CONTROLLERS {
+                let hierarchy = config.root.join(ctrl);
+                if hierarchy.is_dir() {
+                    paths.insert(ctrl.to_string(), hierarchy.join(&parent).join(id));
+                }
+            }
+            if mode == Mode::Hybrid {
+                let unified = config.root.join(detect::UNIFIED);
+                paths.insert(detect::UNIFIED.to_string(), unified.join(&parent).join(id));
+            }
+        }
+    }
+    Ok(CgroupPart {
+        mode: mode.as_str().to_string(),
+        paths,
+        limits: Limits::default(),
+    })
 }
 
 /// Puts `pid` in the container's cgroup in every hierarchy.
@@ -157,21 +202,22 @@ pub fn remove(part: &CgroupPart, timeout: Duration) -> Result<()> {
     manager(part)?.remove(timeout)
 }
 
-/// Kills whatever is left and removes the cgroups, collecting errors rather than stopping
-/// at the first.
+/// Kills whatever is left and removes the cgroups: every step runs, and every failure is
+/// reported together. SIGINT, SIGTERM and SIGHUP wait until it is done. Cgroups already
+/// gone are not an error, so it can run again, or after a crash of `create`.
 pub fn down(part: &CgroupPart, timeout: Duration) -> Result<()> {
+    let _finish_first = berth_common::TerminationBlocked::new();
     let manager = manager(part)?;
-    let mut messages = Vec::new();
-    if let Err(e) = manager.kill_all(timeout) {
-        messages.push(e.to_string());
+    let mut errors = berth_common::ErrorList::new();
+    errors.check(manager.kill_all(timeout));
+    match manager.remove(timeout) {
+        // One list, not a list inside a list.
+        Err(CgroupError::Many(inner)) => errors.extend(inner),
+        other => {
+            errors.check(other);
+        }
     }
-    if let Err(e) = manager.remove(timeout) {
-        messages.push(e.to_string());
-    }
-    match messages.len() {
-        0 => Ok(()),
-        count => Err(CgroupError::Many { count, messages }),
-    }
+    errors.finish(CgroupError::Many)
 }
 
 /// Removes the parent cgroup in every hierarchy if it is empty (no containers left);

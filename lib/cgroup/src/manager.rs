@@ -39,16 +39,11 @@ pub trait CgroupManager {
     fn remove(&self, timeout: Duration) -> Result<()> {
         let mut dirs = self.dirs();
         dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
-        let mut messages = Vec::new();
+        let mut errors = berth_common::ErrorList::new();
         for dir in dirs {
-            if let Err(e) = fs::rmdir(&dir, timeout) {
-                messages.push(e.to_string());
-            }
+            errors.check(fs::rmdir(&dir, timeout));
         }
-        match messages.len() {
-            0 => Ok(()),
-            count => Err(CgroupError::Many { count, messages }),
-        }
+        errors.finish(CgroupError::Many)
     }
 }
 

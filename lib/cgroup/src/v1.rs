@@ -91,6 +91,7 @@ pub fn create(config: &HostConfig, mode: Mode, id: &str, limits: &Limits) -> Res
                 continue;
             }
             let parent_dir = make_parent(&hierarchy, &parent, ctrl == "cpuset")?;
+            berth_common::fault::point("cgroup:parent");
             if ctrl == "pids" && config.parent_pids_max > 0 {
                 fs::write(
                     &parent_dir.join("pids.max"),
@@ -101,6 +102,7 @@ pub fn create(config: &HostConfig, mode: Mode, id: &str, limits: &Limits) -> Res
             if make_container(&dir)? {
                 created.push(dir.clone());
             }
+            berth_common::fault::point("cgroup:created");
             if ctrl == "cpuset" {
                 fs::write(
                     &dir.join("cpuset.mems"),
@@ -132,7 +134,9 @@ pub fn create(config: &HostConfig, mode: Mode, id: &str, limits: &Limits) -> Res
             }
             paths.insert(UNIFIED.to_string(), dir);
         }
-        limits::apply_v1(&paths, limits, &config.root)
+        limits::apply_v1(&paths, limits, &config.root)?;
+        berth_common::fault::point("cgroup:limits");
+        crate::not_interrupted()
     })();
     if let Err(e) = result {
         for dir in created.iter().rev() {

@@ -76,6 +76,7 @@ pub fn create(config: &HostConfig, id: &str, limits: &Limits) -> Result<CgroupPa
         fs::mkdir(&dir)?;
         enable_controllers(&dir, V2_CONTROLLERS)?;
     }
+    berth_common::fault::point("cgroup:parent");
     if config.parent_pids_max > 0 {
         let file = dir.join("pids.max");
         if file.exists() {
@@ -89,6 +90,7 @@ pub fn create(config: &HostConfig, id: &str, limits: &Limits) -> Result<CgroupPa
     }
     let dir = dir.join(id);
     let created = fs::mkdir(&dir)?;
+    berth_common::fault::point("cgroup:created");
     if !created {
         let pids = fs::read_pids(&dir.join("cgroup.procs"))?;
         if !pids.is_empty() {
@@ -108,6 +110,8 @@ pub fn create(config: &HostConfig, id: &str, limits: &Limits) -> Result<CgroupPa
             Ok(())
         }
     });
+    berth_common::fault::point("cgroup:limits");
+    let result = result.and_then(|()| crate::not_interrupted());
     if let Err(e) = result {
         if created {
             if let Err(undo) = fs::rmdir(&dir, Duration::from_millis(200)) {

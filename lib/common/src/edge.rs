@@ -3,6 +3,7 @@
 //! (stdout), with exit status 125 as docker uses it for its own failures.
 
 use std::error::Error;
+use std::io::Write;
 use std::process::ExitCode;
 
 /// Exit status for berth's own failures.
@@ -31,6 +32,48 @@ pub fn fail_stage(binary: &str, err: &(dyn Error + 'static)) -> ExitCode {
     eprintln!("{binary}: {message}");
     println!("{}", serde_json::json!({ "error": message }));
     ExitCode::from(EXIT_FAILURE)
+}
+
+/// Where a binary reports its failures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Report {
+    /// A stage: a line on stderr and the `{"error": …}` on stdout for the next stage.
+    Stage,
+    /// A binary whose stdout is the container's (berth-enter, berth-run): stderr only.
+    StderrOnly,
+}
+
+/// Makes a panic in `binary` end like its other failures: one line on stderr (and for a
+/// stage the `{"error": …}` on stdout), exit status 125, never Rust's 101. The location and
+/// a backtrace are added only when `RUST_BACKTRACE` asks for them. The process exits from
+/// the hook, on whichever thread panicked: what a panic leaves behind is for the teardown,
+/// which cleans up after a crash at any step.
+pub fn install_panic_hook(binary: &'static str, report: Report) {
+    std::panic::set_hook(Box::new(move |info| {
+        let what = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown cause".to_string());
+        let message = format!("internal error (a bug in {binary}): {what}");
+        // Never println!: a closed stdout or stderr would panic again, inside the hook.
+        let mut stderr = std::io::stderr().lock();
+        let _ = writeln!(stderr, "{binary}: {message}");
+        let wants_trace = std::env::var_os("RUST_BACKTRACE").is_some_and(|v| v != "0");
+        if wants_trace {
+            if let Some(at) = info.location() {
+                let _ = writeln!(stderr, "{binary}: panicked at {at}");
+            }
+            let _ = writeln!(stderr, "{}", std::backtrace::Backtrace::force_capture());
+        }
+        if report == Report::Stage {
+            let mut stdout = std::io::stdout().lock();
+            let _ = writeln!(stdout, "{}", serde_json::json!({ "error": message }));
+            let _ = stdout.flush();
+        }
+        std::process::exit(i32::from(EXIT_FAILURE));
+    }));
 }
 
 /// Logs to stderr: warnings by default, more with `-v`/`-vv`, `BERTH_LOG` overrides.

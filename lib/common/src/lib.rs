@@ -2,19 +2,24 @@
 //! and the container record that flows from stage to stage.
 
 pub mod edge;
+pub mod error_list;
+pub mod fault;
 pub mod json_file;
 pub mod lock;
 pub mod paths;
 pub mod record;
 pub mod signal;
+pub mod signal_block;
 pub mod stage;
 pub mod units;
 pub mod userns;
 
+pub use error_list::ErrorList;
 pub use lock::{FileLock, LockError, LockMode};
 pub use paths::{Paths, DEFAULT_ROOT, DEFAULT_RUN_DIR};
 pub use record::{
     CgroupPart, ContainerPart, ContainerRecord, Endpoint, ImageConfig, ImagePart, Limits,
     MountEntry, MountKind, NetworkPart, PortMapping, RootfsPart, RECORD_VERSION,
 };
+pub use signal_block::TerminationBlocked;
 pub use userns::{IdRange, UserNamespace};

@@ -5,7 +5,7 @@
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
-use berth_common::{ContainerRecord, Endpoint, NetworkPart, Paths, PortMapping};
+use berth_common::{ContainerRecord, Endpoint, ErrorList, NetworkPart, Paths, PortMapping};
 
 use crate::endpoints::{self, EndpointFile};
 use crate::error::{io_err, NetError, Result};
@@ -80,7 +80,10 @@ pub fn setup(ctx: &Context, record: &ContainerRecord, request: &NetRequest) -> R
         }
         NetMode::Network(name) => {
             let path = netns_path(ctx.paths, &container.id);
+            // A termination signal waits until the attachment is whole or undone.
+            let _setup_first = berth_common::TerminationBlocked::new();
             crate::netns::create(&path)?;
+            berth_common::fault::point("net:netns");
             let attached = (|| {
                 let _lock = network::lock(ctx.paths)?;
                 let def = if name == crate::settings::DEFAULT_NETWORK {
@@ -183,6 +186,21 @@ pub(crate) fn attach_locked(
         table: &def.nft_table,
         ports: Vec::new(),
     };
+    let taken = all_published(ctx.paths)?;
+    let ports = crate::ports::assign(a.ports, &taken)?;
+    // The endpoint file comes first: it names the veth and the ports, so `down` finds
+    // them even after a crash in the middle of the steps below.
+    let file = EndpointFile {
+        container_id: a.container_id.to_string(),
+        name: a.name.map(str::to_string),
+        aliases: a.aliases.to_vec(),
+        ip,
+        host_veth: host_veth.clone(),
+        dns: a.dns.to_vec(),
+        ports: ports.clone(),
+    };
+    write_endpoint(&network_dir, &file)?;
+    berth_common::fault::point("net:endpoint");
     let mac = mac_for(ip);
     let netns = crate::netns::open(a.netns)?;
     host.create_veth(
@@ -194,6 +212,7 @@ pub(crate) fn attach_locked(
         bridge,
     )?;
     undo.host_veth = Some(host_veth.clone());
+    berth_common::fault::point("net:veth");
     let mut inside = Netlink::open_in(a.netns)?;
     let link = inside.link(a.ifname)?.ok_or_else(|| {
         NetError::Container(format!(
@@ -203,6 +222,7 @@ pub(crate) fn attach_locked(
     })?;
     inside.add_address(link.index, ip, def.subnet.prefix_len())?;
     inside.set_up(link.index)?;
+    berth_common::fault::point("net:address");
     let gateway = (!def.internal).then_some(def.gateway);
     if let (Some(gw), true) = (gateway, a.default_route) {
         match inside.add_default_route(gw) {
@@ -210,24 +230,20 @@ pub(crate) fn attach_locked(
             other => other?,
         }
     }
-    let taken = all_published(ctx.paths)?;
-    let ports = crate::ports::assign(a.ports, &taken)?;
+    berth_common::fault::point("net:route");
     crate::nft::add_ports(&def.nft_table, ip, &ports)?;
     undo.ports = ports.clone();
-    let file = EndpointFile {
-        container_id: a.container_id.to_string(),
-        name: a.name.map(str::to_string),
-        aliases: a.aliases.to_vec(),
-        ip,
-        host_veth: host_veth.clone(),
-        dns: a.dns.to_vec(),
-        ports: ports.clone(),
-    };
-    write_endpoint(&network_dir, &file)?;
+    berth_common::fault::point("net:ports");
     if def.dns {
         if let Some(launcher) = &ctx.dns {
             crate::dns_serve::ensure(ctx.paths, def, launcher)?;
+            berth_common::fault::point("net:dns");
         }
+    }
+    // The caller holds the termination signals: one that came meanwhile undoes the
+    // attachment instead of killing the process with half of it in place.
+    if let Some(signal) = berth_common::signal_block::take_pending() {
+        return Err(NetError::Interrupted { signal });
     }
     undo.disarm();
     Ok((
@@ -345,42 +361,58 @@ pub(crate) fn detach_locked(
     let file: Option<EndpointFile> = std::fs::read(&path)
         .ok()
         .and_then(|bytes| serde_json::from_slice(&bytes).ok());
+    let mut errors = ErrorList::new();
     if let Some(file) = &file {
-        crate::nft::remove_ports(&def.nft_table, &file.ports)?;
+        errors.check(crate::nft::remove_ports(&def.nft_table, &file.ports));
         if delete_link {
-            Netlink::open()?.delete_link_by_name(&file.host_veth)?;
+            errors
+                .check(Netlink::open().and_then(|mut nl| nl.delete_link_by_name(&file.host_veth)));
         }
     }
     match std::fs::remove_file(&path) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(io_err("removing", path)(e)),
+        Err(e) => errors.push(io_err("removing", path)(e)),
     }
-    crate::ipam::release(&network_dir, container_id)
+    errors.check(crate::ipam::release(&network_dir, container_id));
+    errors.finish(NetError::Many)
 }
 
 /// Takes the container off every network and removes its namespace. Works from the
 /// networks' files, not the record, so networks joined later by `connect` go too, and
-/// it works after a crash. Idempotent.
+/// it works after a crash at any step of `setup`. Every step runs even when one fails, and
+/// the failures come back together; what is gone already is not an error, so it can run
+/// again. SIGINT, SIGTERM and SIGHUP wait until it is done.
 pub fn down(paths: &Paths, container_id: &str) -> Result<()> {
+    let _finish_first = berth_common::TerminationBlocked::new();
     let netns = netns_path(paths, container_id);
     // The container's own namespace goes below, and its veths with it.
     let delete_links = !netns.exists();
-    {
-        let _lock = network::lock(paths)?;
-        for def in network::list(paths)? {
-            let dir = network::network_dir(paths, &def);
-            let attached = endpoints::path(&dir, container_id).exists()
-                || crate::ipam::load(&dir)?
-                    .values()
-                    .any(|owner| owner == container_id);
-            if attached {
-                detach_locked(paths, &def, container_id, delete_links)?;
+    let mut errors = ErrorList::new();
+    match network::lock(paths) {
+        Ok(_lock) => {
+            let defs = errors.check(network::list(paths)).unwrap_or_default();
+            for def in defs {
+                let dir = network::network_dir(paths, &def);
+                // An unreadable allocation file counts as attached: detach tries every step.
+                let attached = endpoints::path(&dir, container_id).exists()
+                    || errors
+                        .check(crate::ipam::load(&dir))
+                        .is_none_or(|owners| owners.values().any(|owner| owner == container_id));
+                if attached {
+                    match detach_locked(paths, &def, container_id, delete_links) {
+                        Err(NetError::Many(inner)) => errors.extend(inner),
+                        other => {
+                            errors.check(other);
+                        }
+                    }
+                }
             }
         }
+        Err(e) => errors.push(e),
     }
-    crate::netns::remove(&netns)?;
-    Ok(())
+    errors.check(crate::netns::remove(&netns));
+    errors.finish(NetError::Many)
 }
 
 /// `connect`: another network for a running container, as the next `ethN`.

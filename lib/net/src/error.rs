@@ -74,6 +74,12 @@ pub enum NetError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// SIGINT, SIGTERM or SIGHUP came during the setup, which was undone.
+    #[error("interrupted by signal {signal}: the network was not set up")]
+    Interrupted { signal: i32 },
+    /// Every failure of a teardown that went on after the first.
+    #[error("{0}")]
+    Many(berth_common::ErrorList<NetError>),
 }
 
 pub type Result<T, E = NetError> = std::result::Result<T, E>;

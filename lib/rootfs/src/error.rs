@@ -81,6 +81,12 @@ pub enum RootfsError {
     Record(String),
     #[error(transparent)]
     Lock(#[from] berth_common::LockError),
+    /// SIGINT, SIGTERM or SIGHUP came during the setup, which was undone.
+    #[error("interrupted by signal {signal}: the root filesystem was not set up")]
+    Interrupted { signal: i32 },
+    /// Every failure of a teardown that went on after the first.
+    #[error("{0}")]
+    Many(berth_common::ErrorList<RootfsError>),
 }
 
 /// Shorthand for the crate's results.

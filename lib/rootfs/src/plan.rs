@@ -153,7 +153,7 @@ pub(crate) fn plan(record: &ContainerRecord, opts: &SetupOptions) -> Result<Vec<
 pub(crate) fn materialize(
     paths: &Paths,
     root: &OwnedFd,
-    p: &Planned,
+    (container_id, p): (&str, &Planned),
     userns: Option<&berth_common::UserNamespace>,
     rollback: &mut Rollback<'_>,
 ) -> Result<MountEntry> {
@@ -212,7 +212,8 @@ pub(crate) fn materialize(
                 }
                 seed_volume(root, name, target, data, userns)
             };
-            let (info, created) = ensure_volume(paths, name, *anonymous, seed)?;
+            let (info, created) =
+                ensure_volume(paths, name, anonymous.then_some(container_id), seed)?;
             if created {
                 rollback.steps.push(Undo::RemoveVolume(name.clone()));
             } else if !*nocopy && is_empty_dir(&info.mountpoint)? {

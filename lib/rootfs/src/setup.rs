@@ -103,6 +103,8 @@ pub fn setup(paths: &Paths, record: &mut ContainerRecord, opts: &SetupOptions) -
         }
     }
     let mut planned = plan(record, opts)?;
+    // A termination signal waits until the setup is whole or undone (`commit`).
+    let _setup_first = berth_common::TerminationBlocked::new();
     let _lock = FileLock::acquire(&containers_lock(paths), LockMode::Exclusive)?;
     let container = match &record.container {
         Some(c) => {
@@ -166,6 +168,7 @@ pub fn setup(paths: &Paths, record: &mut ContainerRecord, opts: &SetupOptions) -
         (opts.method, opts.volatile, opts.userns.as_ref()),
         &mut rollback,
     )?;
+    berth_common::fault::point("mount:overlay");
 
     // Volumes (seeded from the image), then every mountpoint; none of them at or under
     // /proc through a symlink of the image (`proc_target`).
@@ -178,11 +181,12 @@ pub fn setup(paths: &Paths, record: &mut ContainerRecord, opts: &SetupOptions) -
         mounts.push(materialize(
             paths,
             &root,
-            p,
+            (&id, p),
             opts.userns.as_ref(),
             &mut rollback,
         )?);
     }
+    berth_common::fault::point("mount:volumes");
     let kinds: Vec<Kind> = planned
         .iter()
         .map(|p| match p {
@@ -404,6 +408,11 @@ fn commit(
     rootfs: RootfsPart,
     rollback: &mut Rollback<'_>,
 ) -> Result<()> {
+    // The caller holds the termination signals: one that came meanwhile undoes the setup
+    // (the rollback) instead of killing the process with everything in place.
+    if let Some(signal) = berth_common::signal_block::take_pending() {
+        return Err(RootfsError::Interrupted { signal });
+    }
     write_state(
         paths,
         &ContainerState {
@@ -413,6 +422,7 @@ fn commit(
             layers: record.image.layers.clone(),
         },
     )?;
+    berth_common::fault::point("mount:state");
     record.container = Some(container);
     record.rootfs = Some(rootfs);
     rollback.steps.clear();

@@ -3,12 +3,12 @@
 
 use std::path::{Path, PathBuf};
 
-use berth_common::{FileLock, LockMode, MountKind, Paths, RootfsPart};
+use berth_common::{ErrorList, FileLock, LockMode, MountKind, Paths, RootfsPart};
 
 use crate::error::{io_err, Result, RootfsError};
 use crate::mountinfo::{mounts_under, unmount_all_under};
 use crate::state::{check_id, container_dir, containers_lock, read_state, rootfs_path};
-use crate::volumes::{read_info, remove_volume};
+use crate::volumes::{list_volumes, read_info, remove_volume};
 
 /// What `down` did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -24,6 +24,10 @@ pub struct DownReport {
 /// Unmounts container `id`'s rootfs: whatever is mounted at the path the record (`rootfs`),
 /// the state file or the default layout names, and below it. With `remove`, also deletes
 /// `<root>/containers/<id>` (upper, work, state) and the container's anonymous volumes.
+///
+/// Every step runs even when an earlier one failed, and the failures come back together;
+/// what is already gone is not an error, so `down` can run again, or after a crash at any
+/// step of `setup`. SIGINT, SIGTERM and SIGHUP wait until it is done.
 pub fn down(
     paths: &Paths,
     id: &str,
@@ -31,11 +35,36 @@ pub fn down(
     remove: bool,
 ) -> Result<DownReport> {
     check_id(id)?;
+    let _finish_first = berth_common::TerminationBlocked::new();
     let _lock = FileLock::acquire(&containers_lock(paths), LockMode::Exclusive)?;
-    let state = read_state(paths, id)?;
+    let mut errors = ErrorList::new();
+    // An unreadable state file must not keep the mounts in place: the layout still names them.
+    let state = errors.check(read_state(paths, id)).flatten();
     // Berth's own state first; a record from stdin is trusted only as far as it agrees
     // with the layout (a record naming `/` as its rootfs must not unmount the host).
     let part = state.as_ref().map(|s| &s.rootfs).or(rootfs);
+    let points = mount_points(paths, id, part);
+    let mut report = DownReport::default();
+    for point in &points {
+        if let Some(count) = errors.check(unmount_all_under(point)) {
+            report.unmounted += count;
+        }
+        errors.check(remove_empty_dir(point));
+    }
+    // `<run-dir>/containers/<id>` if nothing else is left in it.
+    if let Some(parent) = rootfs_path(paths, id).parent() {
+        let _ = std::fs::remove_dir(parent);
+    }
+    if remove {
+        remove_container(paths, id, part, &mut report, &mut errors);
+    }
+    errors.finish(RootfsError::Many).map(|()| report)
+}
+
+/// Where the container's rootfs may be mounted: the default layout, the recorded path if it
+/// lies inside it, and both as the kernel names them (mountinfo shows resolved paths, so a
+/// run dir behind a symlink must still match).
+fn mount_points(paths: &Paths, id: &str, part: Option<&RootfsPart>) -> Vec<PathBuf> {
     let mut points: Vec<PathBuf> = vec![rootfs_path(paths, id)];
     let own = paths.run_dir().join("containers").join(id);
     let own_real = std::fs::canonicalize(paths.run_dir())
@@ -53,7 +82,6 @@ pub fn down(
             );
         }
     }
-    // mountinfo names resolved paths; a run dir behind a symlink must still match.
     for point in points.clone() {
         if let Ok(real) = std::fs::canonicalize(&point) {
             if !points.contains(&real) {
@@ -61,19 +89,18 @@ pub fn down(
             }
         }
     }
-    let mut report = DownReport::default();
-    for point in &points {
-        report.unmounted += unmount_all_under(point)?;
-        remove_empty_dir(point)?;
-    }
-    // `<run-dir>/containers/<id>` if nothing else is left in it.
-    if let Some(parent) = rootfs_path(paths, id).parent() {
-        let _ = std::fs::remove_dir(parent);
-    }
-    if !remove {
-        return Ok(report);
-    }
-    let anonymous: Vec<String> = part
+    points
+}
+
+/// `<root>/containers/<id>` and the container's anonymous volumes; failures go to `errors`.
+fn remove_container(
+    paths: &Paths,
+    id: &str,
+    part: Option<&RootfsPart>,
+    report: &mut DownReport,
+    errors: &mut ErrorList<RootfsError>,
+) {
+    let mut anonymous: Vec<String> = part
         .map(|p| {
             p.mounts
                 .iter()
@@ -82,21 +109,33 @@ pub fn down(
                 .collect()
         })
         .unwrap_or_default();
-    let dir = container_dir(paths, id);
-    if dir.exists() {
-        refuse_if_mounted(&dir)?;
-        std::fs::remove_dir_all(&dir).map_err(io_err("removing", &dir))?;
-        report.removed = true;
+    // Those made for it before a crash that came ahead of its state.
+    if let Some(all) = errors.check(list_volumes(paths)) {
+        for volume in all {
+            if volume.container.as_deref() == Some(id) && !anonymous.contains(&volume.name) {
+                anonymous.push(volume.name);
+            }
+        }
     }
+    let dir = container_dir(paths, id);
+    let removed = refuse_if_mounted(&dir).and_then(|()| match std::fs::remove_dir_all(&dir) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(io_err("removing", &dir)(e)),
+    });
+    report.removed = errors.check(removed).unwrap_or(false);
     for name in anonymous {
         // Only volumes that were made anonymous: a record cannot make berth delete a
         // named volume by calling it anonymous.
-        if read_info(paths, &name)?.is_some_and(|v| v.anonymous) {
-            remove_volume(paths, &name, true)?;
+        let Some(info) = errors.check(read_info(paths, &name)) else {
+            continue;
+        };
+        if info.is_some_and(|v| v.anonymous)
+            && errors.check(remove_volume(paths, &name, true)).is_some()
+        {
             report.volumes_removed.push(name);
         }
     }
-    Ok(report)
 }
 
 /// Fails if anything is mounted at `dir` or below it: deleting it recursively would

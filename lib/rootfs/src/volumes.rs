@@ -23,6 +23,10 @@ pub struct VolumeInfo {
     pub created_at: String,
     #[serde(default)]
     pub anonymous: bool,
+    /// The container an anonymous volume was made for: its teardown finds the volume even
+    /// when a crash came before the container's state named it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
 }
 
 /// `<root>/volumes/<name>`.
@@ -50,11 +54,12 @@ pub fn lock_volume(paths: &Paths, name: &str) -> Result<FileLock> {
 
 /// Creates volume `name` if it does not exist; `fill` runs on the new (empty) `_data`
 /// before it is renamed into place. Returns the volume and whether it was created.
-/// The caller holds the volume's lock.
+/// `anonymous_for` names the container an anonymous volume is made for (None: a named
+/// volume). The caller holds the volume's lock.
 pub fn ensure_volume(
     paths: &Paths,
     name: &str,
-    anonymous: bool,
+    anonymous_for: Option<&str>,
     fill: impl FnOnce(&Path) -> Result<()>,
 ) -> Result<(VolumeInfo, bool)> {
     check_volume_name(name).map_err(|reason| RootfsError::Spec {
@@ -81,7 +86,8 @@ pub fn ensure_volume(
             driver: "local".into(),
             mountpoint: volume_data(paths, name),
             created_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
-            anonymous,
+            anonymous: anonymous_for.is_some(),
+            container: anonymous_for.map(str::to_string),
         };
         let json = tmp.join("volume.json");
         std::fs::write(&json, serde_json::to_vec_pretty(&info).expect("serializes"))
@@ -138,7 +144,7 @@ pub fn list_volumes(paths: &Paths) -> Result<Vec<VolumeInfo>> {
 pub fn create_volume(paths: &Paths, name: Option<&str>) -> Result<VolumeInfo> {
     let name = name.map_or_else(random_name, str::to_string);
     let _lock = lock_volume(paths, &name)?;
-    Ok(ensure_volume(paths, &name, false, |_| Ok(()))?.0)
+    Ok(ensure_volume(paths, &name, None, |_| Ok(()))?.0)
 }
 
 /// The container using volume `name`, if any.

@@ -104,10 +104,9 @@ pub fn remove(paths: &Paths, reference: &str, force: bool) -> Result<String, Run
     // A monitor killed with SIGKILL leaves its socket behind.
     crate::attach::unlisten(paths, &state.id);
     // The same teardown as the end of a run: cgroups, network, rootfs and writable layer.
-    let errors = crate::Teardown::for_record(paths, &state.record, true).run();
-    if !errors.is_empty() {
-        return Err(RunError::Control(errors.join("; ")));
-    }
+    crate::Teardown::for_record(paths, &state.record, true)
+        .run()
+        .finish(RunError::Teardown)?;
     let dir = state::dir(paths, &state.id);
     if dir.exists() {
         std::fs::remove_dir_all(&dir)
@@ -266,10 +265,7 @@ pub fn teardown_exited(paths: &Paths, id: &str) -> Result<(), RunError> {
         state.write(paths)?;
         let _ = std::fs::remove_file(state::dir(paths, id).join(state::EXIT_FILE));
     }
-    let errors = crate::Teardown::for_record(paths, &state.record, state.auto_remove).run();
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(RunError::Control(errors.join("; ")))
-    }
+    crate::Teardown::for_record(paths, &state.record, state.auto_remove)
+        .run()
+        .finish(RunError::Teardown)
 }

@@ -15,7 +15,7 @@ mod trace;
 
 use std::path::Path;
 
-use berth_common::{ContainerRecord, Paths};
+use berth_common::{ContainerRecord, ErrorList, Paths};
 use berth_image::import::{load, ImportOptions};
 use berth_image::Store;
 
@@ -49,6 +49,14 @@ pub enum RunError {
     Flag { flag: &'static str, reason: String },
     #[error(transparent)]
     Attach(#[from] attach::AttachError),
+    /// SIGINT, SIGTERM or SIGHUP came while the container was set up; it was undone.
+    #[error(
+        "interrupted by signal {signal} before the container started; what was set up is undone"
+    )]
+    Interrupted { signal: i32 },
+    /// Every failure of a teardown that went on after the first.
+    #[error("teardown: {0}")]
+    Teardown(berth_common::ErrorList<RunError>),
 }
 
 impl RunError {
@@ -104,6 +112,9 @@ pub fn prepare(
     let limits = flags.limits()?;
     flags.net.check()?;
     let setup = flags.rootfs_options()?;
+    // A termination signal waits until the setup is whole, and then undoes it (below):
+    // never a process killed with half a container in place.
+    let setup_first = berth_common::TerminationBlocked::new();
     let mut record = trace.stage("image", || image_record(paths, image))?;
     // The id comes first so that the cgroups can be made beside the mount: both are mostly
     // the kernel's work (mkdir in every hierarchy; the overlay), and on two cores they overlap.
@@ -155,6 +166,14 @@ pub fn prepare(
         )
     })?;
     teardown.record = record.clone();
+    berth_common::fault::point("run:prepared");
+    if let Some(signal) = setup_first.take_pending() {
+        // `teardown` is dropped armed: everything made is undone, still under the block,
+        // and the container, which never ran, is removed whatever `--rm` says.
+        teardown.remove = true;
+        return Err(RunError::Interrupted { signal });
+    }
+    drop(setup_first);
     Ok(Prepared {
         record,
         spec,
@@ -191,6 +210,7 @@ pub fn run(
     if let Err(e) = run_state.write(paths) {
         tracing::warn!(error = %e, "cannot write the container state");
     }
+    berth_common::fault::point("run:started");
     // With a terminal: berth keeps only the master; the output ends when the container does.
     let output = match prepared.spec.tty.take() {
         Some(pty) => {
@@ -293,8 +313,8 @@ impl Teardown {
         self.armed = false;
     }
 
-    /// Tears down now; returns the errors met.
-    pub fn run(mut self) -> Vec<String> {
+    /// Tears down now; returns every error met (empty: all done).
+    pub fn run(mut self) -> ErrorList<RunError> {
         self.armed = false;
         self.teardown()
     }
@@ -303,8 +323,9 @@ impl Teardown {
     /// namespace is empty then (the kernel kills the other processes and waits for them
     /// before pid 1 can be reaped), so nothing holds the rootfs any more, and the cgroups
     /// are removed on a thread of their own beside the network and rootfs teardown.
-    pub fn run_after_exit(mut self, trace: &mut Trace) -> Vec<String> {
+    pub fn run_after_exit(mut self, trace: &mut Trace) -> ErrorList<RunError> {
         self.armed = false;
+        let _finish_first = berth_common::TerminationBlocked::new();
         let this = &self;
         let (mut errors, cgroup) = std::thread::scope(|scope| {
             let cgroup = this.cgroup.as_ref().map(|part| {
@@ -319,37 +340,35 @@ impl Teardown {
         });
         if let Some((result, took)) = cgroup {
             trace.record("cgroup-down", took);
-            errors.extend(result.err());
+            errors.check(result);
         }
         errors
     }
 
-    /// The cgroups first (killing what is left), then the network and the rootfs.
-    fn teardown(&self) -> Vec<String> {
-        let mut errors: Vec<String> = self
-            .cgroup
-            .as_ref()
-            .and_then(|p| cgroup_down(p).err())
-            .into_iter()
-            .collect();
+    /// The cgroups first (killing what is left), then the network and the rootfs; every
+    /// part runs whatever the others did, with the termination signals held.
+    fn teardown(&self) -> ErrorList<RunError> {
+        let _finish_first = berth_common::TerminationBlocked::new();
+        let mut errors = ErrorList::new();
+        if let Some(part) = &self.cgroup {
+            errors.check(cgroup_down(part));
+        }
         errors.extend(self.network_and_rootfs(&mut None));
         errors
     }
 
-    fn network_and_rootfs(&self, trace: &mut Option<&mut Trace>) -> Vec<String> {
-        let mut errors = Vec::new();
-        let mut timed = |name: &'static str, work: &mut dyn FnMut() -> Result<(), String>| {
+    fn network_and_rootfs(&self, trace: &mut Option<&mut Trace>) -> ErrorList<RunError> {
+        let mut errors = ErrorList::new();
+        let mut timed = |name: &'static str, work: &mut dyn FnMut() -> Result<(), RunError>| {
             let result = match trace.as_deref_mut() {
                 Some(trace) => trace.stage(name, &mut *work),
                 None => work(),
             };
-            if let Err(e) = result {
-                errors.push(e);
-            }
+            errors.check(result);
         };
         if let (true, Some(container)) = (self.network, &self.record.container) {
             timed("net-down", &mut || {
-                berth_net::down(&self.paths, &container.id).map_err(|e| format!("network: {e}"))
+                berth_net::down(&self.paths, &container.id).map_err(RunError::from)
             });
         }
         if let Some(container) = &self.record.container {
@@ -361,15 +380,15 @@ impl Teardown {
                     self.remove,
                 )
                 .map(drop)
-                .map_err(|e| format!("rootfs: {e}"))
+                .map_err(RunError::from)
             });
         }
         errors
     }
 }
 
-fn cgroup_down(part: &berth_common::CgroupPart) -> Result<(), String> {
-    berth_cgroups::down(part, berth_cgroups::DEFAULT_TIMEOUT).map_err(|e| format!("cgroup: {e}"))
+fn cgroup_down(part: &berth_common::CgroupPart) -> Result<(), RunError> {
+    berth_cgroups::down(part, berth_cgroups::DEFAULT_TIMEOUT).map_err(RunError::from)
 }
 
 impl Drop for Teardown {
