@@ -35,7 +35,7 @@ pub struct Cli {
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
     #[command(flatten)]
-    pub limits: berth_cgroups::flags::LimitFlags,
+    pub limits: berth_cli::LimitArgs,
     #[command(subcommand)]
     pub command: Option<Command>,
 }

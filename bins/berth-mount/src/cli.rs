@@ -28,7 +28,7 @@ pub struct Cli {
 #[derive(Args)]
 pub struct StageFlags {
     #[command(flatten)]
-    pub mount: berth_rootfs::flags::MountFlags,
+    pub mount: berth_cli::MountArgs,
     /// Mount the overlay volatile (no sync of the writable layer): for containers removed when
     /// they stop
     #[arg(long)]

@@ -3,7 +3,7 @@
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
-use berth_net::{HostSettings, NetRequest};
+use berth_cli::{HostArgs, NetArgs};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -21,11 +21,11 @@ pub struct Cli {
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
     #[command(flatten)]
-    pub settings: HostSettings,
+    pub settings: HostArgs,
     #[command(subcommand)]
     pub command: Option<Command>,
     #[command(flatten)]
-    pub request: NetRequest,
+    pub request: NetArgs,
 }
 
 #[derive(Subcommand)]
