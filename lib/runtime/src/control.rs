@@ -122,16 +122,25 @@ pub fn logs(
     paths: &Paths,
     reference: &str,
     follow: bool,
-    mut out: &mut dyn Write,
-    mut err: &mut dyn Write,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
 ) -> Result<(), RunError> {
     let state = state::find(paths, reference)?;
     let path = state::log_path(paths, &state.id);
-    let io = |source| RunError::Log {
-        path: path.clone(),
-        source,
+    let (mut out, mut err) = (CallerWriter::new(out), CallerWriter::new(err));
+    let mut replay = |seen| {
+        logs::replay(&path, seen, &mut out, &mut err).map_err(|source| {
+            if out.failed || err.failed {
+                RunError::Output(source)
+            } else {
+                RunError::Log {
+                    path: path.clone(),
+                    source,
+                }
+            }
+        })
     };
-    let mut seen = logs::replay(&path, 0, &mut out, &mut err).map_err(io)?;
+    let mut seen = replay(0)?;
     if !follow {
         return Ok(());
     }
@@ -141,10 +150,40 @@ pub fn logs(
             .flatten()
             .is_some_and(|s| s.is_running());
         std::thread::sleep(Duration::from_millis(100));
-        seen = logs::replay(&path, seen, &mut out, &mut err).map_err(io)?;
+        seen = replay(seen)?;
         if !running {
             return Ok(());
         }
+    }
+}
+
+/// The caller's writer, remembering whether it failed: a full disk or a closed pipe on the
+/// caller's side is not the log file's fault.
+struct CallerWriter<'a> {
+    inner: &'a mut dyn Write,
+    failed: bool,
+}
+
+impl<'a> CallerWriter<'a> {
+    fn new(inner: &'a mut dyn Write) -> Self {
+        CallerWriter {
+            inner,
+            failed: false,
+        }
+    }
+}
+
+impl Write for CallerWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let result = self.inner.write(buf);
+        self.failed |= result.is_err();
+        result
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let result = self.inner.flush();
+        self.failed |= result.is_err();
+        result
     }
 }
 

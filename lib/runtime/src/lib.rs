@@ -5,6 +5,8 @@
 
 pub mod attach;
 pub mod control;
+#[cfg(test)]
+mod control_tests;
 pub mod detach_keys;
 mod error;
 pub mod exec;
