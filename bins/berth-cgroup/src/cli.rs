@@ -35,7 +35,7 @@ pub struct Cli {
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
     #[command(flatten)]
-    pub limits: berth_cgroups::flags::LimitFlags,
+    pub limits: berth_cli::LimitArgs,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -102,4 +102,63 @@ pub enum Command {
         #[command(flatten)]
         target: Target,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use berth_cgroups::request::LimitRequest;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn the_stages_flags_make_the_limit_request() {
+        let cli = Cli::try_parse_from([
+            "berth-cgroup",
+            "-m",
+            "64m",
+            "--memory-swap",
+            "-1",
+            "--cpus",
+            "1.5",
+            "-c",
+            "512",
+            "--cpuset-cpus",
+            "0-1",
+            "--pids-limit",
+            "-1",
+            "--blkio-weight",
+            "300",
+        ])
+        .unwrap();
+        assert!(cli.command.is_none());
+        let request: LimitRequest = cli.limits.into();
+        assert_eq!(
+            request,
+            LimitRequest {
+                memory: Some("64m".into()),
+                memory_swap: Some("-1".into()),
+                cpus: Some(1.5),
+                cpu_shares: Some(512),
+                cpuset_cpus: Some("0-1".into()),
+                pids_limit: Some(-1),
+                blkio_weight: Some(300),
+            }
+        );
+        let limits = request.limits().unwrap();
+        assert_eq!(
+            (limits.memory, limits.memory_swap),
+            (Some(64 << 20), Some(-1))
+        );
+    }
+
+    #[test]
+    fn no_flags_make_the_default_request() {
+        let cli = Cli::try_parse_from(["berth-cgroup"]).unwrap();
+        assert_eq!(LimitRequest::from(cli.limits), LimitRequest::default());
+    }
 }

@@ -14,7 +14,7 @@ use berth_common::{CgroupPart, ContainerPart, ContainerRecord, Limits};
 use clap::Parser;
 use serde_json::json;
 
-use berth_cgroups::flags::LimitFlags;
+use berth_cgroups::request::LimitRequest;
 use cli::{Cli, Command, Target};
 
 fn main() -> ExitCode {
@@ -39,7 +39,7 @@ fn run(cli: Cli) -> Result<()> {
         ..HostConfig::default()
     };
     let Some(command) = cli.command else {
-        return create(&cli.root, &config, &cli.limits);
+        return create(&cli.root, &config, &cli.limits.into());
     };
     match command {
         Command::Place { pid, target } => {
@@ -110,7 +110,7 @@ fn print_state(part: &CgroupPart) -> Result<()> {
 }
 
 /// The default action: the record on stdin, the cgroups made, the record extended.
-fn create(root: &std::path::Path, config: &HostConfig, flags: &LimitFlags) -> Result<()> {
+fn create(root: &std::path::Path, config: &HostConfig, request: &LimitRequest) -> Result<()> {
     let mut record: ContainerRecord = read_record(std::io::stdin().lock())?;
     if record.root != root {
         tracing::debug!(
@@ -130,7 +130,7 @@ fn create(root: &std::path::Path, config: &HostConfig, flags: &LimitFlags) -> Re
                 .unwrap_or_default()
         );
     }
-    let limits = flags.limits().map_err(anyhow::Error::msg)?;
+    let limits = request.limits()?;
     let id = match &record.container {
         Some(container) => container.id.clone(),
         None => {

@@ -6,8 +6,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use berth_cli::ProcessArgs;
 use berth_common::stage::read_record;
 use berth_process::options::ProcessOptions;
+use berth_runtime::exec::ExecRequest;
 use clap::Parser;
 
 #[derive(Parser)]
@@ -36,7 +38,7 @@ struct Cli {
     #[arg(long, default_value = "none")]
     network: String,
     #[command(flatten)]
-    process: ProcessOptions,
+    process: ProcessArgs,
     /// The command (default: the image's ENTRYPOINT and CMD)
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     command: Vec<String>,
@@ -55,23 +57,34 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(mut cli: Cli) -> std::result::Result<u8, (u8, anyhow::Error)> {
+impl Cli {
+    /// `--join`: the flags an exec takes, applied to the running container.
+    fn exec_request(&self) -> ExecRequest {
+        ExecRequest {
+            command: self.command.clone(),
+            interactive: self.process.interactive,
+            tty: self.process.tty,
+            env: self.process.env.clone(),
+            workdir: self.process.workdir.clone(),
+            user: self.process.user.clone(),
+            privileged: self.process.privileged,
+        }
+    }
+
+    fn process_options(&self) -> ProcessOptions {
+        self.process.clone().into_options(self.network.clone())
+    }
+}
+
+fn run(cli: Cli) -> std::result::Result<u8, (u8, anyhow::Error)> {
     let berth_err = |e: anyhow::Error| (125u8, e);
-    cli.process.network = cli.network.clone();
     if let Some(container) = &cli.join {
-        let flags = berth_runtime::exec::ExecFlags {
-            interactive: cli.process.interactive,
-            tty: cli.process.tty,
-            env: cli.process.env.clone(),
-            workdir: cli.process.workdir.clone(),
-            user: cli.process.user.clone(),
-            privileged: cli.process.privileged,
-        };
         let paths = berth_common::Paths::new(&cli.root, &cli.run_dir);
-        return berth_runtime::exec::exec(&paths, container, &flags, &cli.command)
+        return berth_runtime::exec::exec(&paths, container, &cli.exec_request())
             .map(|o| o.code as u8)
             .map_err(|e| (e.exit_code() as u8, e.into()));
     }
+    let process = cli.process_options();
     let mut record = match &cli.record {
         Some(path) => read_record(
             std::fs::File::open(path)
@@ -82,16 +95,112 @@ fn run(mut cli: Cli) -> std::result::Result<u8, (u8, anyhow::Error)> {
     }
     .context("berth-enter")
     .map_err(berth_err)?;
-    let mut spec = cli
-        .process
+    let mut spec = process
         .spec(&mut record, &cli.command)
         .map_err(|e| berth_err(e.into()))?;
-    spec.seccomp = berth_process::seccomp::filter_for(
-        &cli.process,
-        &spec,
-        Some(&record.run_dir.join("seccomp")),
-    )
-    .map_err(|e| berth_err(e.into()))?;
+    spec.seccomp =
+        berth_process::seccomp::filter_for(&process, &spec, Some(&record.run_dir.join("seccomp")))
+            .map_err(|e| berth_err(e.into()))?;
     let started = berth_process::start(&spec).map_err(|e| (e.exit_code() as u8, e.into()))?;
     Ok(started.wait() as u8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn parse(args: &[&str]) -> Cli {
+        Cli::try_parse_from(std::iter::once("berth-enter").chain(args.iter().copied()))
+            .unwrap_or_else(|e| panic!("{args:?}: {e}"))
+    }
+
+    #[test]
+    fn the_cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn a_typical_command_line_makes_the_process_options() {
+        let cli = parse(&[
+            "--network",
+            "host",
+            "-e",
+            "A=1",
+            "--env-file",
+            "/tmp/env",
+            "-u",
+            "nobody",
+            "-w",
+            "/srv",
+            "--entrypoint",
+            "",
+            "-h",
+            "box",
+            "--cap-add",
+            "ALL",
+            "--cap-drop",
+            "NET_RAW",
+            "--security-opt",
+            "seccomp=unconfined",
+            "--ulimit",
+            "nofile=10",
+            "--init",
+            "-t",
+            "--shm-size",
+            "1m",
+            "--",
+            "sh",
+            "-c",
+            "true",
+        ]);
+        assert_eq!(cli.command, ["sh", "-c", "true"]);
+        assert_eq!(
+            cli.process_options(),
+            ProcessOptions {
+                env: vec!["A=1".into()],
+                env_file: vec!["/tmp/env".into()],
+                workdir: Some("/srv".into()),
+                user: Some("nobody".into()),
+                entrypoint: Some(String::new()),
+                hostname: Some("box".into()),
+                cap_add: vec!["ALL".into()],
+                cap_drop: vec!["NET_RAW".into()],
+                privileged: false,
+                security_opt: vec!["seccomp=unconfined".into()],
+                network: "host".into(),
+                ulimit: vec!["nofile=10".into()],
+                init: true,
+                tty: true,
+                interactive: false,
+                shm_size: "1m".into(),
+            }
+        );
+    }
+
+    #[test]
+    fn defaults_are_the_libraries() {
+        let cli = parse(&[]);
+        let want = ProcessOptions {
+            network: "none".into(),
+            ..Default::default()
+        };
+        assert_eq!(cli.process_options(), want);
+    }
+
+    #[test]
+    fn join_makes_an_exec_request() {
+        let cli = parse(&["--join", "web", "-i", "-u", "1000", "--privileged", "id"]);
+        assert_eq!(cli.join.as_deref(), Some("web"));
+        assert_eq!(
+            cli.exec_request(),
+            ExecRequest {
+                command: vec!["id".into()],
+                interactive: true,
+                user: Some("1000".into()),
+                privileged: true,
+                ..Default::default()
+            }
+        );
+    }
 }

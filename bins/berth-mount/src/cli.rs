@@ -28,7 +28,7 @@ pub struct Cli {
 #[derive(Args)]
 pub struct StageFlags {
     #[command(flatten)]
-    pub mount: berth_rootfs::flags::MountFlags,
+    pub mount: berth_cli::MountArgs,
     /// Mount the overlay volatile (no sync of the writable layer): for containers removed when
     /// they stop
     #[arg(long)]
@@ -83,4 +83,65 @@ pub enum VolumeCommand {
         #[arg(required = true)]
         names: Vec<String>,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use berth_rootfs::{MountRequest, OverlayMethod};
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn the_stages_flags_make_the_mount_request() {
+        let cli = Cli::try_parse_from([
+            "berth-mount",
+            "-v",
+            "/host:/ctr:ro",
+            "--volume",
+            "data:/data",
+            "--tmpfs",
+            "/tmp:size=1m",
+            "--read-only",
+            "--overlay-method",
+            "links",
+            "--uidmap",
+            "0:100000:65536",
+            "--gidmap",
+            "0:200000:65536",
+            "--volatile",
+            "--name",
+            "web",
+        ])
+        .unwrap();
+        assert!(cli.command.is_none());
+        assert!(cli.stage.volatile);
+        assert_eq!(cli.stage.name.as_deref(), Some("web"));
+        let request: MountRequest = cli.stage.mount.into();
+        assert_eq!(
+            request,
+            MountRequest {
+                volumes: vec!["/host:/ctr:ro".into(), "data:/data".into()],
+                tmpfs: vec!["/tmp:size=1m".into()],
+                read_only: true,
+                overlay_method: OverlayMethod::ShortLinks,
+                userns: None,
+                userns_remap: None,
+                uidmap: vec!["0:100000:65536".into()],
+                gidmap: vec!["0:200000:65536".into()],
+            }
+        );
+    }
+
+    #[test]
+    fn a_subcommand_alone_makes_an_empty_request() {
+        let cli = Cli::try_parse_from(["berth-mount", "down", "--id", "web"]).unwrap();
+        assert!(matches!(cli.command, Some(Command::Down { .. })));
+        let request: MountRequest = cli.stage.mount.into();
+        assert!(request.is_empty());
+    }
 }

@@ -32,14 +32,8 @@ fn run(cli: Cli) -> Result<()> {
     let root = canonical(&cli.root).context("--root")?;
     let run_dir = canonical(&cli.run_dir).context("--run-dir")?;
     let paths = Paths::new(&root, &run_dir);
-    let stage_flags = &cli.stage;
-    if cli.command.is_some()
-        && (!stage_flags.mount.volumes.is_empty()
-            || !stage_flags.mount.tmpfs.is_empty()
-            || stage_flags.mount.read_only
-            || stage_flags.mount.userns_request() != Default::default()
-            || stage_flags.name.is_some())
-    {
+    let mount: berth_rootfs::MountRequest = cli.stage.mount.into();
+    if cli.command.is_some() && (!mount.is_empty() || cli.stage.name.is_some()) {
         anyhow::bail!(
             "-v, --tmpfs, --read-only, --name and the user namespace flags belong to the \
              stage, not to its subcommands"
@@ -62,10 +56,7 @@ fn run(cli: Cli) -> Result<()> {
             // A signal after the setup waits until the record is out (see Teardown in
             // docs/architecture.md); one during it undoes the setup.
             let _until_emitted = berth_common::TerminationBlocked::new();
-            let opts = cli
-                .stage
-                .mount
-                .setup_options(cli.stage.name, cli.stage.volatile)?;
+            let opts = mount.setup_options(cli.stage.name, cli.stage.volatile)?;
             berth_rootfs::setup(&paths, &mut record, &opts)?;
             stage::write_record(std::io::stdout().lock(), &record)?;
             Ok(())

@@ -3,7 +3,7 @@
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
-use berth_net::{HostSettings, NetRequest};
+use berth_cli::{HostArgs, NetArgs};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -21,11 +21,11 @@ pub struct Cli {
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
     #[command(flatten)]
-    pub settings: HostSettings,
+    pub settings: HostArgs,
     #[command(subcommand)]
     pub command: Option<Command>,
     #[command(flatten)]
-    pub request: NetRequest,
+    pub request: NetArgs,
 }
 
 #[derive(Subcommand)]
@@ -104,4 +104,82 @@ pub enum Command {
     /// Internal: a network's DNS server
     #[command(name = "__dns-serve", hide = true)]
     DnsServe { config: String },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use berth_net::{HostSettings, NetRequest};
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn the_stages_flags_make_the_net_request_and_settings() {
+        let cli = Cli::try_parse_from([
+            "berth-net",
+            "--network",
+            "front",
+            "-p",
+            "127.0.0.1:8080:80",
+            "-P",
+            "--network-alias",
+            "www",
+            "--ip",
+            "10.1.0.5",
+            "--dns",
+            "10.1.0.1",
+            "--dns-search",
+            "example.test",
+            "--dns-opt",
+            "ndots:2",
+            "--add-host",
+            "db:10.1.0.9",
+            "--bridge-name",
+            "tb0",
+            "--default-subnet",
+            "10.99.0.0/24",
+            "--nft-table",
+            "t_b",
+        ])
+        .unwrap();
+        assert!(cli.command.is_none());
+        assert_eq!(
+            NetRequest::from(cli.request),
+            NetRequest {
+                network: "front".into(),
+                publish: vec!["127.0.0.1:8080:80".into()],
+                publish_all: true,
+                aliases: vec!["www".into()],
+                ip: Some("10.1.0.5".parse().unwrap()),
+                dns: vec!["10.1.0.1".into()],
+                dns_search: vec!["example.test".into()],
+                dns_options: vec!["ndots:2".into()],
+                extra_hosts: vec!["db:10.1.0.9".into()],
+            }
+        );
+        assert_eq!(
+            HostSettings::from(cli.settings),
+            HostSettings {
+                default_bridge: "tb0".into(),
+                default_subnet: Some("10.99.0.0/24".parse().unwrap()),
+                nft_table: "t_b".into(),
+            }
+        );
+    }
+
+    #[test]
+    fn no_flags_make_the_libraries_defaults() {
+        let cli = Cli::try_parse_from(["berth-net"]).unwrap();
+        assert_eq!(NetRequest::from(cli.request), NetRequest::default());
+        if ["BERTH_BRIDGE", "BERTH_DEFAULT_SUBNET", "BERTH_NFT_TABLE"]
+            .iter()
+            .all(|var| std::env::var_os(var).is_none())
+        {
+            assert_eq!(HostSettings::from(cli.settings), HostSettings::default());
+        }
+    }
 }

@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use berth_common::stage::{read_record, write_record};
 use berth_common::Paths;
+use berth_net::{HostSettings, NetRequest};
 use clap::Parser;
 
 use cli::{Cli, Command};
@@ -36,12 +37,13 @@ fn key_values(flag: &str, items: &[String]) -> Result<BTreeMap<String, String>> 
 
 fn run(cli: Cli) -> Result<()> {
     let paths = Paths::new(&cli.root, &cli.run_dir);
+    let settings: HostSettings = cli.settings.into();
     let Some(command) = cli.command else {
-        return stage(&paths, &cli);
+        return stage(&paths, &settings, &cli.request.into());
     };
     let ctx = berth_net::Context {
         paths: &paths,
-        settings: &cli.settings,
+        settings: &settings,
         dns: berth_net::DnsLauncher::current_exe(),
     };
     match command {
@@ -65,7 +67,7 @@ fn run(cli: Cli) -> Result<()> {
                 options: key_values("--opt", &options)?,
                 labels: key_values("--label", &labels)?,
             };
-            let def = berth_net::gc::create(&paths, &cli.settings, &request)?;
+            let def = berth_net::gc::create(&paths, &settings, &request)?;
             println!("{}", def.id);
         }
         Command::Ls { quiet, json } => {
@@ -127,24 +129,24 @@ fn run(cli: Cli) -> Result<()> {
                 output::print_gc(&report);
             }
         }
-        Command::Reset => berth_net::gc::reset(&paths, &cli.settings)?,
+        Command::Reset => berth_net::gc::reset(&paths, &settings)?,
         Command::DnsServe { config } => berth_net::dns::serve_main(&config)?,
     }
     Ok(())
 }
 
 /// The stage: the record in, networked, the record out.
-fn stage(paths: &Paths, cli: &Cli) -> Result<()> {
+fn stage(paths: &Paths, settings: &HostSettings, request: &NetRequest) -> Result<()> {
     let mut record = read_record(std::io::stdin().lock()).context("berth-net")?;
     let ctx = berth_net::Context {
         paths,
-        settings: &cli.settings,
+        settings,
         dns: berth_net::DnsLauncher::current_exe(),
     };
     // A signal after the setup waits until the record is out (see Teardown in
     // docs/architecture.md); one during it undoes the setup.
     let _until_emitted = berth_common::TerminationBlocked::new();
-    let part = berth_net::setup(&ctx, &record, &cli.request)?;
+    let part = berth_net::setup(&ctx, &record, request)?;
     record.network = Some(part);
     if let Err(e) = write_record(std::io::stdout().lock(), &record) {
         // Nobody downstream will take the container over: undo.

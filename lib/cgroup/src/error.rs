@@ -64,3 +64,28 @@ pub enum CgroupError {
 }
 
 pub type Result<T, E = CgroupError> = std::result::Result<T, E>;
+
+impl CgroupError {
+    /// What kind of failure this is, for a caller that answers requests.
+    pub fn kind(&self) -> berth_common::ErrorKind {
+        use berth_common::ErrorKind;
+        match self {
+            CgroupError::Invalid { .. } => ErrorKind::InvalidInput,
+            // Processes still in the cgroup, or a freeze that did not settle.
+            CgroupError::Timeout { .. } => ErrorKind::Busy,
+            CgroupError::Read { source, .. }
+            | CgroupError::Write { source, .. }
+            | CgroupError::Create { source, .. }
+            | CgroupError::Remove { source, .. }
+            | CgroupError::Place { source, .. }
+            | CgroupError::Signal { source, .. } => ErrorKind::of_io(source),
+            CgroupError::Parse { .. }
+            | CgroupError::Detect { .. }
+            | CgroupError::NoController { .. }
+            | CgroupError::MissingPath { .. }
+            | CgroupError::Bpf { .. }
+            | CgroupError::Interrupted { .. }
+            | CgroupError::Many { .. } => ErrorKind::Internal,
+        }
+    }
+}

@@ -10,12 +10,12 @@
 pub mod detect;
 pub mod devices;
 pub mod error;
-pub mod flags;
 pub mod freeze;
 pub mod fs;
 pub mod kill;
 pub mod limits;
 pub mod manager;
+pub mod request;
 pub mod stats;
 pub mod v1;
 pub mod v2;

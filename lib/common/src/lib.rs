@@ -2,6 +2,7 @@
 //! and the container record that flows from stage to stage.
 
 pub mod edge;
+pub mod error_kind;
 pub mod error_list;
 pub mod fault;
 pub mod json_file;
@@ -14,6 +15,7 @@ pub mod stage;
 pub mod units;
 pub mod userns;
 
+pub use error_kind::ErrorKind;
 pub use error_list::ErrorList;
 pub use lock::{FileLock, LockError, LockMode};
 pub use paths::{Paths, DEFAULT_ROOT, DEFAULT_RUN_DIR};

@@ -89,3 +89,27 @@ impl ImageError {
 }
 
 pub type Result<T, E = ImageError> = std::result::Result<T, E>;
+
+impl ImageError {
+    /// What kind of failure this is, for a caller that answers requests. Content that does
+    /// not verify (a bad archive, a digest mismatch) is the caller's input at fault.
+    pub fn kind(&self) -> berth_common::ErrorKind {
+        use berth_common::ErrorKind;
+        match self {
+            ImageError::NotFound(_) => ErrorKind::NotFound,
+            ImageError::InUse { .. } | ImageError::UsedByContainer { .. } => ErrorKind::Conflict,
+            ImageError::BadDigest { .. }
+            | ImageError::BadReference { .. }
+            | ImageError::Ambiguous { .. }
+            | ImageError::UnknownFormat { .. }
+            | ImageError::BadArchive { .. }
+            | ImageError::DigestMismatch { .. }
+            | ImageError::DiffIdMismatch { .. }
+            | ImageError::BadImage { .. }
+            | ImageError::Layer { .. }
+            | ImageError::BadChange { .. } => ErrorKind::InvalidInput,
+            ImageError::Lock(e) => e.kind(),
+            ImageError::Io { source, .. } => ErrorKind::of_io(source),
+        }
+    }
+}

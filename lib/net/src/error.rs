@@ -99,3 +99,65 @@ pub(crate) fn flag_err(flag: &'static str, value: &str, reason: impl Into<String
         reason: reason.into(),
     }
 }
+
+impl NetError {
+    /// What kind of failure this is, for a caller that answers requests.
+    pub fn kind(&self) -> berth_common::ErrorKind {
+        use berth_common::ErrorKind;
+        match self {
+            NetError::NoSuchNetwork(_) => ErrorKind::NotFound,
+            // Resolving the container a request names (`container:NAME`, connect).
+            NetError::Container(_) => ErrorKind::NotFound,
+            NetError::NetworkExists(_)
+            | NetError::NetworkInUse { .. }
+            | NetError::Predefined(_)
+            | NetError::SubnetOverlap { .. }
+            | NetError::AddressInUse { .. }
+            | NetError::PortAllocated { .. }
+            | NetError::PortInUse { .. }
+            | NetError::AlreadyConnected { .. }
+            | NetError::NotConnected { .. }
+            | NetError::NoNetns(_) => ErrorKind::Conflict,
+            NetError::BadNetworkName(_)
+            | NetError::Flag { .. }
+            | NetError::AddressOutside { .. }
+            | NetError::Unsupported(_) => ErrorKind::InvalidInput,
+            NetError::NoFreeSubnet
+            | NetError::AddressesExhausted { .. }
+            | NetError::NoFreePort(_)
+            | NetError::Nft(_)
+            | NetError::Dns(_)
+            | NetError::Interrupted { .. }
+            | NetError::Many(_) => ErrorKind::Internal,
+            NetError::Netlink(e) => e.kind(),
+            NetError::Netns(e) => e.kind(),
+            NetError::Lock(e) => e.kind(),
+            NetError::Io { source, .. } => ErrorKind::of_io(source),
+        }
+    }
+}
+
+impl crate::netlink::NetlinkError {
+    pub fn kind(&self) -> berth_common::ErrorKind {
+        use crate::netlink::NetlinkError;
+        use berth_common::ErrorKind;
+        match self {
+            NetlinkError::InvalidName { .. } => ErrorKind::InvalidInput,
+            NetlinkError::Kernel { source, .. } | NetlinkError::Socket { source, .. } => {
+                ErrorKind::of_io(source)
+            }
+            NetlinkError::Decode { .. } => ErrorKind::Internal,
+            NetlinkError::Netns(e) => e.kind(),
+        }
+    }
+}
+
+impl crate::netns::NetnsError {
+    pub fn kind(&self) -> berth_common::ErrorKind {
+        use crate::netns::NetnsError;
+        match self {
+            NetnsError::Io { source, .. } => berth_common::ErrorKind::of_io(source),
+            NetnsError::Loopback { .. } => berth_common::ErrorKind::Internal,
+        }
+    }
+}

@@ -1,46 +1,52 @@
 //! What a container asks of the network: docker's `run` flags (`--network`, `-p`, `-P`,
-//! `--network-alias`, `--ip`, `--dns…`, `--add-host`), checked before anything is made.
+//! `--network-alias`, `--ip`, `--dns…`, `--add-host`) as plain values, checked before
+//! anything is made. `berth-net` and `berth-run` build it from their flags, the daemon from
+//! a request's JSON.
 
 use std::net::Ipv4Addr;
 
 use berth_common::ContainerRecord;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{flag_err, Result};
 use crate::ports::PortRequest;
 
-#[derive(Debug, Clone, Default, clap::Args)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct NetRequest {
-    /// Network: bridge (default), none, host, a network's name, or container:NAME
-    #[arg(long, visible_alias = "net", default_value = "bridge")]
+    /// `bridge` (the default), `none`, `host`, a network's name, or `container:NAME`.
     pub network: String,
-    /// Publish a container's port: `[ip:][hostPort:]containerPort[/proto]`, ranges allowed
-    #[arg(short = 'p', long = "publish", value_name = "PORTS")]
+    /// Published ports as `-p` takes them: `[ip:][hostPort:]containerPort[/proto]`, ranges
+    /// allowed.
     pub publish: Vec<String>,
-    /// Publish every port the image exposes on a random host port
-    #[arg(short = 'P', long = "publish-all")]
+    /// Publish every port the image exposes on a random host port (`-P`).
     pub publish_all: bool,
-    /// Another name the container is known by on its network
-    #[arg(
-        long = "network-alias",
-        visible_alias = "net-alias",
-        value_name = "NAME"
-    )]
+    /// Other names the container is known by on its network.
     pub aliases: Vec<String>,
-    /// The container's IPv4 address on its network
-    #[arg(long)]
+    /// The container's IPv4 address on its network.
     pub ip: Option<Ipv4Addr>,
-    /// DNS server for the container
-    #[arg(long = "dns", value_name = "IP")]
+    /// DNS servers, as given (checked to be IPv4 addresses).
     pub dns: Vec<String>,
-    /// DNS search domain
-    #[arg(long = "dns-search", value_name = "DOMAIN")]
     pub dns_search: Vec<String>,
-    /// DNS resolver option
-    #[arg(long = "dns-option", visible_alias = "dns-opt", value_name = "OPTION")]
     pub dns_options: Vec<String>,
-    /// An /etc/hosts entry: name:ip (ip may be host-gateway)
-    #[arg(long = "add-host", value_name = "HOST:IP")]
+    /// /etc/hosts entries as `--add-host` takes them: `name:ip` (ip may be `host-gateway`).
     pub extra_hosts: Vec<String>,
+}
+
+impl Default for NetRequest {
+    fn default() -> Self {
+        NetRequest {
+            network: crate::settings::DEFAULT_NETWORK.into(),
+            publish: Vec::new(),
+            publish_all: false,
+            aliases: Vec::new(),
+            ip: None,
+            dns: Vec::new(),
+            dns_search: Vec::new(),
+            dns_options: Vec::new(),
+            extra_hosts: Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -3,22 +3,22 @@
 //! made, so teardown never depends on the environment of a later process.
 
 use ipnet::Ipv4Net;
+use serde::{Deserialize, Serialize};
 
 /// The default bridge network's name, as in Docker.
 pub const DEFAULT_NETWORK: &str = "bridge";
 pub const DEFAULT_BRIDGE: &str = "berth0";
 pub const DEFAULT_TABLE: &str = "berth";
 
-#[derive(Debug, Clone, clap::Args)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct HostSettings {
-    /// Name of the default network's bridge
-    #[arg(long = "bridge-name", env = "BERTH_BRIDGE", default_value = DEFAULT_BRIDGE)]
+    /// The default network's bridge.
     pub default_bridge: String,
-    /// Subnet of the default network (default: the first of 172.18-31.0.0/16, 10.88-99.0.0/16 that no route of the host overlaps)
-    #[arg(long = "default-subnet", env = "BERTH_DEFAULT_SUBNET")]
+    /// The default network's subnet; `None`: the first of 172.18-31.0.0/16,
+    /// 10.88-99.0.0/16 that no route of the host overlaps.
     pub default_subnet: Option<Ipv4Net>,
-    /// The nftables table (family ip) that holds all of berth's rules
-    #[arg(long = "nft-table", env = "BERTH_NFT_TABLE", default_value = DEFAULT_TABLE)]
+    /// The nftables table (family ip) that holds all of berth's rules.
     pub nft_table: String,
 }
 

@@ -126,6 +126,16 @@ pub fn set_process_caps(keep: &HashSet<Capability>, root: bool) -> Result<(), Ca
     })
 }
 
+impl CapsError {
+    /// What kind of failure this is, for a caller that answers requests.
+    pub fn kind(&self) -> berth_common::ErrorKind {
+        match self {
+            CapsError::Unknown(_) => berth_common::ErrorKind::InvalidInput,
+            CapsError::Apply { .. } => berth_common::ErrorKind::Internal,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,63 +1,75 @@
-//! The `docker run` flags that shape the container process, shared by `berth-enter` and
-//! `berth-run`, and the spec they make together with the container record.
+//! What a container asks of its process: `docker run`'s process flags (`-e`, `-u`, `-w`,
+//! `--cap-add`, …) as plain values, and the spec they make together with the container
+//! record. `berth-enter` and `berth-run` build it from their flags, the daemon from a
+//! request's JSON.
 
 use std::path::PathBuf;
 
 use berth_common::{ContainerPart, ContainerRecord};
+use serde::{Deserialize, Serialize};
 
 use crate::spawn::{ContainerSpec, NetworkMode};
 
-#[derive(Debug, Clone, Default, clap::Args)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ProcessOptions {
-    /// Set an environment variable (KEY=VALUE, or KEY to take it from berth's environment)
-    #[arg(short = 'e', long = "env")]
+    /// Environment entries: `KEY=VALUE`, or `KEY` to take it from the caller's environment.
     pub env: Vec<String>,
-    /// Read environment variables from a file (KEY=VALUE lines)
-    #[arg(long = "env-file")]
+    /// Files of `KEY=VALUE` lines, read before `env`.
     pub env_file: Vec<PathBuf>,
-    /// Working directory inside the container
-    #[arg(short = 'w', long = "workdir")]
+    /// Working directory inside the container (default: the image's).
     pub workdir: Option<String>,
-    /// User: name|uid[:group|gid]
-    #[arg(short = 'u', long = "user")]
+    /// `name|uid[:group|gid]` (default: the image's).
     pub user: Option<String>,
-    /// Overwrite the image's ENTRYPOINT
-    #[arg(long)]
+    /// Replaces the image's ENTRYPOINT; empty: none.
     pub entrypoint: Option<String>,
-    /// Container host name
-    #[arg(short = 'h', long)]
+    /// Default: the first 12 characters of the container's id.
     pub hostname: Option<String>,
-    /// Add Linux capabilities
-    #[arg(long = "cap-add")]
     pub cap_add: Vec<String>,
-    /// Drop Linux capabilities
-    #[arg(long = "cap-drop")]
     pub cap_drop: Vec<String>,
-    /// Give extended privileges: all capabilities, no seccomp, no masked paths
-    #[arg(long)]
+    /// All capabilities, no seccomp, no masked paths.
     pub privileged: bool,
-    /// Security options: seccomp=unconfined|PROFILE.json, no-new-privileges[=true]
-    #[arg(long = "security-opt")]
+    /// `seccomp=unconfined|PROFILE.json`, `no-new-privileges[=true]`.
     pub security_opt: Vec<String>,
     /// Network when the record has no network part (berth-net not in the pipeline):
-    /// none, host, or a network namespace path. Set by the binary that offers it.
-    #[arg(skip)]
+    /// none (also empty), host, or a network namespace path.
     pub network: String,
-    /// Resource limits: NAME=SOFT[:HARD], e.g. nofile=1024:2048
-    #[arg(long = "ulimit")]
+    /// Resource limits: `NAME=SOFT[:HARD]`, e.g. `nofile=1024:2048`.
     pub ulimit: Vec<String>,
-    /// Run an init as pid 1 that forwards signals and reaps zombies
-    #[arg(long)]
+    /// An init as pid 1 that forwards signals and reaps zombies.
     pub init: bool,
-    /// Allocate a pseudo-terminal
-    #[arg(short = 't', long)]
+    /// A pseudo-terminal for the container.
     pub tty: bool,
-    /// Keep stdin open (otherwise the container reads /dev/null)
-    #[arg(short = 'i', long)]
+    /// Keep stdin open (otherwise the container reads /dev/null).
     pub interactive: bool,
-    /// Size of /dev/shm (k, m, g suffixes)
-    #[arg(long = "shm-size", default_value = "64m")]
+    /// Size of /dev/shm with Docker's units.
     pub shm_size: String,
+}
+
+/// Docker's /dev/shm size.
+pub const DEFAULT_SHM_SIZE: &str = "64m";
+
+impl Default for ProcessOptions {
+    fn default() -> Self {
+        ProcessOptions {
+            env: Vec::new(),
+            env_file: Vec::new(),
+            workdir: None,
+            user: None,
+            entrypoint: None,
+            hostname: None,
+            cap_add: Vec::new(),
+            cap_drop: Vec::new(),
+            privileged: false,
+            security_opt: Vec::new(),
+            network: String::new(),
+            ulimit: Vec::new(),
+            init: false,
+            tty: false,
+            interactive: false,
+            shm_size: DEFAULT_SHM_SIZE.into(),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -395,3 +407,29 @@ pub enum SpecError {
         source: std::io::Error,
     },
 }
+
+impl OptionsError {
+    /// What kind of failure this is, for a caller that answers requests.
+    pub fn kind(&self) -> berth_common::ErrorKind {
+        match self {
+            OptionsError::Caps(e) => e.kind(),
+            OptionsError::Invalid { .. }
+            | OptionsError::EnvFile { .. }
+            | OptionsError::NoCommand => berth_common::ErrorKind::InvalidInput,
+        }
+    }
+}
+
+impl SpecError {
+    pub fn kind(&self) -> berth_common::ErrorKind {
+        match self {
+            SpecError::Options(e) => e.kind(),
+            SpecError::NoRootfs => berth_common::ErrorKind::InvalidInput,
+            SpecError::Io { source, .. } => berth_common::ErrorKind::of_io(source),
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "options_tests.rs"]
+mod tests;

@@ -53,3 +53,14 @@ pub fn filter_for(
         program.install().map_err(|e| e.to_string())
     })))
 }
+
+impl SeccompSetupError {
+    /// A profile the request named that cannot be read or used: the request's fault.
+    pub fn kind(&self) -> berth_common::ErrorKind {
+        match self {
+            SeccompSetupError::Read { .. } | SeccompSetupError::Profile { .. } => {
+                berth_common::ErrorKind::InvalidInput
+            }
+        }
+    }
+}

@@ -88,6 +88,19 @@ impl SpawnError {
             _ => 125,
         }
     }
+
+    /// What kind of failure this is, for a caller that answers requests: a command that
+    /// cannot be run (126, 127) is the request's fault.
+    pub fn kind(&self) -> berth_common::ErrorKind {
+        use berth_common::ErrorKind;
+        match self {
+            SpawnError::Child(f) if f.code == 126 || f.code == 127 => ErrorKind::InvalidInput,
+            SpawnError::Child(_) | SpawnError::Prepare { .. } => ErrorKind::Internal,
+            SpawnError::Sys { source, .. } | SpawnError::Cgroup { source, .. } => {
+                ErrorKind::of_io(source)
+            }
+        }
+    }
 }
 
 /// A started container process.

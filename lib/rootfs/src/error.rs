@@ -104,3 +104,35 @@ pub(crate) fn io_err<E: Into<io::Error>>(
         source: e.into(),
     }
 }
+
+impl RootfsError {
+    /// What kind of failure this is, for a caller that answers requests.
+    pub fn kind(&self) -> berth_common::ErrorKind {
+        use berth_common::ErrorKind;
+        match self {
+            RootfsError::NoSuchVolume { .. } | RootfsError::NoSuchContainer { .. } => {
+                ErrorKind::NotFound
+            }
+            RootfsError::VolumeInUse { .. } | RootfsError::NameInUse { .. } => ErrorKind::Conflict,
+            RootfsError::WrongKind { .. }
+            | RootfsError::BadPath { .. }
+            | RootfsError::Spec { .. }
+            | RootfsError::BindSourceMissing { .. }
+            | RootfsError::DuplicateTarget { .. }
+            | RootfsError::Subid { .. }
+            | RootfsError::ProcTarget { .. }
+            | RootfsError::Record(_) => ErrorKind::InvalidInput,
+            RootfsError::InRoot { source, .. }
+            | RootfsError::Mount { source, .. }
+            | RootfsError::Unmount { source, .. }
+            | RootfsError::Io { source, .. }
+            | RootfsError::Idmap { source, .. } => ErrorKind::of_io(source),
+            RootfsError::Lock(e) => e.kind(),
+            RootfsError::Overlay { .. }
+            | RootfsError::Layer { .. }
+            | RootfsError::Seed { .. }
+            | RootfsError::Interrupted { .. }
+            | RootfsError::Many(_) => ErrorKind::Internal,
+        }
+    }
+}

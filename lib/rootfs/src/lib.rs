@@ -20,7 +20,6 @@
 
 pub mod bind;
 pub mod error;
-pub mod flags;
 pub mod idmap;
 pub mod in_root;
 pub mod links;
@@ -28,6 +27,7 @@ pub mod mountinfo;
 pub mod overlay;
 mod plan;
 pub mod proc_target;
+pub mod request;
 pub mod seed;
 pub mod setup;
 pub mod spec;
@@ -45,6 +45,7 @@ pub use bind::{
 pub use error::{Result, RootfsError};
 pub use in_root::{fd_path, open_in_root, reopen_dir, resolved_in_root, Kind};
 pub use overlay::{mount_overlay, Overlay, OverlayMethod};
+pub use request::MountRequest;
 pub use setup::{setup, SetupOptions};
 pub use subid::UsernsRequest;
 pub use teardown::{down, DownReport};

@@ -36,12 +36,14 @@ use crate::links;
 /// The most a legacy `mount(2)` option string may hold (one page, with its NUL).
 pub const MAX_MOUNT_DATA: usize = 4095;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum OverlayMethod {
     /// `Fsconfig` when the kernel supports it, else `ShortLinks`.
     #[default]
     Auto,
     Fsconfig,
+    #[serde(rename = "links", alias = "short-links")]
     ShortLinks,
 }
 

@@ -68,23 +68,38 @@ pub enum AttachError {
     },
 }
 
-/// `berth-run attach` flags (docker's).
-#[derive(Debug, Clone, clap::Args)]
-pub struct AttachFlags {
-    /// Do not attach stdin
-    #[arg(long)]
+/// How `attach` joins (docker attach's flags as plain values).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct AttachRequest {
+    /// Do not send stdin to the container.
     pub no_stdin: bool,
-    /// Key sequence that detaches, leaving the container running (docker's format:
-    /// `ctrl-p,ctrl-q`, `ctrl-a,d`)
-    #[arg(long, default_value = DEFAULT_DETACH_KEYS)]
+    /// The key sequence that detaches, leaving the container running (docker's format:
+    /// `ctrl-p,ctrl-q`, `ctrl-a,d`).
     pub detach_keys: String,
 }
 
-impl Default for AttachFlags {
+impl Default for AttachRequest {
     fn default() -> Self {
-        AttachFlags {
+        AttachRequest {
             no_stdin: false,
             detach_keys: DEFAULT_DETACH_KEYS.into(),
+        }
+    }
+}
+
+impl AttachError {
+    /// What kind of failure this is, for a caller that answers requests.
+    pub fn kind(&self) -> berth_common::ErrorKind {
+        use berth_common::ErrorKind;
+        match self {
+            AttachError::State(e) => e.kind(),
+            AttachError::Stopped { .. } | AttachError::NotDetached { .. } => ErrorKind::Conflict,
+            AttachError::DetachKeys { .. } => ErrorKind::InvalidInput,
+            AttachError::Connect { source, .. }
+            | AttachError::Io { source, .. }
+            | AttachError::Listen { source, .. } => ErrorKind::of_io(source),
+            AttachError::Protocol { .. } | AttachError::Lost { .. } => ErrorKind::Internal,
         }
     }
 }
@@ -142,8 +157,8 @@ fn reachable(path: &Path) -> std::io::Result<(Option<OwnedFd>, PathBuf)> {
 
 /// `berth-run attach`: joins this process's stdio to container `reference`'s until the
 /// container exits (returns its exit status) or the detach keys are typed (returns 0).
-pub fn attach(paths: &Paths, reference: &str, flags: &AttachFlags) -> Result<i32, AttachError> {
-    let keys = parse_detach_keys(&flags.detach_keys)?;
+pub fn attach(paths: &Paths, reference: &str, request: &AttachRequest) -> Result<i32, AttachError> {
+    let keys = parse_detach_keys(&request.detach_keys)?;
     let state = state::find(paths, reference)?;
     let container = state
         .name
@@ -176,7 +191,7 @@ pub fn attach(paths: &Paths, reference: &str, flags: &AttachFlags) -> Result<i32
         // Closed before a word: the container is ending.
         None => return ended(paths, &state, container),
     };
-    let forward_stdin = stdin_open && !flags.no_stdin;
+    let forward_stdin = stdin_open && !request.no_stdin;
     let stdin = std::io::stdin();
     // Taken from here on, so no signal ends this process with its terminal left raw.
     let signals = SignalFd::new(&[libc::SIGWINCH, libc::SIGINT, libc::SIGTERM, libc::SIGHUP])

@@ -15,18 +15,16 @@ use crate::{logs, RunError};
 pub fn kill(paths: &Paths, reference: &str, signal: i32) -> Result<RunState, RunError> {
     let state = state::find(paths, reference)?;
     if !state.is_running() {
-        return Err(RunError::Control(format!(
-            "container {} is not running",
-            short(&state.id)
-        )));
+        return Err(RunError::NotRunning {
+            container: short(&state.id).to_string(),
+        });
     }
     // SAFETY: kill has no memory effects; the pid is the container's first process.
     if unsafe { libc::kill(state.pid, signal) } != 0 {
-        return Err(RunError::Control(format!(
-            "cannot signal container {}: {}",
-            short(&state.id),
-            std::io::Error::last_os_error()
-        )));
+        return Err(RunError::Signal {
+            container: short(&state.id).to_string(),
+            source: std::io::Error::last_os_error(),
+        });
     }
     Ok(state)
 }
@@ -94,10 +92,9 @@ pub fn remove(paths: &Paths, reference: &str, force: bool) -> Result<String, Run
     let state = state::find(paths, reference)?;
     if state.is_running() {
         if !force {
-            return Err(RunError::Control(format!(
-                "container {} is running: stop it first or use --force",
-                short(&state.id)
-            )));
+            return Err(RunError::Running {
+                container: short(&state.id).to_string(),
+            });
         }
         stop(paths, &state.id, Duration::ZERO)?;
     }
@@ -106,22 +103,43 @@ pub fn remove(paths: &Paths, reference: &str, force: bool) -> Result<String, Run
     // The same teardown as the end of a run: cgroups, network, rootfs and writable layer.
     crate::Teardown::for_record(paths, &state.record, true)
         .run()
-        .finish(RunError::Teardown)?;
+        .finish(|errors| RunError::Teardown {
+            container: short(&state.id).to_string(),
+            errors,
+        })?;
     let dir = state::dir(paths, &state.id);
     if dir.exists() {
         std::fs::remove_dir_all(&dir)
-            .map_err(|e| RunError::Control(format!("cannot remove {}: {e}", dir.display())))?;
+            .map_err(|source| RunError::RemoveState { path: dir, source })?;
     }
     Ok(state.id)
 }
 
-/// Copies the container's logs to stdout/stderr; with `follow`, until it exits.
-pub fn logs(paths: &Paths, reference: &str, follow: bool) -> Result<(), RunError> {
+/// Copies the container's logs to `stdout` and `stderr` (what the container wrote to each);
+/// with `follow`, until it exits.
+pub fn logs(
+    paths: &Paths,
+    reference: &str,
+    follow: bool,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<(), RunError> {
     let state = state::find(paths, reference)?;
     let path = state::log_path(paths, &state.id);
-    let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr().lock());
-    let io = |e: std::io::Error| RunError::Control(format!("{}: {e}", path.display()));
-    let mut seen = logs::replay(&path, 0, &mut out, &mut err).map_err(io)?;
+    let (mut out, mut err) = (CallerWriter::new(out), CallerWriter::new(err));
+    let mut replay = |seen| {
+        logs::replay(&path, seen, &mut out, &mut err).map_err(|source| {
+            if out.failed || err.failed {
+                RunError::Output(source)
+            } else {
+                RunError::Log {
+                    path: path.clone(),
+                    source,
+                }
+            }
+        })
+    };
+    let mut seen = replay(0)?;
     if !follow {
         return Ok(());
     }
@@ -131,10 +149,40 @@ pub fn logs(paths: &Paths, reference: &str, follow: bool) -> Result<(), RunError
             .flatten()
             .is_some_and(|s| s.is_running());
         std::thread::sleep(Duration::from_millis(100));
-        seen = logs::replay(&path, seen, &mut out, &mut err).map_err(io)?;
+        seen = replay(seen)?;
         if !running {
             return Ok(());
         }
+    }
+}
+
+/// The caller's writer, remembering whether it failed: a full disk or a closed pipe on the
+/// caller's side is not the log file's fault.
+struct CallerWriter<'a> {
+    inner: &'a mut dyn Write,
+    failed: bool,
+}
+
+impl<'a> CallerWriter<'a> {
+    fn new(inner: &'a mut dyn Write) -> Self {
+        CallerWriter {
+            inner,
+            failed: false,
+        }
+    }
+}
+
+impl Write for CallerWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let result = self.inner.write(buf);
+        self.failed |= result.is_err();
+        result
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let result = self.inner.flush();
+        self.failed |= result.is_err();
+        result
     }
 }
 
@@ -267,5 +315,8 @@ pub fn teardown_exited(paths: &Paths, id: &str) -> Result<(), RunError> {
     }
     crate::Teardown::for_record(paths, &state.record, state.auto_remove)
         .run()
-        .finish(RunError::Teardown)
+        .finish(|errors| RunError::Teardown {
+            container: short(id).to_string(),
+            errors,
+        })
 }

@@ -2,61 +2,54 @@
 //! seccomp filter, user, environment and working directory unless the flags say otherwise.
 
 use berth_common::Paths;
+use berth_process::seccomp::SeccompSetupError;
 use berth_process::tty::{pump, Pty, RawMode};
 use berth_process::{ContainerSpec, NetworkMode};
+use serde::{Deserialize, Serialize};
 
 use crate::state::{self, RunState};
 use crate::{Outcome, RunError};
 
-#[derive(Debug, Clone, Default, clap::Args)]
-pub struct ExecFlags {
-    /// Keep stdin open
-    #[arg(short = 'i', long)]
+/// What `exec` runs, and how (docker's exec flags as plain values).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ExecRequest {
+    /// The command and its arguments.
+    pub command: Vec<String>,
+    /// Keep stdin open.
     pub interactive: bool,
-    /// Allocate a pseudo-terminal
-    #[arg(short = 't', long)]
+    /// A pseudo-terminal for the process.
     pub tty: bool,
-    /// Set environment variables
-    #[arg(short = 'e', long = "env")]
+    /// `KEY=VALUE` entries over the container's environment.
     pub env: Vec<String>,
-    /// Working directory inside the container
-    #[arg(short = 'w', long)]
+    /// Working directory inside the container (default: the container's).
     pub workdir: Option<String>,
-    /// User: name|uid[:group|gid]
-    #[arg(short = 'u', long)]
+    /// `name|uid[:group|gid]` (default: the container's).
     pub user: Option<String>,
-    /// All capabilities and no seccomp filter for this process
-    #[arg(long)]
+    /// All capabilities and no seccomp filter for this process.
     pub privileged: bool,
 }
 
-pub fn exec(
-    paths: &Paths,
-    reference: &str,
-    flags: &ExecFlags,
-    command: &[String],
-) -> Result<Outcome, RunError> {
+pub fn exec(paths: &Paths, reference: &str, request: &ExecRequest) -> Result<Outcome, RunError> {
     let container = state::find(paths, reference)?;
     if !container.is_running() {
-        return Err(RunError::Control(format!(
-            "container {} is not running",
-            crate::control::short(&container.id)
-        )));
+        return Err(RunError::NotRunning {
+            container: crate::control::short(&container.id).to_string(),
+        });
     }
-    if command.is_empty() {
-        return Err(RunError::Flag {
+    if request.command.is_empty() {
+        return Err(RunError::InvalidInput {
             flag: "COMMAND",
             reason: "give a command to run in the container".into(),
         });
     }
-    let mut spec = spec(&container, flags, command)?;
+    let mut spec = spec(&container, request)?;
     let raw_mode = spec.tty.as_ref().map(|_| RawMode::enter());
     let started = berth_process::join::join(container.pid, &spec)?;
     let output = match spec.tty.take() {
         Some(pty) => {
             drop(pty.slave);
-            let thread = pump(&pty.master, flags.interactive)
-                .map_err(|e| RunError::Monitor(format!("terminal: {e}")))?;
+            let thread = pump(&pty.master, request.interactive).map_err(RunError::Terminal)?;
             Some((thread, pty.master))
         }
         None => None,
@@ -73,21 +66,16 @@ pub fn exec(
     })
 }
 
-fn spec(
-    container: &RunState,
-    flags: &ExecFlags,
-    command: &[String],
-) -> Result<ContainerSpec, RunError> {
+fn spec(container: &RunState, request: &ExecRequest) -> Result<ContainerSpec, RunError> {
     let snapshot = &container.process;
-    let privileged = flags.privileged || snapshot.privileged;
-    let caps = if flags.privileged {
+    let privileged = request.privileged || snapshot.privileged;
+    let caps = if request.privileged {
         berth_process::caps::resolve(&[], &[], true)
     } else {
         berth_process::caps::from_names(&snapshot.caps)
-    }
-    .map_err(|e| RunError::Control(e.to_string()))?;
+    }?;
     let mut env = snapshot.env.clone();
-    for entry in &flags.env {
+    for entry in &request.env {
         let key = entry.split_once('=').map_or(entry.as_str(), |(k, _)| k);
         env.retain(|e| e.split_once('=').map_or(e.as_str(), |(k, _)| k) != key);
         env.push(entry.clone());
@@ -95,23 +83,26 @@ fn spec(
     let seccomp_names = berth_process::caps::names(&caps);
     let filter = match (privileged, snapshot.seccomp.as_str()) {
         (true, _) | (_, "unconfined") => None,
-        (_, "default") => Some(
-            berth_seccomp::docker_default(&seccomp_names)
-                .map_err(|e| RunError::Control(format!("seccomp: {e}")))?,
-        ),
+        (_, "default") => Some(berth_seccomp::docker_default(&seccomp_names)?),
         (_, path) => {
-            let json = std::fs::read(path)
-                .map_err(|e| RunError::Control(format!("seccomp profile {path}: {e}")))?;
+            let json = std::fs::read(path).map_err(|source| SeccompSetupError::Read {
+                path: path.into(),
+                source,
+            })?;
             Some(
-                berth_seccomp::from_profile_json(&json, &seccomp_names)
-                    .map_err(|e| RunError::Control(format!("seccomp profile {path}: {e}")))?,
+                berth_seccomp::from_profile_json(&json, &seccomp_names).map_err(|source| {
+                    SeccompSetupError::Profile {
+                        path: path.to_string(),
+                        source,
+                    }
+                })?,
             )
         }
     };
     let seccomp: Option<berth_process::seccomp::Installer> =
         filter.map(|f| Box::new(move || f.apply().map_err(|e| e.to_string())) as _);
-    let tty = if flags.tty {
-        Some(Pty::open().map_err(|e| RunError::Control(format!("terminal: {e}")))?)
+    let tty = if request.tty {
+        Some(Pty::open().map_err(RunError::Terminal)?)
     } else {
         None
     };
@@ -124,13 +115,16 @@ fn spec(
         etc_files: Vec::new(),
         shm_size: 0,
         hostname: String::new(),
-        args: command.to_vec(),
+        args: request.command.clone(),
         env,
-        cwd: flags
+        cwd: request
             .workdir
             .clone()
             .unwrap_or_else(|| snapshot.workdir.clone()),
-        user: flags.user.clone().unwrap_or_else(|| snapshot.user.clone()),
+        user: request
+            .user
+            .clone()
+            .unwrap_or_else(|| snapshot.user.clone()),
         caps,
         no_new_privs: snapshot.no_new_privs,
         seccomp,
@@ -144,7 +138,7 @@ fn spec(
             .collect(),
         cgroup: None,
         tty,
-        stdin: flags.interactive,
+        stdin: request.interactive,
         init: false,
         // Joining enters the container's user namespace, if it has one (join.rs).
         userns: None,

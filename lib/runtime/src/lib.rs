@@ -5,11 +5,14 @@
 
 pub mod attach;
 pub mod control;
+#[cfg(test)]
+mod control_tests;
 pub mod detach_keys;
+mod error;
 pub mod exec;
-mod flags;
 pub mod logs;
 mod monitor;
+mod request;
 pub mod state;
 mod trace;
 
@@ -19,58 +22,10 @@ use berth_common::{ContainerRecord, ErrorList, Paths};
 use berth_image::import::{load, ImportOptions};
 use berth_image::Store;
 
-pub use flags::RunFlags;
-pub use monitor::start_detached;
+pub use error::{ErrorKind, RunError};
+pub use monitor::{start_detached, MonitorError};
+pub use request::RunRequest;
 pub use trace::Trace;
-
-#[derive(Debug, thiserror::Error)]
-pub enum RunError {
-    #[error("image: {0}")]
-    Image(#[from] berth_image::ImageError),
-    #[error("rootfs: {0}")]
-    Rootfs(#[from] berth_rootfs::RootfsError),
-    #[error("cgroup: {0}")]
-    Cgroup(#[from] berth_cgroups::CgroupError),
-    #[error("network: {0}")]
-    Net(#[from] berth_net::NetError),
-    #[error("{0}")]
-    Spec(#[from] berth_process::options::SpecError),
-    #[error("{0}")]
-    Seccomp(#[from] berth_process::seccomp::SeccompSetupError),
-    #[error("{0}")]
-    Start(#[from] berth_process::SpawnError),
-    #[error("monitor: {0}")]
-    Monitor(String),
-    #[error(transparent)]
-    State(#[from] state::StateError),
-    #[error("{0}")]
-    Control(String),
-    #[error("invalid {flag}: {reason}")]
-    Flag { flag: &'static str, reason: String },
-    #[error(transparent)]
-    Attach(#[from] attach::AttachError),
-    /// SIGINT, SIGTERM or SIGHUP came while the container was set up; it was undone.
-    #[error(
-        "interrupted by signal {signal} before the container started; what was set up is undone"
-    )]
-    Interrupted { signal: i32 },
-    /// Every failure of a teardown that went on after the first.
-    #[error("teardown: {0}")]
-    Teardown(berth_common::ErrorList<RunError>),
-}
-
-impl RunError {
-    /// Docker's convention: 125 for berth's own failures, 126/127 for a command that
-    /// cannot be run.
-    pub fn exit_code(&self) -> i32 {
-        match self {
-            RunError::Start(e) => e.exit_code(),
-            // As docker attach: 1 for a container that cannot be attached to.
-            RunError::Attach(_) => 1,
-            _ => 125,
-        }
-    }
-}
 
 /// How a container ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,19 +58,15 @@ impl Prepared {
 /// Image, rootfs, cgroup and process spec for a run; nothing started yet.
 pub fn prepare(
     paths: &Paths,
-    image: &str,
-    command: &[String],
-    flags: &RunFlags,
+    request: &RunRequest,
     trace: &mut Trace,
 ) -> Result<Prepared, RunError> {
-    // Bad flags are found before anything is made.
-    let limits = flags.limits()?;
-    flags.net.check()?;
-    let setup = flags.rootfs_options()?;
+    // Bad input is found before anything is made.
+    let (limits, setup) = request.checked()?;
     // A termination signal waits until the setup is whole, and then undoes it (below):
     // never a process killed with half a container in place.
     let setup_first = berth_common::TerminationBlocked::new();
-    let mut record = trace.stage("image", || image_record(paths, image))?;
+    let mut record = trace.stage("image", || image_record(paths, &request.image))?;
     // The id comes first so that the cgroups can be made beside the mount: both are mostly
     // the kernel's work (mkdir in every hierarchy; the overlay), and on two cores they overlap.
     let id = record
@@ -123,7 +74,7 @@ pub fn prepare(
         .get_or_insert_with(|| berth_common::ContainerPart::new(setup.name.clone()))
         .id
         .clone();
-    let host = flags.cgroup_host();
+    let host = request.cgroup_host();
     let (mounted, (cgroup, cgroup_took)) = std::thread::scope(|scope| {
         let cgroup = scope.spawn(|| {
             let begin = std::time::Instant::now();
@@ -140,7 +91,7 @@ pub fn prepare(
     let mut teardown = Teardown {
         paths: paths.clone(),
         record: record.clone(),
-        remove: flags.rm,
+        remove: request.rm,
         cgroup: cgroup.as_ref().ok().cloned(),
         network: false,
         armed: true,
@@ -150,17 +101,19 @@ pub fn prepare(
     teardown.record = record.clone();
     let net = berth_net::Context {
         paths,
-        settings: &flags.net_host,
+        settings: &request.net_host,
         dns: berth_net::DnsLauncher::current_exe(),
     };
-    let part = trace.stage("net", || berth_net::setup(&net, &record, &flags.net))?;
+    let part = trace.stage("net", || berth_net::setup(&net, &record, &request.net))?;
     teardown.network = true;
     record.network = Some(part);
     record.cgroup = Some(cgroup);
-    let mut spec = trace.stage("spec", || flags.process.spec(&mut record, command))?;
+    let mut spec = trace.stage("spec", || {
+        request.process.spec(&mut record, &request.command)
+    })?;
     spec.seccomp = trace.stage("seccomp", || {
         berth_process::seccomp::filter_for(
-            &flags.process,
+            &request.process,
             &spec,
             Some(&paths.run_dir().join("seccomp")),
         )
@@ -181,16 +134,10 @@ pub fn prepare(
     })
 }
 
-/// Runs `image` (a stored image, or an archive path to load first) to completion, in the
-/// foreground: its stdio is berth-run's.
-pub fn run(
-    paths: &Paths,
-    image: &str,
-    command: &[String],
-    flags: &RunFlags,
-    trace: &mut Trace,
-) -> Result<Outcome, RunError> {
-    let mut prepared = prepare(paths, image, command, flags, trace)?;
+/// Runs the request's image (a stored image, or an archive path to load first) to
+/// completion, in the foreground: its stdio is berth-run's.
+pub fn run(paths: &Paths, request: &RunRequest, trace: &mut Trace) -> Result<Outcome, RunError> {
+    let mut prepared = prepare(paths, request, trace)?;
     let raw_mode = prepared
         .spec
         .tty
@@ -202,10 +149,10 @@ pub fn run(
     let mut run_state = state::RunState::running(
         &prepared.record,
         &prepared.spec,
-        image,
+        &request.image,
         started.pid,
-        flags.rm,
-        snapshot(&prepared.spec, &flags.process),
+        request.rm,
+        snapshot(&prepared.spec, &request.process),
     );
     if let Err(e) = run_state.write(paths) {
         tracing::warn!(error = %e, "cannot write the container state");
@@ -215,8 +162,8 @@ pub fn run(
     let output = match prepared.spec.tty.take() {
         Some(pty) => {
             drop(pty.slave);
-            let pump = berth_process::tty::pump(&pty.master, flags.process.interactive)
-                .map_err(|e| RunError::Monitor(format!("terminal: {e}")))?;
+            let pump = berth_process::tty::pump(&pty.master, request.process.interactive)
+                .map_err(RunError::Terminal)?;
             Some((pump, pty.master))
         }
         None => None,
@@ -230,7 +177,7 @@ pub fn run(
     trace.mark("run");
     let oom_killed = oom_killed(&prepared.record);
     run_state.exited(code, oom_killed);
-    if !flags.rm {
+    if !request.rm {
         let _ = run_state.write(paths);
     }
     for error in prepared.teardown.run_after_exit(trace) {

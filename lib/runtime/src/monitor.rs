@@ -16,27 +16,49 @@ use berth_process::sync;
 use crate::state::{self, RunState};
 use crate::{attach, logs, Prepared, RunError};
 
-/// Starts `prepared` under a new monitor and returns once the command runs (or failed to).
+/// Starting a detached container's monitor failed.
+#[derive(Debug, thiserror::Error)]
+pub enum MonitorError {
+    #[error("{op}: {source}")]
+    Sys {
+        op: &'static str,
+        source: std::io::Error,
+    },
+    #[error("the monitor ended without a word ({said:?})")]
+    Silent { said: String },
+}
+
+/// Starts `prepared` (made from `request`) under a new monitor and returns once the
+/// command runs (or failed to).
 pub fn start_detached(
     paths: &Paths,
     prepared: Prepared,
-    image: &str,
-    flags: &crate::RunFlags,
+    request: &crate::RunRequest,
 ) -> Result<RunState, RunError> {
-    let auto_remove = flags.rm;
-    let process = crate::snapshot(&prepared.spec, &flags.process);
-    let report = sync::pipe().map_err(|e| RunError::Monitor(format!("create pipe: {e}")))?;
+    let auto_remove = request.rm;
+    let process = crate::snapshot(&prepared.spec, &request.process);
+    let report = sync::pipe().map_err(|source| MonitorError::Sys {
+        op: "create pipe",
+        source,
+    })?;
     // SAFETY: berth-run is single-threaded here, so the child may run ordinary Rust code.
     let pid = unsafe { libc::fork() };
     if pid < 0 {
-        return Err(RunError::Monitor(format!(
-            "fork: {}",
-            std::io::Error::last_os_error()
-        )));
+        return Err(MonitorError::Sys {
+            op: "fork",
+            source: std::io::Error::last_os_error(),
+        }
+        .into());
     }
     if pid == 0 {
         drop(report.read);
-        let code = monitor(paths, prepared, image, (auto_remove, process), report.write);
+        let code = monitor(
+            paths,
+            prepared,
+            &request.image,
+            (auto_remove, process),
+            report.write,
+        );
         // SAFETY: _exit ends the monitor without running berth-run's exit handlers.
         unsafe { libc::_exit(code) };
     }
@@ -55,9 +77,7 @@ pub fn start_detached(
         Ok(Report::Failed { code, message }) => Err(RunError::Start(
             berth_process::SpawnError::Child(sync::ChildFailure { code, message }),
         )),
-        Err(_) => Err(RunError::Monitor(format!(
-            "the monitor ended without a word ({text:?})"
-        ))),
+        Err(_) => Err(MonitorError::Silent { said: text }.into()),
     }
 }
 

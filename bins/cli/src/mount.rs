@@ -1,12 +1,9 @@
-//! `docker run`'s filesystem flags, shared by `berth-mount` and `berth-run`.
+//! `docker run`'s filesystem flags (`berth-mount`, `berth-run`).
 
-use crate::error::Result;
-use crate::overlay::OverlayMethod;
-use crate::setup::SetupOptions;
-use crate::subid::UsernsRequest;
+use berth_rootfs::{MountRequest, OverlayMethod};
 
 #[derive(Debug, Clone, Default, clap::Args)]
-pub struct MountFlags {
+pub struct MountArgs {
     /// Bind mount or volume: /host:/ctr[:ro], name:/ctr[:ro,nocopy], /ctr (anonymous volume)
     #[arg(short = 'v', long = "volume", value_name = "SPEC")]
     pub volumes: Vec<String>,
@@ -41,29 +38,17 @@ pub struct MountFlags {
     pub gidmap: Vec<String>,
 }
 
-impl MountFlags {
-    /// The setup for a container named `name`; `volatile` for one removed when it stops.
-    /// Fails on user namespace flags that conflict, or a user without subordinate ids;
-    /// nothing is made.
-    pub fn setup_options(&self, name: Option<String>, volatile: bool) -> Result<SetupOptions> {
-        Ok(SetupOptions {
-            volumes: self.volumes.clone(),
-            tmpfs: self.tmpfs.clone(),
-            read_only: self.read_only,
-            name,
-            method: self.overlay_method,
-            volatile,
-            userns: self.userns_request().resolve()?,
-        })
-    }
-
-    /// The user namespace flags as given.
-    pub fn userns_request(&self) -> UsernsRequest {
-        UsernsRequest {
-            userns: self.userns.clone(),
-            remap: self.userns_remap.clone(),
-            uidmap: self.uidmap.clone(),
-            gidmap: self.gidmap.clone(),
+impl From<MountArgs> for MountRequest {
+    fn from(args: MountArgs) -> Self {
+        MountRequest {
+            volumes: args.volumes,
+            tmpfs: args.tmpfs,
+            read_only: args.read_only,
+            overlay_method: args.overlay_method,
+            userns: args.userns,
+            userns_remap: args.userns_remap,
+            uidmap: args.uidmap,
+            gidmap: args.gidmap,
         }
     }
 }
