@@ -94,30 +94,48 @@ pub fn detect(root: &Path) -> Result<Mode> {
 /// Mount points of cgroup and cgroup2 filesystems, from /proc/self/mountinfo (for messages
 /// and diagnostics).
 pub fn cgroup_mounts() -> Vec<String> {
-    let Ok(text) = std::fs::read_to_string("/proc/self/mountinfo") else {
+    let Ok(mounts) = procfs::process::Process::myself().and_then(|me| me.mountinfo()) else {
         return Vec::new();
     };
-    parse_mountinfo(&text)
+    cgroup_mount_points(&mounts)
         .into_iter()
         .map(|(point, fstype)| format!("{} ({fstype})", point.display()))
         .collect()
 }
 
-/// (mount point, fstype) of each cgroup/cgroup2 line of a mountinfo text.
-pub fn parse_mountinfo(text: &str) -> Vec<(PathBuf, String)> {
-    text.lines()
-        .filter_map(|line| {
-            let (left, right) = line.split_once(" - ")?;
-            let point = left.split_whitespace().nth(4)?;
-            let fstype = right.split_whitespace().next()?;
-            (fstype == "cgroup" || fstype == "cgroup2").then(|| {
-                (
-                    PathBuf::from(point.replace("\\040", " ")),
-                    fstype.to_string(),
-                )
-            })
-        })
+/// (mount point, fstype) of each cgroup/cgroup2 mount.
+pub fn cgroup_mount_points(mounts: &procfs::process::MountInfos) -> Vec<(PathBuf, String)> {
+    mounts
+        .iter()
+        .filter(|m| m.fs_type == "cgroup" || m.fs_type == "cgroup2")
+        .map(|m| (unescape_mount_path(&m.mount_point), m.fs_type.clone()))
         .collect()
+}
+
+/// The kernel writes space, tab, newline and backslash in mountinfo paths as `\ooo`
+/// (`mangle_path`); procfs leaves them so (eminence/procfs#262).
+fn unescape_mount_path(path: &Path) -> PathBuf {
+    let text = path.to_string_lossy();
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text.as_ref();
+    while let Some(at) = rest.find('\\') {
+        out.push_str(&rest[..at]);
+        let octal = rest
+            .get(at + 1..at + 4)
+            .filter(|o| o.bytes().all(|b| (b'0'..=b'7').contains(&b)));
+        match octal.and_then(|o| u8::from_str_radix(o, 8).ok()) {
+            Some(byte @ (b' ' | b'\t' | b'\n' | b'\\')) => {
+                out.push(char::from(byte));
+                rest = &rest[at + 4..];
+            }
+            _ => {
+                out.push('\\');
+                rest = &rest[at + 1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    PathBuf::from(out)
 }
 
 #[cfg(test)]
@@ -134,10 +152,13 @@ mod tests {
 
     #[test]
     fn mountinfo_lists_cgroup_mounts() {
+        use procfs::FromBufRead;
         let text = "31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755\n\
-            35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory\n\
-            41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw\n";
-        let mounts = parse_mountinfo(text);
+            35 31 0:32 / /sys/fs/cgroup/memory rw,relatime shared:9 - cgroup cgroup rw,memory\n\
+            41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw\n\
+            42 31 0:39 / /tmp/a\\040b\\134c\\011 rw - cgroup2 cgroup2 rw\n";
+        let mounts = procfs::process::MountInfos::from_buf_read(text.as_bytes()).unwrap();
+        let mounts = cgroup_mount_points(&mounts);
         assert_eq!(
             mounts,
             vec![
@@ -146,6 +167,7 @@ mod tests {
                     PathBuf::from("/sys/fs/cgroup/unified"),
                     "cgroup2".to_string()
                 ),
+                (PathBuf::from("/tmp/a b\\c\t"), "cgroup2".to_string()),
             ]
         );
     }

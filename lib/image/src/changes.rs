@@ -1,8 +1,6 @@
 //! `--change` instructions of `import`, in Dockerfile syntax, applied to a run config.
 
-use std::collections::BTreeMap;
-
-use serde_json::Value;
+use std::collections::HashMap;
 
 use crate::error::{ImageError, Result};
 use crate::spec::RunConfig;
@@ -19,40 +17,50 @@ pub fn apply_change(config: &mut RunConfig, instruction: &str) -> Result<()> {
         .ok_or_else(|| bad("expected an instruction and its arguments"))?;
     let rest = rest.trim();
     match keyword.to_ascii_uppercase().as_str() {
-        "CMD" => config.cmd = Some(command(rest)),
-        "ENTRYPOINT" => config.entrypoint = Some(command(rest)),
-        "WORKDIR" => config.working_dir = Some(rest.to_string()),
-        "USER" => config.user = Some(rest.to_string()),
-        "STOPSIGNAL" => config.stop_signal = Some(rest.to_string()),
+        "CMD" => {
+            config.set_cmd(Some(command(rest)));
+        }
+        "ENTRYPOINT" => {
+            config.set_entrypoint(Some(command(rest)));
+        }
+        "WORKDIR" => {
+            config.set_working_dir(Some(rest.to_string()));
+        }
+        "USER" => {
+            config.set_user(Some(rest.to_string()));
+        }
+        "STOPSIGNAL" => {
+            config.set_stop_signal(Some(rest.to_string()));
+        }
         "ENV" => {
-            let env = config.env.get_or_insert_with(Vec::new);
+            let mut env = config.env().clone().unwrap_or_default();
             for (key, value) in pairs(rest).map_err(&bad)? {
                 env.retain(|e| e.split_once('=').map_or(e.as_str(), |(k, _)| k) != key);
                 env.push(format!("{key}={value}"));
             }
+            config.set_env(Some(env));
         }
         "LABEL" => {
-            let labels = config.labels.get_or_insert_with(BTreeMap::new);
+            let labels = config.labels_mut().get_or_insert_with(HashMap::new);
             labels.extend(pairs(rest).map_err(&bad)?);
         }
         "EXPOSE" => {
-            let ports = config.exposed_ports.get_or_insert_with(BTreeMap::new);
+            let mut ports = config.exposed_ports().clone().unwrap_or_default();
             for port in rest.split_whitespace() {
                 let (number, proto) = port.split_once('/').unwrap_or((port, "tcp"));
                 if number.parse::<u16>().is_err() || !["tcp", "udp", "sctp"].contains(&proto) {
                     return Err(bad("ports are NUMBER[/tcp|/udp|/sctp]"));
                 }
-                ports.insert(
-                    format!("{number}/{proto}"),
-                    Value::Object(Default::default()),
-                );
+                add_once(&mut ports, format!("{number}/{proto}"));
             }
+            config.set_exposed_ports(Some(ports));
         }
         "VOLUME" => {
-            let volumes = config.volumes.get_or_insert_with(BTreeMap::new);
+            let mut volumes = config.volumes().clone().unwrap_or_default();
             for path in list(rest) {
-                volumes.insert(path, Value::Object(Default::default()));
+                add_once(&mut volumes, path);
             }
+            config.set_volumes(Some(volumes));
         }
         _ => {
             return Err(bad(
@@ -61,6 +69,13 @@ pub fn apply_change(config: &mut RunConfig, instruction: &str) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// oci-spec keeps Docker's sets (`{"80/tcp": {}}`) as lists.
+fn add_once(set: &mut Vec<String>, item: String) {
+    if !set.contains(&item) {
+        set.push(item);
+    }
 }
 
 /// JSON form (`["a","b"]`) as is; shell form runs under `/bin/sh -c`.
@@ -136,15 +151,19 @@ mod tests {
         apply_change(&mut config, "EXPOSE 80 53/udp").unwrap();
         apply_change(&mut config, "LABEL org.x=y").unwrap();
         apply_change(&mut config, "WORKDIR /srv").unwrap();
-        assert_eq!(config.cmd.unwrap(), ["sh", "-c", "echo hi"]);
-        assert_eq!(config.entrypoint.unwrap(), ["/bin/sh", "-c", "/bin/init"]);
-        assert_eq!(config.env.unwrap(), ["B=two words", "A=3"]);
+        apply_change(&mut config, "EXPOSE 80/tcp").unwrap();
+        assert_eq!(config.cmd().as_deref().unwrap(), ["sh", "-c", "echo hi"]);
         assert_eq!(
-            config.exposed_ports.unwrap().keys().collect::<Vec<_>>(),
-            ["53/udp", "80/tcp"]
+            config.entrypoint().as_deref().unwrap(),
+            ["/bin/sh", "-c", "/bin/init"]
         );
-        assert_eq!(config.labels.unwrap()["org.x"], "y");
-        assert_eq!(config.working_dir.unwrap(), "/srv");
+        assert_eq!(config.env().as_deref().unwrap(), ["B=two words", "A=3"]);
+        assert_eq!(
+            config.exposed_ports().as_deref().unwrap(),
+            ["80/tcp", "53/udp"]
+        );
+        assert_eq!(config.labels().as_ref().unwrap()["org.x"], "y");
+        assert_eq!(config.working_dir().as_deref().unwrap(), "/srv");
     }
 
     #[test]

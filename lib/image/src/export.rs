@@ -2,7 +2,7 @@
 //! `manifest.json` beside an OCI layout, which docker, skopeo and berth all read), an OCI
 //! layout tarball or an OCI layout directory. The output appears only when complete.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeSet, HashMap};
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
@@ -11,7 +11,10 @@ use serde_json::json;
 
 use crate::digest::Digest;
 use crate::error::{ImageError, Result};
-use crate::spec::{Descriptor, DockerArchiveEntry, Index, ANNOTATION_REF_NAME};
+use crate::spec::{
+    descriptor, to_sorted_json, DockerArchiveEntry, Index, ANNOTATION_CONTAINERD_NAME,
+    ANNOTATION_REF_NAME, MEDIA_OCI_MANIFEST,
+};
 use crate::store::{ImageInfo, Store};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,36 +72,27 @@ fn collect(store: &Store, items: &[SaveItem]) -> Result<(BTreeSet<Digest>, Index
     for item in items {
         blobs.insert(item.image.manifest_digest.clone());
         blobs.insert(item.image.id.clone());
-        for layer in &item.image.manifest.layers {
-            blobs.insert(Digest::parse(&layer.digest)?);
+        for layer in item.image.manifest.layers() {
+            blobs.insert(Digest::parse(layer.digest().as_ref())?);
         }
         let size = std::fs::metadata(store.blob_path(&item.image.manifest_digest))
             .map_err(|e| ImageError::io(store.blob_path(&item.image.manifest_digest), e))?
             .len();
-        let media_type = if item.image.manifest.media_type.is_empty() {
-            crate::spec::MEDIA_OCI_MANIFEST.to_string()
-        } else {
-            item.image.manifest.media_type.clone()
+        let media_type = match item.image.manifest.media_type() {
+            Some(media_type) => media_type.as_ref(),
+            None => MEDIA_OCI_MANIFEST,
         };
-        let base = Descriptor {
-            media_type,
-            digest: item.image.manifest_digest.to_string(),
-            size,
-            annotations: BTreeMap::new(),
-            platform: None,
-        };
+        let base = descriptor(media_type, &item.image.manifest_digest, size);
         if item.names.is_empty() {
-            index.manifests.push(base.clone());
+            index.edit_manifests(|m| m.push(base.clone()));
         }
         for name in &item.names {
             let mut named = base.clone();
-            named
-                .annotations
-                .insert(ANNOTATION_REF_NAME.into(), name.clone());
-            named
-                .annotations
-                .insert("io.containerd.image.name".into(), full_name(name));
-            index.manifests.push(named);
+            named.set_annotations(Some(HashMap::from([
+                (ANNOTATION_REF_NAME.to_string(), name.clone()),
+                (ANNOTATION_CONTAINERD_NAME.to_string(), full_name(name)),
+            ])));
+            index.edit_manifests(|m| m.push(named));
         }
     }
     Ok((blobs, index))
@@ -128,10 +122,7 @@ fn write_dir(store: &Store, items: &[SaveItem], dir: &Path) -> Result<()> {
         &dir.join("oci-layout"),
         br#"{"imageLayoutVersion":"1.0.0"}"#,
     )?;
-    write_file(
-        &dir.join("index.json"),
-        &serde_json::to_vec(&index).expect("index serialises"),
-    )
+    write_file(&dir.join("index.json"), &to_sorted_json(&index))
 }
 
 fn write_file(path: &Path, data: &[u8]) -> Result<()> {
@@ -164,10 +155,7 @@ fn write_tar(store: &Store, items: &[SaveItem], format: SaveFormat, path: &Path)
         tar.append_data(&mut header, name, data).map_err(io_err)
     };
     small("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)?;
-    small(
-        "index.json",
-        &serde_json::to_vec(&index).expect("index serialises"),
-    )?;
+    small("index.json", &to_sorted_json(&index))?;
     if format == SaveFormat::DockerArchive {
         let entries: Vec<DockerArchiveEntry> = items
             .iter()
@@ -177,9 +165,9 @@ fn write_tar(store: &Store, items: &[SaveItem], format: SaveFormat, path: &Path)
                 layers: item
                     .image
                     .manifest
-                    .layers
+                    .layers()
                     .iter()
-                    .map(|l| format!("blobs/sha256/{}", l.digest.trim_start_matches("sha256:")))
+                    .map(|l| format!("blobs/sha256/{}", l.digest().digest()))
                     .collect(),
             })
             .collect();

@@ -12,7 +12,7 @@ use crate::error::{ImageError, Result};
 use crate::formats::{read_images, ArchiveSource, LayerSource, LoadableImage};
 use crate::reference;
 use crate::spec::{
-    Descriptor, ImageConfigFile, Manifest, RootFs, RunConfig, MEDIA_OCI_CONFIG, MEDIA_OCI_MANIFEST,
+    descriptor, to_sorted_json, ImageConfiguration, MediaType, RootFs, RunConfig, MEDIA_OCI_CONFIG,
 };
 use crate::store::{ImageInfo, LayerInput, LayerMeta, Store, TempPath};
 use crate::unpack::UnpackOptions;
@@ -120,27 +120,25 @@ fn write_manifest(
     config_size: u64,
     layers: &[LayerMeta],
 ) -> Result<(Digest, u64)> {
-    let manifest = Manifest {
-        schema_version: 2,
-        media_type: MEDIA_OCI_MANIFEST.to_string(),
-        config: descriptor(MEDIA_OCI_CONFIG, config.as_str(), config_size),
-        layers: layers
-            .iter()
-            .map(|l| descriptor(&l.media_type, &l.blob, l.blob_size))
-            .collect(),
-    };
-    let data = serde_json::to_vec(&manifest).expect("manifest serialises");
+    let layers = layers
+        .iter()
+        .map(|l| {
+            Ok(descriptor(
+                &l.media_type,
+                &Digest::parse(&l.blob)?,
+                l.blob_size,
+            ))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let manifest = oci_spec::image::ImageManifestBuilder::default()
+        .schema_version(2u32)
+        .media_type(MediaType::ImageManifest)
+        .config(descriptor(MEDIA_OCI_CONFIG, config, config_size))
+        .layers(layers)
+        .build()
+        .expect("a manifest with config and layers builds");
+    let data = to_sorted_json(&manifest);
     Ok((store.put_blob(&data)?, data.len() as u64))
-}
-
-fn descriptor(media_type: &str, digest: &str, size: u64) -> Descriptor {
-    Descriptor {
-        media_type: media_type.to_string(),
-        digest: digest.to_string(),
-        size,
-        annotations: Default::default(),
-        platform: None,
-    }
 }
 
 fn find_by_manifest(store: &Store, manifest: &Digest) -> Result<ImageInfo> {
@@ -184,8 +182,7 @@ pub fn import_rootfs(
             LockMode::Exclusive,
         )?;
         let meta = store.commit_layer(work, streamed, None)?;
-        let config = rootfs_config(&diff_id, run_config, message);
-        let config_bytes = serde_json::to_vec(&config).expect("config serialises");
+        let config_bytes = rootfs_config(&diff_id, run_config, message);
         let config_digest = store.put_blob(&config_bytes)?;
         let (manifest, size) =
             write_manifest(store, &config_digest, config_bytes.len() as u64, &[meta])?;
@@ -198,33 +195,25 @@ pub fn import_rootfs(
     find_by_manifest(store, &result?)
 }
 
-fn rootfs_config(
-    diff_id: &Digest,
-    run_config: RunConfig,
-    message: Option<&str>,
-) -> ImageConfigFile {
+/// The config of an imported rootfs, as JSON (with Docker's `comment`, which OCI lacks).
+fn rootfs_config(diff_id: &Digest, run_config: RunConfig, message: Option<&str>) -> Vec<u8> {
     let created = humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string();
-    let mut history = serde_json::json!({ "created": created, "created_by": "berth import" });
+    let mut history = oci_spec::image::History::default();
+    history.set_created(Some(created.clone()));
+    history.set_created_by(Some("berth import".into()));
+    history.set_comment(message.map(String::from));
+    let mut rootfs = RootFs::default();
+    rootfs.set_diff_ids(vec![diff_id.to_string()]);
+    let mut config = ImageConfiguration::default();
+    config.set_architecture(crate::host_architecture().into());
+    config.set_os("linux".into());
+    config.set_created(Some(created));
+    config.set_config(Some(run_config));
+    config.set_rootfs(rootfs);
+    config.set_history(Some(vec![history]));
+    let mut document = serde_json::to_value(&config).expect("a config serialises");
     if let Some(message) = message {
-        history["comment"] = message.into();
+        document["comment"] = message.into();
     }
-    let mut extra = std::collections::BTreeMap::new();
-    extra.insert(
-        "history".to_string(),
-        serde_json::Value::Array(vec![history]),
-    );
-    if let Some(message) = message {
-        extra.insert("comment".to_string(), message.into());
-    }
-    ImageConfigFile {
-        architecture: crate::host_architecture().to_string(),
-        os: "linux".into(),
-        created: Some(created),
-        config: Some(run_config),
-        rootfs: RootFs {
-            kind: "layers".into(),
-            diff_ids: vec![diff_id.to_string()],
-        },
-        extra,
-    }
+    serde_json::to_vec(&document).expect("a JSON value serialises")
 }

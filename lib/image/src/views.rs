@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use crate::digest::Digest;
 use crate::error::{ImageError, Result};
 use crate::reference::repository_and_tag;
-use crate::spec::ImageConfigFile;
+use crate::spec::{to_record, ImageConfigFile};
 use crate::store::{ImageInfo, Store};
 
 impl Store {
@@ -16,7 +16,7 @@ impl Store {
     pub fn layer_dirs(&self, image: &ImageInfo, config: &ImageConfigFile) -> Result<Vec<PathBuf>> {
         let mut parent: Option<Digest> = None;
         let mut dirs = Vec::new();
-        for diff_id in &config.rootfs.diff_ids {
+        for diff_id in config.diff_ids() {
             let chain = Digest::chain(parent.as_ref(), &Digest::parse(diff_id)?);
             let diff = self.layer_diff(&chain);
             if !diff.is_dir() {
@@ -47,9 +47,10 @@ impl Store {
             name,
             manifest: image.manifest_digest.to_string(),
             config: config
-                .config
+                .typed
+                .config()
                 .as_ref()
-                .map(|c| c.to_record())
+                .map(to_record)
                 .unwrap_or_default(),
             layers,
         };
@@ -64,7 +65,7 @@ impl Store {
     pub fn image_size(&self, image: &ImageInfo, config: &ImageConfigFile) -> Result<u64> {
         let mut parent: Option<Digest> = None;
         let mut size = 0;
-        for diff_id in &config.rootfs.diff_ids {
+        for diff_id in config.diff_ids() {
             let chain = Digest::chain(parent.as_ref(), &Digest::parse(diff_id)?);
             size += self.layer_meta(&chain).map(|m| m.size).unwrap_or(0);
             parent = Some(chain);
@@ -76,10 +77,9 @@ impl Store {
     /// A document shaped like `docker image inspect`'s, plus berth's own fields.
     pub fn inspect(&self, image: &ImageInfo) -> Result<Value> {
         let (_, config) = self.config_of(image)?;
-        let extra = |key: &str| {
+        let field = |key: &str| {
             config
-                .extra
-                .get(key)
+                .field(key)
                 .cloned()
                 .unwrap_or(Value::String(String::new()))
         };
@@ -88,15 +88,16 @@ impl Store {
             "RepoTags": image.names,
             "RepoDigests": [],
             "Parent": "",
-            "Comment": extra("comment"),
-            "Created": config.created.clone().unwrap_or_default(),
-            "DockerVersion": extra("docker_version"),
-            "Author": extra("author"),
-            "Config": config.config,
-            "Architecture": config.architecture,
-            "Os": config.os,
+            "Comment": field("comment"),
+            "Created": config.created(),
+            "DockerVersion": field("docker_version"),
+            "Author": field("author"),
+            // As the image has it: oci-spec's `Config` drops Docker's `Healthcheck`, `Shell`…
+            "Config": config.field("config").cloned().unwrap_or(Value::Null),
+            "Architecture": config.typed.architecture().to_string(),
+            "Os": config.typed.os().to_string(),
             "Size": self.image_size(image, &config)?,
-            "RootFS": { "Type": config.rootfs.kind, "Layers": config.rootfs.diff_ids },
+            "RootFS": { "Type": config.typed.rootfs().typ(), "Layers": config.diff_ids() },
             "Metadata": { "LastTagTime": "0001-01-01T00:00:00Z" },
             "BerthManifest": image.manifest_digest.as_str(),
             "BerthLayers": self.layer_dirs(image, &config)?,
@@ -120,7 +121,7 @@ pub fn rows(store: &Store) -> Result<Vec<ImageRow>> {
     for image in store.images()? {
         let (_, config) = store.config_of(&image)?;
         let size = store.image_size(&image, &config)?;
-        let created = config.created.clone().unwrap_or_default();
+        let created = config.created();
         let names: Vec<(String, String)> = if image.names.is_empty() {
             vec![("<none>".into(), "<none>".into())]
         } else {

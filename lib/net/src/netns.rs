@@ -304,9 +304,9 @@ mod tests {
     }
 
     fn mountinfo_mentions(path: &Path) -> bool {
-        let info = fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
-        let needle = path.to_str().expect("utf-8 path");
-        info.lines().any(|l| l.split(' ').nth(4) == Some(needle))
+        let me = procfs::process::Process::myself().expect("own /proc");
+        let mounts = me.mountinfo().expect("mountinfo");
+        mounts.iter().any(|m| m.mount_point == path)
     }
 
     fn own_netns() -> PathBuf {

@@ -8,7 +8,9 @@ use super::{
 use crate::digest::Digest;
 use crate::error::{ImageError, Result};
 use crate::reference;
-use crate::spec::{DockerArchiveEntry, Index, Manifest, MEDIA_DOCKER_MANIFEST, MEDIA_OCI_MANIFEST};
+use crate::spec::{
+    DockerArchiveEntry, ImageIndex, Manifest, MEDIA_DOCKER_MANIFEST, MEDIA_OCI_MANIFEST,
+};
 
 pub(super) fn read(source: &ArchiveSource) -> Result<Vec<LoadableImage>> {
     let data = source.read_small("manifest.json")?;
@@ -38,26 +40,26 @@ fn oci_manifests(source: &ArchiveSource) -> Vec<(Digest, Vec<u8>)> {
     let Ok(data) = source.read_small("index.json") else {
         return Vec::new();
     };
-    let Ok(index) = serde_json::from_slice::<Index>(&data) else {
+    let Ok(index) = serde_json::from_slice::<ImageIndex>(&data) else {
         return Vec::new();
     };
     let mut found = Vec::new();
     for descriptor in index
-        .manifests
+        .manifests()
         .iter()
-        .filter(|d| d.media_type == MEDIA_OCI_MANIFEST || d.media_type == MEDIA_DOCKER_MANIFEST)
+        .filter(|d| [MEDIA_OCI_MANIFEST, MEDIA_DOCKER_MANIFEST].contains(&d.media_type().as_ref()))
     {
-        let Ok(digest) = Digest::parse(&descriptor.digest) else {
+        let Ok(digest) = Digest::parse(descriptor.digest().as_ref()) else {
             continue;
         };
         let Ok(bytes) = source.read_small(&format!("blobs/sha256/{}", digest.hex())) else {
             continue;
         };
-        if Digest::of_bytes(&bytes) != digest || bytes.len() as u64 != descriptor.size {
+        if Digest::of_bytes(&bytes) != digest || bytes.len() as u64 != descriptor.size() {
             continue;
         }
         if let Ok(manifest) = serde_json::from_slice::<Manifest>(&bytes) {
-            if let Ok(config) = Digest::parse(&manifest.config.digest) {
+            if let Ok(config) = Digest::parse(manifest.config().digest().as_ref()) {
                 found.push((config, bytes));
             }
         }

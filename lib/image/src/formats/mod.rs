@@ -64,30 +64,29 @@ fn parse_config(
     layer_count: usize,
     shown: &str,
 ) -> Result<(ImageConfigFile, Vec<Digest>)> {
-    let config: ImageConfigFile =
-        serde_json::from_slice(data).map_err(|e| ImageError::BadArchive {
-            source_path: source.shown().to_owned(),
-            member: member.to_string(),
-            reason: format!("not a valid image config: {e}"),
-        })?;
-    if config.rootfs.kind != "layers" {
+    let config = ImageConfigFile::parse(data).map_err(|e| ImageError::BadArchive {
+        source_path: source.shown().to_owned(),
+        member: member.to_string(),
+        reason: format!("not a valid image config: {e}"),
+    })?;
+    let kind = config.typed.rootfs().typ();
+    if kind != "layers" {
         return Err(ImageError::BadImage {
             image: shown.to_string(),
-            reason: format!("rootfs type {:?} is not \"layers\"", config.rootfs.kind),
+            reason: format!("rootfs type {kind:?} is not \"layers\""),
         });
     }
-    if config.rootfs.diff_ids.len() != layer_count {
+    if config.diff_ids().len() != layer_count {
         return Err(ImageError::BadImage {
             image: shown.to_string(),
             reason: format!(
                 "the manifest lists {layer_count} layers but the config {} diff IDs",
-                config.rootfs.diff_ids.len()
+                config.diff_ids().len()
             ),
         });
     }
     let diff_ids = config
-        .rootfs
-        .diff_ids
+        .diff_ids()
         .iter()
         .map(|d| Digest::parse(d))
         .collect::<Result<Vec<_>>>()?;

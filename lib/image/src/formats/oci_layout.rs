@@ -6,7 +6,7 @@ use crate::digest::Digest;
 use crate::error::{ImageError, Result};
 use crate::reference;
 use crate::spec::{
-    Descriptor, Index, Manifest, ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME,
+    annotation, Descriptor, ImageIndex, Manifest, ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME,
     MEDIA_DOCKER_LIST, MEDIA_DOCKER_MANIFEST, MEDIA_OCI_INDEX, MEDIA_OCI_MANIFEST,
 };
 
@@ -29,14 +29,12 @@ const MAX_NESTING: usize = 4;
 
 pub(super) fn read(source: &ArchiveSource) -> Result<Vec<LoadableImage>> {
     let data = source.read_small("index.json")?;
-    let index: Index = serde_json::from_slice(&data)
+    let index: ImageIndex = serde_json::from_slice(&data)
         .map_err(|e| bad(source, "index.json", format!("not an OCI index: {e}")))?;
     let mut images = Vec::new();
-    for descriptor in &index.manifests {
-        let name = descriptor
-            .annotations
-            .get(ANNOTATION_CONTAINERD_NAME)
-            .or_else(|| descriptor.annotations.get(ANNOTATION_REF_NAME));
+    for descriptor in index.manifests() {
+        let name = annotation(descriptor, ANNOTATION_CONTAINERD_NAME)
+            .or_else(|| annotation(descriptor, ANNOTATION_REF_NAME));
         let names = match name.map(|n| reference::normalize(n)) {
             Some(Ok(name)) => vec![name],
             Some(Err(e)) => {
@@ -67,9 +65,9 @@ fn read_blob(
     shown: &str,
     what: &'static str,
 ) -> Result<Vec<u8>> {
-    let digest = Digest::parse(&descriptor.digest)?;
+    let digest = Digest::parse(descriptor.digest().as_ref())?;
     let data = source.read_small(&format!("blobs/sha256/{}", digest.hex()))?;
-    check_digest(shown, what, &digest, Some(descriptor.size), &data)?;
+    check_digest(shown, what, &digest, Some(descriptor.size()), &data)?;
     Ok(data)
 }
 
@@ -82,23 +80,23 @@ fn read_descriptor(
     let shown = names
         .first()
         .cloned()
-        .unwrap_or_else(|| descriptor.digest.clone());
-    match descriptor.media_type.as_str() {
+        .unwrap_or_else(|| descriptor.digest().to_string());
+    match descriptor.media_type().as_ref() {
         MEDIA_OCI_MANIFEST | MEDIA_DOCKER_MANIFEST => {
             read_manifest(source, descriptor, names, shown).map(Some)
         }
         MEDIA_OCI_INDEX | MEDIA_DOCKER_LIST if depth < MAX_NESTING => {
             let data = read_blob(source, descriptor, &shown, "index")?;
-            let nested: Index =
+            let nested: ImageIndex =
                 serde_json::from_slice(&data).map_err(|e| ImageError::BadImage {
                     image: shown.clone(),
                     reason: format!("nested index: {e}"),
                 })?;
             let host = host_architecture();
-            let chosen = nested.manifests.iter().find(|d| {
-                d.platform
-                    .as_ref()
-                    .is_none_or(|p| p.os == "linux" && p.architecture == host)
+            let chosen = nested.manifests().iter().find(|d| {
+                d.platform().as_ref().is_none_or(|p| {
+                    p.os().to_string() == "linux" && p.architecture().to_string() == host
+                })
             });
             match chosen {
                 Some(d) => read_descriptor(source, d, names, depth + 1),
@@ -112,7 +110,7 @@ fn read_descriptor(
             image: shown,
             reason: format!(
                 "index entry {} has media type {other:?}, not a manifest or index",
-                descriptor.digest
+                descriptor.digest()
             ),
         }),
     }
@@ -127,53 +125,56 @@ fn read_manifest(
     let data = read_blob(source, descriptor, &shown, "manifest")?;
     let manifest: Manifest = serde_json::from_slice(&data).map_err(|e| ImageError::BadImage {
         image: shown.clone(),
-        reason: format!("manifest {}: {e}", descriptor.digest),
+        reason: format!("manifest {}: {e}", descriptor.digest()),
     })?;
-    if !manifest.media_type.is_empty() && manifest.media_type != descriptor.media_type {
+    if let Some(media_type) = manifest.media_type() {
+        if media_type != descriptor.media_type() {
+            return Err(ImageError::BadImage {
+                image: shown,
+                reason: format!(
+                    "manifest {} says it is {:?} but the index says {:?}",
+                    descriptor.digest(),
+                    media_type.as_ref(),
+                    descriptor.media_type().as_ref()
+                ),
+            });
+        }
+    }
+    let config_type = manifest.config().media_type().as_ref();
+    if !CONFIG_TYPES.contains(&config_type) {
         return Err(ImageError::BadImage {
             image: shown,
-            reason: format!(
-                "manifest {} says it is {:?} but the index says {:?}",
-                descriptor.digest, manifest.media_type, descriptor.media_type
-            ),
+            reason: format!("config has media type {config_type:?}, not an image config"),
         });
     }
-    if !CONFIG_TYPES.contains(&manifest.config.media_type.as_str()) {
-        return Err(ImageError::BadImage {
-            image: shown,
-            reason: format!(
-                "config has media type {:?}, not an image config",
-                manifest.config.media_type
-            ),
-        });
-    }
-    let config = read_blob(source, &manifest.config, &shown, "config")?;
+    let config = read_blob(source, manifest.config(), &shown, "config")?;
     let config_member = format!(
         "blobs/sha256/{}",
-        Digest::parse(&manifest.config.digest)?.hex()
+        Digest::parse(manifest.config().digest().as_ref())?.hex()
     );
     let (config_doc, diff_ids) = parse_config(
         source,
         &config_member,
         &config,
-        manifest.layers.len(),
+        manifest.layers().len(),
         &shown,
     )?;
-    let mut layers = Vec::with_capacity(manifest.layers.len());
-    for (layer, diff_id) in manifest.layers.iter().zip(diff_ids) {
-        if !LAYER_TYPES.contains(&layer.media_type.as_str()) {
+    let mut layers = Vec::with_capacity(manifest.layers().len());
+    for (layer, diff_id) in manifest.layers().iter().zip(diff_ids) {
+        let layer_type = layer.media_type().as_ref();
+        if !LAYER_TYPES.contains(&layer_type) {
             return Err(ImageError::BadImage {
                 image: shown,
                 reason: format!(
-                    "layer {} has media type {:?}, not a layer",
-                    layer.digest, layer.media_type
+                    "layer {} has media type {layer_type:?}, not a layer",
+                    layer.digest()
                 ),
             });
         }
-        let digest = Digest::parse(&layer.digest)?;
+        let digest = Digest::parse(layer.digest().as_ref())?;
         layers.push(LoadableLayer {
             member: format!("blobs/sha256/{}", digest.hex()),
-            expected_blob: Some((digest, layer.size)),
+            expected_blob: Some((digest, layer.size())),
             diff_id,
         });
     }

@@ -27,14 +27,14 @@ impl Store {
             blobs_in_use.extend(
                 image
                     .manifest
-                    .layers
+                    .layers()
                     .iter()
-                    .filter_map(|l| Digest::parse(&l.digest).ok())
+                    .filter_map(|l| Digest::parse(l.digest().as_ref()).ok())
                     .map(|d| d.hex().to_string()),
             );
             let (_, config) = self.config_of(&image)?;
             let mut parent: Option<Digest> = None;
-            for diff_id in &config.rootfs.diff_ids {
+            for diff_id in config.diff_ids() {
                 let chain = Digest::chain(parent.as_ref(), &Digest::parse(diff_id)?);
                 chains_in_use.insert(chain.hex().to_string());
                 parent = Some(chain);

@@ -1,7 +1,7 @@
 //! `index.json`: which manifests the store holds and by which names. An image with no name
 //! left stays listed without one (dangling) until `rm` or `prune`.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 
 use berth_common::LockMode;
 
@@ -10,7 +10,8 @@ use crate::digest::Digest;
 use crate::error::{ImageError, Result};
 use crate::reference;
 use crate::spec::{
-    Descriptor, ImageConfigFile, Index, Manifest, ANNOTATION_REF_NAME, MEDIA_OCI_MANIFEST,
+    annotation, descriptor, Descriptor, ImageConfigFile, Index, Manifest, ANNOTATION_REF_NAME,
+    MEDIA_OCI_MANIFEST,
 };
 
 /// One image in the store.
@@ -64,44 +65,40 @@ impl Store {
     ) -> Result<()> {
         self.update_index(|index| {
             let mut dangling_before: Vec<Descriptor> = Vec::new();
-            index.manifests.retain(|d| {
-                let name = d.annotations.get(ANNOTATION_REF_NAME);
-                let moved = name.is_some_and(|n| names.contains(n));
-                let same_unnamed = name.is_none() && d.digest == manifest.as_str();
-                if moved && d.digest != manifest.as_str() {
-                    dangling_before.push(d.clone());
-                }
-                !moved && !same_unnamed
+            index.edit_manifests(|manifests| {
+                manifests.retain(|d| {
+                    let name = annotation(d, ANNOTATION_REF_NAME);
+                    let moved = name.is_some_and(|n| names.contains(n));
+                    let same_unnamed = name.is_none() && is_manifest(d, manifest);
+                    if moved && !is_manifest(d, manifest) {
+                        dangling_before.push(d.clone());
+                    }
+                    !moved && !same_unnamed
+                })
             });
             for old in dangling_before {
-                let still_named = index.manifests.iter().any(|d| d.digest == old.digest);
+                let still_named = index.manifests().iter().any(|d| d.digest() == old.digest());
                 if !still_named {
                     let mut unnamed = old;
-                    unnamed.annotations.remove(ANNOTATION_REF_NAME);
-                    index.manifests.push(unnamed);
+                    let mut annotations = unnamed.annotations().clone().unwrap_or_default();
+                    annotations.remove(ANNOTATION_REF_NAME);
+                    unnamed.set_annotations(Some(annotations).filter(|a| !a.is_empty()));
+                    index.edit_manifests(|m| m.push(unnamed));
                 }
             }
-            let descriptor = |name: Option<&String>| Descriptor {
-                media_type: MEDIA_OCI_MANIFEST.to_string(),
-                digest: manifest.to_string(),
-                size,
-                annotations: name
-                    .map(|n| BTreeMap::from([(ANNOTATION_REF_NAME.to_string(), n.clone())]))
-                    .unwrap_or_default(),
-                platform: None,
+            let descriptor = |name: Option<&String>| {
+                let mut d = descriptor(MEDIA_OCI_MANIFEST, manifest, size);
+                d.set_annotations(
+                    name.map(|n| HashMap::from([(ANNOTATION_REF_NAME.to_string(), n.clone())])),
+                );
+                d
             };
             if names.is_empty() {
-                if !index
-                    .manifests
-                    .iter()
-                    .any(|d| d.digest == manifest.as_str())
-                {
-                    index.manifests.push(descriptor(None));
+                if !index.manifests().iter().any(|d| is_manifest(d, manifest)) {
+                    index.edit_manifests(|m| m.push(descriptor(None)));
                 }
             } else {
-                index
-                    .manifests
-                    .extend(names.iter().map(|n| descriptor(Some(n))));
+                index.edit_manifests(|m| m.extend(names.iter().map(|n| descriptor(Some(n)))));
             }
             Ok(())
         })
@@ -111,9 +108,9 @@ impl Store {
     pub fn images(&self) -> Result<Vec<ImageInfo>> {
         let index = self.read_index()?;
         let mut images: Vec<ImageInfo> = Vec::new();
-        for descriptor in &index.manifests {
-            let digest = Digest::parse(&descriptor.digest)?;
-            let name = descriptor.annotations.get(ANNOTATION_REF_NAME).cloned();
+        for descriptor in index.manifests() {
+            let digest = Digest::parse(descriptor.digest().as_ref())?;
+            let name = annotation(descriptor, ANNOTATION_REF_NAME).cloned();
             if let Some(image) = images.iter_mut().find(|i| i.manifest_digest == digest) {
                 image.names.extend(name);
                 continue;
@@ -126,7 +123,7 @@ impl Store {
                     }
                 })?;
             images.push(ImageInfo {
-                id: Digest::parse(&manifest.config.digest)?,
+                id: Digest::parse(manifest.config().digest().as_ref())?,
                 manifest_digest: digest,
                 manifest,
                 names: Vec::from_iter(name),
@@ -173,7 +170,7 @@ impl Store {
 
     pub fn config_of(&self, image: &ImageInfo) -> Result<(Vec<u8>, ImageConfigFile)> {
         let data = self.read_blob(&image.id)?;
-        let config = serde_json::from_slice(&data).map_err(|e| ImageError::BadImage {
+        let config = ImageConfigFile::parse(&data).map_err(|e| ImageError::BadImage {
             image: image.id.to_string(),
             reason: format!("stored config is not valid: {e}"),
         })?;
@@ -196,24 +193,30 @@ impl Store {
     pub(crate) fn untag(&self, image: &ImageInfo, names: Option<&[String]>) -> Result<Vec<String>> {
         self.update_index(|index| {
             let mut removed = Vec::new();
-            index.manifests.retain(|d| {
-                if d.digest != image.manifest_digest.as_str() {
-                    return true;
-                }
-                let name = d.annotations.get(ANNOTATION_REF_NAME);
-                let hit = match (names, name) {
-                    (None, _) => true,
-                    (Some(wanted), Some(n)) => wanted.contains(n),
-                    (Some(_), None) => false,
-                };
-                if hit {
-                    removed.extend(name.cloned());
-                }
-                !hit
+            index.edit_manifests(|manifests| {
+                manifests.retain(|d| {
+                    if !is_manifest(d, &image.manifest_digest) {
+                        return true;
+                    }
+                    let name = annotation(d, ANNOTATION_REF_NAME);
+                    let hit = match (names, name) {
+                        (None, _) => true,
+                        (Some(wanted), Some(n)) => wanted.contains(n),
+                        (Some(_), None) => false,
+                    };
+                    if hit {
+                        removed.extend(name.cloned());
+                    }
+                    !hit
+                })
             });
             Ok(removed)
         })
     }
+}
+
+fn is_manifest(descriptor: &Descriptor, manifest: &Digest) -> bool {
+    descriptor.digest().as_ref() == manifest.as_str()
 }
 
 fn image_manifest_size(store: &Store, image: &ImageInfo) -> Result<u64> {

@@ -324,14 +324,8 @@ mod tests {
 
     /// State, parent pid and session of a process, from /proc.
     fn proc_stat(pid: i32) -> Option<(char, i32, i32)> {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        let after_name = &stat[stat.rfind(')')? + 2..];
-        let fields: Vec<&str> = after_name.split_whitespace().collect();
-        Some((
-            fields[0].chars().next()?,
-            fields[1].parse().ok()?,
-            fields[3].parse().ok()?,
-        ))
+        let stat = procfs::process::Process::new(pid).ok()?.stat().ok()?;
+        Some((stat.state, stat.ppid, stat.session))
     }
 
     fn own_pid() -> i32 {

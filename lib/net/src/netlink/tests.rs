@@ -329,11 +329,9 @@ fn netlink_guard_cleans_up_on_panic() {
     });
     assert!(outcome.is_err());
     let ns = made.lock().expect("lock").take().expect("made");
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
-    assert!(
-        !mountinfo.contains(ns.to_str().expect("utf-8")),
-        "no mount left"
-    );
+    let me = procfs::process::Process::myself().expect("own /proc");
+    let mounts = me.mountinfo().expect("mountinfo");
+    assert!(!mounts.iter().any(|m| m.mount_point == ns), "no mount left");
     assert!(!ns.exists());
     assert_eq!(
         Netlink::open().expect("open").link(&name).expect("get"),
