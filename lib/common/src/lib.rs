@@ -2,15 +2,18 @@
 //! and the container record that flows from stage to stage.
 
 pub mod edge;
+pub mod identity;
 pub mod json_file;
 pub mod lock;
 pub mod paths;
 pub mod record;
+pub mod registry;
 pub mod signal;
 pub mod stage;
 pub mod units;
 pub mod userns;
 
+pub use identity::{ContainerId, ContainerName, IdentityError};
 pub use lock::{FileLock, LockError, LockMode};
 pub use paths::{Paths, DEFAULT_ROOT, DEFAULT_RUN_DIR};
 pub use record::{

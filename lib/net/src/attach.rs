@@ -5,7 +5,9 @@
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
-use berth_common::{ContainerRecord, Endpoint, NetworkPart, Paths, PortMapping};
+use berth_common::{
+    registry, ContainerId, ContainerRecord, Endpoint, NetworkPart, Paths, PortMapping,
+};
 
 use crate::endpoints::{self, EndpointFile};
 use crate::error::{io_err, NetError, Result};
@@ -41,7 +43,7 @@ pub struct Context<'a> {
 }
 
 /// The persistent network namespace of a container made by berth-net.
-pub fn netns_path(paths: &Paths, container_id: &str) -> PathBuf {
+pub fn netns_path(paths: &Paths, container_id: &ContainerId) -> PathBuf {
     paths.netns().join(container_id)
 }
 
@@ -65,8 +67,7 @@ pub fn setup(ctx: &Context, record: &ContainerRecord, request: &NetRequest) -> R
     match &plan.mode {
         NetMode::None | NetMode::Host => Ok(part),
         NetMode::Container(reference) => {
-            let id = berth_rootfs::state::resolve_container(ctx.paths, reference)
-                .map_err(|e| NetError::Container(e.to_string()))?;
+            let id = registry::resolve(ctx.paths, reference)?;
             let path = netns_path(ctx.paths, &id);
             if !crate::netns::is_mounted(&path) {
                 return Err(NetError::NoNetns(reference.clone()));
@@ -129,7 +130,7 @@ pub fn setup(ctx: &Context, record: &ContainerRecord, request: &NetRequest) -> R
 
 pub(crate) struct Attachment<'a> {
     pub netns: &'a Path,
-    pub container_id: &'a str,
+    pub container_id: &'a ContainerId,
     pub name: Option<&'a str>,
     pub ifname: &'a str,
     pub aliases: &'a [String],
@@ -141,8 +142,9 @@ pub(crate) struct Attachment<'a> {
 
 /// The host end of a container's veth on a network: berth's prefix, then enough of both
 /// IDs to be unique (15 bytes at most).
-fn host_veth_name(container_id: &str, network_id: &str) -> String {
-    format!("bv{}{}", &container_id[..9], &network_id[..4])
+fn host_veth_name(container_id: &ContainerId, network_id: &str) -> String {
+    let network = network_id.get(..4).unwrap_or(network_id);
+    format!("bv{}{network}", &container_id.short()[..9])
 }
 
 /// Docker's MAC scheme: 02:42 and the IPv4 address, so a reused address keeps its MAC
@@ -361,8 +363,9 @@ pub(crate) fn detach_locked(
 
 /// Takes the container off every network and removes its namespace. Works from the
 /// networks' files, not the record, so networks joined later by `connect` go too, and
-/// it works after a crash. Idempotent.
+/// it works after a crash. Idempotent. `container_id` must be a full id: it names files.
 pub fn down(paths: &Paths, container_id: &str) -> Result<()> {
+    let container_id = &ContainerId::parse(container_id)?;
     let netns = netns_path(paths, container_id);
     // The container's own namespace goes below, and its veths with it.
     let delete_links = !netns.exists();
@@ -373,7 +376,7 @@ pub fn down(paths: &Paths, container_id: &str) -> Result<()> {
             let attached = endpoints::path(&dir, container_id).exists()
                 || crate::ipam::load(&dir)?
                     .values()
-                    .any(|owner| owner == container_id);
+                    .any(|owner| container_id == owner);
             if attached {
                 detach_locked(paths, &def, container_id, delete_links)?;
             }
@@ -439,13 +442,12 @@ pub fn disconnect(paths: &Paths, container: &str, network_name: &str) -> Result<
     detach_locked(paths, &def, &id, true)
 }
 
-/// A container's ID and name, from a name or ID.
-fn container_identity(paths: &Paths, reference: &str) -> Result<(String, Option<String>)> {
-    let id = berth_rootfs::state::resolve_container(paths, reference)
-        .map_err(|e| NetError::Container(e.to_string()))?;
-    let name = berth_rootfs::state::read_state(paths, &id)
-        .ok()
-        .flatten()
-        .and_then(|s| s.container.name);
+/// A container's ID and name, from a name, ID or unique ID prefix.
+fn container_identity(
+    paths: &Paths,
+    reference: &str,
+) -> Result<(ContainerId, Option<berth_common::ContainerName>)> {
+    let id = registry::resolve(paths, reference)?;
+    let name = registry::identity(paths, &id)?.and_then(|c| c.name);
     Ok((id, name))
 }

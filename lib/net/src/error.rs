@@ -68,6 +68,12 @@ pub enum NetError {
     Lock(#[from] berth_common::LockError),
     #[error("container: {0}")]
     Container(String),
+    /// Finding a container: no such container, an ambiguous prefix.
+    #[error(transparent)]
+    Registry(#[from] berth_common::registry::RegistryError),
+    /// A container id that is not one.
+    #[error(transparent)]
+    Identity(#[from] berth_common::IdentityError),
     #[error("{op} {path}: {source}")]
     Io {
         op: &'static str,

@@ -69,10 +69,12 @@ pub enum RootfsError {
     NoSuchVolume { name: String },
     #[error("volume {name} is in use by container {container}")]
     VolumeInUse { name: String, container: String },
-    #[error("no such container: {id}")]
-    NoSuchContainer { id: String },
-    #[error("the container name {name:?} is already in use by container {id}")]
-    NameInUse { name: String, id: String },
+    /// A container id or name that is not one.
+    #[error(transparent)]
+    Identity(#[from] berth_common::IdentityError),
+    /// Finding or registering the container (no such container, name in use…).
+    #[error(transparent)]
+    Registry(#[from] berth_common::registry::RegistryError),
     /// The record cannot be used (e.g. it already has a mounted rootfs).
     #[error("{0}")]
     Record(String),

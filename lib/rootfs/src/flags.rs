@@ -50,7 +50,10 @@ impl MountFlags {
             volumes: self.volumes.clone(),
             tmpfs: self.tmpfs.clone(),
             read_only: self.read_only,
-            name,
+            name: name
+                .as_deref()
+                .map(berth_common::ContainerName::parse)
+                .transpose()?,
             method: self.overlay_method,
             volatile,
             userns: self.userns_request().resolve()?,

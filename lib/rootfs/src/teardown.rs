@@ -3,11 +3,11 @@
 
 use std::path::{Path, PathBuf};
 
-use berth_common::{FileLock, LockMode, MountKind, Paths, RootfsPart};
+use berth_common::{MountKind, Paths, RootfsPart};
 
 use crate::error::{io_err, Result, RootfsError};
 use crate::mountinfo::{mounts_under, unmount_all_under};
-use crate::state::{check_id, container_dir, containers_lock, read_state, rootfs_path};
+use crate::state::{check_id, container_dir, read_state, rootfs_path};
 use crate::volumes::{read_info, remove_volume};
 
 /// What `down` did.
@@ -30,16 +30,16 @@ pub fn down(
     rootfs: Option<&RootfsPart>,
     remove: bool,
 ) -> Result<DownReport> {
-    check_id(id)?;
-    let _lock = FileLock::acquire(&containers_lock(paths), LockMode::Exclusive)?;
+    let id = &check_id(id)?;
+    let _lock = berth_common::registry::lock(paths)?;
     let state = read_state(paths, id)?;
     // Berth's own state first; a record from stdin is trusted only as far as it agrees
     // with the layout (a record naming `/` as its rootfs must not unmount the host).
     let part = state.as_ref().map(|s| &s.rootfs).or(rootfs);
     let mut points: Vec<PathBuf> = vec![rootfs_path(paths, id)];
-    let own = paths.run_dir().join("containers").join(id);
+    let own = paths.container_run_dir(id);
     let own_real = std::fs::canonicalize(paths.run_dir())
-        .map(|r| r.join("containers").join(id))
+        .map(|r| Paths::new(paths.root(), r).container_run_dir(id))
         .unwrap_or_else(|_| own.clone());
     if let Some(p) = part {
         let inside = p.path.starts_with(&own) || p.path.starts_with(&own_real);
