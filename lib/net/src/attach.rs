@@ -287,10 +287,7 @@ fn write_endpoint(network_dir: &Path, file: &EndpointFile) -> Result<()> {
     let dir = endpoints::dir(network_dir);
     std::fs::create_dir_all(&dir).map_err(io_err("creating", &dir))?;
     let path = endpoints::path(network_dir, &file.container_id);
-    let tmp = dir.join(format!(".{}.tmp", file.container_id));
-    std::fs::write(&tmp, serde_json::to_vec(file).expect("endpoint serializes"))
-        .map_err(io_err("writing", &tmp))?;
-    std::fs::rename(&tmp, &path).map_err(io_err("writing", path))
+    Ok(berth_common::json_file::write_atomic(&path, file)?)
 }
 
 /// Every published port of every container in the root.

@@ -92,6 +92,17 @@ pub(crate) fn io_err(
     move |source| NetError::Io { op, path, source }
 }
 
+/// A JSON state file that could not be written or read, as the crate's error.
+impl From<berth_common::json_file::JsonFileError> for NetError {
+    fn from(e: berth_common::json_file::JsonFileError) -> NetError {
+        NetError::Io {
+            op: e.op,
+            path: e.path,
+            source: e.source,
+        }
+    }
+}
+
 pub(crate) fn flag_err(flag: &'static str, value: &str, reason: impl Into<String>) -> NetError {
     NetError::Flag {
         flag,
