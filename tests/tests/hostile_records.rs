@@ -123,6 +123,26 @@ fn every_stage_refuses_hostile_records_and_makes_nothing() {
             );
         }
     }
+    for (bin, args) in [
+        ("berth-mount", ["down", "--id", "../x"]),
+        ("berth-mount", ["rm", "--id", "../../x"]),
+        ("berth-net", ["down", "--id", "../x"]),
+        ("berth-net", ["down", "--id", "abc"]),
+    ] {
+        let out = feed(&sandbox, bin, &args, b"");
+        assert_eq!(
+            out.status.code(),
+            Some(125),
+            "{bin} {args:?}: {}",
+            describe(&out)
+        );
+        let wanted = format!("No such container: {}", args[2]);
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(&wanted),
+            "{bin} {args:?}: {}",
+            describe(&out)
+        );
+    }
     assert_eq!(
         entries(&sandbox.store.run_dir().join("netns")),
         Vec::<String>::new()
