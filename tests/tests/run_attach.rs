@@ -306,7 +306,9 @@ fn attach_refuses_stopped_foreground_and_unknown_containers() {
     );
     let unknown = sandbox.run(["attach", "no-such-container"]);
     assert_eq!(unknown.status.code(), Some(1), "{}", describe(&unknown));
-    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no such container"));
+    assert!(
+        String::from_utf8_lossy(&unknown.stderr).contains("No such container: no-such-container")
+    );
     let bad_keys = sandbox.run(["attach", "--detach-keys", "ctrl-1", "fg"]);
     assert_eq!(bad_keys.status.code(), Some(1), "{}", describe(&bad_keys));
     foreground.kill().unwrap();

@@ -80,7 +80,7 @@ fn canonical(path: &std::path::Path) -> std::io::Result<std::path::PathBuf> {
 /// rootfs part (and without its container part once removed).
 fn down(paths: &Paths, id: Option<String>, remove: bool) -> Result<()> {
     if let Some(id) = id {
-        let id = berth_rootfs::state::resolve_container(paths, &id)?;
+        let id = berth_common::registry::resolve(paths, &id)?;
         berth_rootfs::down(paths, &id, None, remove)?;
         return Ok(());
     }

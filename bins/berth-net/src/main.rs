@@ -109,7 +109,10 @@ fn run(cli: Cli) -> Result<()> {
             berth_net::disconnect(&paths, &container, &network)?;
         }
         Command::Down { id } => match id {
-            Some(id) => berth_net::down(&paths, &id)?,
+            Some(reference) => berth_net::down(
+                &paths,
+                &berth_common::registry::resolve(&paths, &reference)?,
+            )?,
             None => {
                 let mut record = read_record(std::io::stdin().lock()).context("berth-net down")?;
                 let container = record

@@ -1,12 +1,16 @@
 //! The small JSON files berth keeps its state in (network definitions, volume and container
-//! metadata), read whole.
+//! metadata), read whole and written whole: a reader, or the next boot after a crash, sees
+//! the old file or the new one, never a part of either.
 
-use std::io;
+use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::de::DeserializeOwned;
+use serde::Serialize;
 
-/// Why a JSON file could not be read; `op` is `reading` or `parsing`.
+/// Why a JSON file could not be read or written; `op` is `reading`, `parsing` or `writing`.
 #[derive(Debug, thiserror::Error)]
 #[error("{op} {}: {source}", path.display())]
 pub struct JsonFileError {
@@ -32,6 +36,54 @@ pub fn read_if_exists<T: DeserializeOwned>(path: &Path) -> Result<Option<T>, Jso
     }
 }
 
+/// Writes `value` to `path` as JSON, atomically and durably: a temp file beside it (same
+/// directory, so the rename cannot cross filesystems), fsync'd, renamed over `path`, then
+/// the directory fsync'd so the rename itself survives a crash. The directory must exist.
+pub fn write_atomic<T: Serialize + ?Sized>(path: &Path, value: &T) -> Result<(), JsonFileError> {
+    let fail = |path: &Path, source| JsonFileError {
+        op: "writing",
+        path: path.to_path_buf(),
+        source,
+    };
+    let bytes = serde_json::to_vec(value).map_err(|e| fail(path, io::Error::other(e)))?;
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let tmp = temp_path(path);
+    let written = (|| {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .open(&tmp)?;
+        file.write_all(&bytes)?;
+        file.sync_all()
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(fail(&tmp, e));
+    }
+    if let Err(e) = std::fs::rename(&tmp, path) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(fail(path, e));
+    }
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| fail(dir, e))
+}
+
+/// `.<name>.<pid>.<n>.tmp` beside `path`: unique per process and call, so concurrent
+/// writers never share a temp file.
+fn temp_path(path: &Path) -> PathBuf {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let name = path
+        .file_name()
+        .map_or_else(|| "state".into(), |n| n.to_string_lossy());
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    path.with_file_name(format!(".{name}.{}.{n}.tmp", std::process::id()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -49,5 +101,23 @@ mod tests {
         assert!(err.to_string().contains("x.json"), "{err}");
         let err = read_if_exists::<Vec<u32>>(dir.path()).unwrap_err();
         assert_eq!(err.op, "reading");
+    }
+
+    #[test]
+    fn atomic_writes_replace_whole_files_and_leave_no_temp() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        write_atomic(&path, &vec![1, 2, 3]).unwrap();
+        write_atomic(&path, &vec![4]).unwrap();
+        assert_eq!(read_if_exists::<Vec<u32>>(&path).unwrap(), Some(vec![4]));
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("state.json")]);
+        let missing = dir.path().join("no-such-dir").join("x.json");
+        let err = write_atomic(&missing, &1).unwrap_err();
+        assert_eq!(err.op, "writing");
+        assert!(err.to_string().contains("no-such-dir"), "{err}");
     }
 }

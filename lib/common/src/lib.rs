@@ -5,10 +5,12 @@ pub mod edge;
 pub mod error_kind;
 pub mod error_list;
 pub mod fault;
+pub mod identity;
 pub mod json_file;
 pub mod lock;
 pub mod paths;
 pub mod record;
+pub mod registry;
 pub mod signal;
 pub mod signal_block;
 pub mod stage;
@@ -17,6 +19,7 @@ pub mod userns;
 
 pub use error_kind::ErrorKind;
 pub use error_list::ErrorList;
+pub use identity::{ContainerId, ContainerName, IdentityError};
 pub use lock::{FileLock, LockError, LockMode};
 pub use paths::{Paths, DEFAULT_ROOT, DEFAULT_RUN_DIR};
 pub use record::{

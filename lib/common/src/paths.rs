@@ -3,6 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::identity::ContainerId;
+
 /// Default persistent state directory (`--root`, `BERTH_ROOT`).
 pub const DEFAULT_ROOT: &str = "/var/lib/berth";
 /// Default runtime directory (`--run-dir`, `BERTH_RUN_DIR`): mounts, sockets, anything
@@ -81,5 +83,27 @@ impl Paths {
     /// Containers' persistent state.
     pub fn containers(&self) -> PathBuf {
         self.root.join("containers")
+    }
+
+    /// `<root>/containers/<id>`: the container's persistent state (identity, upper dir,
+    /// state files, logs).
+    pub fn container_dir(&self, id: &ContainerId) -> PathBuf {
+        self.containers().join(id)
+    }
+
+    /// `<run-dir>/containers`: the parent of every container's runtime directory.
+    pub fn containers_run(&self) -> PathBuf {
+        self.run_dir.join("containers")
+    }
+
+    /// `<run-dir>/containers/<id>`: the container's runtime state (its rootfs mount point,
+    /// its monitor's attach socket), gone with a reboot.
+    pub fn container_run_dir(&self, id: &ContainerId) -> PathBuf {
+        self.containers_run().join(id)
+    }
+
+    /// The lock serialising container creation (name uniqueness) and removal.
+    pub fn containers_lock(&self) -> PathBuf {
+        self.locks().join("containers.lock")
     }
 }

@@ -7,11 +7,15 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::identity::{ContainerId, ContainerName};
+
 /// Bumped when a field changes meaning; additions do not bump it.
 pub const RECORD_VERSION: u32 = 1;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ContainerRecord {
+    /// Checked when read: a record newer than this berth, or version 0, is refused.
+    #[serde(deserialize_with = "checked_version")]
     pub version: u32,
     /// The berth root the record's paths belong to.
     pub root: PathBuf,
@@ -36,6 +40,29 @@ pub struct ContainerRecord {
     pub extra: BTreeMap<String, serde_json::Value>,
 }
 
+/// Why a record's `version` cannot be read by this berth.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VersionError {
+    #[error("record version {0} is newer than this berth ({RECORD_VERSION})")]
+    Newer(u64),
+    #[error("record version 0 is invalid: versions start at 1")]
+    Zero,
+}
+
+/// Whether this berth reads records of `version`.
+pub fn check_version(version: u64) -> Result<u32, VersionError> {
+    match version {
+        0 => Err(VersionError::Zero),
+        v if v > u64::from(RECORD_VERSION) => Err(VersionError::Newer(v)),
+        v => Ok(v as u32),
+    }
+}
+
+fn checked_version<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u32, D::Error> {
+    let version = u64::deserialize(deserializer)?;
+    check_version(version).map_err(serde::de::Error::custom)
+}
+
 fn default_run_dir() -> PathBuf {
     PathBuf::from(crate::DEFAULT_RUN_DIR)
 }
@@ -58,10 +85,10 @@ impl ContainerRecord {
 
 impl ContainerPart {
     /// A new container identity: a random ID, created now.
-    pub fn new(name: Option<String>) -> ContainerPart {
+    pub fn new(name: Option<ContainerName>) -> ContainerPart {
         let created = humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string();
         ContainerPart {
-            id: crate::units::random_id(),
+            id: ContainerId::random(),
             name,
             created,
         }
@@ -71,9 +98,9 @@ impl ContainerPart {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ContainerPart {
     /// 64 lowercase hex digits, like Docker's container IDs.
-    pub id: String,
+    pub id: ContainerId,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
+    pub name: Option<ContainerName>,
     /// RFC 3339.
     pub created: String,
 }
@@ -287,5 +314,51 @@ mod tests {
         assert_eq!(record.image.config.cmd, Some(vec!["sh".to_string()]));
         let again = serde_json::to_value(&record).unwrap();
         assert_eq!(again["mount"]["rootfs"], "/m");
+    }
+
+    fn with(version: &str, container: &str) -> String {
+        format!(
+            r#"{{"version":{version},"root":"/r","image":{{"id":"sha256:a","manifest":"sha256:b",
+            "config":{{}},"layers":[]}}{container}}}"#
+        )
+    }
+
+    #[test]
+    fn versions_are_checked() {
+        assert!(serde_json::from_str::<ContainerRecord>(&with("1", "")).is_ok());
+        let err = serde_json::from_str::<ContainerRecord>(&with("99", "")).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("record version 99 is newer than this berth (1)"),
+            "{err}"
+        );
+        let err = serde_json::from_str::<ContainerRecord>(&with("0", "")).unwrap_err();
+        assert!(err.to_string().contains("record version 0"), "{err}");
+        assert_eq!(check_version(2), Err(VersionError::Newer(2)));
+    }
+
+    #[test]
+    fn container_ids_are_checked() {
+        let id = "a".repeat(64);
+        let good = with(
+            "1",
+            &format!(r#","container":{{"id":"{id}","name":"/web","created":"t"}}"#),
+        );
+        let record: ContainerRecord = serde_json::from_str(&good).unwrap();
+        let container = record.container.unwrap();
+        assert_eq!(container.id.short(), "aaaaaaaaaaaa");
+        assert_eq!(container.name.unwrap(), "web");
+        for bad in ["abc", "../x", "../../x"] {
+            let text = with(
+                "1",
+                &format!(r#","container":{{"id":"{bad}","created":"t"}}"#),
+            );
+            let err = serde_json::from_str::<ContainerRecord>(&text).unwrap_err();
+            assert!(
+                err.to_string()
+                    .contains(&format!("invalid container id {bad:?}")),
+                "{err}"
+            );
+        }
     }
 }

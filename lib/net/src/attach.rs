@@ -5,7 +5,9 @@
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
-use berth_common::{ContainerRecord, Endpoint, ErrorList, NetworkPart, Paths, PortMapping};
+use berth_common::{
+    registry, ContainerId, ContainerRecord, Endpoint, ErrorList, NetworkPart, Paths, PortMapping,
+};
 
 use crate::endpoints::{self, EndpointFile};
 use crate::error::{io_err, NetError, Result};
@@ -41,7 +43,7 @@ pub struct Context<'a> {
 }
 
 /// The persistent network namespace of a container made by berth-net.
-pub fn netns_path(paths: &Paths, container_id: &str) -> PathBuf {
+pub fn netns_path(paths: &Paths, container_id: &ContainerId) -> PathBuf {
     paths.netns().join(container_id)
 }
 
@@ -65,8 +67,7 @@ pub fn setup(ctx: &Context, record: &ContainerRecord, request: &NetRequest) -> R
     match &plan.mode {
         NetMode::None | NetMode::Host => Ok(part),
         NetMode::Container(reference) => {
-            let id = berth_rootfs::state::resolve_container(ctx.paths, reference)
-                .map_err(|e| NetError::Container(e.to_string()))?;
+            let id = registry::resolve(ctx.paths, reference)?;
             let path = netns_path(ctx.paths, &id);
             if !crate::netns::is_mounted(&path) {
                 return Err(NetError::NoNetns(reference.clone()));
@@ -132,7 +133,7 @@ pub fn setup(ctx: &Context, record: &ContainerRecord, request: &NetRequest) -> R
 
 pub(crate) struct Attachment<'a> {
     pub netns: &'a Path,
-    pub container_id: &'a str,
+    pub container_id: &'a ContainerId,
     pub name: Option<&'a str>,
     pub ifname: &'a str,
     pub aliases: &'a [String],
@@ -144,8 +145,9 @@ pub(crate) struct Attachment<'a> {
 
 /// The host end of a container's veth on a network: berth's prefix, then enough of both
 /// IDs to be unique (15 bytes at most).
-fn host_veth_name(container_id: &str, network_id: &str) -> String {
-    format!("bv{}{}", &container_id[..9], &network_id[..4])
+fn host_veth_name(container_id: &ContainerId, network_id: &str) -> String {
+    let network = network_id.get(..4).unwrap_or(network_id);
+    format!("bv{}{network}", &container_id.short()[..9])
 }
 
 /// Docker's MAC scheme: 02:42 and the IPv4 address, so a reused address keeps its MAC
@@ -301,10 +303,7 @@ fn write_endpoint(network_dir: &Path, file: &EndpointFile) -> Result<()> {
     let dir = endpoints::dir(network_dir);
     std::fs::create_dir_all(&dir).map_err(io_err("creating", &dir))?;
     let path = endpoints::path(network_dir, &file.container_id);
-    let tmp = dir.join(format!(".{}.tmp", file.container_id));
-    std::fs::write(&tmp, serde_json::to_vec(file).expect("endpoint serializes"))
-        .map_err(io_err("writing", &tmp))?;
-    std::fs::rename(&tmp, &path).map_err(io_err("writing", path))
+    Ok(berth_common::json_file::write_atomic(&path, file)?)
 }
 
 /// Every published port of every container in the root.
@@ -383,7 +382,9 @@ pub(crate) fn detach_locked(
 /// it works after a crash at any step of `setup`. Every step runs even when one fails, and
 /// the failures come back together; what is gone already is not an error, so it can run
 /// again. SIGINT, SIGTERM and SIGHUP wait until it is done.
+/// `container_id` must be a full id: it names files.
 pub fn down(paths: &Paths, container_id: &str) -> Result<()> {
+    let container_id = &ContainerId::parse(container_id)?;
     let _finish_first = berth_common::TerminationBlocked::new();
     let netns = netns_path(paths, container_id);
     // The container's own namespace goes below, and its veths with it.
@@ -398,7 +399,7 @@ pub fn down(paths: &Paths, container_id: &str) -> Result<()> {
                 let attached = endpoints::path(&dir, container_id).exists()
                     || errors
                         .check(crate::ipam::load(&dir))
-                        .is_none_or(|owners| owners.values().any(|owner| owner == container_id));
+                        .is_none_or(|owners| owners.values().any(|owner| container_id == owner));
                 if attached {
                     match detach_locked(paths, &def, container_id, delete_links) {
                         Err(NetError::Many(inner)) => errors.extend(inner),
@@ -471,13 +472,12 @@ pub fn disconnect(paths: &Paths, container: &str, network_name: &str) -> Result<
     detach_locked(paths, &def, &id, true)
 }
 
-/// A container's ID and name, from a name or ID.
-fn container_identity(paths: &Paths, reference: &str) -> Result<(String, Option<String>)> {
-    let id = berth_rootfs::state::resolve_container(paths, reference)
-        .map_err(|e| NetError::Container(e.to_string()))?;
-    let name = berth_rootfs::state::read_state(paths, &id)
-        .ok()
-        .flatten()
-        .and_then(|s| s.container.name);
+/// A container's ID and name, from a name, ID or unique ID prefix.
+fn container_identity(
+    paths: &Paths,
+    reference: &str,
+) -> Result<(ContainerId, Option<berth_common::ContainerName>)> {
+    let id = registry::resolve(paths, reference)?;
+    let name = registry::identity(paths, &id)?.and_then(|c| c.name);
     Ok((id, name))
 }

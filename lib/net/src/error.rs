@@ -68,6 +68,12 @@ pub enum NetError {
     Lock(#[from] berth_common::LockError),
     #[error("container: {0}")]
     Container(String),
+    /// Finding a container: no such container, an ambiguous prefix.
+    #[error(transparent)]
+    Registry(#[from] berth_common::registry::RegistryError),
+    /// A container id that is not one.
+    #[error(transparent)]
+    Identity(#[from] berth_common::IdentityError),
     #[error("{op} {path}: {source}")]
     Io {
         op: &'static str,
@@ -90,6 +96,17 @@ pub(crate) fn io_err(
 ) -> impl FnOnce(std::io::Error) -> NetError {
     let path = path.into();
     move |source| NetError::Io { op, path, source }
+}
+
+/// A JSON state file that could not be written or read, as the crate's error.
+impl From<berth_common::json_file::JsonFileError> for NetError {
+    fn from(e: berth_common::json_file::JsonFileError) -> NetError {
+        NetError::Io {
+            op: e.op,
+            path: e.path,
+            source: e.source,
+        }
+    }
 }
 
 pub(crate) fn flag_err(flag: &'static str, value: &str, reason: impl Into<String>) -> NetError {
@@ -131,6 +148,8 @@ impl NetError {
             | NetError::Many(_) => ErrorKind::Internal,
             NetError::Netlink(e) => e.kind(),
             NetError::Netns(e) => e.kind(),
+            NetError::Registry(e) => e.kind(),
+            NetError::Identity(_) => ErrorKind::InvalidInput,
             NetError::Lock(e) => e.kind(),
             NetError::Io { source, .. } => ErrorKind::of_io(source),
         }

@@ -45,11 +45,7 @@ pub fn remove(paths: &Paths, reference: &str) -> Result<NetworkDef> {
     if !attached.is_empty() {
         let containers: Vec<String> = attached
             .iter()
-            .map(|e| {
-                e.name
-                    .clone()
-                    .unwrap_or_else(|| e.container_id[..12].to_string())
-            })
+            .map(|e| e.name.clone().unwrap_or_else(|| short_id(&e.container_id)))
             .collect();
         return Err(NetError::NetworkInUse {
             name: def.name,
@@ -192,9 +188,11 @@ pub fn gc(paths: &Paths) -> Result<GcReport> {
                 keep_veths.insert(e.host_veth.clone());
             } else {
                 crate::attach::detach_locked(paths, &def, &e.container_id, false)?;
-                report
-                    .released_endpoints
-                    .push(format!("{}/{}", def.name, &e.container_id[..12]));
+                report.released_endpoints.push(format!(
+                    "{}/{}",
+                    def.name,
+                    short_id(&e.container_id)
+                ));
             }
         }
         for ip in crate::ipam::retain(&dir, |owner| live.contains(owner))? {
@@ -255,4 +253,12 @@ fn tables_shared_ok(table: &str, paths: &Paths) -> bool {
     crate::nft::bridges(table)
         .map(|all| all.iter().all(|b| ours.contains(b)))
         .unwrap_or(false)
+}
+
+/// An endpoint file's container id in its short form; a file naming something that is not
+/// an id (written by hand, damaged) is shown as it is rather than sliced.
+fn short_id(container_id: &str) -> String {
+    berth_common::ContainerId::parse(container_id)
+        .map(|id| id.short().to_string())
+        .unwrap_or_else(|_| container_id.to_string())
 }

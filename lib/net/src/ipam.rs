@@ -39,11 +39,10 @@ pub fn load(network_dir: &Path) -> Result<Allocations> {
 }
 
 fn save(network_dir: &Path, allocations: &Allocations) -> Result<()> {
-    let path = path(network_dir);
-    let tmp = network_dir.join(".ipam.json.tmp");
-    let text = serde_json::to_vec(allocations).expect("allocations serialize");
-    std::fs::write(&tmp, text).map_err(io_err("writing", &tmp))?;
-    std::fs::rename(&tmp, &path).map_err(io_err("writing", &path))
+    Ok(berth_common::json_file::write_atomic(
+        &path(network_dir),
+        allocations,
+    )?)
 }
 
 /// Gives `container` an address: `requested` (`--ip`) if free, else the lowest free one.

@@ -116,11 +116,10 @@ pub fn find(paths: &Paths, reference: &str) -> Result<NetworkDef> {
 fn write(paths: &Paths, def: &NetworkDef) -> Result<()> {
     let dir = dir(paths, &def.name);
     std::fs::create_dir_all(&dir).map_err(io_err("creating", &dir))?;
-    let path = def_path(paths, &def.name);
-    let tmp = dir.join(".network.json.tmp");
-    let text = serde_json::to_vec_pretty(def).expect("a network definition serializes");
-    std::fs::write(&tmp, text).map_err(io_err("writing", &tmp))?;
-    std::fs::rename(&tmp, &path).map_err(io_err("writing", &path))
+    Ok(berth_common::json_file::write_atomic(
+        &def_path(paths, &def.name),
+        def,
+    )?)
 }
 
 /// Docker's rule for names: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`.

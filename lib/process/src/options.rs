@@ -109,9 +109,12 @@ pub enum SeccompChoice {
 }
 
 /// Gives the record a container identity if it has none yet.
-pub fn ensure_container(record: &mut ContainerRecord, name: Option<&str>) -> ContainerPart {
+pub fn ensure_container(
+    record: &mut ContainerRecord,
+    name: Option<&berth_common::ContainerName>,
+) -> ContainerPart {
     if record.container.is_none() {
-        record.container = Some(ContainerPart::new(name.map(String::from)));
+        record.container = Some(ContainerPart::new(name.cloned()));
     }
     record.container.clone().expect("set above")
 }
@@ -298,7 +301,7 @@ impl ProcessOptions {
         let hostname = self
             .hostname
             .clone()
-            .unwrap_or_else(|| container.id[..12].to_string());
+            .unwrap_or_else(|| container.id.short().to_string());
         let network = self.network_mode(record)?;
         let userns = rootfs.userns.clone();
         if userns.is_some() && network == NetworkMode::Host {
@@ -308,7 +311,8 @@ impl ProcessOptions {
                 "a container with a user namespace cannot use the host's network (as in Docker)",
             )));
         }
-        let dir = record.root.join("containers").join(&container.id);
+        let dir =
+            berth_common::Paths::new(&record.root, &record.run_dir).container_dir(&container.id);
         let etc_files = crate::etc_files::write(
             &dir,
             &hostname,

@@ -72,10 +72,12 @@ pub enum RootfsError {
     NoSuchVolume { name: String },
     #[error("volume {name} is in use by container {container}")]
     VolumeInUse { name: String, container: String },
-    #[error("no such container: {id}")]
-    NoSuchContainer { id: String },
-    #[error("the container name {name:?} is already in use by container {id}")]
-    NameInUse { name: String, id: String },
+    /// A container id or name that is not one.
+    #[error(transparent)]
+    Identity(#[from] berth_common::IdentityError),
+    /// Finding or registering the container (no such container, name in use…).
+    #[error(transparent)]
+    Registry(#[from] berth_common::registry::RegistryError),
     /// The record cannot be used (e.g. it already has a mounted rootfs).
     #[error("{0}")]
     Record(String),
@@ -110,10 +112,9 @@ impl RootfsError {
     pub fn kind(&self) -> berth_common::ErrorKind {
         use berth_common::ErrorKind;
         match self {
-            RootfsError::NoSuchVolume { .. } | RootfsError::NoSuchContainer { .. } => {
-                ErrorKind::NotFound
-            }
-            RootfsError::VolumeInUse { .. } | RootfsError::NameInUse { .. } => ErrorKind::Conflict,
+            RootfsError::NoSuchVolume { .. } => ErrorKind::NotFound,
+            RootfsError::Registry(e) => e.kind(),
+            RootfsError::VolumeInUse { .. } => ErrorKind::Conflict,
             RootfsError::WrongKind { .. }
             | RootfsError::BadPath { .. }
             | RootfsError::Spec { .. }
@@ -121,6 +122,7 @@ impl RootfsError {
             | RootfsError::DuplicateTarget { .. }
             | RootfsError::Subid { .. }
             | RootfsError::ProcTarget { .. }
+            | RootfsError::Identity(_)
             | RootfsError::Record(_) => ErrorKind::InvalidInput,
             RootfsError::InRoot { source, .. }
             | RootfsError::Mount { source, .. }

@@ -40,7 +40,10 @@ impl MountRequest {
             volumes: self.volumes.clone(),
             tmpfs: self.tmpfs.clone(),
             read_only: self.read_only,
-            name,
+            name: name
+                .as_deref()
+                .map(berth_common::ContainerName::parse)
+                .transpose()?,
             method: self.overlay_method,
             volatile,
             userns: self.userns_request().resolve()?,

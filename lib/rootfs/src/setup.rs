@@ -6,7 +6,8 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use berth_common::{
-    ContainerPart, ContainerRecord, FileLock, LockMode, MountKind, Paths, RootfsPart,
+    registry, ContainerId, ContainerName, ContainerPart, ContainerRecord, MountKind, Paths,
+    RootfsPart,
 };
 use rustix::fs::{openat, Mode, OFlags, CWD};
 
@@ -15,11 +16,7 @@ use crate::idmap::as_container_root;
 use crate::in_root::{open_in_root, Kind};
 use crate::overlay::{mount_overlay, mount_overlay_idmapped, Overlay, OverlayMethod};
 use crate::plan::{materialize, plan, Planned};
-use crate::spec::check_container_name;
-use crate::state::{
-    all_states, container_dir, containers_lock, read_state, rootfs_path, write_state,
-    ContainerState,
-};
+use crate::state::{container_dir, read_state, rootfs_path, write_state, ContainerState};
 use crate::{mountinfo, teardown};
 
 /// The stage's flags.
@@ -31,7 +28,7 @@ pub struct SetupOptions {
     pub tmpfs: Vec<String>,
     pub read_only: bool,
     /// `--name` for a container the record does not have yet.
-    pub name: Option<String>,
+    pub name: Option<ContainerName>,
     pub method: OverlayMethod,
     /// Mount the overlay `volatile` (the container is removed when it stops).
     pub volatile: bool,
@@ -105,10 +102,10 @@ pub fn setup(paths: &Paths, record: &mut ContainerRecord, opts: &SetupOptions) -
     let mut planned = plan(record, opts)?;
     // A termination signal waits until the setup is whole or undone (`commit`).
     let _setup_first = berth_common::TerminationBlocked::new();
-    let _lock = FileLock::acquire(&containers_lock(paths), LockMode::Exclusive)?;
+    // Held to the end: a name is taken, and a directory made, by one process at a time.
+    let lock = registry::lock(paths)?;
     let container = match &record.container {
         Some(c) => {
-            crate::state::check_id(&c.id)?;
             let mut c = c.clone();
             if c.name.is_none() {
                 c.name = opts.name.clone();
@@ -117,18 +114,6 @@ pub fn setup(paths: &Paths, record: &mut ContainerRecord, opts: &SetupOptions) -
         }
         None => ContainerPart::new(opts.name.clone()),
     };
-    if let Some(name) = &container.name {
-        check_container_name(name)?;
-        if let Some(other) = all_states(paths)?
-            .into_iter()
-            .find(|s| s.container.name.as_deref() == Some(name) && s.container.id != container.id)
-        {
-            return Err(RootfsError::NameInUse {
-                name: name.clone(),
-                id: other.container.id,
-            });
-        }
-    }
     let id = container.id.clone();
     let mut rollback = Rollback {
         paths,
@@ -136,10 +121,11 @@ pub fn setup(paths: &Paths, record: &mut ContainerRecord, opts: &SetupOptions) -
     };
 
     // Directories.
-    let cdir = container_dir(paths, &id);
     if let Some(state) = read_state(paths, &id)? {
+        registry::check_name_free(paths, &lock, &container)?;
         return restart(paths, record, state, opts, rollback);
     }
+    let cdir = container_dir(paths, &id);
     if cdir.exists() {
         return Err(RootfsError::Record(format!(
             "container {id} already has state at {}; run `berth-mount down --remove --id {id}` first",
@@ -147,13 +133,13 @@ pub fn setup(paths: &Paths, record: &mut ContainerRecord, opts: &SetupOptions) -
         )));
     }
     let containers = paths.containers();
-    if !containers.exists() {
-        mkdir_mode(&containers, 0o700, true)?;
+    let made_parent = !containers.exists();
+    registry::create(paths, &lock, &container)?;
+    if made_parent {
         rollback
             .steps
             .push(Undo::RemoveEmptyDir(containers.clone()));
     }
-    mkdir_mode(&cdir, 0o700, false)?;
     rollback.steps.push(Undo::RemoveDir(cdir.clone()));
     let upper = cdir.join("upper");
     let work = cdir.join("work");
@@ -223,7 +209,7 @@ pub fn setup(paths: &Paths, record: &mut ContainerRecord, opts: &SetupOptions) -
 fn mount_rootfs(
     paths: &Paths,
     record: &ContainerRecord,
-    id: &str,
+    id: &ContainerId,
     upper: &Path,
     work: &Path,
     (method, volatile, userns): (OverlayMethod, bool, Option<&berth_common::UserNamespace>),

@@ -209,18 +209,6 @@ pub fn check_volume_name(name: &str) -> std::result::Result<(), String> {
     }
 }
 
-/// Docker's rule for container names: `[a-zA-Z0-9][a-zA-Z0-9_.-]+`.
-pub fn check_container_name(name: &str) -> Result<()> {
-    if valid_name(name) {
-        return Ok(());
-    }
-    Err(spec_err(
-        "container name",
-        name,
-        "only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed, at least two characters",
-    ))
-}
-
 fn valid_name(name: &str) -> bool {
     let mut bytes = name.bytes();
     matches!(bytes.next(), Some(b) if b.is_ascii_alphanumeric())
@@ -324,10 +312,6 @@ mod tests {
 
     #[test]
     fn names() {
-        assert!(check_container_name("web-1.a_b").is_ok());
-        assert!(check_container_name("-x").is_err());
-        assert!(check_container_name("a").is_err());
-        assert!(check_container_name("a/b").is_err());
         assert!(check_volume_name("data").is_ok());
         assert!(check_volume_name("../x").is_err());
     }

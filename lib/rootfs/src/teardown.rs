@@ -3,11 +3,11 @@
 
 use std::path::{Path, PathBuf};
 
-use berth_common::{ErrorList, FileLock, LockMode, MountKind, Paths, RootfsPart};
+use berth_common::{ErrorList, MountKind, Paths, RootfsPart};
 
 use crate::error::{io_err, Result, RootfsError};
 use crate::mountinfo::{mounts_under, unmount_all_under};
-use crate::state::{check_id, container_dir, containers_lock, read_state, rootfs_path};
+use crate::state::{check_id, container_dir, read_state, rootfs_path};
 use crate::volumes::{list_volumes, read_info, remove_volume};
 
 /// What `down` did.
@@ -34,9 +34,9 @@ pub fn down(
     rootfs: Option<&RootfsPart>,
     remove: bool,
 ) -> Result<DownReport> {
-    check_id(id)?;
+    let id = &check_id(id)?;
     let _finish_first = berth_common::TerminationBlocked::new();
-    let _lock = FileLock::acquire(&containers_lock(paths), LockMode::Exclusive)?;
+    let _lock = berth_common::registry::lock(paths)?;
     let mut errors = ErrorList::new();
     // An unreadable state file must not keep the mounts in place: the layout still names them.
     let state = errors.check(read_state(paths, id)).flatten();
@@ -64,11 +64,15 @@ pub fn down(
 /// Where the container's rootfs may be mounted: the default layout, the recorded path if it
 /// lies inside it, and both as the kernel names them (mountinfo shows resolved paths, so a
 /// run dir behind a symlink must still match).
-fn mount_points(paths: &Paths, id: &str, part: Option<&RootfsPart>) -> Vec<PathBuf> {
+fn mount_points(
+    paths: &Paths,
+    id: &berth_common::ContainerId,
+    part: Option<&RootfsPart>,
+) -> Vec<PathBuf> {
     let mut points: Vec<PathBuf> = vec![rootfs_path(paths, id)];
-    let own = paths.run_dir().join("containers").join(id);
+    let own = paths.container_run_dir(id);
     let own_real = std::fs::canonicalize(paths.run_dir())
-        .map(|r| r.join("containers").join(id))
+        .map(|r| Paths::new(paths.root(), r).container_run_dir(id))
         .unwrap_or_else(|_| own.clone());
     if let Some(p) = part {
         let inside = p.path.starts_with(&own) || p.path.starts_with(&own_real);
@@ -95,7 +99,7 @@ fn mount_points(paths: &Paths, id: &str, part: Option<&RootfsPart>) -> Vec<PathB
 /// `<root>/containers/<id>` and the container's anonymous volumes; failures go to `errors`.
 fn remove_container(
     paths: &Paths,
-    id: &str,
+    id: &berth_common::ContainerId,
     part: Option<&RootfsPart>,
     report: &mut DownReport,
     errors: &mut ErrorList<RootfsError>,

@@ -157,7 +157,7 @@ pub fn volume_user(paths: &Paths, name: &str) -> Result<Option<String>> {
                 .iter()
                 .any(|m| m.kind == MountKind::Volume && m.volume.as_deref() == Some(name))
         })
-        .map(|s| s.container.id))
+        .map(|s| s.container.id.to_string()))
 }
 
 /// Removes volume `name` and its data. Refused while a container uses it unless `force`

@@ -11,7 +11,7 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use berth_common::Paths;
+use berth_common::{ContainerId, Paths};
 
 use crate::control::short;
 pub use crate::detach_keys::{parse_detach_keys, DetachKeys};
@@ -107,7 +107,7 @@ impl AttachError {
 /// The monitor's side: the listening socket for container `id`, mode 0600. A stale file is
 /// replaced. The monitor also refuses peers that are not root (or its own user), so the
 /// moment between bind and chmod gives nobody a way in.
-pub fn listen(paths: &Paths, id: &str) -> Result<UnixListener, AttachError> {
+pub fn listen(paths: &Paths, id: &ContainerId) -> Result<UnixListener, AttachError> {
     let path = state::attach_socket(paths, id);
     let err = |source| AttachError::Listen {
         container: short(id).to_string(),
@@ -128,7 +128,7 @@ pub fn listen(paths: &Paths, id: &str) -> Result<UnixListener, AttachError> {
 }
 
 /// Removes container `id`'s attach socket, if it is there.
-pub fn unlisten(paths: &Paths, id: &str) {
+pub fn unlisten(paths: &Paths, id: &ContainerId) {
     let path = state::attach_socket(paths, id);
     if let Ok((_dir, reachable)) = reachable(&path) {
         let _ = std::fs::remove_file(reachable);
@@ -163,7 +163,7 @@ pub fn attach(paths: &Paths, reference: &str, request: &AttachRequest) -> Result
     let container = state
         .name
         .clone()
-        .unwrap_or_else(|| short(&state.id).into());
+        .map_or_else(|| state.id.short().to_string(), String::from);
     if !state.is_running() {
         return Err(AttachError::Stopped { container });
     }
@@ -228,7 +228,7 @@ fn connect(path: &Path) -> std::io::Result<UnixStream> {
     UnixStream::connect(reachable)
 }
 
-fn still_running(paths: &Paths, id: &str) -> bool {
+fn still_running(paths: &Paths, id: &ContainerId) -> bool {
     RunState::read(paths, id)
         .ok()
         .flatten()

@@ -112,7 +112,7 @@ pub fn remove(paths: &Paths, reference: &str, force: bool) -> Result<String, Run
         std::fs::remove_dir_all(&dir)
             .map_err(|source| RunError::RemoveState { path: dir, source })?;
     }
-    Ok(state.id)
+    Ok(state.id.to_string())
 }
 
 /// Copies the container's logs to `stdout` and `stderr` (what the container wrote to each);
@@ -205,13 +205,13 @@ pub fn ps(paths: &Paths, all: bool) -> Vec<PsRow> {
         .into_iter()
         .filter(|s| all || s.is_running())
         .map(|s| PsRow {
-            id: s.id.clone(),
+            id: s.id.to_string(),
             image: s.image.clone(),
             command: s.command.join(" "),
             created: s.created.clone(),
             status: describe_status(&s),
             ports: ports_column(&s),
-            names: s.name.clone().unwrap_or_default(),
+            names: s.name.as_deref().unwrap_or_default().to_string(),
         })
         .collect()
 }
@@ -303,6 +303,7 @@ pub fn print_ps(rows: &[PsRow], quiet: bool, out: &mut impl Write) -> std::io::R
 /// berth-monitor once the container exited and its exit status is recorded): OOM check,
 /// cgroup and rootfs teardown, removal with `--rm`.
 pub fn teardown_exited(paths: &Paths, id: &str) -> Result<(), RunError> {
+    let id = &berth_common::ContainerId::parse(id).map_err(state::StateError::from)?;
     let Some(mut state) = state::RunState::read(paths, id)? else {
         return Err(RunError::State(state::StateError::NotFound(id.to_string())));
     };

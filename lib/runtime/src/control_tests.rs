@@ -10,7 +10,11 @@ use crate::{control, exec, RunError};
 
 /// An id that no process's cgroup ends with, so a "running" state with a live pid is seen
 /// through (as after a monitor killed with SIGKILL and its pid reused).
-const ID: &str = "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
+const ID_TEXT: &str = "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
+
+fn id() -> berth_common::ContainerId {
+    berth_common::ContainerId::parse(ID_TEXT).unwrap()
+}
 
 fn paths() -> (tempfile::TempDir, Paths) {
     let dir = tempfile::tempdir().unwrap();
@@ -20,7 +24,7 @@ fn paths() -> (tempfile::TempDir, Paths) {
 
 fn write_state(paths: &Paths, status: Status, exit_code: Option<i32>) -> RunState {
     let state: RunState = serde_json::from_value(serde_json::json!({
-        "id": ID,
+        "id": ID_TEXT,
         "name": "web",
         "image": "busybox",
         "command": ["sh"],
@@ -34,11 +38,11 @@ fn write_state(paths: &Paths, status: Status, exit_code: Option<i32>) -> RunStat
             "version": 1,
             "root": paths.root(),
             "image": {"id": "sha256:0", "manifest": "sha256:1", "config": {}, "layers": []},
-            "container": {"id": ID, "name": "web", "created": "2026-12-07T10:00:00Z"}
+            "container": {"id": ID_TEXT, "name": "web", "created": "2026-12-07T10:00:00Z"}
         }
     }))
     .unwrap();
-    std::fs::create_dir_all(state::dir(paths, ID)).unwrap();
+    std::fs::create_dir_all(state::dir(paths, &id())).unwrap();
     state.write(paths).unwrap();
     state
 }
@@ -64,7 +68,7 @@ fn a_running_state_whose_process_is_gone_is_not_running() {
         control::kill(&paths, "web", libc::SIGTERM).unwrap_err(),
         exec::exec(
             &paths,
-            &ID[..12],
+            &ID_TEXT[..12],
             &exec::ExecRequest {
                 command: vec!["true".into()],
                 ..Default::default()
@@ -72,13 +76,15 @@ fn a_running_state_whose_process_is_gone_is_not_running() {
         )
         .unwrap_err(),
     ] {
-        assert!(matches!(&error, RunError::NotRunning { container } if container == &ID[..12]));
+        assert!(
+            matches!(&error, RunError::NotRunning { container } if container == &ID_TEXT[..12])
+        );
         assert_eq!(error.kind(), ErrorKind::Conflict);
         assert_eq!(error.exit_code(), 125);
     }
     // Nothing to stop: the state comes back as it is.
     let stopped = control::stop(&paths, "web", Duration::ZERO).unwrap();
-    assert_eq!(stopped.id, ID);
+    assert_eq!(stopped.id, id());
 }
 
 #[test]
@@ -86,11 +92,11 @@ fn the_monitors_exit_file_makes_the_state_exited() {
     let (_dir, paths) = paths();
     write_state(&paths, Status::Running, None);
     std::fs::write(
-        state::dir(&paths, ID).join(state::EXIT_FILE),
+        state::dir(&paths, &id()).join(state::EXIT_FILE),
         r#"{"exit_code":3,"finished":"2026-12-07T10:00:05Z"}"#,
     )
     .unwrap();
-    let found = state::find(&paths, ID).unwrap();
+    let found = state::find(&paths, ID_TEXT).unwrap();
     assert_eq!(found.status, Status::Exited);
     assert_eq!(found.exit_code, Some(3));
     let rows = control::ps(&paths, false);
@@ -114,7 +120,7 @@ fn an_exited_state_records_code_and_time() {
     let mut state = write_state(&paths, Status::Running, None);
     state.exited(137, true);
     state.write(&paths).unwrap();
-    let read = RunState::read(&paths, ID).unwrap().unwrap();
+    let read = RunState::read(&paths, &id()).unwrap().unwrap();
     assert_eq!(read.status, Status::Exited);
     assert_eq!(read.exit_code, Some(137));
     assert!(read.oom_killed && read.finished.is_some());
@@ -129,7 +135,7 @@ fn logs_go_to_the_writers_given_by_stream() {
         r#"{"log":"err 1\n","stream":"stderr","time":"2026-12-07T10:00:02Z"}"#,
         r#"{"log":"out 2\n","stream":"stdout","time":"2026-12-07T10:00:03Z"}"#,
     ];
-    std::fs::write(state::log_path(&paths, ID), lines.join("\n") + "\n").unwrap();
+    std::fs::write(state::log_path(&paths, &id()), lines.join("\n") + "\n").unwrap();
     let (mut out, mut err) = (Vec::new(), Vec::new());
     control::logs(&paths, "web", false, &mut out, &mut err).unwrap();
     assert_eq!(String::from_utf8(out).unwrap(), "out 1\nout 2\n");
@@ -154,7 +160,7 @@ fn a_failing_writer_is_an_error_not_a_panic() {
     let (_dir, paths) = paths();
     write_state(&paths, Status::Exited, Some(0));
     std::fs::write(
-        state::log_path(&paths, ID),
+        state::log_path(&paths, &id()),
         r#"{"log":"x\n","stream":"stdout","time":"2026-12-07T10:00:01Z"}"#.to_string() + "\n",
     )
     .unwrap();

@@ -127,7 +127,8 @@ impl StateError {
     pub fn kind(&self) -> ErrorKind {
         match self {
             StateError::NotFound(_) => ErrorKind::NotFound,
-            StateError::Ambiguous { .. } => ErrorKind::InvalidInput,
+            StateError::Registry(e) => e.kind(),
+            StateError::Identity(_) => ErrorKind::InvalidInput,
             StateError::Io { source, .. } => ErrorKind::of_io(source),
             StateError::Parse { .. } => ErrorKind::Internal,
         }
@@ -170,10 +171,12 @@ mod tests {
                 ErrorKind::Conflict,
             ),
             (
-                berth_rootfs::RootfsError::NameInUse {
-                    name: "web".into(),
-                    id: "0123".into(),
-                }
+                berth_rootfs::RootfsError::Registry(
+                    berth_common::registry::RegistryError::NameInUse {
+                        name: berth_common::ContainerName::parse("web").unwrap(),
+                        id: berth_common::ContainerId::parse(&"0123".repeat(16)).unwrap(),
+                    },
+                )
                 .into(),
                 ErrorKind::Conflict,
             ),
@@ -192,10 +195,10 @@ mod tests {
                 ErrorKind::InvalidInput,
             ),
             (
-                StateError::Ambiguous {
-                    reference: "0".into(),
+                StateError::Registry(berth_common::registry::RegistryError::Ambiguous {
+                    prefix: "0".into(),
                     count: 2,
-                }
+                })
                 .into(),
                 ErrorKind::InvalidInput,
             ),

@@ -117,7 +117,7 @@ fn monitor(
         .container
         .as_ref()
         .map(|c| c.id.clone())
-        .unwrap_or_default();
+        .expect("prepared containers have an id");
     let log = match OpenOptions::new()
         .create(true)
         .append(true)
@@ -268,7 +268,7 @@ fn monitor_binary(paths: &Paths) -> std::io::Result<std::path::PathBuf> {
 #[allow(clippy::type_complexity)]
 fn become_small_monitor(
     paths: &Paths,
-    id: &str,
+    id: &berth_common::ContainerId,
     pid: i32,
     streams: Vec<(&'static str, OwnedFd)>,
 ) -> Result<std::convert::Infallible, (String, Vec<(&'static str, OwnedFd)>)> {

@@ -4,7 +4,8 @@
 
 use std::path::PathBuf;
 
-use berth_common::{ContainerRecord, Paths};
+use berth_common::registry::{self, RegistryError};
+use berth_common::{ContainerId, ContainerName, ContainerRecord, Paths};
 use serde::{Deserialize, Serialize};
 
 pub const RUN_STATE: &str = "run.json";
@@ -28,9 +29,9 @@ pub enum Status {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunState {
-    pub id: String,
+    pub id: ContainerId,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
+    pub name: Option<ContainerName>,
     /// As the user named it.
     pub image: String,
     pub command: Vec<String>,
@@ -82,34 +83,34 @@ pub enum StateError {
         path: PathBuf,
         source: serde_json::Error,
     },
-    #[error("no such container: {0}")]
+    #[error("No such container: {0}")]
     NotFound(String),
-    #[error("container name or id {reference:?} is ambiguous: it matches {count} containers")]
-    Ambiguous { reference: String, count: usize },
+    /// Resolving the reference: not found, an ambiguous prefix, an unreadable registry.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error(transparent)]
+    Identity(#[from] berth_common::IdentityError),
 }
 
-pub fn dir(paths: &Paths, id: &str) -> PathBuf {
-    paths.containers().join(id)
+pub fn dir(paths: &Paths, id: &ContainerId) -> PathBuf {
+    paths.container_dir(id)
 }
 
-pub fn log_path(paths: &Paths, id: &str) -> PathBuf {
+pub fn log_path(paths: &Paths, id: &ContainerId) -> PathBuf {
     dir(paths, id).join(format!("{id}-json.log"))
 }
 
 /// `<run-dir>/containers/<id>/attach.sock`: where a detached container's monitor takes
 /// `attach` clients while the container runs (beside its rootfs mount point; runtime state,
 /// gone with a reboot).
-pub fn attach_socket(paths: &Paths, id: &str) -> PathBuf {
-    paths
-        .run_dir()
-        .join("containers")
-        .join(id)
-        .join(ATTACH_SOCKET)
+pub fn attach_socket(paths: &Paths, id: &ContainerId) -> PathBuf {
+    paths.container_run_dir(id).join(ATTACH_SOCKET)
 }
 
 impl RunState {
     /// The state of a container whose first process (`pid`) was just started by this
-    /// process (its monitor, or a foreground berth-run).
+    /// process (its monitor, or a foreground berth-run). The record has its container part
+    /// (berth-rootfs gave it one).
     pub fn running(
         record: &ContainerRecord,
         spec: &berth_process::ContainerSpec,
@@ -118,13 +119,16 @@ impl RunState {
         auto_remove: bool,
         process: ProcessSnapshot,
     ) -> RunState {
-        let container = record.container.as_ref();
+        let container = record
+            .container
+            .as_ref()
+            .expect("a started container has an identity");
         RunState {
-            id: container.map(|c| c.id.clone()).unwrap_or_default(),
-            name: container.and_then(|c| c.name.clone()),
+            id: container.id.clone(),
+            name: container.name.clone(),
             image: image.to_string(),
             command: spec.args.clone(),
-            created: container.map(|c| c.created.clone()).unwrap_or_default(),
+            created: container.created.clone(),
             status: Status::Running,
             pid,
             monitor_pid: std::process::id() as i32,
@@ -169,19 +173,14 @@ impl RunState {
     }
 
     pub fn write(&self, paths: &Paths) -> Result<(), StateError> {
-        let dir = dir(paths, &self.id);
-        let path = dir.join(RUN_STATE);
-        let tmp = dir.join(format!(".{RUN_STATE}.{}", std::process::id()));
-        let io = |path: &PathBuf| {
-            let path = path.clone();
-            move |source| StateError::Io { path, source }
-        };
-        std::fs::write(&tmp, serde_json::to_vec(self).expect("state serialises"))
-            .map_err(io(&tmp))?;
-        std::fs::rename(&tmp, &path).map_err(io(&path))
+        let path = dir(paths, &self.id).join(RUN_STATE);
+        berth_common::json_file::write_atomic(&path, self).map_err(|e| StateError::Io {
+            path: e.path,
+            source: e.source,
+        })
     }
 
-    pub fn read(paths: &Paths, id: &str) -> Result<Option<RunState>, StateError> {
+    pub fn read(paths: &Paths, id: &ContainerId) -> Result<Option<RunState>, StateError> {
         let path = dir(paths, id).join(RUN_STATE);
         match std::fs::read(&path) {
             Ok(data) => {
@@ -203,7 +202,7 @@ impl RunState {
             return false;
         }
         match std::fs::read_to_string(format!("/proc/{}/cgroup", self.pid)) {
-            Ok(cgroups) => cgroups.lines().any(|line| line.ends_with(&self.id)),
+            Ok(cgroups) => cgroups.lines().any(|line| line.ends_with(self.id.as_str())),
             Err(_) => false,
         }
     }
@@ -211,40 +210,19 @@ impl RunState {
 
 /// Every container with a run state, oldest first.
 pub fn all(paths: &Paths) -> Vec<RunState> {
-    let Ok(entries) = std::fs::read_dir(paths.containers()) else {
-        return Vec::new();
-    };
-    let mut states: Vec<RunState> = entries
-        .flatten()
-        .filter_map(|e| {
-            RunState::read(paths, &e.file_name().to_string_lossy())
-                .ok()
-                .flatten()
-        })
+    let mut states: Vec<RunState> = registry::ids(paths)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|id| RunState::read(paths, id).ok().flatten())
         .collect();
     states.sort_by(|a, b| a.created.cmp(&b.created));
     states
 }
 
-/// By name, full id or unambiguous id prefix, as docker resolves them.
+/// By name, full id or unambiguous id prefix, as the registry resolves them
+/// ([`registry::resolve`]); a container without a run state (made by the stages, never
+/// run by berth-run) is not found.
 pub fn find(paths: &Paths, reference: &str) -> Result<RunState, StateError> {
-    let states = all(paths);
-    if let Some(state) = states
-        .iter()
-        .find(|s| s.name.as_deref() == Some(reference) || s.id == reference)
-    {
-        return Ok(state.clone());
-    }
-    let matches: Vec<&RunState> = states
-        .iter()
-        .filter(|s| !reference.is_empty() && s.id.starts_with(reference))
-        .collect();
-    match matches.len() {
-        0 => Err(StateError::NotFound(reference.to_string())),
-        1 => Ok(matches[0].clone()),
-        count => Err(StateError::Ambiguous {
-            reference: reference.to_string(),
-            count,
-        }),
-    }
+    let id = registry::resolve(paths, reference)?;
+    RunState::read(paths, &id)?.ok_or_else(|| StateError::NotFound(reference.to_string()))
 }

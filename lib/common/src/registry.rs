@@ -1,0 +1,250 @@
+//! The registry of containers: which containers a root has, who they are, and the one way
+//! to find one. A container exists when its directory `<root>/containers/<id>/` does; its
+//! identity (id, name, created) is that directory's `container.json`. Creating a container,
+//! and so taking its name, happens under one lock (`locks/containers.lock`), which removal
+//! takes too, so a name has one owner however many processes race for it.
+
+use std::path::PathBuf;
+
+use crate::identity::{is_id_prefix, ContainerId, ContainerName};
+use crate::json_file::{self, JsonFileError};
+use crate::lock::{FileLock, LockError, LockMode};
+use crate::paths::Paths;
+use crate::record::ContainerPart;
+
+/// The identity file inside a container's directory.
+pub const IDENTITY_FILE: &str = "container.json";
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// As Docker says it.
+    #[error("No such container: {0}")]
+    NotFound(String),
+    #[error("container id prefix {prefix:?} is ambiguous: it matches {count} containers")]
+    Ambiguous { prefix: String, count: usize },
+    /// As Docker says it.
+    #[error(
+        "Conflict. The container name \"/{name}\" is already in use by container \"{id}\". \
+         You have to remove (or rename) that container to be able to reuse that name."
+    )]
+    NameInUse {
+        name: ContainerName,
+        id: ContainerId,
+    },
+    #[error("container {id} already exists at {}", dir.display())]
+    Exists { id: ContainerId, dir: PathBuf },
+    #[error("{op} {}: {source}", path.display())]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    File(#[from] JsonFileError),
+    #[error(transparent)]
+    Lock(#[from] LockError),
+}
+
+type Result<T> = std::result::Result<T, RegistryError>;
+
+/// The registry's lock, held: proof for the functions that change who exists.
+#[derive(Debug)]
+pub struct RegistryLock {
+    _file: FileLock,
+}
+
+/// Takes the registry's lock (blocking until no other process holds it).
+pub fn lock(paths: &Paths) -> Result<RegistryLock> {
+    Ok(RegistryLock {
+        _file: FileLock::acquire(&paths.containers_lock(), LockMode::Exclusive)?,
+    })
+}
+
+/// Registers `container`: makes its directory (0700, and `<root>/containers` if missing)
+/// and writes its identity. Refuses an id that exists and a name another container has.
+pub fn create(paths: &Paths, lock: &RegistryLock, container: &ContainerPart) -> Result<PathBuf> {
+    check_name_free(paths, lock, container)?;
+    let dir = paths.container_dir(&container.id);
+    if dir.exists() {
+        return Err(RegistryError::Exists {
+            id: container.id.clone(),
+            dir,
+        });
+    }
+    make_dir(&paths.containers(), true)?;
+    make_dir(&dir, false)?;
+    if let Err(e) = json_file::write_atomic(&dir.join(IDENTITY_FILE), container) {
+        let _ = std::fs::remove_dir_all(&dir);
+        return Err(e.into());
+    }
+    Ok(dir)
+}
+
+/// Refuses `container`'s name when another container has it.
+pub fn check_name_free(
+    paths: &Paths,
+    _lock: &RegistryLock,
+    container: &ContainerPart,
+) -> Result<()> {
+    let Some(name) = &container.name else {
+        return Ok(());
+    };
+    match all(paths)?
+        .into_iter()
+        .find(|c| c.name.as_ref() == Some(name) && c.id != container.id)
+    {
+        Some(other) => Err(RegistryError::NameInUse {
+            name: name.clone(),
+            id: other.id,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// The identity of container `id`, if it is registered with one.
+pub fn identity(paths: &Paths, id: &ContainerId) -> Result<Option<ContainerPart>> {
+    Ok(json_file::read_if_exists(
+        &paths.container_dir(id).join(IDENTITY_FILE),
+    )?)
+}
+
+/// Every container directory of the root (entries that are not ids are not containers).
+pub fn ids(paths: &Paths) -> Result<Vec<ContainerId>> {
+    let dir = paths.containers();
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => {
+            return Err(RegistryError::Io {
+                op: "reading",
+                path: dir,
+                source,
+            })
+        }
+    };
+    let mut ids = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|source| RegistryError::Io {
+            op: "reading",
+            path: dir.clone(),
+            source,
+        })?;
+        if let Some(Ok(id)) = entry.file_name().to_str().map(ContainerId::parse) {
+            ids.push(id);
+        }
+    }
+    ids.sort();
+    Ok(ids)
+}
+
+/// Every registered container's identity. A container whose identity file is unreadable
+/// is skipped with a warning rather than hiding every other container.
+pub fn all(paths: &Paths) -> Result<Vec<ContainerPart>> {
+    let mut out = Vec::new();
+    for id in ids(paths)? {
+        match identity(paths, &id) {
+            Ok(Some(container)) if container.id == id => out.push(container),
+            Ok(Some(container)) => {
+                tracing::warn!(dir = %id, id = %container.id, "identity file names another id")
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "skipping a container"),
+        }
+    }
+    Ok(out)
+}
+
+/// The container `reference` names, as Docker resolves one: a full id (taken as it is,
+/// registered or not, so teardown after a partial removal still finds its resources), a
+/// name, or an id prefix that matches exactly one container.
+pub fn resolve(paths: &Paths, reference: &str) -> Result<ContainerId> {
+    if let Ok(id) = ContainerId::parse(reference) {
+        return Ok(id);
+    }
+    if let Ok(name) = ContainerName::parse(reference) {
+        if let Some(found) = all(paths)?
+            .into_iter()
+            .find(|c| c.name == Some(name.clone()))
+        {
+            return Ok(found.id);
+        }
+    }
+    if is_id_prefix(reference) {
+        let mut matches: Vec<ContainerId> = ids(paths)?
+            .into_iter()
+            .filter(|id| id.starts_with(reference))
+            .collect();
+        match matches.len() {
+            0 => {}
+            1 => return Ok(matches.remove(0)),
+            count => {
+                return Err(RegistryError::Ambiguous {
+                    prefix: reference.to_string(),
+                    count,
+                })
+            }
+        }
+    }
+    Err(RegistryError::NotFound(reference.to_string()))
+}
+
+fn make_dir(dir: &std::path::Path, may_exist: bool) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if may_exist && e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(source) => Err(RegistryError::Io {
+            op: "creating",
+            path: dir.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn part(id_digit: char, name: Option<&str>) -> ContainerPart {
+        let mut id = String::from("a");
+        id.extend(std::iter::repeat_n(id_digit, 63));
+        ContainerPart {
+            id: ContainerId::parse(&id).unwrap(),
+            name: name.map(|n| ContainerName::parse(n).unwrap()),
+            created: "2026-01-01T00:00:00Z".into(),
+        }
+    }
+
+    #[test]
+    fn names_have_one_owner_and_references_resolve() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = Paths::new(dir.path().join("root"), dir.path().join("run"));
+        let lock = lock(&paths).unwrap();
+        let (web, db) = (part('1', Some("web")), part('2', None));
+        create(&paths, &lock, &web).unwrap();
+        create(&paths, &lock, &db).unwrap();
+        let err = create(&paths, &lock, &part('3', Some("/web"))).unwrap_err();
+        assert!(err.to_string().contains("is already in use"), "{err}");
+        assert!(!paths.container_dir(&part('3', None).id).exists());
+        assert!(matches!(
+            create(&paths, &lock, &db).unwrap_err(),
+            RegistryError::Exists { .. }
+        ));
+        drop(lock);
+
+        assert_eq!(resolve(&paths, "web").unwrap(), web.id);
+        assert_eq!(resolve(&paths, "/web").unwrap(), web.id);
+        assert_eq!(resolve(&paths, "a1").unwrap(), web.id);
+        assert_eq!(resolve(&paths, &db.id).unwrap(), db.id);
+        let err = resolve(&paths, "a").unwrap_err();
+        assert!(
+            matches!(&err, RegistryError::Ambiguous { count: 2, .. }),
+            "{err}"
+        );
+        for missing in ["a9", "nope", "../x", ""] {
+            let err = resolve(&paths, missing).unwrap_err();
+            assert_eq!(err.to_string(), format!("No such container: {missing}"));
+        }
+        assert_eq!(identity(&paths, &web.id).unwrap(), Some(web));
+    }
+}
