@@ -62,17 +62,3 @@ mod tests {
         );
     }
 }
-
-impl crate::registry::RegistryError {
-    pub fn kind(&self) -> ErrorKind {
-        use crate::registry::RegistryError;
-        match self {
-            RegistryError::NotFound(_) => ErrorKind::NotFound,
-            RegistryError::Ambiguous { .. } => ErrorKind::InvalidInput,
-            RegistryError::NameInUse { .. } | RegistryError::Exists { .. } => ErrorKind::Conflict,
-            RegistryError::Io { source, .. } => ErrorKind::of_io(source),
-            RegistryError::File(e) => ErrorKind::of_io(&e.source),
-            RegistryError::Lock(e) => e.kind(),
-        }
-    }
-}

@@ -45,6 +45,22 @@ pub enum RegistryError {
     Lock(#[from] LockError),
 }
 
+impl RegistryError {
+    /// What kind of failure this is, for a caller that answers requests.
+    pub fn kind(&self) -> crate::ErrorKind {
+        match self {
+            RegistryError::NotFound(_) => crate::ErrorKind::NotFound,
+            RegistryError::Ambiguous { .. } => crate::ErrorKind::InvalidInput,
+            RegistryError::NameInUse { .. } | RegistryError::Exists { .. } => {
+                crate::ErrorKind::Conflict
+            }
+            RegistryError::Io { source, .. } => crate::ErrorKind::of_io(source),
+            RegistryError::File(e) => crate::ErrorKind::of_io(&e.source),
+            RegistryError::Lock(e) => e.kind(),
+        }
+    }
+}
+
 type Result<T> = std::result::Result<T, RegistryError>;
 
 /// The registry's lock, held: proof for the functions that change who exists.
