@@ -329,3 +329,30 @@ pub fn bridge_ports_settled(bridge: &str) -> Vec<String> {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
+
+/// The pid files of DNS servers for networks named `network` under a run dir, whichever
+/// root they belong to (`<run-dir>/roots/<root id>/net/<network>/dns.pid`).
+pub fn dns_pid_files(run_dir: &std::path::Path, network: &str) -> Vec<PathBuf> {
+    std::fs::read_dir(run_dir.join("roots"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|root| root.path().join("net").join(network).join("dns.pid"))
+        .filter(|p| p.exists())
+        .collect()
+}
+
+/// Makes `other`'s run dir the same directory as `sandbox`'s (a symlink to it), as two
+/// roots on one host share `/run/berth` unless told otherwise. `other` must not have run
+/// anything yet.
+pub fn share_run_dir(sandbox: &crate::container::Sandbox, other: &crate::container::Sandbox) {
+    let shared = sandbox.store.run_dir();
+    std::fs::create_dir_all(&shared).expect("create the shared run dir");
+    let link = other.store.run_dir();
+    match std::fs::remove_dir(&link) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => panic!("{}: {e}", link.display()),
+    }
+    std::os::unix::fs::symlink(&shared, &link).expect("link the run dir");
+}

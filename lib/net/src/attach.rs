@@ -210,7 +210,11 @@ pub(crate) fn attach_locked(
             other => other?,
         }
     }
-    let taken = all_published(ctx.paths)?;
+    let taken = if a.ports.is_empty() {
+        Vec::new()
+    } else {
+        host_published(ctx.paths, &def.nft_table)?
+    };
     let ports = crate::ports::assign(a.ports, &taken)?;
     crate::nft::add_ports(&def.nft_table, ip, &ports)?;
     undo.ports = ports.clone();
@@ -289,6 +293,15 @@ fn write_endpoint(network_dir: &Path, file: &EndpointFile) -> Result<()> {
     std::fs::write(&tmp, serde_json::to_vec(file).expect("endpoint serializes"))
         .map_err(io_err("writing", &tmp))?;
     std::fs::rename(&tmp, &path).map_err(io_err("writing", path))
+}
+
+/// Every host port that is published: host addresses are host-wide, so besides this
+/// root's endpoints the table's DNAT maps count, which hold the ports of every root that
+/// shares the table (by default every root: the table `berth`).
+fn host_published(paths: &Paths, table: &str) -> Result<Vec<PortMapping>> {
+    let mut taken = all_published(paths)?;
+    taken.extend(crate::nft::published(table)?);
+    Ok(taken)
 }
 
 /// Every published port of every container in the root.

@@ -109,7 +109,14 @@ pub fn reset(paths: &Paths, settings: &HostSettings) -> Result<()> {
         }
     }
     crate::netns::release_dir(&paths.netns())?;
-    Ok(())
+    // This root's namespace of the run dir; the other roots' stay.
+    let run = paths.root_run();
+    match std::fs::remove_dir_all(&run) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(crate::error::io_err("removing", run)(e))
+        }
+        _ => Ok(()),
+    }
 }
 
 fn table_has_networks(table: &str) -> Result<bool> {
@@ -162,6 +169,24 @@ fn netns_dead(path: &Path, in_use: &BTreeSet<u64>) -> bool {
         .unwrap_or(true)
 }
 
+/// The containers of this root: those with state under it, and those its networks have
+/// endpoints or addresses for (a container whose state is gone but whose network was not
+/// taken down).
+fn containers_of_root(paths: &Paths) -> Result<BTreeSet<String>> {
+    let mut ids: BTreeSet<String> = std::fs::read_dir(paths.containers())
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    for def in network::list(paths)? {
+        let dir = network::network_dir(paths, &def);
+        ids.extend(endpoints::list(&dir).into_iter().map(|e| e.container_id));
+        ids.extend(crate::ipam::load(&dir)?.into_values());
+    }
+    Ok(ids)
+}
+
 /// Reconciles the networks with the containers that still run. A container counts as
 /// running while some process is in its network namespace.
 pub fn gc(paths: &Paths) -> Result<GcReport> {
@@ -169,9 +194,14 @@ pub fn gc(paths: &Paths) -> Result<GcReport> {
     let in_use = namespaces_in_use();
     let mut live = BTreeSet::new();
     let netns_dir = paths.netns();
+    let ours = containers_of_root(paths)?;
     if let Ok(entries) = std::fs::read_dir(&netns_dir) {
         for entry in entries.flatten() {
             let id = entry.file_name().to_string_lossy().into_owned();
+            // The netns directory is shared by every root using this run dir.
+            if !ours.contains(&id) {
+                continue;
+            }
             let path: PathBuf = entry.path();
             if netns_dead(&path, &in_use) {
                 crate::netns::remove(&path)?;
