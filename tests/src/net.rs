@@ -342,17 +342,18 @@ pub fn dns_pid_files(run_dir: &std::path::Path, network: &str) -> Vec<PathBuf> {
         .collect()
 }
 
-/// Makes `other`'s run dir the same directory as `sandbox`'s (a symlink to it), as two
-/// roots on one host share `/run/berth` unless told otherwise. `other` must not have run
-/// anything yet.
-pub fn share_run_dir(sandbox: &crate::container::Sandbox, other: &crate::container::Sandbox) {
-    let shared = sandbox.store.run_dir();
-    std::fs::create_dir_all(&shared).expect("create the shared run dir");
-    let link = other.store.run_dir();
-    match std::fs::remove_dir(&link) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => panic!("{}: {e}", link.display()),
-    }
-    std::os::unix::fs::symlink(&shared, &link).expect("link the run dir");
+/// Pids of DNS servers (`__dns-serve`) serving a network of the root at `root`.
+pub fn dns_servers(root: &std::path::Path) -> Vec<u32> {
+    let root = root.to_string_lossy().into_owned();
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_string_lossy().parse::<u32>().ok())
+        .filter(|pid| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let cmdline = String::from_utf8_lossy(&cmdline);
+            cmdline.contains("__dns-serve") && cmdline.contains(&format!("{root}/"))
+        })
+        .collect()
 }
