@@ -298,3 +298,42 @@ fn two_roots_have_a_network_of_the_same_name_at_once() {
     sa.assert_nothing_left();
     sb.assert_nothing_left();
 }
+
+/// Two roots whose default networks were told to use one bridge (each its own subnet):
+/// the second repairs the bridge (its gateway address, its nft elements) instead of
+/// taking it as made, so its published port answers; its reset takes only its own part.
+#[test]
+fn two_roots_on_one_bridge_each_get_their_gateway_and_ports() {
+    let (sa, mut sb) = (Sandbox::with_probe(), Sandbox::with_probe());
+    sb.net.table = sa.net.table.clone();
+    sb.net.bridge = sa.net.bridge.clone();
+    let (a, b) = (Root::own(&sa), Root::sharing_run_dir(&sb, &sa));
+    let port_a = port_of(sa.net.default_subnet.index, 7);
+    let port_b = port_of(sb.net.default_subnet.index, 7);
+    for (root, body, port) in [(&a, "default-a", port_a), (&b, "default-b", port_b)] {
+        root.ok(&format!(
+            "$RUN -d --name srv -p 127.0.0.1:{port}:80 probe:latest sh -c '{}' >/dev/null",
+            httpd_script(body, 80)
+        ));
+    }
+    let addresses = || a.ok(&format!("ip -4 -o addr show dev {}", sa.net.bridge));
+    let has = |text: &str, sandbox: &Sandbox| {
+        text.contains(&format!("{}/24", sandbox.net.default_subnet.gateway))
+    };
+    let addrs = addresses();
+    assert!(has(&addrs, &sa) && has(&addrs, &sb), "{addrs}");
+    assert_eq!(a.ok(&host_wget(port_a)).trim(), "default-a");
+    assert_eq!(b.ok(&host_wget(port_b)).trim(), "default-b");
+    b.ok("$RUN rm -f srv >/dev/null && $NET reset");
+    let addrs = addresses();
+    assert!(has(&addrs, &sa) && !has(&addrs, &sb), "{addrs}");
+    assert_eq!(a.ok(&host_wget(port_a)).trim(), "default-a");
+    a.ok("$RUN rm -f srv >/dev/null && $NET reset");
+    assert!(
+        links_with_prefix(&sa.net.bridge).is_empty(),
+        "the bridge is left"
+    );
+    assert!(!berth_tests::net::nft_table_exists(&sa.net.table));
+    sa.assert_nothing_left();
+    sb.assert_nothing_left();
+}

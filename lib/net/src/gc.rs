@@ -235,7 +235,10 @@ pub fn gc(paths: &Paths) -> Result<GcReport> {
         // Links on this network's bridge that no live endpoint owns.
         if let Some(bridge) = links.iter().find(|l| l.name == def.bridge) {
             for link in links.iter().filter(|l| l.master == Some(bridge.index)) {
-                if link.name.starts_with("bv") && !keep_veths.contains(&link.name) {
+                // A bridge may carry another root's network too: only this network's
+                // veths (named after its id) are this gc's to judge.
+                let ours = link.name.starts_with("bv") && link.name.ends_with(&def.id[..4]);
+                if ours && !keep_veths.contains(&link.name) {
                     nl.delete_link_by_name(&link.name)?;
                     report.removed_links.push(link.name.clone());
                 }
@@ -261,7 +264,7 @@ pub fn gc(paths: &Paths) -> Result<GcReport> {
                 })
             })
             .collect();
-        if !stale.is_empty() && tables_shared_ok(&table, paths) {
+        if !stale.is_empty() && tables_shared_ok(&table, paths, &mut nl) {
             crate::nft::remove_ports(&table, &stale)?;
             report.removed_ports.extend(
                 stale
@@ -274,15 +277,29 @@ pub fn gc(paths: &Paths) -> Result<GcReport> {
 }
 
 /// Port rules can be reconciled only if no other root shares the table: a table is shared
-/// when it holds a bridge that none of this root's networks owns.
-fn tables_shared_ok(table: &str, paths: &Paths) -> bool {
-    let ours: BTreeSet<String> = network::list(paths)
+/// when it holds a bridge that none of this root's networks owns, or one of this root's
+/// bridges that carries an address besides this root's gateways (another root's network
+/// told to use the same bridge).
+fn tables_shared_ok(table: &str, paths: &Paths, nl: &mut Netlink) -> bool {
+    let defs: Vec<NetworkDef> = network::list(paths)
         .unwrap_or_default()
         .into_iter()
         .filter(|d| d.nft_table == table)
-        .map(|d| d.bridge)
         .collect();
+    let only_ours = |bridge: &String| {
+        if !defs.iter().any(|d| &d.bridge == bridge) {
+            return false;
+        }
+        let Ok(Some(link)) = nl.link(bridge) else {
+            return true;
+        };
+        nl.addresses(link.index).is_ok_and(|addrs| {
+            addrs
+                .iter()
+                .all(|(ip, _)| defs.iter().any(|d| &d.bridge == bridge && d.gateway == *ip))
+        })
+    };
     crate::nft::bridges(table)
-        .map(|all| all.iter().all(|b| ours.contains(b)))
+        .map(|all| all.iter().all(only_ours))
         .unwrap_or(false)
 }
