@@ -329,3 +329,31 @@ pub fn bridge_ports_settled(bridge: &str) -> Vec<String> {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
+
+/// The pid files of DNS servers for networks named `network` under a run dir, whichever
+/// root they belong to (`<run-dir>/roots/<root id>/net/<network>/dns.pid`).
+pub fn dns_pid_files(run_dir: &std::path::Path, network: &str) -> Vec<PathBuf> {
+    std::fs::read_dir(run_dir.join("roots"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|root| root.path().join("net").join(network).join("dns.pid"))
+        .filter(|p| p.exists())
+        .collect()
+}
+
+/// Pids of DNS servers (`__dns-serve`) serving a network of the root at `root`.
+pub fn dns_servers(root: &std::path::Path) -> Vec<u32> {
+    let root = root.to_string_lossy().into_owned();
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_string_lossy().parse::<u32>().ok())
+        .filter(|pid| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let cmdline = String::from_utf8_lossy(&cmdline);
+            cmdline.contains("__dns-serve") && cmdline.contains(&format!("{root}/"))
+        })
+        .collect()
+}

@@ -61,7 +61,7 @@ fn containers_reach_each_other_by_name_and_alias() {
     let out = sandbox.net_command(["rm", "front"]).output().unwrap();
     assert!(out.status.success(), "{}", describe(&out));
     assert!(
-        !std::path::Path::new(&sandbox.store.run_dir().join("net/front/dns.pid")).exists(),
+        berth_tests::net::dns_pid_files(&sandbox.store.run_dir(), "front").is_empty(),
         "the DNS server's pid file is left"
     );
 }

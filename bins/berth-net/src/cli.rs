@@ -164,7 +164,7 @@ mod tests {
         assert_eq!(
             HostSettings::from(cli.settings),
             HostSettings {
-                default_bridge: "tb0".into(),
+                default_bridge: Some("tb0".into()),
                 default_subnet: Some("10.99.0.0/24".parse().unwrap()),
                 nft_table: "t_b".into(),
             }

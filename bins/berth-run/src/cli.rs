@@ -319,7 +319,7 @@ mod tests {
         want.net.aliases = vec!["www".into()];
         want.net.dns = vec!["10.0.0.2".into()];
         want.net.extra_hosts = vec!["db:10.0.0.3".into()];
-        want.net_host.default_bridge = "tb0".into();
+        want.net_host.default_bridge = Some("tb0".into());
         want.net_host.nft_table = "t_berth".into();
         want.process.env = vec!["A=1".into()];
         want.process.user = Some("1000:1000".into());

@@ -3,7 +3,7 @@
 
 use std::net::Ipv4Addr;
 
-use berth_net::settings::{DEFAULT_BRIDGE, DEFAULT_TABLE};
+use berth_net::settings::DEFAULT_TABLE;
 use berth_net::{HostSettings, NetRequest};
 use ipnet::Ipv4Net;
 
@@ -60,9 +60,9 @@ impl From<NetArgs> for NetRequest {
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct HostArgs {
-    /// Name of the default network's bridge
-    #[arg(long = "bridge-name", env = "BERTH_BRIDGE", default_value = DEFAULT_BRIDGE)]
-    pub default_bridge: String,
+    /// Name of the default network's bridge (default: berth0 for the default root, berth<10 hex of the root's id> for any other)
+    #[arg(long = "bridge-name", env = "BERTH_BRIDGE")]
+    pub default_bridge: Option<String>,
     /// Subnet of the default network (default: the first of 172.18-31.0.0/16, 10.88-99.0.0/16 that no route of the host overlaps)
     #[arg(long = "default-subnet", env = "BERTH_DEFAULT_SUBNET")]
     pub default_subnet: Option<Ipv4Net>,

@@ -188,7 +188,11 @@ pub(crate) fn attach_locked(
         table: &def.nft_table,
         ports: Vec::new(),
     };
-    let taken = all_published(ctx.paths)?;
+    let taken = if a.ports.is_empty() {
+        Vec::new()
+    } else {
+        host_published(ctx.paths, &def.nft_table)?
+    };
     let ports = crate::ports::assign(a.ports, &taken)?;
     // The endpoint file comes first: it names the veth and the ports, so `down` finds
     // them even after a crash in the middle of the steps below.
@@ -304,6 +308,15 @@ fn write_endpoint(network_dir: &Path, file: &EndpointFile) -> Result<()> {
     std::fs::create_dir_all(&dir).map_err(io_err("creating", &dir))?;
     let path = endpoints::path(network_dir, &file.container_id);
     Ok(berth_common::json_file::write_atomic(&path, file)?)
+}
+
+/// Every host port that is published: host addresses are host-wide, so besides this
+/// root's endpoints the table's DNAT maps count, which hold the ports of every root that
+/// shares the table (by default every root: the table `berth`).
+fn host_published(paths: &Paths, table: &str) -> Result<Vec<PortMapping>> {
+    let mut taken = all_published(paths)?;
+    taken.extend(crate::nft::published(table)?);
+    Ok(taken)
 }
 
 /// Every published port of every container in the root.

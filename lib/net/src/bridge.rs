@@ -1,7 +1,8 @@
 //! A network's bridge on the host: made on first use (and again after a reboot), with the
-//! gateway address, the network's nftables elements and the sysctls it needs.
+//! gateway address, the network's nftables elements and the sysctls it needs; repaired
+//! when it exists, since a bridge is host-wide and another root may have made it.
 
-use crate::error::{flag_err, io_err, Result};
+use crate::error::{flag_err, io_err, NetError, Result};
 use crate::netlink::Netlink;
 use crate::network::NetworkDef;
 
@@ -24,22 +25,31 @@ pub fn check_name(name: &str) -> Result<()> {
     Ok(())
 }
 
-/// The bridge's ifindex, making the bridge if it is not there. The caller holds the
-/// networks lock.
+/// The bridge's ifindex, making the bridge if it is not there and repairing it if it is:
+/// a bridge is host-wide (made by another root, or by this one before a reboot or a hand
+/// edit), so its gateway address, its sysctls, its state and its nftables elements are
+/// checked each time, never assumed. The caller holds the networks lock.
 pub fn ensure(nl: &mut Netlink, def: &NetworkDef) -> Result<u32> {
-    if let Some(link) = nl.link(&def.bridge)? {
-        return Ok(link.index);
+    match nl.link(&def.bridge)? {
+        Some(link) if link.kind.as_deref() == Some("bridge") => {
+            repair(nl, def, link.index, link.up)?;
+            Ok(link.index)
+        }
+        Some(link) => Err(NetError::Container(format!(
+            "network {}: {} exists and is not a bridge ({})",
+            def.name,
+            def.bridge,
+            link.kind.as_deref().unwrap_or("no kind")
+        ))),
+        None => make(nl, def),
     }
+}
+
+fn make(nl: &mut Netlink, def: &NetworkDef) -> Result<u32> {
     let index = nl.create_bridge(&def.bridge, def.mtu)?;
     let made = (|| -> Result<()> {
         nl.add_address(index, def.gateway, def.subnet.prefix_len())?;
-        // The host reaches published ports over 127.0.0.1: DNAT'd packets keep that source
-        // until masquerade, and the kernel drops them on a non-loopback device otherwise.
-        set_sysctl(&format!("net/ipv4/conf/{}/route_localnet", def.bridge), "1")?;
-        nl.set_up(index)?;
-        if !def.internal {
-            enable_forwarding()?;
-        }
+        configure(nl, def, index, false)?;
         crate::nft::add_network(def)
     })();
     if let Err(e) = made {
@@ -50,8 +60,55 @@ pub fn ensure(nl: &mut Netlink, def: &NetworkDef) -> Result<u32> {
     Ok(index)
 }
 
-/// Takes the bridge and the network's rules down.
+/// An existing bridge: adds this network's gateway address if it lacks it (and then its
+/// nftables elements, which a bridge without the address cannot have been given for this
+/// network), and sets its sysctls and state again. The checks are netlink and /proc reads,
+/// so a container start pays no `nft` exec unless something was missing.
+fn repair(nl: &mut Netlink, def: &NetworkDef, index: u32, up: bool) -> Result<()> {
+    let has_gateway = nl
+        .addresses(index)?
+        .iter()
+        .any(|&(ip, prefix)| ip == def.gateway && prefix == def.subnet.prefix_len());
+    if !has_gateway {
+        tracing::info!(bridge = %def.bridge, gateway = %def.gateway, "bridge lacked the network's gateway: adding it");
+        nl.add_address(index, def.gateway, def.subnet.prefix_len())?;
+    }
+    configure(nl, def, index, up)?;
+    if !has_gateway {
+        crate::nft::add_network(def)?;
+    }
+    Ok(())
+}
+
+fn configure(nl: &mut Netlink, def: &NetworkDef, index: u32, up: bool) -> Result<()> {
+    // The host reaches published ports over 127.0.0.1: DNAT'd packets keep that source
+    // until masquerade, and the kernel drops them on a non-loopback device otherwise.
+    ensure_sysctl(&format!("net/ipv4/conf/{}/route_localnet", def.bridge), "1")?;
+    if !up {
+        nl.set_up(index)?;
+    }
+    if !def.internal {
+        enable_forwarding()?;
+    }
+    Ok(())
+}
+
+/// Takes the network off its bridge: its rules, its address, and the bridge itself unless
+/// another network (of another root) still has an address on it.
 pub fn remove(nl: &mut Netlink, def: &NetworkDef) -> Result<()> {
+    let Some(link) = nl.link(&def.bridge)? else {
+        return crate::nft::remove_network(def);
+    };
+    let shared = nl
+        .addresses(link.index)?
+        .iter()
+        .any(|&(ip, _)| ip != def.gateway);
+    if shared {
+        tracing::info!(bridge = %def.bridge, "bridge kept: another network has an address on it");
+        crate::nft::remove_subnet(def)?;
+        nl.delete_address(link.index, def.gateway, def.subnet.prefix_len())?;
+        return Ok(());
+    }
     crate::nft::remove_network(def)?;
     nl.delete_link_by_name(&def.bridge)?;
     Ok(())
@@ -69,7 +126,11 @@ fn enable_forwarding() -> Result<()> {
     Ok(())
 }
 
-fn set_sysctl(key: &str, value: &str) -> Result<()> {
+fn ensure_sysctl(key: &str, value: &str) -> Result<()> {
     let path = format!("/proc/sys/{key}");
+    let now = std::fs::read_to_string(&path).map_err(io_err("reading", &path))?;
+    if now.trim() == value {
+        return Ok(());
+    }
     std::fs::write(&path, value).map_err(io_err("writing", path))
 }

@@ -105,7 +105,14 @@ pub fn reset(paths: &Paths, settings: &HostSettings) -> Result<()> {
         }
     }
     crate::netns::release_dir(&paths.netns())?;
-    Ok(())
+    // This root's namespace of the run dir; the other roots' stay.
+    let run = paths.root_run();
+    match std::fs::remove_dir_all(&run) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(crate::error::io_err("removing", run)(e))
+        }
+        _ => Ok(()),
+    }
 }
 
 fn table_has_networks(table: &str) -> Result<bool> {
@@ -158,6 +165,24 @@ fn netns_dead(path: &Path, in_use: &BTreeSet<u64>) -> bool {
         .unwrap_or(true)
 }
 
+/// The containers of this root: those with state under it, and those its networks have
+/// endpoints or addresses for (a container whose state is gone but whose network was not
+/// taken down).
+fn containers_of_root(paths: &Paths) -> Result<BTreeSet<String>> {
+    let mut ids: BTreeSet<String> = std::fs::read_dir(paths.containers())
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    for def in network::list(paths)? {
+        let dir = network::network_dir(paths, &def);
+        ids.extend(endpoints::list(&dir).into_iter().map(|e| e.container_id));
+        ids.extend(crate::ipam::load(&dir)?.into_values());
+    }
+    Ok(ids)
+}
+
 /// Reconciles the networks with the containers that still run. A container counts as
 /// running while some process is in its network namespace.
 pub fn gc(paths: &Paths) -> Result<GcReport> {
@@ -165,9 +190,14 @@ pub fn gc(paths: &Paths) -> Result<GcReport> {
     let in_use = namespaces_in_use();
     let mut live = BTreeSet::new();
     let netns_dir = paths.netns();
+    let ours = containers_of_root(paths)?;
     if let Ok(entries) = std::fs::read_dir(&netns_dir) {
         for entry in entries.flatten() {
             let id = entry.file_name().to_string_lossy().into_owned();
+            // The netns directory is shared by every root using this run dir.
+            if !ours.contains(&id) {
+                continue;
+            }
             let path: PathBuf = entry.path();
             if netns_dead(&path, &in_use) {
                 crate::netns::remove(&path)?;
@@ -203,7 +233,10 @@ pub fn gc(paths: &Paths) -> Result<GcReport> {
         // Links on this network's bridge that no live endpoint owns.
         if let Some(bridge) = links.iter().find(|l| l.name == def.bridge) {
             for link in links.iter().filter(|l| l.master == Some(bridge.index)) {
-                if link.name.starts_with("bv") && !keep_veths.contains(&link.name) {
+                // A bridge may carry another root's network too: only this network's
+                // veths (named after its id) are this gc's to judge.
+                let ours = link.name.starts_with("bv") && link.name.ends_with(&def.id[..4]);
+                if ours && !keep_veths.contains(&link.name) {
                     nl.delete_link_by_name(&link.name)?;
                     report.removed_links.push(link.name.clone());
                 }
@@ -229,7 +262,7 @@ pub fn gc(paths: &Paths) -> Result<GcReport> {
                 })
             })
             .collect();
-        if !stale.is_empty() && tables_shared_ok(&table, paths) {
+        if !stale.is_empty() && tables_shared_ok(&table, paths, &mut nl) {
             crate::nft::remove_ports(&table, &stale)?;
             report.removed_ports.extend(
                 stale
@@ -242,16 +275,30 @@ pub fn gc(paths: &Paths) -> Result<GcReport> {
 }
 
 /// Port rules can be reconciled only if no other root shares the table: a table is shared
-/// when it holds a bridge that none of this root's networks owns.
-fn tables_shared_ok(table: &str, paths: &Paths) -> bool {
-    let ours: BTreeSet<String> = network::list(paths)
+/// when it holds a bridge that none of this root's networks owns, or one of this root's
+/// bridges that carries an address besides this root's gateways (another root's network
+/// told to use the same bridge).
+fn tables_shared_ok(table: &str, paths: &Paths, nl: &mut Netlink) -> bool {
+    let defs: Vec<NetworkDef> = network::list(paths)
         .unwrap_or_default()
         .into_iter()
         .filter(|d| d.nft_table == table)
-        .map(|d| d.bridge)
         .collect();
+    let only_ours = |bridge: &String| {
+        if !defs.iter().any(|d| &d.bridge == bridge) {
+            return false;
+        }
+        let Ok(Some(link)) = nl.link(bridge) else {
+            return true;
+        };
+        nl.addresses(link.index).is_ok_and(|addrs| {
+            addrs
+                .iter()
+                .all(|(ip, _)| defs.iter().any(|d| &d.bridge == bridge && d.gateway == *ip))
+        })
+    };
     crate::nft::bridges(table)
-        .map(|all| all.iter().all(|b| ours.contains(b)))
+        .map(|all| all.iter().all(only_ours))
         .unwrap_or(false)
 }
 

@@ -193,8 +193,9 @@ pub fn define(
             name.clone()
         }
         None if request.name == DEFAULT_NETWORK => {
-            crate::bridge::check_name(&settings.default_bridge)?;
-            settings.default_bridge.clone()
+            let bridge = settings.default_bridge(paths);
+            crate::bridge::check_name(&bridge)?;
+            bridge
         }
         None => format!("berth-{}", &id[..9]),
     };

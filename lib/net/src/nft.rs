@@ -111,6 +111,23 @@ pub fn remove_network(def: &NetworkDef) -> Result<()> {
     Ok(())
 }
 
+/// Takes only the network's subnet out of the table (`nets`, `masq`), leaving its bridge's
+/// elements to the other network still on that bridge.
+pub fn remove_subnet(def: &NetworkDef) -> Result<()> {
+    if !table_exists(&def.nft_table)? {
+        return Ok(());
+    }
+    let t = format!("ip {}", def.nft_table);
+    for set in ["nets", "masq"] {
+        if let Err(e) = run(&format!("delete element {t} {set} {{ {} }}\n", def.subnet)) {
+            if !is_missing(&e) {
+                return Err(e);
+            }
+        }
+    }
+    Ok(())
+}
+
 fn port_element(
     table: &str,
     m: &PortMapping,

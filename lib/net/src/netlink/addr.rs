@@ -1,4 +1,4 @@
-//! IPv4 addresses of a link: add, list.
+//! IPv4 addresses of a link: add, list, delete.
 
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -42,6 +42,32 @@ impl Netlink {
             |_| {},
         )?;
         Ok(())
+    }
+
+    /// Removes `addr/prefix` from link `index`; an address already gone is not an error.
+    pub fn delete_address(
+        &mut self,
+        index: u32,
+        addr: Ipv4Addr,
+        prefix: u8,
+    ) -> Result<(), NetlinkError> {
+        let mut msg = AddressMessage::default();
+        msg.header.family = AddressFamily::Inet;
+        msg.header.prefix_len = prefix;
+        msg.header.index = index;
+        msg.attributes
+            .push(AddressAttribute::Local(IpAddr::V4(addr)));
+        let object = format!("{addr}/{prefix} on ifindex {index}");
+        match self.request(
+            RouteNetlinkMessage::DelAddress(msg),
+            0,
+            "delete address",
+            &object,
+            |_| {},
+        ) {
+            Err(e) if e.errno() == Some(libc::EADDRNOTAVAIL) => Ok(()),
+            other => other.map(|_| ()),
+        }
     }
 
     /// The IPv4 addresses of link `index`, as (address, prefix length).
