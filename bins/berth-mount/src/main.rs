@@ -14,9 +14,11 @@ use cli::{Cli, Command, VolumeCommand};
 fn main() -> ExitCode {
     let cli = Cli::parse();
     berth_common::edge::init_logging(0);
+    let is_stage = cli.is_stage();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(err) => berth_common::edge::fail_stage("berth-mount", err.as_ref()),
+        Err(err) if is_stage => berth_common::edge::fail_stage("berth-mount", err.as_ref()),
+        Err(err) => berth_common::edge::fail_command("berth-mount", err.as_ref()),
     }
 }
 
@@ -66,8 +68,8 @@ fn run(cli: Cli) -> Result<()> {
             stage::write_record(std::io::stdout().lock(), &record)?;
             Ok(())
         }
-        Some(Command::Down { id, remove }) => down(&paths, id, remove),
-        Some(Command::Rm { id }) => down(&paths, id, true),
+        Some(Command::Down { id, remove, json }) => down(&paths, id, remove, json),
+        Some(Command::Rm { id, json }) => down(&paths, id, true, json),
         Some(Command::Volume(cmd)) => volume(&paths, cmd),
     }
 }
@@ -81,9 +83,9 @@ fn canonical(path: &std::path::Path) -> std::io::Result<std::path::PathBuf> {
     }
 }
 
-/// `down`: with `--id` prints nothing; with a record on stdin prints it back without its
+/// `down`: with `--id` prints nothing; with a record on stdin passes it on without its
 /// rootfs part (and without its container part once removed).
-fn down(paths: &Paths, id: Option<String>, remove: bool) -> Result<()> {
+fn down(paths: &Paths, id: Option<String>, remove: bool, json: bool) -> Result<()> {
     if let Some(id) = id {
         let id = berth_rootfs::state::resolve_container(paths, &id)?;
         berth_rootfs::down(paths, &id, None, remove)?;
@@ -99,7 +101,7 @@ fn down(paths: &Paths, id: Option<String>, remove: bool) -> Result<()> {
     if remove {
         record.container = None;
     }
-    stage::write_record(std::io::stdout().lock(), &record)?;
+    stage::pass_on(&record, json)?;
     Ok(())
 }
 

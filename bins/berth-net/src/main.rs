@@ -17,9 +17,11 @@ use cli::{Cli, Command};
 fn main() -> ExitCode {
     let cli = Cli::parse();
     berth_common::edge::init_logging(cli.verbose);
+    let is_stage = cli.is_stage();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(err) => berth_common::edge::fail_stage("berth-net", err.as_ref()),
+        Err(err) if is_stage => berth_common::edge::fail_stage("berth-net", err.as_ref()),
+        Err(err) => berth_common::edge::fail_command("berth-net", err.as_ref()),
     }
 }
 
@@ -105,7 +107,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Disconnect { network, container } => {
             berth_net::disconnect(&paths, &container, &network)?;
         }
-        Command::Down { id } => match id {
+        Command::Down { id, json } => match id {
             Some(id) => berth_net::down(&paths, &id)?,
             None => {
                 let mut record = read_record(std::io::stdin().lock()).context("berth-net down")?;
@@ -115,7 +117,7 @@ fn run(cli: Cli) -> Result<()> {
                     .context("the record has no container")?;
                 berth_net::down(&paths, &container.id)?;
                 record.network = None;
-                write_record(std::io::stdout().lock(), &record)?;
+                berth_common::stage::pass_on(&record, json)?;
             }
         },
         Command::Gc { json } => {

@@ -23,9 +23,15 @@ use cli::{Cli, Command, LoadFlags};
 fn main() -> ExitCode {
     let cli = Cli::parse();
     berth_common::edge::init_logging(cli.verbose);
+    // The pipeline's start, load and import print a record; the rest print for people.
+    let is_stage = matches!(
+        cli.command,
+        None | Some(Command::Load { .. } | Command::Import { .. })
+    );
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(err) => berth_common::edge::fail_stage("berth-unpack", err.as_ref()),
+        Err(err) if is_stage => berth_common::edge::fail_stage("berth-unpack", err.as_ref()),
+        Err(err) => berth_common::edge::fail_command("berth-unpack", err.as_ref()),
     }
 }
 

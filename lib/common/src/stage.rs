@@ -1,7 +1,7 @@
 //! The stage contract: a record in on stdin, the extended record out on stdout, and an
 //! upstream stage's `{"error": …}` passed along rather than misread as a bad record.
 
-use std::io::{Read, Write};
+use std::io::{IsTerminal, Read, Write};
 
 use crate::record::ContainerRecord;
 
@@ -40,6 +40,16 @@ pub fn write_record(mut output: impl Write, record: &ContainerRecord) -> std::io
     line.push(b'\n');
     output.write_all(&line)?;
     output.flush()
+}
+
+/// A teardown stage's output (`down`, `rm`): the record for the next stage when stdout is a
+/// pipe or a file, nothing on a terminal (where no stage reads it) unless `json` asks.
+pub fn pass_on(record: &ContainerRecord, json: bool) -> std::io::Result<()> {
+    let stdout = std::io::stdout();
+    if json || !stdout.is_terminal() {
+        write_record(stdout.lock(), record)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
