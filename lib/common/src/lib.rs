@@ -2,12 +2,14 @@
 //! and the container record that flows from stage to stage.
 
 pub mod edge;
+pub mod human;
 pub mod json_file;
 pub mod lock;
 pub mod paths;
 pub mod record;
 pub mod signal;
 pub mod stage;
+pub mod table;
 pub mod units;
 pub mod userns;
 

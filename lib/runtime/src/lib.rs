@@ -10,6 +10,7 @@ pub mod exec;
 mod flags;
 pub mod logs;
 mod monitor;
+mod ps_view;
 pub mod state;
 mod trace;
 
