@@ -116,10 +116,14 @@ fn volume(paths: &Paths, cmd: VolumeCommand) -> Result<()> {
                     println!("{}", v.name);
                 }
             } else {
-                println!("DRIVER    VOLUME NAME");
-                for v in list {
-                    println!("{:<9} {}", v.driver, v.name);
-                }
+                let rows: Vec<Vec<&str>> = list
+                    .iter()
+                    .map(|v| vec![v.driver.as_str(), v.name.as_str()])
+                    .collect();
+                print!(
+                    "{}",
+                    berth_common::table::render(&["DRIVER", "VOLUME NAME"], &rows)
+                );
             }
         }
         VolumeCommand::Create { name } => {
