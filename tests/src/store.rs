@@ -374,6 +374,29 @@ impl Failure {
         }
     }
 
+    /// Checks a management command's failure (ls, inspect, rm…): exit 125, nothing on
+    /// stdout, the message on stderr after `berth-unpack: `.
+    pub fn expect_command(out: &Output) -> Failure {
+        let code = out.status.code().unwrap_or(-1);
+        assert_eq!(code, 125, "expected exit code 125:\n{}", describe(out));
+        assert!(
+            out.stdout.is_empty(),
+            "stdout not empty:\n{}",
+            describe(out)
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        let message = stderr
+            .lines()
+            .find_map(|l| l.strip_prefix("berth-unpack: "))
+            .unwrap_or_else(|| panic!("stderr lacks a `berth-unpack: ` line:\n{}", describe(out)))
+            .to_string();
+        Failure {
+            code,
+            message,
+            stderr,
+        }
+    }
+
     /// Asserts that the message mentions `needle`.
     pub fn assert_mentions(&self, needle: &str) {
         assert!(

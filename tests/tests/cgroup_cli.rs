@@ -35,8 +35,48 @@ fn a_record_keeps_its_container_id_and_errors_follow_the_stage_contract() {
         .as_str()
         .unwrap()
         .contains("already has cgroups"));
-    assert_eq!(host.run(&["down"], Some(&extended)).code, 0);
+    // down passes the record on to the next teardown stage, without its cgroup part.
+    let down = host.run(&["down"], Some(&extended));
+    assert_eq!(down.code, 0, "{}", down.stderr);
+    let passed = down.json();
+    assert_eq!(passed["container"]["id"], id.as_str());
+    assert!(passed["cgroup"].is_null(), "{passed}");
+    assert_eq!(passed["net"]["kept"], true);
     assert!(host.leftovers().is_empty());
+}
+
+#[test]
+fn reset_refuses_while_a_container_remains_then_removes_the_parents() {
+    need_root!();
+    let host = Host::new("reset");
+    let record = host.create(&[]);
+    assert!(!host.parent_dirs().is_empty());
+    let refused = host.run(&["reset"], None);
+    assert_eq!(refused.code, 125);
+    assert!(
+        refused.stdout.is_empty(),
+        "a management command: {}",
+        refused.stdout
+    );
+    assert!(
+        refused.stderr.starts_with("berth-cgroup: ") && refused.stderr.contains("still in use"),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        !host.parent_dirs().is_empty(),
+        "a refused reset removes nothing"
+    );
+    assert_eq!(host.run(&["down"], Some(&record)).code, 0);
+    let reset = host.run(&["reset", "--json"], None);
+    assert_eq!(reset.code, 0, "{}", reset.stderr);
+    assert!(!reset.json()["removed"].as_array().unwrap().is_empty());
+    assert!(host.parent_dirs().is_empty(), "{:?}", host.parent_dirs());
+    assert_eq!(
+        host.run(&["reset"], None).code,
+        0,
+        "nothing left is success"
+    );
 }
 
 #[test]

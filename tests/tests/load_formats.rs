@@ -235,6 +235,26 @@ fn load_name_tags_an_unnamed_image() {
 }
 
 #[test]
+fn load_reads_an_archive_on_standard_input() {
+    let store = TestStore::new();
+    let image = busybox_image("stdin/bb:1");
+    let path = write_images(
+        Format::Docker25,
+        std::slice::from_ref(&image),
+        &store.work("bb.tar"),
+    );
+    let archive = std::fs::read(&path).unwrap();
+    let out = store.run_with_stdin(["load"], &archive);
+    assert!(out.status.success(), "{}", describe(&out));
+    store.assert_loaded(&parse_record(&out), &image);
+    assert!(
+        store.tmp_entries().is_empty(),
+        "the spooled copy is removed"
+    );
+    Failure::expect(&store.run_with_stdin(["load", "-"], b"")).assert_mentions("empty");
+}
+
+#[test]
 fn pipeline_entry_loads_a_path_or_looks_up_a_name() {
     let store = TestStore::new();
     let image = busybox_image("pipe/bb:1");
@@ -253,6 +273,9 @@ fn pipeline_entry_loads_a_path_or_looks_up_a_name() {
 
     let missing = Failure::expect(&store.run(["pipe/nosuch:1"]));
     missing.assert_mentions("nosuch");
+    // …with how to bring one in.
+    missing.assert_mentions("docker save pipe/nosuch:1 | berth-unpack load");
+    missing.assert_mentions("scripts/make-busybox-image.sh");
 }
 
 #[test]

@@ -197,6 +197,27 @@ pub fn expect_failure(out: &Output) -> String {
     message
 }
 
+/// Checks a management command's failure (`volume …`, `down --id`): exit 125, nothing on
+/// stdout, `berth-mount: …` on stderr; returns the message.
+pub fn expect_command_failure(out: &Output) -> String {
+    assert_eq!(
+        out.status.code(),
+        Some(125),
+        "expected exit 125:\n{}",
+        describe(out)
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "stdout not empty:\n{}",
+        describe(out)
+    );
+    String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .find_map(|l| l.strip_prefix("berth-mount: "))
+        .unwrap_or_else(|| panic!("stderr lacks a `berth-mount: ` line:\n{}", describe(out)))
+        .to_string()
+}
+
 /// True for 64 lowercase hex digits.
 pub fn is_hex64(s: &str) -> bool {
     s.len() == 64

@@ -7,7 +7,7 @@ mod support;
 use berth_tests::image::{busybox_entries, Entry, Layer};
 use berth_tests::ImageSpec;
 use serde_json::json;
-use support::{expect_failure, MountEnv};
+use support::{expect_command_failure, expect_failure, MountEnv};
 
 #[test]
 fn down_remove_leaves_nothing_but_the_store() {
@@ -96,11 +96,11 @@ fn down_after_a_crash_finds_the_mount_in_mountinfo() {
 #[test]
 fn down_refuses_bad_ids_and_unknown_names() {
     let env = MountEnv::new();
-    let message = expect_failure(&env.run(&["down", "--id", "../../etc"], b""));
+    let message = expect_command_failure(&env.run(&["down", "--id", "../../etc"], b""));
     assert!(message.contains("../../etc"), "{message}");
     let message = expect_failure(&env.run(&["down"], br#"{"version":1,"root":"/r","image":{"id":"sha256:a","manifest":"sha256:b","config":{},"layers":[]}}"#));
     assert!(message.contains("no container"), "{message}");
-    let message = expect_failure(&env.run(&["-v", "/x", "down", "--id", "web"], b""));
+    let message = expect_command_failure(&env.run(&["-v", "/x", "down", "--id", "web"], b""));
     assert!(message.contains("subcommands"), "{message}");
 }
 

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use berth_tests::image::{busybox_entries, Entry, Layer};
 use berth_tests::ImageSpec;
 use serde_json::{json, Value};
-use support::{expect_failure, is_hex64, MountEnv};
+use support::{expect_command_failure, expect_failure, is_hex64, MountEnv};
 
 /// busybox plus /data holding a file (0640, 1000:1000), a symlink, a nested dir (0700),
 /// and an image VOLUME /data.
@@ -126,7 +126,7 @@ fn named_volume_is_seeded_once_and_kept() {
     let names = String::from_utf8_lossy(&ls.stdout).to_string();
     assert_eq!(names.lines().collect::<Vec<_>>(), ["appdata", "empty"]);
     let out = env.run(&["volume", "rm", "appdata"], b"");
-    let message = expect_failure(&out);
+    let message = expect_command_failure(&out);
     assert!(
         message.contains("appdata") && message.contains(&m2.id),
         "{message}"
@@ -139,7 +139,7 @@ fn named_volume_is_seeded_once_and_kept() {
     let created = env.ok(&["volume", "create", "made"], b"");
     assert_eq!(String::from_utf8_lossy(&created.stdout).trim(), "made");
     assert!(env.root().join("volumes/made/_data").is_dir());
-    let message = expect_failure(&env.run(&["volume", "inspect", "nope"], b""));
+    let message = expect_command_failure(&env.run(&["volume", "inspect", "nope"], b""));
     assert!(message.contains("no such volume: nope"), "{message}");
 }
 

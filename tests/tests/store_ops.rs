@@ -158,7 +158,7 @@ fn inspect_looks_like_docker_and_resolves_ids() {
         assert_eq!(got["Id"], b.id().as_str(), "inspect {reference}");
     }
     let out = store.run(["inspect", "ops/b:nope"]);
-    Failure::expect(&out).assert_mentions("ops/b:nope");
+    Failure::expect_command(&out).assert_mentions("ops/b:nope");
 }
 
 #[test]
@@ -314,6 +314,6 @@ fn rm_of_unknown_image_fails() {
     let (a, _) = two_images();
     load(&store, &a, Format::Docker25, "a.tar");
     let before = store.snapshot();
-    Failure::expect(&store.run(["rm", "ops/none:1"])).assert_mentions("ops/none:1");
+    Failure::expect_command(&store.run(["rm", "ops/none:1"])).assert_mentions("ops/none:1");
     before.assert_same(&store.snapshot(), "rm of an unknown image");
 }

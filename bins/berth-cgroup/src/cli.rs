@@ -93,15 +93,34 @@ pub enum Command {
         #[command(flatten)]
         target: Target,
     },
-    /// Kill what is left and remove the cgroups ("already gone" is success)
+    /// Kill what is left and remove the cgroups ("already gone" is success); the record is
+    /// passed on to the next teardown stage (not printed on a terminal, unless --json)
     Down {
         /// The cgroups of this container ID under --cgroup-parent, without a record (after
         /// a crash before the record was written)
         #[arg(long, conflicts_with = "paths")]
         id: Option<String>,
+        /// Print the record (or, with --path, what was removed) on a terminal too
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         target: Target,
     },
+    /// Remove berth's parent cgroup (--cgroup-parent) from every hierarchy (uninstall,
+    /// tests); refused while any container cgroup remains
+    Reset {
+        /// What was removed, as JSON
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+impl Cli {
+    /// Whether stdout carries JSON for a program (the record or a JSON answer), so a
+    /// failure is reported there too; the others print for people (errors on stderr only).
+    pub fn prints_json(&self) -> bool {
+        !matches!(self.command, Some(Command::Reset { .. }))
+    }
 }
 
 #[cfg(test)]

@@ -3,13 +3,14 @@
 mod cli;
 
 use std::collections::BTreeMap;
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use berth_cgroups::{HostConfig, Mode};
-use berth_common::stage::{read_record, write_record};
+use berth_common::stage::{pass_on, read_record, write_record};
 use berth_common::{CgroupPart, ContainerPart, ContainerRecord, Limits};
 use clap::Parser;
 use serde_json::json;
@@ -21,9 +22,11 @@ fn main() -> ExitCode {
     berth_common::edge::install_panic_hook("berth-cgroup", berth_common::edge::Report::Stage);
     let cli = Cli::parse();
     berth_common::edge::init_logging(cli.verbose);
+    let prints_json = cli.prints_json();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(err) => berth_common::edge::fail_stage("berth-cgroup", err.as_ref()),
+        Err(err) if prints_json => berth_common::edge::fail_stage("berth-cgroup", err.as_ref()),
+        Err(err) => berth_common::edge::fail_command("berth-cgroup", err.as_ref()),
     }
 }
 
@@ -88,16 +91,33 @@ fn run(cli: Cli) -> Result<()> {
             let (part, _) = target_part(&config, &target)?;
             println!("{}", json!({ "pids": berth_cgroups::procs(&part)? }));
         }
-        Command::Down { id, target } => {
-            let part = match id {
-                Some(id) => berth_cgroups::part_for(&config, &id)?,
-                None => target_part(&config, &target)?.0,
+        Command::Down { id, json, target } => {
+            let (part, record) = match id {
+                Some(id) => (berth_cgroups::part_for(&config, &id)?, None),
+                None => target_part(&config, &target)?,
             };
             berth_cgroups::down(&part, timeout)?;
-            println!(
-                "{}",
-                json!({ "removed": part.paths.values().collect::<Vec<_>>() })
-            );
+            match record {
+                Some(mut record) => {
+                    record.cgroup = None;
+                    pass_on(&record, json)?;
+                }
+                None if json || !std::io::stdout().is_terminal() => println!(
+                    "{}",
+                    json!({ "removed": part.paths.values().collect::<Vec<_>>() })
+                ),
+                None => {}
+            }
+        }
+        Command::Reset { json } => {
+            let report = berth_cgroups::reset(&config)?;
+            if json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                for dir in &report.removed {
+                    println!("removed cgroup {}", dir.display());
+                }
+            }
         }
     }
     Ok(())

@@ -40,7 +40,9 @@ pub struct StageFlags {
 
 #[derive(Subcommand)]
 pub enum Command {
-    /// Unmount a container's rootfs (record on stdin, or --id); --remove also deletes it
+    /// Unmount a container's rootfs (record on stdin, or --id); --remove also deletes it.
+    /// The record is passed on to the next teardown stage (not printed on a terminal,
+    /// unless --json)
     Down {
         /// Container ID or name (otherwise the record is read from stdin)
         #[arg(long)]
@@ -48,16 +50,34 @@ pub enum Command {
         /// Also delete the container's upper/work dirs, state and anonymous volumes
         #[arg(long)]
         remove: bool,
+        /// Print the record on a terminal too
+        #[arg(long)]
+        json: bool,
     },
     /// Same as `down --remove`
     Rm {
         /// Container ID or name (otherwise the record is read from stdin)
         #[arg(long)]
         id: Option<String>,
+        /// Print the record on a terminal too
+        #[arg(long)]
+        json: bool,
     },
     /// Manage named volumes
     #[command(subcommand)]
     Volume(VolumeCommand),
+}
+
+impl Cli {
+    /// Whether this run is a stage in a pipe (its stdout a record for the next stage, so a
+    /// failure is reported there too), not a management command printing for people.
+    pub fn is_stage(&self) -> bool {
+        match &self.command {
+            None => true,
+            Some(Command::Down { id, .. } | Command::Rm { id, .. }) => id.is_none(),
+            Some(Command::Volume(_)) => false,
+        }
+    }
 }
 
 #[derive(Subcommand)]

@@ -15,9 +15,11 @@ fn main() -> ExitCode {
     berth_common::edge::install_panic_hook("berth-mount", berth_common::edge::Report::Stage);
     let cli = Cli::parse();
     berth_common::edge::init_logging(0);
+    let is_stage = cli.is_stage();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(err) => berth_common::edge::fail_stage("berth-mount", err.as_ref()),
+        Err(err) if is_stage => berth_common::edge::fail_stage("berth-mount", err.as_ref()),
+        Err(err) => berth_common::edge::fail_command("berth-mount", err.as_ref()),
     }
 }
 
@@ -61,8 +63,8 @@ fn run(cli: Cli) -> Result<()> {
             stage::write_record(std::io::stdout().lock(), &record)?;
             Ok(())
         }
-        Some(Command::Down { id, remove }) => down(&paths, id, remove),
-        Some(Command::Rm { id }) => down(&paths, id, true),
+        Some(Command::Down { id, remove, json }) => down(&paths, id, remove, json),
+        Some(Command::Rm { id, json }) => down(&paths, id, true, json),
         Some(Command::Volume(cmd)) => volume(&paths, cmd),
     }
 }
@@ -76,9 +78,9 @@ fn canonical(path: &std::path::Path) -> std::io::Result<std::path::PathBuf> {
     }
 }
 
-/// `down`: with `--id` prints nothing; with a record on stdin prints it back without its
+/// `down`: with `--id` prints nothing; with a record on stdin passes it on without its
 /// rootfs part (and without its container part once removed).
-fn down(paths: &Paths, id: Option<String>, remove: bool) -> Result<()> {
+fn down(paths: &Paths, id: Option<String>, remove: bool, json: bool) -> Result<()> {
     if let Some(id) = id {
         let id = berth_common::registry::resolve(paths, &id)?;
         berth_rootfs::down(paths, &id, None, remove)?;
@@ -94,7 +96,7 @@ fn down(paths: &Paths, id: Option<String>, remove: bool) -> Result<()> {
     if remove {
         record.container = None;
     }
-    stage::write_record(std::io::stdout().lock(), &record)?;
+    stage::pass_on(&record, json)?;
     Ok(())
 }
 
@@ -109,10 +111,14 @@ fn volume(paths: &Paths, cmd: VolumeCommand) -> Result<()> {
                     println!("{}", v.name);
                 }
             } else {
-                println!("DRIVER    VOLUME NAME");
-                for v in list {
-                    println!("{:<9} {}", v.driver, v.name);
-                }
+                let rows: Vec<Vec<&str>> = list
+                    .iter()
+                    .map(|v| vec![v.driver.as_str(), v.name.as_str()])
+                    .collect();
+                print!(
+                    "{}",
+                    berth_common::table::render(&["DRIVER", "VOLUME NAME"], &rows)
+                );
             }
         }
         VolumeCommand::Create { name } => {

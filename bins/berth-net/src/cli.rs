@@ -88,10 +88,14 @@ pub enum Command {
     /// Take a container off a network
     Disconnect { network: String, container: String },
     /// Undo a container's networking: links, addresses, ports, namespace (record on stdin,
-    /// or --id); the record is passed on without its network part
+    /// or --id); the record is passed on without its network part (not printed on a
+    /// terminal, unless --json)
     Down {
         #[arg(long)]
         id: Option<String>,
+        /// Print the record on a terminal too
+        #[arg(long)]
+        json: bool,
     },
     /// Reconcile links, rules, allocations and namespaces with the containers that run
     Gc {
@@ -104,6 +108,18 @@ pub enum Command {
     /// Internal: a network's DNS server
     #[command(name = "__dns-serve", hide = true)]
     DnsServe { config: String },
+}
+
+impl Cli {
+    /// Whether this run is a stage in a pipe (its stdout a record for the next stage, so a
+    /// failure is reported there too), not a management command printing for people.
+    pub fn is_stage(&self) -> bool {
+        match &self.command {
+            None => true,
+            Some(Command::Down { id, .. }) => id.is_none(),
+            Some(_) => false,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -19,9 +19,11 @@ fn main() -> ExitCode {
     berth_common::edge::install_panic_hook("berth-net", berth_common::edge::Report::Stage);
     let cli = Cli::parse();
     berth_common::edge::init_logging(cli.verbose);
+    let is_stage = cli.is_stage();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(err) => berth_common::edge::fail_stage("berth-net", err.as_ref()),
+        Err(err) if is_stage => berth_common::edge::fail_stage("berth-net", err.as_ref()),
+        Err(err) => berth_common::edge::fail_command("berth-net", err.as_ref()),
     }
 }
 
@@ -108,7 +110,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Disconnect { network, container } => {
             berth_net::disconnect(&paths, &container, &network)?;
         }
-        Command::Down { id } => match id {
+        Command::Down { id, json } => match id {
             Some(reference) => berth_net::down(
                 &paths,
                 &berth_common::registry::resolve(&paths, &reference)?,
@@ -121,7 +123,7 @@ fn run(cli: Cli) -> Result<()> {
                     .context("the record has no container")?;
                 berth_net::down(&paths, &container.id)?;
                 record.network = None;
-                write_record(std::io::stdout().lock(), &record)?;
+                berth_common::stage::pass_on(&record, json)?;
             }
         },
         Command::Gc { json } => {

@@ -25,10 +25,14 @@ pub fn print_ls(defs: &[NetworkDef], quiet: bool, as_json: bool) -> Result<()> {
         }
         return Ok(());
     }
-    println!("{:<15}{:<20}{:<10}SCOPE", "NETWORK ID", "NAME", "DRIVER");
-    for d in defs {
-        println!("{:<15}{:<20}{:<10}local", &d.id[..12], d.name, d.driver);
-    }
+    let rows: Vec<Vec<&str>> = defs
+        .iter()
+        .map(|d| vec![&d.id[..12], d.name.as_str(), d.driver.as_str(), "local"])
+        .collect();
+    print!(
+        "{}",
+        berth_common::table::render(&["NETWORK ID", "NAME", "DRIVER", "SCOPE"], &rows)
+    );
     Ok(())
 }
 

@@ -30,9 +30,10 @@ pub struct Cli {
 
 #[derive(Subcommand)]
 pub enum Command {
-    /// Load a docker-archive or an OCI layout (directory or tarball)
+    /// Load a docker-archive or an OCI layout (directory or tarball); without PATH (or with
+    /// -) the archive is read on standard input, as from `docker save IMAGE`
     Load {
-        path: PathBuf,
+        path: Option<PathBuf>,
         /// Tag the (first) loaded image with this name
         #[arg(long)]
         name: Option<String>,

@@ -14,8 +14,9 @@ use berth_image::export::{save, SaveItem};
 use berth_image::formats::LayerSource;
 use berth_image::import::{import_rootfs, load, ImportOptions};
 use berth_image::spec::RunConfig;
+use berth_image::store::TempPath;
 use berth_image::unpack::UnpackOptions;
-use berth_image::{reference, Store};
+use berth_image::{reference, ImageError, Store};
 use clap::Parser;
 
 use cli::{Cli, Command, LoadFlags};
@@ -24,9 +25,15 @@ fn main() -> ExitCode {
     berth_common::edge::install_panic_hook("berth-unpack", berth_common::edge::Report::Stage);
     let cli = Cli::parse();
     berth_common::edge::init_logging(cli.verbose);
+    // The pipeline's start, load and import print a record; the rest print for people.
+    let is_stage = matches!(
+        cli.command,
+        None | Some(Command::Load { .. } | Command::Import { .. })
+    );
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(err) => berth_common::edge::fail_stage("berth-unpack", err.as_ref()),
+        Err(err) if is_stage => berth_common::edge::fail_stage("berth-unpack", err.as_ref()),
+        Err(err) => berth_common::edge::fail_command("berth-unpack", err.as_ref()),
     }
 }
 
@@ -47,6 +54,14 @@ fn run(cli: Cli) -> Result<()> {
             flags,
         } => {
             let bars = progress::Bars::new(std::io::stderr().is_terminal() && !quiet);
+            let spooled;
+            let path = match path {
+                Some(path) if path.as_os_str() != "-" => path,
+                _ => {
+                    spooled = spool_stdin(&store)?;
+                    spooled.path().to_path_buf()
+                }
+            };
             let images = load(&store, &path, &import_options(&flags, &bars))?;
             let first = images.first().context("the archive holds no image")?;
             // --name picks the image of that name, or else names the first one.
@@ -164,10 +179,44 @@ fn pipeline_start(store: &Store, source: &str) -> Result<()> {
             None,
         )
     } else {
-        (store.resolve(source)?, Some(source))
+        let image = store.resolve(source).map_err(|err| match err {
+            ImageError::NotFound(name) => anyhow::anyhow!(
+                "no such image: {name}; bring one into the store first: \
+                 `docker save {name} | berth-unpack load`, \
+                 `berth-unpack import ROOTFS.tar {name}`, \
+                 or scripts/make-busybox-image.sh for a busybox image"
+            ),
+            err => err.into(),
+        })?;
+        (image, Some(source))
     };
     output::json_line(&store.record(&image, asked)?);
     Ok(())
+}
+
+/// The archive on standard input, copied into the store's `tmp/` (the formats are read by
+/// offset, which a pipe cannot do); removed when the returned path drops.
+fn spool_stdin(store: &Store) -> Result<TempPath> {
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        anyhow::bail!(
+            "no archive given and standard input is a terminal: give a PATH, or pipe one in \
+             (`docker save IMAGE | berth-unpack load`)"
+        );
+    }
+    let spool = TempPath::new_file(&store.paths().tmp(), "stdin")?;
+    let mut file = std::fs::File::create(spool.path())
+        .with_context(|| format!("creating {}", spool.path().display()))?;
+    let copied = std::io::copy(&mut stdin.lock(), &mut file).with_context(|| {
+        format!(
+            "reading the archive on standard input into {}",
+            spool.path().display()
+        )
+    })?;
+    if copied == 0 {
+        anyhow::bail!("no archive on standard input (it was empty)");
+    }
+    Ok(spool)
 }
 
 fn import_options<'a>(flags: &LoadFlags, bars: &'a progress::Bars) -> ImportOptions<'a> {

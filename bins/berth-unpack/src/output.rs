@@ -1,7 +1,5 @@
 //! What the commands print.
 
-use std::time::{Duration, SystemTime};
-
 use anyhow::Result;
 use berth_image::store::GcReport;
 use berth_image::views::rows;
@@ -30,51 +28,31 @@ pub fn list(store: &Store, quiet: bool, json: bool) -> Result<()> {
             println!("{}", short_id(&row.id));
         }
     } else {
-        println!(
-            "{:<30} {:<15} {:<14} {:<16} SIZE",
-            "REPOSITORY", "TAG", "IMAGE ID", "CREATED"
+        let cells: Vec<Vec<String>> = rows
+            .iter()
+            .map(|row| {
+                vec![
+                    row.repository.clone(),
+                    row.tag.clone(),
+                    short_id(&row.id),
+                    berth_common::human::ago(&row.created),
+                    human_size(row.size),
+                ]
+            })
+            .collect();
+        print!(
+            "{}",
+            berth_common::table::render(
+                &["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"],
+                &cells
+            )
         );
-        for row in rows {
-            println!(
-                "{:<30} {:<15} {:<14} {:<16} {}",
-                row.repository,
-                row.tag,
-                short_id(&row.id),
-                ago(&row.created),
-                human_size(row.size)
-            );
-        }
     }
     Ok(())
 }
 
 fn short_id(id: &str) -> String {
     id.trim_start_matches("sha256:").chars().take(12).collect()
-}
-
-fn ago(created: &str) -> String {
-    let Ok(then) = humantime::parse_rfc3339_weak(
-        created
-            .trim_end_matches('Z')
-            .split('.')
-            .next()
-            .unwrap_or(created),
-    ) else {
-        return "N/A".into();
-    };
-    let secs = SystemTime::now()
-        .duration_since(then)
-        .unwrap_or(Duration::ZERO)
-        .as_secs();
-    let (n, unit) = match secs {
-        0..60 => return "Less than a minute ago".into(),
-        60..3600 => (secs / 60, "minute"),
-        3600..86400 => (secs / 3600, "hour"),
-        86400..2_592_000 => (secs / 86400, "day"),
-        2_592_000..31_536_000 => (secs / 2_592_000, "month"),
-        _ => (secs / 31_536_000, "year"),
-    };
-    format!("{n} {unit}{} ago", if n == 1 { "" } else { "s" })
 }
 
 /// Decimal units, as `docker images` prints them.

@@ -61,6 +61,46 @@ pub enum CgroupError {
     /// Every failure of a teardown that went on after the first.
     #[error("{0}")]
     Many(berth_common::ErrorList<CgroupError>),
+    #[error(
+        "{} is still in use ({}); remove the containers first (berth-run rm -f, or \
+         berth-cgroup down on their records)",
+        path.display(),
+        in_use(children, pids)
+    )]
+    ParentInUse {
+        path: PathBuf,
+        /// Child cgroups: containers, by id.
+        children: Vec<String>,
+        /// Processes in the parent itself.
+        pids: Vec<i32>,
+    },
+}
+
+/// "cgroups of 2 containers: 1234…, 5678…; pids 7, 8".
+fn in_use(children: &[String], pids: &[i32]) -> String {
+    let mut parts = Vec::new();
+    if !children.is_empty() {
+        let shown: Vec<&str> = children
+            .iter()
+            .take(5)
+            .map(|c| c.get(..12).unwrap_or(c))
+            .collect();
+        let more = if children.len() > shown.len() {
+            ", …"
+        } else {
+            ""
+        };
+        parts.push(format!(
+            "{} container cgroup(s): {}{more}",
+            children.len(),
+            shown.join(", ")
+        ));
+    }
+    if !pids.is_empty() {
+        let pids: Vec<String> = pids.iter().map(i32::to_string).collect();
+        parts.push(format!("pids {}", pids.join(", ")));
+    }
+    parts.join("; ")
 }
 
 pub type Result<T, E = CgroupError> = std::result::Result<T, E>;
@@ -73,6 +113,7 @@ impl CgroupError {
             CgroupError::Invalid { .. } => ErrorKind::InvalidInput,
             // Processes still in the cgroup, or a freeze that did not settle.
             CgroupError::Timeout { .. } => ErrorKind::Busy,
+            CgroupError::ParentInUse { .. } => ErrorKind::Conflict,
             CgroupError::Read { source, .. }
             | CgroupError::Write { source, .. }
             | CgroupError::Create { source, .. }

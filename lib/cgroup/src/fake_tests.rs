@@ -409,3 +409,102 @@ fn down_removes_what_it_can_reports_every_failure_and_can_run_again() {
     down(&part, Duration::from_millis(50)).expect("the rest goes");
     down(&part, Duration::from_millis(50)).expect("and again: already gone is success");
 }
+
+/// Empties a fake parent as the kernel would once its last container is gone: its
+/// interface files vanish with rmdir in cgroupfs, but a plain directory keeps them.
+fn strip_fake_files(dir: &Path) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            std::fs::remove_file(path).unwrap();
+        }
+    }
+}
+
+#[test]
+fn reset_refuses_while_containers_remain_then_removes_the_v2_parent() {
+    let tmp = tempfile::tempdir().unwrap();
+    let container = fake_v2(tmp.path(), false);
+    let parent = container.parent().unwrap().to_path_buf();
+    let config = config(tmp.path(), Mode::V2);
+    let err = reset(&config).unwrap_err();
+    assert!(
+        matches!(&err, CgroupError::ParentInUse { path, children, .. }
+            if *path == parent && children == &[ID.to_string()]),
+        "{err}"
+    );
+    assert!(err.to_string().contains(&ID[..12]), "{err}");
+    assert!(container.is_dir(), "a refused reset removes nothing");
+
+    std::fs::remove_dir_all(&container).unwrap();
+    put(&parent.join("cgroup.procs"), "4242\n");
+    let err = reset(&config).unwrap_err();
+    assert!(err.to_string().contains("pids 4242"), "{err}");
+
+    strip_fake_files(&parent);
+    let report = reset(&config).unwrap();
+    assert_eq!(report.removed, vec![parent.clone()]);
+    assert!(!parent.exists());
+    assert!(
+        tmp.path().join("cgroup.controllers").exists(),
+        "the root stays"
+    );
+    assert_eq!(
+        reset(&config).unwrap(),
+        ResetReport::default(),
+        "idempotent"
+    );
+}
+
+#[test]
+fn reset_covers_every_v1_and_hybrid_hierarchy_and_checks_all_before_removing() {
+    for mode in [Mode::V1, Mode::Hybrid] {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = fake_v1(tmp.path());
+        let config = config(&root, mode);
+        let mut hierarchies: Vec<PathBuf> = detect::V1_CONTROLLERS
+            .iter()
+            .map(|c| root.join(c))
+            .collect();
+        if mode == Mode::Hybrid {
+            hierarchies.push(root.join(detect::UNIFIED));
+        }
+        // The container is gone from every hierarchy but the last: still refused, and
+        // the parents already empty are kept.
+        for hierarchy in &hierarchies[..hierarchies.len() - 1] {
+            let parent = hierarchy.join("berth-fake");
+            std::fs::remove_dir_all(parent.join(ID)).unwrap();
+            strip_fake_files(&parent);
+        }
+        let last = hierarchies.last().unwrap().join("berth-fake");
+        let err = reset(&config).unwrap_err();
+        assert!(
+            matches!(&err, CgroupError::ParentInUse { path, .. } if *path == last),
+            "{mode}: {err}"
+        );
+        assert!(hierarchies.iter().all(|h| h.join("berth-fake").is_dir()));
+
+        std::fs::remove_dir_all(last.join(ID)).unwrap();
+        strip_fake_files(&last);
+        let report = reset(&config).unwrap();
+        let expected: Vec<PathBuf> = hierarchies.iter().map(|h| h.join("berth-fake")).collect();
+        assert_eq!(report.removed, expected, "{mode}");
+        assert!(hierarchies
+            .iter()
+            .all(|h| h.is_dir() && !h.join("berth-fake").exists()));
+    }
+}
+
+#[test]
+fn reset_on_v1_leaves_the_unified_hierarchy_alone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = fake_v1(tmp.path());
+    // fake_v1 puts a container under unified too; a pure v1 reset must not look there.
+    for ctrl in detect::V1_CONTROLLERS {
+        let parent = root.join(ctrl).join("berth-fake");
+        std::fs::remove_dir_all(parent.join(ID)).unwrap();
+        strip_fake_files(&parent);
+    }
+    reset(&config(&root, Mode::V1)).unwrap();
+    assert!(root.join("unified/berth-fake").join(ID).is_dir());
+}

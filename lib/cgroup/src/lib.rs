@@ -16,6 +16,7 @@ pub mod kill;
 pub mod limits;
 pub mod manager;
 pub mod request;
+pub mod reset;
 pub mod stats;
 pub mod v1;
 pub mod v2;
@@ -29,6 +30,7 @@ pub use detect::{detect, Mode};
 pub use error::{CgroupError, Result};
 pub use freeze::FreezerState;
 pub use manager::{manager, CgroupManager};
+pub use reset::{reset, ResetReport};
 pub use stats::{OomReport, Stats};
 
 /// Default name of the parent cgroup.
@@ -223,20 +225,7 @@ pub fn down(part: &CgroupPart, timeout: Duration) -> Result<()> {
 /// Removes the parent cgroup in every hierarchy if it is empty (no containers left);
 /// a busy or absent parent is left alone and is not an error.
 pub fn remove_parent_if_empty(config: &HostConfig) -> Result<()> {
-    let parent = config.parent_components()?.join("/");
-    let mut dirs = Vec::new();
-    match config.mode()? {
-        Mode::V2 => dirs.push(config.root.join(&parent)),
-        mode => {
-            for ctrl in detect::V1_CONTROLLERS {
-                dirs.push(config.root.join(ctrl).join(&parent));
-            }
-            if mode == Mode::Hybrid {
-                dirs.push(config.root.join(detect::UNIFIED).join(&parent));
-            }
-        }
-    }
-    for dir in dirs {
+    for dir in reset::parent_dirs(config)? {
         match rustix::fs::rmdir(&dir) {
             Ok(()) | Err(rustix::io::Errno::NOENT) | Err(rustix::io::Errno::BUSY) => {}
             Err(rustix::io::Errno::NOTEMPTY) => {}

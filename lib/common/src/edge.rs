@@ -1,8 +1,10 @@
 //! The binaries' edge, the same for every stage: one log setup, and one way to turn an
-//! error into the message a user reads (stderr) and the `{"error": …}` the next stage reads
-//! (stdout), with exit status 125 as docker uses it for its own failures.
+//! error into the message a user reads (stderr) and, for a stage in a pipe, the
+//! `{"error": …}` the next stage reads (stdout), with exit status 125 as docker uses it for
+//! its own failures.
 
 use std::error::Error;
+use std::io::IsTerminal;
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -26,11 +28,22 @@ pub fn error_line(err: &(dyn Error + 'static)) -> String {
     message
 }
 
-/// Reports a stage's failure on stderr and stdout; returns the exit status.
+/// Reports a stage's failure on stderr and, for the next stage, on stdout (not when stdout
+/// is a terminal: no stage reads it there, and the message would show twice); returns the
+/// exit status.
 pub fn fail_stage(binary: &str, err: &(dyn Error + 'static)) -> ExitCode {
     let message = error_line(err);
     eprintln!("{binary}: {message}");
-    println!("{}", serde_json::json!({ "error": message }));
+    if !std::io::stdout().is_terminal() {
+        println!("{}", serde_json::json!({ "error": message }));
+    }
+    ExitCode::from(EXIT_FAILURE)
+}
+
+/// Reports a management command's failure (`ls`, `rm`, `create`…: no stage reads its
+/// output) on stderr only, as docker does; returns the exit status.
+pub fn fail_command(binary: &str, err: &(dyn Error + 'static)) -> ExitCode {
+    eprintln!("{binary}: {}", error_line(err));
     ExitCode::from(EXIT_FAILURE)
 }
 

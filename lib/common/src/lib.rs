@@ -5,6 +5,7 @@ pub mod edge;
 pub mod error_kind;
 pub mod error_list;
 pub mod fault;
+pub mod human;
 pub mod identity;
 pub mod json_file;
 pub mod lock;
@@ -14,6 +15,7 @@ pub mod registry;
 pub mod signal;
 pub mod signal_block;
 pub mod stage;
+pub mod table;
 pub mod units;
 pub mod userns;
 

@@ -4,7 +4,7 @@
 //! version it does not know, a part that does not parse (an id that is not one, a missing
 //! field), with an error naming the part and the value at fault.
 
-use std::io::{Read, Write};
+use std::io::{IsTerminal, Read, Write};
 
 use serde::de::DeserializeOwned;
 
@@ -76,6 +76,16 @@ pub fn write_record(mut output: impl Write, record: &ContainerRecord) -> std::io
     line.push(b'\n');
     output.write_all(&line)?;
     output.flush()
+}
+
+/// A teardown stage's output (`down`, `rm`): the record for the next stage when stdout is a
+/// pipe or a file, nothing on a terminal (where no stage reads it) unless `json` asks.
+pub fn pass_on(record: &ContainerRecord, json: bool) -> std::io::Result<()> {
+    let stdout = std::io::stdout();
+    if json || !stdout.is_terminal() {
+        write_record(stdout.lock(), record)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -185,6 +185,7 @@ impl Write for CallerWriter<'_> {
         result
     }
 }
+pub use crate::ps_view::print_ps;
 
 /// One `ps` row.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -209,7 +210,7 @@ pub fn ps(paths: &Paths, all: bool) -> Vec<PsRow> {
             image: s.image.clone(),
             command: s.command.join(" "),
             created: s.created.clone(),
-            status: describe_status(&s),
+            status: crate::ps_view::status(&s),
             ports: ports_column(&s),
             names: s.name.as_deref().unwrap_or_default().to_string(),
         })
@@ -235,68 +236,8 @@ fn ports_column(state: &RunState) -> String {
         .join(", ")
 }
 
-fn describe_status(state: &RunState) -> String {
-    if state.is_running() {
-        return format!("Up {}", ago(&state.created));
-    }
-    match state.exit_code {
-        Some(code) => format!(
-            "Exited ({code}) {} ago",
-            ago(state.finished.as_deref().unwrap_or(&state.created))
-        ),
-        None => "Exited (unknown: the monitor was killed)".to_string(),
-    }
-}
-
-fn ago(time: &str) -> String {
-    let Ok(then) =
-        humantime::parse_rfc3339_weak(time.trim_end_matches('Z').split('.').next().unwrap_or(time))
-    else {
-        return "?".into();
-    };
-    let secs = std::time::SystemTime::now()
-        .duration_since(then)
-        .unwrap_or_default()
-        .as_secs();
-    match secs {
-        0..60 => format!("{secs} seconds"),
-        60..3600 => format!("{} minutes", secs / 60),
-        3600..86400 => format!("{} hours", secs / 3600),
-        _ => format!("{} days", secs / 86400),
-    }
-}
-
 pub fn short(id: &str) -> &str {
     &id[..id.len().min(12)]
-}
-
-/// `ps` as docker prints it.
-pub fn print_ps(rows: &[PsRow], quiet: bool, out: &mut impl Write) -> std::io::Result<()> {
-    if quiet {
-        for row in rows {
-            writeln!(out, "{}", short(&row.id))?;
-        }
-        return Ok(());
-    }
-    writeln!(
-        out,
-        "{:<14}{:<20}{:<24}{:<28}{:<24}NAMES",
-        "CONTAINER ID", "IMAGE", "COMMAND", "STATUS", "PORTS"
-    )?;
-    for row in rows {
-        let command: String = format!("\"{}\"", row.command).chars().take(22).collect();
-        writeln!(
-            out,
-            "{:<14}{:<20}{:<24}{:<28}{:<24}{}",
-            short(&row.id),
-            row.image,
-            command,
-            row.status,
-            row.ports,
-            row.names
-        )?;
-    }
-    Ok(())
 }
 
 /// The second half of a detached container's monitor (`berth-run __teardown ID`, exec'd by

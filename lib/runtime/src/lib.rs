@@ -12,6 +12,7 @@ mod error;
 pub mod exec;
 pub mod logs;
 mod monitor;
+mod ps_view;
 mod request;
 pub mod state;
 mod trace;
