@@ -1,5 +1,5 @@
 //! Running containers in tests: a [`Sandbox`] is a throw-away store plus a cgroup parent
-//! of its own (`berth-test-<pid>-<n>`). Dropping it kills what is left in its cgroups (by
+//! of its own (`berth-test-<pid>-<n>-<random>`). Dropping it kills what is left in its cgroups (by
 //! PID, only those), removes the cgroups and unmounts anything under its directory, even
 //! when the test failed.
 
@@ -33,9 +33,17 @@ impl Default for Sandbox {
 impl Sandbox {
     pub fn new() -> Sandbox {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let store = TestStore::new();
+        // The pid alone can be a dead test's (pid_max wraps under load) whose cgroups its
+        // guard could not remove: the store's random suffix keeps the parent this test's.
+        let nonce = store
+            .base()
+            .file_name()
+            .map(|n| n.to_string_lossy().replace("berth-test-", ""))
+            .unwrap_or_default();
         Sandbox {
-            store: TestStore::new(),
-            cgroup_parent: format!("berth-test-{}-{n}", std::process::id()),
+            store,
+            cgroup_parent: format!("berth-test-{}-{n}-{nonce}", std::process::id()),
             net: NetNames::new(&format!("{:x}x{n:x}", std::process::id())),
             leases: Default::default(),
         }
