@@ -42,7 +42,9 @@ fn write_state(paths: &Paths, status: Status, exit_code: Option<i32>) -> RunStat
         }
     }))
     .unwrap();
-    std::fs::create_dir_all(state::dir(paths, &id())).unwrap();
+    let lock = berth_common::registry::lock(paths).unwrap();
+    let container = state.record.container.as_ref().unwrap();
+    berth_common::registry::create(paths, &lock, container).unwrap();
     state.write(paths).unwrap();
     state
 }
@@ -52,7 +54,7 @@ fn an_unknown_container_is_not_found() {
     let (_dir, paths) = paths();
     let error = control::kill(&paths, "nope", libc::SIGTERM).unwrap_err();
     assert_eq!(error.kind(), ErrorKind::NotFound);
-    assert_eq!(error.to_string(), "no such container: nope");
+    assert_eq!(error.to_string(), "No such container: nope");
     let error = exec::exec(&paths, "nope", &exec::ExecRequest::default()).unwrap_err();
     assert_eq!(error.kind(), ErrorKind::NotFound);
 }
