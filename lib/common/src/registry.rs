@@ -78,7 +78,12 @@ pub fn lock(paths: &Paths) -> Result<RegistryLock> {
 
 /// Registers `container`: makes its directory (0700, and `<root>/containers` if missing)
 /// and writes its identity. Refuses an id that exists and a name another container has.
-pub fn create(paths: &Paths, lock: &RegistryLock, container: &ContainerPart) -> Result<PathBuf> {
+pub fn create(
+    paths: &Paths,
+    lock: &RegistryLock,
+    container: &ContainerPart,
+    durability: json_file::Durability,
+) -> Result<PathBuf> {
     check_name_free(paths, lock, container)?;
     let dir = paths.container_dir(&container.id);
     if dir.exists() {
@@ -89,7 +94,7 @@ pub fn create(paths: &Paths, lock: &RegistryLock, container: &ContainerPart) -> 
     }
     make_dir(&paths.containers(), true)?;
     make_dir(&dir, false)?;
-    if let Err(e) = json_file::write_atomic(&dir.join(IDENTITY_FILE), container) {
+    if let Err(e) = json_file::write_atomic_as(&dir.join(IDENTITY_FILE), container, durability) {
         let _ = std::fs::remove_dir_all(&dir);
         return Err(e.into());
     }
@@ -237,13 +242,19 @@ mod tests {
         let paths = Paths::new(dir.path().join("root"), dir.path().join("run"));
         let lock = lock(&paths).unwrap();
         let (web, db) = (part('1', Some("web")), part('2', None));
-        create(&paths, &lock, &web).unwrap();
-        create(&paths, &lock, &db).unwrap();
-        let err = create(&paths, &lock, &part('3', Some("/web"))).unwrap_err();
+        create(&paths, &lock, &web, json_file::Durability::Durable).unwrap();
+        create(&paths, &lock, &db, json_file::Durability::Durable).unwrap();
+        let err = create(
+            &paths,
+            &lock,
+            &part('3', Some("/web")),
+            json_file::Durability::Durable,
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("is already in use"), "{err}");
         assert!(!paths.container_dir(&part('3', None).id).exists());
         assert!(matches!(
-            create(&paths, &lock, &db).unwrap_err(),
+            create(&paths, &lock, &db, json_file::Durability::Durable).unwrap_err(),
             RegistryError::Exists { .. }
         ));
         drop(lock);

@@ -5,6 +5,7 @@
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
+use berth_common::json_file::Durability;
 use berth_common::{
     registry, ContainerId, ContainerName, ContainerPart, ContainerRecord, MountKind, Paths,
     RootfsPart,
@@ -134,7 +135,7 @@ pub fn setup(paths: &Paths, record: &mut ContainerRecord, opts: &SetupOptions) -
     }
     let containers = paths.containers();
     let made_parent = !containers.exists();
-    registry::create(paths, &lock, &container)?;
+    registry::create(paths, &lock, &container, durability(opts))?;
     if made_parent {
         rollback
             .steps
@@ -201,7 +202,14 @@ pub fn setup(paths: &Paths, record: &mut ContainerRecord, opts: &SetupOptions) -
         mounts,
         userns: opts.userns.clone(),
     };
-    commit(paths, record, container, rootfs, &mut rollback)
+    commit(
+        paths,
+        record,
+        container,
+        rootfs,
+        durability(opts),
+        &mut rollback,
+    )
 }
 
 /// Creates the run-dir side and mounts the overlay; returns the mountpoint and an `O_PATH`
@@ -347,7 +355,14 @@ fn restart(
     rootfs.readonly |= opts.read_only;
     // The upper dir is stored as without a user namespace: it may restart with or without.
     rootfs.userns = opts.userns.clone();
-    commit(paths, record, container, rootfs, &mut rollback)
+    commit(
+        paths,
+        record,
+        container,
+        rootfs,
+        durability(opts),
+        &mut rollback,
+    )
 }
 
 /// Runs `work`, which writes into the mounted rootfs: as the container's root when it has
@@ -386,12 +401,23 @@ fn mkdir_mode(dir: &Path, mode: u32, may_exist: bool) -> Result<()> {
     }
 }
 
+/// A container removed when it stops (`--rm`, the overlay `volatile`) keeps its state
+/// without fsync: a crash of the machine makes it garbage either way.
+fn durability(opts: &SetupOptions) -> Durability {
+    if opts.volatile {
+        Durability::Volatile
+    } else {
+        Durability::Durable
+    }
+}
+
 /// The mount is complete: save the state, extend the record, keep everything.
 fn commit(
     paths: &Paths,
     record: &mut ContainerRecord,
     container: ContainerPart,
     rootfs: RootfsPart,
+    durability: Durability,
     rollback: &mut Rollback<'_>,
 ) -> Result<()> {
     // The caller holds the termination signals: one that came meanwhile undoes the setup
@@ -407,6 +433,7 @@ fn commit(
             image: record.image.id.clone(),
             layers: record.image.layers.clone(),
         },
+        durability,
     )?;
     berth_common::fault::point("mount:state");
     record.container = Some(container);

@@ -40,10 +40,15 @@ pub fn check_id(text: &str) -> Result<ContainerId> {
     ContainerId::parse(text).map_err(|e| RootfsError::Record(e.to_string()))
 }
 
-/// Writes the state atomically.
-pub fn write_state(paths: &Paths, state: &ContainerState) -> Result<()> {
+/// Writes the state atomically (and durably unless `durability` says otherwise).
+pub fn write_state(
+    paths: &Paths,
+    state: &ContainerState,
+    durability: berth_common::json_file::Durability,
+) -> Result<()> {
     let path = container_dir(paths, &state.container.id).join(STATE_FILE);
-    berth_common::json_file::write_atomic(&path, state).map_err(|e| io_err(e.op, e.path)(e.source))
+    berth_common::json_file::write_atomic_as(&path, state, durability)
+        .map_err(|e| io_err(e.op, e.path)(e.source))
 }
 
 pub fn read_state(paths: &Paths, id: &ContainerId) -> Result<Option<ContainerState>> {

@@ -44,7 +44,13 @@ fn write_state(paths: &Paths, status: Status, exit_code: Option<i32>) -> RunStat
     .unwrap();
     let lock = berth_common::registry::lock(paths).unwrap();
     let container = state.record.container.as_ref().unwrap();
-    berth_common::registry::create(paths, &lock, container).unwrap();
+    berth_common::registry::create(
+        paths,
+        &lock,
+        container,
+        berth_common::json_file::Durability::Durable,
+    )
+    .unwrap();
     state.write(paths).unwrap();
     state
 }
