@@ -78,17 +78,7 @@ impl Sandbox {
     /// `BIN --root … --run-dir … ARGS` (a pipeline stage; berth-cgroup also gets the
     /// sandbox's `--cgroup-parent`) fed `input`.
     pub fn stage_output(&self, bin: &str, args: &[&str], input: &[u8]) -> Output {
-        let mut cmd = Command::new(crate::berth_bin(bin));
-        cmd.arg("--root")
-            .arg(self.store.root())
-            .arg("--run-dir")
-            .arg(self.store.run_dir())
-            .envs(self.net.env());
-        if bin == "berth-cgroup" {
-            cmd.arg("--cgroup-parent").arg(&self.cgroup_parent);
-        }
-        cmd.args(args);
-        crate::store::output_with_input(cmd, input)
+        crate::store::output_with_input(self.stage_command(bin, args), input)
     }
 
     /// [`Sandbox::stage_output`], asserting success; returns stdout (the record).
@@ -104,15 +94,7 @@ impl Sandbox {
         I: IntoIterator<Item = S>,
         S: AsRef<std::ffi::OsStr>,
     {
-        let mut cmd = Command::new(crate::berth_bin("berth-net"));
-        cmd.arg("--root")
-            .arg(self.store.root())
-            .arg("--run-dir")
-            .arg(self.store.run_dir())
-            .envs(self.net.env())
-            .args(args)
-            .stdin(Stdio::null());
-        cmd
+        self.stage_command("berth-net", args)
     }
 
     /// A stage (`berth-mount`, `berth-net`, `berth-cgroup`, …) with the sandbox's root, run

@@ -15,16 +15,11 @@ use serde_json::Value;
 
 /// `bin --root … --run-dir … ARGS` with `input` on stdin, whatever its outcome.
 fn feed(sandbox: &Sandbox, bin: &str, args: &[&str], input: &[u8]) -> Output {
-    let mut cmd = Command::new(berth_bin(bin));
     if bin != "berth-enter" {
-        cmd.arg("--root")
-            .arg(sandbox.store.root())
-            .arg("--run-dir")
-            .arg(sandbox.store.run_dir());
+        return sandbox.stage_output(bin, args, input);
     }
-    if bin == "berth-cgroup" {
-        cmd.arg("--cgroup-parent").arg(&sandbox.cgroup_parent);
-    }
+    // berth-enter takes no --root: the record names it.
+    let mut cmd = Command::new(berth_bin(bin));
     cmd.envs(sandbox.net.env()).args(args);
     output_with_input(cmd, input)
 }
