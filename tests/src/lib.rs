@@ -3,6 +3,7 @@
 //! (`image`, `formats`) from the host's `/usr/bin/busybox`, with no network.
 
 pub mod container;
+pub mod daemon;
 pub mod escape;
 pub mod formats;
 pub mod image;

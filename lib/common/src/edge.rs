@@ -91,16 +91,22 @@ pub fn install_panic_hook(binary: &'static str, report: Report) {
 
 /// Logs to stderr: warnings by default, more with `-v`/`-vv`, `BERTH_LOG` overrides.
 pub fn init_logging(verbose: u8) {
-    let default = match verbose {
+    init_logging_at(match verbose {
         0 => "warn",
         1 => "info",
         _ => "debug",
-    };
+    });
+}
+
+/// Logs to stderr at `default` (a filter directive: `info`, `berth_api=debug`…);
+/// `BERTH_LOG` overrides it.
+pub fn init_logging_at(default: &str) {
     let filter =
         tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG").unwrap_or_else(|_| default.into());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 }
 

@@ -1,0 +1,168 @@
+//! The `-H` listeners: Unix sockets (mode 0660, group `--group`) and loopback TCP.
+
+use std::net::SocketAddr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use berth_api::serve::Listener;
+
+/// What one `-H` names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Host {
+    Unix(PathBuf),
+    Tcp(SocketAddr),
+}
+
+pub fn parse(host: &str) -> anyhow::Result<Host> {
+    if let Some(path) = host.strip_prefix("unix://") {
+        if !path.starts_with('/') {
+            bail!("invalid -H {host:?}: a Unix socket needs an absolute path (unix:///run/berth/berth.sock)");
+        }
+        return Ok(Host::Unix(PathBuf::from(path)));
+    }
+    if let Some(addr) = host.strip_prefix("tcp://") {
+        // Only literal addresses: berthd never asks a resolver where to listen.
+        let addr = addr.replace("localhost:", "127.0.0.1:");
+        let parsed: SocketAddr = addr.parse().with_context(|| {
+            format!("invalid -H {host:?}: use tcp://IP:PORT, such as tcp://127.0.0.1:2375")
+        })?;
+        if !parsed.ip().is_loopback() {
+            bail!(
+                "refusing -H {host}: a TCP listener on a non-loopback address needs TLS, which \
+                 this berthd does not offer yet; listen on 127.0.0.1 or a Unix socket"
+            );
+        }
+        return Ok(Host::Tcp(parsed));
+    }
+    bail!("invalid -H {host:?}: use unix:///PATH or tcp://IP:PORT")
+}
+
+/// Binds every host, or none: a failure closes those already bound.
+pub fn bind_all(hosts: &[String], group: Option<&str>) -> anyhow::Result<Vec<Listener>> {
+    let gid = group.map(group_id).transpose()?;
+    let parsed = hosts
+        .iter()
+        .map(|h| parse(h))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut listeners = Vec::new();
+    let mut made = Vec::new();
+    for host in parsed {
+        let bound = match &host {
+            Host::Unix(path) => bind_unix(path, gid).inspect(|_| made.push(path.clone())),
+            Host::Tcp(addr) => bind_tcp(*addr),
+        };
+        match bound {
+            Ok(listener) => listeners.push(listener),
+            Err(e) => {
+                for path in &made {
+                    let _ = std::fs::remove_file(path);
+                }
+                return Err(e);
+            }
+        }
+    }
+    Ok(listeners)
+}
+
+fn bind_unix(path: &Path, gid: Option<u32>) -> anyhow::Result<Listener> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    if path.exists() {
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            bail!(
+                "{} is in use: another daemon listens on it; choose another -H",
+                path.display()
+            );
+        }
+        // Left by a daemon that died: nothing answers on it.
+        std::fs::remove_file(path)
+            .with_context(|| format!("cannot remove the stale socket {}", path.display()))?;
+    }
+    let listener = std::os::unix::net::UnixListener::bind(path)
+        .with_context(|| format!("cannot listen on {}", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
+        .with_context(|| format!("cannot set the mode of {}", path.display()))?;
+    if let Some(gid) = gid {
+        rustix::fs::chown(path, None, Some(rustix::fs::Gid::from_raw(gid)))
+            .with_context(|| format!("cannot give {} to group {gid}", path.display()))?;
+    }
+    listener.set_nonblocking(true)?;
+    Ok(Listener::Unix(tokio::net::UnixListener::from_std(
+        listener,
+    )?))
+}
+
+fn bind_tcp(addr: SocketAddr) -> anyhow::Result<Listener> {
+    let listener = std::net::TcpListener::bind(addr)
+        .with_context(|| format!("cannot listen on tcp://{addr}"))?;
+    listener.set_nonblocking(true)?;
+    Ok(Listener::Tcp(tokio::net::TcpListener::from_std(listener)?))
+}
+
+/// The gid of a group of /etc/group.
+fn group_id(name: &str) -> anyhow::Result<u32> {
+    let text = std::fs::read_to_string("/etc/group").context("cannot read /etc/group")?;
+    text.lines()
+        .filter_map(|line| {
+            let mut fields = line.split(':');
+            let group = fields.next()?;
+            let gid = fields.nth(1)?;
+            (group == name).then(|| gid.parse().ok()).flatten()
+        })
+        .next()
+        .with_context(|| format!("--group {name}: no such group in /etc/group"))
+}
+
+/// Removes the socket file of a Unix host when berthd stops.
+pub fn remove_socket(host: &str) {
+    if let Ok(Host::Unix(path)) = parse(host) {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_parse_and_exposed_tcp_is_refused() {
+        assert_eq!(
+            parse("unix:///run/x.sock").unwrap(),
+            Host::Unix("/run/x.sock".into())
+        );
+        assert_eq!(
+            parse("tcp://127.0.0.1:2375").unwrap(),
+            Host::Tcp("127.0.0.1:2375".parse().unwrap())
+        );
+        assert!(matches!(
+            parse("tcp://localhost:2375").unwrap(),
+            Host::Tcp(_)
+        ));
+        let exposed = parse("tcp://0.0.0.0:2375").unwrap_err().to_string();
+        assert!(exposed.contains("needs TLS"), "{exposed}");
+        assert!(parse("unix://relative.sock").is_err());
+        assert!(parse("tcp://somehost:2375").is_err());
+        assert!(parse("http://127.0.0.1:2375").is_err());
+    }
+
+    #[test]
+    fn a_live_socket_is_not_taken_and_a_stale_one_is_replaced() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let _guard = rt.enter();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.sock");
+        let first = bind_unix(&path, None).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o660);
+        let busy = bind_unix(&path, None).err().unwrap().to_string();
+        assert!(busy.contains("in use"), "{busy}");
+        drop(first);
+        bind_unix(&path, None).unwrap();
+    }
+}

@@ -1,0 +1,47 @@
+//! The Docker Engine API over HTTP, as a library. Each resource has its router
+//! (`system`, and the others as they come) over a narrow backend trait; the daemon serves
+//! [`router`] on its sockets and the `berth` client can call the same router in-process.
+//! Handlers parse and shape; what they ask of the engine runs on tokio's blocking pool
+//! ([`blocking`]), never on the async threads.
+
+mod error;
+pub mod serve;
+pub mod system;
+mod version;
+
+use std::sync::Arc;
+
+use axum::Router;
+
+pub use error::{status_of, ApiError, BackendError};
+pub use system::SystemBackend;
+pub use version::{ApiVersion, Versioned, API_VERSION, MIN_API_VERSION};
+
+/// Everything the API asks of an engine, one trait object per resource.
+#[derive(Clone)]
+pub struct Backend {
+    pub system: Arc<dyn SystemBackend>,
+}
+
+/// The whole API: every resource's routes, behind version negotiation and the headers
+/// every answer carries. The result is a service for `axum::serve` or for in-process calls.
+pub fn router(backend: Backend) -> Versioned {
+    let routes = Router::new()
+        .merge(system::routes())
+        .fallback(|| async { ApiError::not_found("page not found") })
+        .with_state(backend);
+    Versioned::new(routes)
+}
+
+/// Runs blocking engine work on tokio's blocking pool; a panic there is a 500, not a dead
+/// connection.
+pub async fn blocking<T, F>(work: F) -> Result<T, ApiError>
+where
+    F: FnOnce() -> Result<T, BackendError> + Send + 'static,
+    T: Send + 'static,
+{
+    match tokio::task::spawn_blocking(work).await {
+        Ok(result) => result.map_err(ApiError::from),
+        Err(join) => Err(ApiError::internal(format!("the engine failed: {join}"))),
+    }
+}

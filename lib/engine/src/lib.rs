@@ -1,0 +1,72 @@
+//! The engine a daemon serves: the Docker objects of one root (its store, its run dir),
+//! implemented over the berth library, as the backend traits of `berth-api`. It keeps
+//! nothing of its own in memory that the store does not have: the stages, `berth-run` and
+//! an in-process `berth` may use the same root at the same time, under the same locks.
+
+mod daemon_lock;
+mod host;
+mod system;
+
+use std::sync::Arc;
+
+use berth_common::Paths;
+
+pub use daemon_lock::{DaemonLock, DaemonLockError};
+
+/// What the engine is configured with beyond its root: host-wide settings that
+/// `berth-run` takes as flags.
+#[derive(Debug, Clone)]
+pub struct EngineSettings {
+    /// Where containers' cgroups go (the parent at the root of each hierarchy).
+    pub cgroup_parent: String,
+    /// The default network's bridge and subnet, the nft table.
+    pub net: berth_net::HostSettings,
+    /// Registries reached over plain HTTP (`HOST[:PORT]`), for pull and push.
+    pub insecure_registries: Vec<String>,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        EngineSettings {
+            cgroup_parent: berth_cgroups::DEFAULT_PARENT.to_string(),
+            net: berth_net::HostSettings::default(),
+            insecure_registries: Vec::new(),
+        }
+    }
+}
+
+/// One root's engine.
+pub struct Engine {
+    paths: Paths,
+    settings: EngineSettings,
+    cgroups: berth_cgroups::HostConfig,
+}
+
+impl Engine {
+    pub fn new(paths: Paths, settings: EngineSettings) -> Engine {
+        let cgroups = berth_cgroups::HostConfig {
+            parent: settings.cgroup_parent.clone(),
+            ..berth_cgroups::HostConfig::default()
+        };
+        Engine {
+            paths,
+            settings,
+            cgroups,
+        }
+    }
+
+    pub fn settings(&self) -> &EngineSettings {
+        &self.settings
+    }
+
+    pub fn paths(&self) -> &Paths {
+        &self.paths
+    }
+
+    /// The engine as the API's backend, one trait object per resource.
+    pub fn backend(self: &Arc<Self>) -> berth_api::Backend {
+        berth_api::Backend {
+            system: self.clone(),
+        }
+    }
+}
