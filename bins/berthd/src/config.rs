@@ -37,6 +37,21 @@ pub struct Cli {
     /// A registry reachable over plain HTTP (HOST[:PORT]); repeatable.
     #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
     insecure_registries: Vec<String>,
+    /// Serve TCP listeners over TLS (--tlscert, --tlskey).
+    #[arg(long)]
+    tls: bool,
+    /// TLS, and clients must present a certificate signed by --tlscacert.
+    #[arg(long)]
+    tlsverify: bool,
+    /// The CA that signs clients' certificates (with --tlsverify).
+    #[arg(long, value_name = "FILE")]
+    tlscacert: Option<PathBuf>,
+    /// The daemon's certificate (PEM).
+    #[arg(long, value_name = "FILE")]
+    tlscert: Option<PathBuf>,
+    /// The daemon's private key (PEM).
+    #[arg(long, value_name = "FILE")]
+    tlskey: Option<PathBuf>,
     /// Where containers' cgroups go: a parent at the root of each hierarchy.
     #[arg(long = "cgroup-parent", env = "BERTH_CGROUP_PARENT", default_value = berth_cgroups::DEFAULT_PARENT)]
     cgroup_parent: String,
@@ -57,6 +72,11 @@ struct FileConfig {
     group: Option<String>,
     log_level: Option<String>,
     insecure_registries: Option<Vec<String>>,
+    tls: Option<bool>,
+    tlsverify: Option<bool>,
+    tlscacert: Option<PathBuf>,
+    tlscert: Option<PathBuf>,
+    tlskey: Option<PathBuf>,
 }
 
 /// What berthd runs with.
@@ -67,6 +87,7 @@ pub struct Settings {
     pub hosts: Vec<String>,
     pub group: Option<String>,
     pub log_level: String,
+    pub tls: Option<crate::listen::Tls>,
     pub engine: berth_engine::EngineSettings,
 }
 
@@ -96,6 +117,15 @@ impl Settings {
             !cli.insecure_registries.is_empty(),
             file.insecure_registries.is_some(),
         );
+        pick("tls", cli.tls, file.tls.is_some());
+        pick("tlsverify", cli.tlsverify, file.tlsverify.is_some());
+        pick(
+            "tlscacert",
+            cli.tlscacert.is_some(),
+            file.tlscacert.is_some(),
+        );
+        pick("tlscert", cli.tlscert.is_some(), file.tlscert.is_some());
+        pick("tlskey", cli.tlskey.is_some(), file.tlskey.is_some());
         if !both.is_empty() {
             bail!(
                 "the following directives are specified both as a flag and in the \
@@ -109,6 +139,13 @@ impl Settings {
         } else {
             file.hosts.unwrap_or_else(|| vec![DEFAULT_HOST.to_string()])
         };
+        let tls = tls_settings(
+            cli.tls || file.tls.unwrap_or(false),
+            cli.tlsverify || file.tlsverify.unwrap_or(false),
+            cli.tlscacert.or(file.tlscacert),
+            cli.tlscert.or(file.tlscert),
+            cli.tlskey.or(file.tlskey),
+        )?;
         let log_level = cli
             .log_level
             .or(file.log_level)
@@ -126,6 +163,7 @@ impl Settings {
             hosts,
             group: cli.group.or(file.group),
             log_level,
+            tls,
             engine: berth_engine::EngineSettings {
                 cgroup_parent: cli.cgroup_parent,
                 net: cli.net.into(),
@@ -155,6 +193,38 @@ fn read_config(path: &Path, named: bool) -> anyhow::Result<FileConfig> {
     let _: BTreeMap<String, serde_json::Value> = serde_json::from_str(&text)
         .with_context(|| format!("{} is not a JSON object", path.display()))?;
     serde_json::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
+}
+
+/// `--tlsverify` implies TLS; either needs the certificate and key, and verifying needs
+/// the CA.
+fn tls_settings(
+    tls: bool,
+    verify: bool,
+    ca: Option<PathBuf>,
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+) -> anyhow::Result<Option<crate::listen::Tls>> {
+    if !tls && !verify {
+        if cert.is_some() || key.is_some() || ca.is_some() {
+            bail!("--tlscert, --tlskey and --tlscacert need --tls or --tlsverify");
+        }
+        return Ok(None);
+    }
+    let (Some(cert), Some(key)) = (cert, key) else {
+        bail!("--tls and --tlsverify need --tlscert and --tlskey");
+    };
+    let client_ca = match (verify, ca) {
+        (true, Some(ca)) => Some(ca),
+        (true, None) => bail!("--tlsverify needs --tlscacert: the CA of the clients' certificates"),
+        (false, _) => None,
+    };
+    Ok(Some(crate::listen::Tls {
+        files: berth_api::tls::TlsFiles {
+            cert,
+            key,
+            client_ca,
+        },
+    }))
 }
 
 fn check_level(level: &str) -> anyhow::Result<()> {

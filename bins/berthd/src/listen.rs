@@ -27,30 +27,63 @@ pub fn parse(host: &str) -> anyhow::Result<Host> {
         let parsed: SocketAddr = addr.parse().with_context(|| {
             format!("invalid -H {host:?}: use tcp://IP:PORT, such as tcp://127.0.0.1:2375")
         })?;
-        if !parsed.ip().is_loopback() {
-            bail!(
-                "refusing -H {host}: a TCP listener on a non-loopback address needs TLS, which \
-                 this berthd does not offer yet; listen on 127.0.0.1 or a Unix socket"
-            );
-        }
         return Ok(Host::Tcp(parsed));
     }
     bail!("invalid -H {host:?}: use unix:///PATH or tcp://IP:PORT")
 }
 
+/// TLS of the TCP listeners: `--tls` (the daemon's certificate) or `--tlsverify` (and
+/// clients must present one the CA signed).
+#[derive(Debug, Clone)]
+pub struct Tls {
+    pub files: berth_api::tls::TlsFiles,
+}
+
+impl Tls {
+    fn verifies_clients(&self) -> bool {
+        self.files.client_ca.is_some()
+    }
+}
+
+/// Anyone who reaches the API is root on the host: off loopback, only clients with a
+/// certificate the CA signed may.
+fn check_exposure(host: &str, addr: SocketAddr, tls: Option<&Tls>) -> anyhow::Result<()> {
+    if addr.ip().is_loopback() || tls.is_some_and(Tls::verifies_clients) {
+        return Ok(());
+    }
+    bail!(
+        "refusing -H {host}: a TCP listener on a non-loopback address needs TLS with client \
+         certificates (--tlsverify --tlscacert CA --tlscert CERT --tlskey KEY); \
+         or listen on 127.0.0.1 or a Unix socket"
+    )
+}
+
 /// Binds every host, or none: a failure closes those already bound.
-pub fn bind_all(hosts: &[String], group: Option<&str>) -> anyhow::Result<Vec<Listener>> {
+pub fn bind_all(
+    hosts: &[String],
+    group: Option<&str>,
+    tls: Option<&Tls>,
+) -> anyhow::Result<Vec<Listener>> {
     let gid = group.map(group_id).transpose()?;
     let parsed = hosts
         .iter()
         .map(|h| parse(h))
         .collect::<anyhow::Result<Vec<_>>>()?;
+    for (text, host) in hosts.iter().zip(&parsed) {
+        if let Host::Tcp(addr) = host {
+            check_exposure(text, *addr, tls)?;
+        }
+    }
+    let tls_config = tls
+        .map(|t| berth_api::tls::server_config(&t.files))
+        .transpose()
+        .context("TLS")?;
     let mut listeners = Vec::new();
     let mut made = Vec::new();
     for host in parsed {
         let bound = match &host {
             Host::Unix(path) => bind_unix(path, gid).inspect(|_| made.push(path.clone())),
-            Host::Tcp(addr) => bind_tcp(*addr),
+            Host::Tcp(addr) => bind_tcp(*addr, tls_config.clone()),
         };
         match bound {
             Ok(listener) => listeners.push(listener),
@@ -95,11 +128,18 @@ fn bind_unix(path: &Path, gid: Option<u32>) -> anyhow::Result<Listener> {
     )?))
 }
 
-fn bind_tcp(addr: SocketAddr) -> anyhow::Result<Listener> {
+fn bind_tcp(
+    addr: SocketAddr,
+    tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+) -> anyhow::Result<Listener> {
     let listener = std::net::TcpListener::bind(addr)
         .with_context(|| format!("cannot listen on tcp://{addr}"))?;
     listener.set_nonblocking(true)?;
-    Ok(Listener::Tcp(tokio::net::TcpListener::from_std(listener)?))
+    let listener = tokio::net::TcpListener::from_std(listener)?;
+    Ok(match tls {
+        Some(config) => Listener::Tls(berth_api::tls::TlsListener::new(listener, config)?),
+        None => Listener::Tcp(listener),
+    })
 }
 
 /// The gid of a group of /etc/group.

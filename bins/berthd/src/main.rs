@@ -42,7 +42,11 @@ fn run(settings: config::Settings) -> anyhow::Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
-        let listeners = listen::bind_all(&settings.hosts, settings.group.as_deref())?;
+        let listeners = listen::bind_all(
+            &settings.hosts,
+            settings.group.as_deref(),
+            settings.tls.as_ref(),
+        )?;
         let engine = Arc::new(berth_engine::Engine::new(paths, settings.engine.clone()));
         let app = berth_api::router(engine.backend());
         tracing::info!(hosts = ?settings.hosts, root = %settings.root.display(), "berthd serving");

@@ -7,6 +7,7 @@
 mod error;
 pub mod serve;
 pub mod system;
+pub mod tls;
 mod version;
 
 use std::sync::Arc;

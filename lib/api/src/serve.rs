@@ -12,6 +12,7 @@ use crate::Versioned;
 pub enum Listener {
     Unix(UnixListener),
     Tcp(TcpListener),
+    Tls(crate::tls::TlsListener),
 }
 
 /// Serves `app` on every listener until `shutdown` resolves, then gives in-flight requests
@@ -32,6 +33,16 @@ pub async fn serve(
         };
         match listener {
             Listener::Unix(l) => {
+                servers.spawn(async move {
+                    axum::serve(
+                        l,
+                        axum::ServiceExt::<axum::extract::Request>::into_make_service(app),
+                    )
+                    .with_graceful_shutdown(stopped)
+                    .await
+                });
+            }
+            Listener::Tls(l) => {
                 servers.spawn(async move {
                     axum::serve(
                         l,
