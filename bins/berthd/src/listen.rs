@@ -181,8 +181,25 @@ mod tests {
             parse("tcp://localhost:2375").unwrap(),
             Host::Tcp(_)
         ));
-        let exposed = parse("tcp://0.0.0.0:2375").unwrap_err().to_string();
-        assert!(exposed.contains("needs TLS"), "{exposed}");
+        let open: SocketAddr = "0.0.0.0:2375".parse().unwrap();
+        let exposed = check_exposure("tcp://0.0.0.0:2375", open, None).unwrap_err();
+        assert!(exposed.to_string().contains("needs TLS"), "{exposed}");
+        let server_only = Tls {
+            files: berth_api::tls::TlsFiles {
+                cert: "c".into(),
+                key: "k".into(),
+                client_ca: None,
+            },
+        };
+        assert!(check_exposure("h", open, Some(&server_only)).is_err());
+        let verifying = Tls {
+            files: berth_api::tls::TlsFiles {
+                client_ca: Some("ca".into()),
+                ..server_only.files.clone()
+            },
+        };
+        check_exposure("h", open, Some(&verifying)).unwrap();
+        check_exposure("h", "127.0.0.1:1".parse().unwrap(), None).unwrap();
         assert!(parse("unix://relative.sock").is_err());
         assert!(parse("tcp://somehost:2375").is_err());
         assert!(parse("http://127.0.0.1:2375").is_err());
