@@ -55,7 +55,7 @@ impl Daemon {
             .arg("--cgroup-parent")
             .arg(&sandbox.cgroup_parent)
             .arg("--config-file")
-            .arg(sandbox.store.base().join("no-daemon.json"))
+            .arg(Self::config_file(sandbox))
             .arg("-H")
             .arg(format!("unix://{}", socket.display()))
             .args(extra)
@@ -65,9 +65,24 @@ impl Daemon {
             .env("NO_PROXY", "localhost,127.0.0.1")
             .stdin(Stdio::null())
             .stdout(Stdio::null());
-        // A named config file must exist: an empty one is no settings at all.
-        let _ = std::fs::write(sandbox.store.base().join("no-daemon.json"), "");
+        // A named config file must exist: an empty one is no settings at all. A test may
+        // have written its own settings there first.
+        let config = Self::config_file(sandbox);
+        if !config.exists() {
+            let _ = std::fs::write(config, "");
+        }
         cmd
+    }
+
+    /// The daemon.json of the sandbox's berthd.
+    pub fn config_file(sandbox: &Sandbox) -> PathBuf {
+        sandbox.store.base().join("daemon.json")
+    }
+
+    /// Sends `signal` to berthd.
+    pub fn signal(&self, signal: rustix::process::Signal) {
+        let pid = rustix::process::Pid::from_raw(self.pid() as i32).expect("pid");
+        rustix::process::kill_process(pid, signal).expect("signal berthd");
     }
 
     fn wait_ready(&self) {

@@ -118,3 +118,76 @@ fn a_tcp_listener_without_tls_off_loopback_is_refused() {
     assert!(err.contains("needs TLS"), "{err}");
     assert!(!socket.exists(), "refused at start, yet a socket was made");
 }
+
+#[test]
+fn socket_activation_serves_the_sockets_systemd_passes() {
+    let sandbox = Sandbox::new();
+    let socket = sandbox.store.base().join("activated.sock");
+    // -H fd:// replaces the Unix socket the helper would make: only systemd's socket serves.
+    let berthd = Daemon::command(&sandbox, &sandbox.store.base().join("unused.sock"), &[]);
+    let mut args: Vec<std::ffi::OsString> = berthd.get_args().map(|a| a.to_owned()).collect();
+    let host = args.iter().position(|a| a == "-H").unwrap();
+    args[host + 1] = "fd://".into();
+    let mut activator = std::process::Command::new("systemd-socket-activate")
+        .arg("-l")
+        .arg(&socket)
+        .arg(berthd.get_program())
+        .args(&args)
+        .envs(sandbox.net.env())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn systemd-socket-activate");
+    berth_tests::wait_for("the activation socket", || socket.exists());
+    let docker = |args: &[&str]| {
+        std::process::Command::new("docker")
+            .arg("-H")
+            .arg(format!("unix://{}", socket.display()))
+            .args(args)
+            .env("DOCKER_CONFIG", sandbox.store.base())
+            .output()
+            .unwrap()
+    };
+    let version = docker(&["version", "--format", "{{.Server.APIVersion}}"]);
+    assert_eq!(String::from_utf8_lossy(&version.stdout).trim(), "1.43");
+    assert!(!sandbox.store.base().join("unused.sock").exists());
+    // SIGTERM reaches berthd, which systemd-socket-activate exec'd into.
+    let pid = rustix::process::Pid::from_raw(activator.id() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    let status = activator.wait().unwrap();
+    assert!(status.success(), "{status}");
+}
+
+#[test]
+fn sighup_reloads_the_log_level_and_names_what_needs_a_restart() {
+    let sandbox = Sandbox::new();
+    let config = Daemon::config_file(&sandbox);
+    std::fs::write(&config, r#"{"log-level": "warn"}"#).unwrap();
+    let daemon = Daemon::start(&sandbox);
+    daemon.docker_ok(["version"]);
+    assert!(!daemon.log_text().contains("INFO"), "{}", daemon.log_text());
+
+    std::fs::write(
+        &config,
+        r#"{"log-level": "info", "insecure-registries": ["127.0.0.1:5000"]}"#,
+    )
+    .unwrap();
+    daemon.signal(rustix::process::Signal::HUP);
+    berth_tests::wait_for("the reload in the log", || {
+        daemon.log_text().contains("configuration reloaded")
+    });
+    let log = daemon.log_text();
+    assert!(
+        log.contains("insecure-registries changed; it takes effect when berthd restarts"),
+        "{log}"
+    );
+
+    std::fs::write(&config, r#"{"log-level": "loud"}"#).unwrap();
+    daemon.signal(rustix::process::Signal::HUP);
+    berth_tests::wait_for("the refused reload", || {
+        daemon.log_text().contains("configuration not reloaded")
+    });
+    // A bad file changes nothing and berthd keeps serving.
+    daemon.docker_ok(["version"]);
+}

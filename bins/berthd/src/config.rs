@@ -12,7 +12,7 @@ use serde::Deserialize;
 pub const DEFAULT_CONFIG: &str = "/etc/berth/daemon.json";
 pub const DEFAULT_HOST: &str = "unix:///run/berth/berth.sock";
 
-#[derive(Debug, Parser)]
+#[derive(Debug, Clone, Parser)]
 #[command(
     name = "berthd",
     version,
@@ -175,6 +175,29 @@ impl Settings {
             },
         })
     }
+}
+
+/// The keys whose change a running berthd cannot apply.
+pub fn restart_only_changes(running: &Settings, new: &Settings) -> Vec<&'static str> {
+    let mut changed = Vec::new();
+    let mut check = |key, differs: bool| {
+        if differs {
+            changed.push(key);
+        }
+    };
+    check("root", running.root != new.root);
+    check("run-dir", running.run_dir != new.run_dir);
+    check("hosts", running.hosts != new.hosts);
+    check("group", running.group != new.group);
+    check(
+        "tls",
+        running.tls.as_ref().map(|t| &t.files) != new.tls.as_ref().map(|t| &t.files),
+    );
+    check(
+        "insecure-registries",
+        running.engine.insecure_registries != new.engine.insecure_registries,
+    );
+    changed
 }
 
 /// The config file; the default one may be missing, one named by `--config-file` may not.

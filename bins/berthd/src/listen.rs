@@ -12,6 +12,8 @@ use berth_api::serve::Listener;
 pub enum Host {
     Unix(PathBuf),
     Tcp(SocketAddr),
+    /// The sockets systemd passed (socket activation): all of them, or those of one name.
+    Activated(Option<String>),
 }
 
 pub fn parse(host: &str) -> anyhow::Result<Host> {
@@ -21,6 +23,11 @@ pub fn parse(host: &str) -> anyhow::Result<Host> {
         }
         return Ok(Host::Unix(PathBuf::from(path)));
     }
+    if let Some(name) = host.strip_prefix("fd://") {
+        return Ok(Host::Activated(
+            (!name.is_empty()).then(|| name.to_string()),
+        ));
+    }
     if let Some(addr) = host.strip_prefix("tcp://") {
         // Only literal addresses: berthd never asks a resolver where to listen.
         let addr = addr.replace("localhost:", "127.0.0.1:");
@@ -29,7 +36,7 @@ pub fn parse(host: &str) -> anyhow::Result<Host> {
         })?;
         return Ok(Host::Tcp(parsed));
     }
-    bail!("invalid -H {host:?}: use unix:///PATH or tcp://IP:PORT")
+    bail!("invalid -H {host:?}: use unix:///PATH, tcp://IP:PORT or fd://")
 }
 
 /// TLS of the TCP listeners: `--tls` (the daemon's certificate) or `--tlsverify` (and
@@ -80,10 +87,16 @@ pub fn bind_all(
         .context("TLS")?;
     let mut listeners = Vec::new();
     let mut made = Vec::new();
+    let mut activated = crate::activation::take()?;
     for host in parsed {
         let bound = match &host {
             Host::Unix(path) => bind_unix(path, gid).inspect(|_| made.push(path.clone())),
             Host::Tcp(addr) => bind_tcp(*addr, tls_config.clone()),
+            Host::Activated(name) => {
+                let picked = activated.pick(name.as_deref())?;
+                listeners.extend(picked);
+                continue;
+            }
         };
         match bound {
             Ok(listener) => listeners.push(listener),
@@ -203,6 +216,11 @@ mod tests {
         assert!(parse("unix://relative.sock").is_err());
         assert!(parse("tcp://somehost:2375").is_err());
         assert!(parse("http://127.0.0.1:2375").is_err());
+        assert_eq!(parse("fd://").unwrap(), Host::Activated(None));
+        assert_eq!(
+            parse("fd://api").unwrap(),
+            Host::Activated(Some("api".into()))
+        );
     }
 
     #[test]
