@@ -2,18 +2,18 @@
 //! rewrites a rule it does not own and runs beside Docker's and podman's rules.
 //!
 //! The rules are fixed; what changes is set and map elements: the bridges, the subnets,
-//! and one map element per published port. Adding a network or a port is one atomic
-//! transaction, removing it another, and no rule handle has to be looked up.
+//! and one map element per published port. Adding or removing a port or a network's
+//! elements is one atomic transaction, and no rule handle has to be looked up.
 //!
 //! Everything is built as the `nftables` crate's typed schema (`skeleton`, `elements`) and
-//! run through libnftables' JSON API (`nft -j -f -`); listings are `nft -j list` parsed into
-//! the crate's types (`exec`). The one exception is the declaration of the four DNAT maps,
-//! which the nft of Debian 12 (1.0.6) cannot read as JSON (`skeleton::port_maps`), and
-//! the one piece of text berth reads is nft's errno on stderr (`exec`), as nft has no
-//! other way to say it. berth execs `nft` rather than speaking netlink: the libnftnl
-//! crates need C libraries, and the pure-Rust ones do not cover maps with concatenations;
-//! one exec costs about 2 ms and only happens when a network or a published port changes,
-//! never on a plain container start.
+//! run through libnftables' JSON API (`nft -j -f -`, `exec`); listings are `nft -j list`
+//! read into the crate's types. Two things are not: the four DNAT maps are declared in nft
+//! text, which the nft of Debian 12 (1.0.6) cannot take as JSON (`skeleton::port_maps`;
+//! idempotent, just before the skeleton's transaction), and the kernel's errno is read
+//! from nft's stderr, as nft has no other way to say it (`exec`). berth execs `nft` rather
+//! than speaking netlink: the libnftnl crates need C libraries, and the pure-Rust ones do
+//! not cover maps with concatenations; one exec costs about 2 ms and only happens when a
+//! network or a published port changes, never on a plain container start.
 
 mod elements;
 mod exec;
