@@ -56,8 +56,8 @@ pub enum NetError {
     NoNetns(String),
     #[error("{0}")]
     Unsupported(String),
-    #[error("nftables: {0}")]
-    Nft(String),
+    #[error(transparent)]
+    Nft(#[from] crate::nft::NftError),
     #[error(transparent)]
     Netlink(#[from] crate::netlink::NetlinkError),
     #[error(transparent)]
@@ -142,10 +142,10 @@ impl NetError {
             NetError::NoFreeSubnet
             | NetError::AddressesExhausted { .. }
             | NetError::NoFreePort(_)
-            | NetError::Nft(_)
             | NetError::Dns(_)
             | NetError::Interrupted { .. }
             | NetError::Many(_) => ErrorKind::Internal,
+            NetError::Nft(e) => e.kind(),
             NetError::Netlink(e) => e.kind(),
             NetError::Netns(e) => e.kind(),
             NetError::Registry(e) => e.kind(),
