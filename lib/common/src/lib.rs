@@ -12,6 +12,7 @@ pub mod lock;
 pub mod paths;
 pub mod record;
 pub mod registry;
+pub mod run_state;
 pub mod signal;
 pub mod signal_block;
 pub mod stage;

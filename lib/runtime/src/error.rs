@@ -123,18 +123,6 @@ impl RunError {
     }
 }
 
-impl StateError {
-    pub fn kind(&self) -> ErrorKind {
-        match self {
-            StateError::NotFound(_) => ErrorKind::NotFound,
-            StateError::Registry(e) => e.kind(),
-            StateError::Identity(_) => ErrorKind::InvalidInput,
-            StateError::Io { source, .. } => ErrorKind::of_io(source),
-            StateError::Parse { .. } => ErrorKind::Internal,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
