@@ -35,7 +35,10 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code as u8),
         Err(e) => {
-            eprintln!("berth-run: {e}");
+            match e.missing_image() {
+                Some(image) => eprintln!("berth-run: {}", berth_common::edge::missing_image(image)),
+                None => eprintln!("berth-run: {e}"),
+            }
             ExitCode::from(e.exit_code() as u8)
         }
     }

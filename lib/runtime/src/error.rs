@@ -95,6 +95,15 @@ impl RunError {
         }
     }
 
+    /// The image reference the store does not have, when that is the failure: a command
+    /// line says how to bring one in, a daemon answers 404 with docker's words.
+    pub fn missing_image(&self) -> Option<&str> {
+        match self {
+            RunError::Image(berth_image::ImageError::NotFound(reference)) => Some(reference),
+            _ => None,
+        }
+    }
+
     /// What kind of failure this is, for a caller that answers requests.
     pub fn kind(&self) -> ErrorKind {
         match self {
@@ -265,6 +274,17 @@ mod tests {
             container: "0123".into(),
         };
         assert_eq!(running.exit_code(), 125);
+    }
+
+    #[test]
+    fn a_missing_image_is_told_apart() {
+        let missing = RunError::from(berth_image::ImageError::NotFound("alpine:3.19".into()));
+        assert_eq!(missing.missing_image(), Some("alpine:3.19"));
+        assert_eq!(missing.exit_code(), 125);
+        let other = RunError::NotRunning {
+            container: "0123".into(),
+        };
+        assert_eq!(other.missing_image(), None);
     }
 
     #[test]
