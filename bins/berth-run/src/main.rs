@@ -27,7 +27,7 @@ fn main() -> ExitCode {
         Some(Manage::Attach { flags, container }) => {
             berth_runtime::attach::attach(&paths, &container, &flags.into()).map_err(RunError::from)
         }
-        Some(manage) => self::manage(&paths, manage).map(|()| 0),
+        Some(manage) => self::manage(&paths, manage, &cli.flags.cgroup_parent).map(|()| 0),
         None => cli
             .run_request()
             .and_then(|request| run(&paths, &request, cli.detach, cli.trace)),
@@ -72,7 +72,7 @@ fn run(
     result
 }
 
-fn manage(paths: &Paths, manage: Manage) -> Result<(), RunError> {
+fn manage(paths: &Paths, manage: Manage, cgroup_parent: &str) -> Result<(), RunError> {
     match manage {
         Manage::Ps { all, quiet, json } => {
             let rows = control::ps(paths, all);
@@ -117,9 +117,19 @@ fn manage(paths: &Paths, manage: Manage) -> Result<(), RunError> {
             berth_net::dns::serve_main(&config).map_err(berth_net::NetError::from)?
         }
         Manage::Rm { force, containers } => {
+            let cgroups = berth_cgroups::HostConfig {
+                parent: cgroup_parent.to_string(),
+                ..Default::default()
+            };
             for c in containers {
-                control::remove(paths, &c, force)?;
-                println!("{c}");
+                match control::remove(paths, &c, force, &cgroups) {
+                    Ok(_) => println!("{c}"),
+                    // As docker: with --force, a container already gone is no failure.
+                    Err(e) if force && e.kind() == berth_runtime::ErrorKind::NotFound => {
+                        eprintln!("berth-run: {e}")
+                    }
+                    Err(e) => return Err(e),
+                }
             }
         }
     }
