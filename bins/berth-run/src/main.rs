@@ -105,7 +105,10 @@ fn manage(paths: &Paths, manage: Manage, cgroup_parent: &str) -> Result<(), RunE
         Manage::Logs { follow, container } => control::logs(
             paths,
             &container,
-            follow,
+            &berth_runtime::logs::LogsRequest {
+                follow,
+                ..Default::default()
+            },
             &mut std::io::stdout().lock(),
             &mut std::io::stderr().lock(),
         )?,

@@ -172,75 +172,30 @@ fn remove_unstarted(
 }
 
 /// Copies the container's logs to `stdout` and `stderr` (what the container wrote to each);
-/// with `follow`, until it exits.
+/// with `request.follow`, until it exits, the request is cancelled or a writer fails.
 pub fn logs(
     paths: &Paths,
     reference: &str,
-    follow: bool,
+    request: &logs::LogsRequest,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<(), RunError> {
     let state = state::find(paths, reference)?;
-    let path = state::log_path(paths, &state.id);
-    let (mut out, mut err) = (CallerWriter::new(out), CallerWriter::new(err));
-    let mut replay = |seen| {
-        logs::replay(&path, seen, &mut out, &mut err).map_err(|source| {
-            if out.failed || err.failed {
-                RunError::Output(source)
-            } else {
-                RunError::Log {
-                    path: path.clone(),
-                    source,
-                }
-            }
-        })
-    };
-    let mut seen = replay(0)?;
-    if !follow {
-        return Ok(());
-    }
-    loop {
-        let running = state::RunState::read(paths, &state.id)
+    let mut running = || {
+        RunState::read(paths, &state.id)
             .ok()
             .flatten()
-            .is_some_and(|s| s.is_running());
-        std::thread::sleep(Duration::from_millis(100));
-        seen = replay(seen)?;
-        if !running {
-            return Ok(());
-        }
-    }
+            .is_some_and(|s| s.is_running())
+    };
+    logs::copy(
+        &state::log_path(paths, &state.id),
+        request,
+        &mut running,
+        out,
+        err,
+    )
 }
 
-/// The caller's writer, remembering whether it failed: a full disk or a closed pipe on the
-/// caller's side is not the log file's fault.
-struct CallerWriter<'a> {
-    inner: &'a mut dyn Write,
-    failed: bool,
-}
-
-impl<'a> CallerWriter<'a> {
-    fn new(inner: &'a mut dyn Write) -> Self {
-        CallerWriter {
-            inner,
-            failed: false,
-        }
-    }
-}
-
-impl Write for CallerWriter<'_> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let result = self.inner.write(buf);
-        self.failed |= result.is_err();
-        result
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        let result = self.inner.flush();
-        self.failed |= result.is_err();
-        result
-    }
-}
 pub use crate::ps_view::print_ps;
 
 /// One `ps` row.
