@@ -57,7 +57,7 @@ pub enum NetError {
     #[error("{0}")]
     Unsupported(String),
     #[error("nftables: {0}")]
-    Nft(String),
+    Nft(#[from] crate::nft::NftError),
     #[error(transparent)]
     Netlink(#[from] crate::netlink::NetlinkError),
     #[error(transparent)]

@@ -165,7 +165,7 @@ pub fn add_ports(table: &str, ip: std::net::Ipv4Addr, ports: &[PortMapping]) -> 
         .map(|m| port_element(table, m, Some(ip), "create"))
         .collect();
     run(&script).map_err(|e| match e {
-        NetError::Nft(text) if text.contains("File exists") => NetError::PortAllocated {
+        NetError::Nft(e) if e.is_exists() => NetError::PortAllocated {
             host_ip: ports[0].host_ip.to_string(),
             port: ports[0].host_port,
         },
@@ -276,7 +276,7 @@ pub fn has_bridge(table: &str, bridge: &str) -> bool {
 pub fn table_exists(table: &str) -> Result<bool> {
     match capture(&["list", "table", "ip", table]) {
         Ok(_) => Ok(true),
-        Err(NetError::Nft(text)) if text.contains("No such file") => Ok(false),
+        Err(NetError::Nft(e)) if e.is_missing() => Ok(false),
         Err(e) => Err(e),
     }
 }
@@ -290,7 +290,45 @@ pub fn delete_table(table: &str) -> Result<()> {
 }
 
 fn is_missing(e: &NetError) -> bool {
-    matches!(e, NetError::Nft(text) if text.contains("No such file"))
+    matches!(e, NetError::Nft(e) if e.is_missing())
+}
+
+/// How running `nft` failed.
+#[derive(Debug, thiserror::Error)]
+pub enum NftError {
+    #[error("cannot run nft: {0}")]
+    Spawn(#[source] std::io::Error),
+    #[error("{op} nft: {source}")]
+    Pipe {
+        op: &'static str,
+        source: std::io::Error,
+    },
+    /// nft refused the commands; its message as it printed it.
+    #[error("{message}")]
+    Refused { message: String },
+}
+
+impl NftError {
+    fn refused(stderr: &[u8]) -> NftError {
+        NftError::Refused {
+            message: String::from_utf8_lossy(stderr).trim().to_string(),
+        }
+    }
+
+    /// nft tells its errors by the kernel's strerror text only, so the errno is read from
+    /// that: EEXIST (an element another rule has).
+    pub fn is_exists(&self) -> bool {
+        self.refused_with("File exists")
+    }
+
+    /// ENOENT: the table, set or element is not there.
+    pub fn is_missing(&self) -> bool {
+        self.refused_with("No such file")
+    }
+
+    fn refused_with(&self, text: &str) -> bool {
+        matches!(self, NftError::Refused { message } if message.contains(text))
+    }
 }
 
 fn nft() -> Command {
@@ -303,7 +341,7 @@ fn not_installed(e: std::io::Error) -> NetError {
             "the nft program (nftables) is not installed: berth needs it for NAT and published ports (apt-get install nftables)".into(),
         )
     } else {
-        NetError::Nft(format!("cannot run nft: {e}"))
+        NftError::Spawn(e).into()
     }
 }
 
@@ -322,16 +360,18 @@ fn run(script: &str) -> Result<()> {
         .take()
         .expect("piped")
         .write_all(script.as_bytes())
-        .map_err(|e| NetError::Nft(format!("writing to nft: {e}")))?;
-    let out = child
-        .wait_with_output()
-        .map_err(|e| NetError::Nft(format!("waiting for nft: {e}")))?;
+        .map_err(|source| NftError::Pipe {
+            op: "writing to",
+            source,
+        })?;
+    let out = child.wait_with_output().map_err(|source| NftError::Pipe {
+        op: "waiting for",
+        source,
+    })?;
     if out.status.success() {
         Ok(())
     } else {
-        Err(NetError::Nft(
-            String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        ))
+        Err(NftError::refused(&out.stderr).into())
     }
 }
 
@@ -340,15 +380,32 @@ fn capture(args: &[&str]) -> Result<String> {
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     } else {
-        Err(NetError::Nft(
-            String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        ))
+        Err(NftError::refused(&out.stderr).into())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nft_refusals_are_told_apart() {
+        let exists = NftError::refused(
+            b"Error: Could not process rule: File exists\ncreate element ip t tcp_any { 80 }\n",
+        );
+        assert!(exists.is_exists() && !exists.is_missing());
+        let missing = NftError::refused(b"Error: No such file or directory; did you mean table?");
+        assert!(missing.is_missing() && !missing.is_exists());
+        assert!(is_missing(&NetError::from(missing)));
+        let spawn = NftError::Spawn(std::io::ErrorKind::PermissionDenied.into());
+        assert!(!spawn.is_exists() && !spawn.is_missing());
+        let error = NetError::from(spawn);
+        assert_eq!(error.kind(), berth_common::ErrorKind::Internal);
+        assert!(
+            error.to_string().starts_with("nftables: cannot run nft: "),
+            "{error}"
+        );
+    }
 
     #[test]
     fn map_keys_parse_from_nft_json() {

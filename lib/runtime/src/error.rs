@@ -212,6 +212,24 @@ mod tests {
                 ErrorKind::InvalidInput,
             ),
             (
+                berth_process::SpawnError::PrepareMount {
+                    what: "prepare the mount on /data".into(),
+                    source: Box::new(berth_rootfs::RootfsError::BindSourceMissing {
+                        path: "/nope".into(),
+                    }),
+                }
+                .into(),
+                ErrorKind::InvalidInput,
+            ),
+            (
+                berth_process::SpawnError::Prepare {
+                    what: "open network namespace /run/berth/netns/x".into(),
+                    source: io(rustix::io::Errno::NOENT),
+                }
+                .into(),
+                ErrorKind::Internal,
+            ),
+            (
                 berth_rootfs::RootfsError::Unmount {
                     path: "/run/berth/rootfs/x".into(),
                     source: io(rustix::io::Errno::BUSY),
