@@ -274,6 +274,7 @@ fn pipeline_entry_loads_a_path_or_looks_up_a_name() {
     let missing = Failure::expect(&store.run(["pipe/nosuch:1"]));
     missing.assert_mentions("nosuch");
     // …with how to bring one in.
+    missing.assert_mentions("Unable to find image 'pipe/nosuch:1' locally");
     missing.assert_mentions("docker save pipe/nosuch:1 | berth-unpack load");
     missing.assert_mentions("scripts/make-busybox-image.sh");
 }

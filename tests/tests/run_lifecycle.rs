@@ -251,3 +251,35 @@ fn a_bad_flag_is_refused_before_anything_is_made() {
     );
     assert!(sandbox.leftover_cgroups().is_empty() && sandbox.leftover_mounts().is_empty());
 }
+
+#[test]
+fn a_missing_image_says_how_to_load_one() {
+    let sandbox = Sandbox::new();
+    let hint = "Unable to find image 'alpine:3.19' locally: load one with \
+                'docker save alpine:3.19 | berth-unpack load' (or berth-unpack load FILE)";
+    for args in [&["--rm", "alpine:3.19", "true"][..], &["-d", "alpine:3.19"]] {
+        let out = sandbox.run(args);
+        assert_eq!(out.status.code(), Some(125), "{args:?}: {}", describe(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(hint),
+            "{args:?}: {}",
+            describe(&out)
+        );
+    }
+    // The pipeline says the same: berth-unpack's error, and berth-mount passing it on.
+    let unpacked = sandbox.stage_output("berth-unpack", &["alpine:3.19"], b"");
+    assert_eq!(unpacked.status.code(), Some(125), "{}", describe(&unpacked));
+    assert!(
+        String::from_utf8_lossy(&unpacked.stderr).contains(hint),
+        "{}",
+        describe(&unpacked)
+    );
+    let mounted = sandbox.stage_output("berth-mount", &[], &unpacked.stdout);
+    assert_eq!(mounted.status.code(), Some(125), "{}", describe(&mounted));
+    assert!(
+        String::from_utf8_lossy(&mounted.stderr).contains(hint),
+        "{}",
+        describe(&mounted)
+    );
+    sandbox.assert_nothing_left();
+}

@@ -288,6 +288,75 @@ fn berth_run_killed_at_each_step_of_its_setup_leaves_nothing_after_teardown() {
 }
 
 #[test]
+fn berth_run_killed_before_its_container_starts_is_cleaned_by_rm() {
+    let sandbox = Sandbox::with_probe();
+    sandbox.create_network("tdrm", &[]);
+    for point in [
+        "mount:state",
+        "cgroup:limits",
+        "net:veth",
+        "net:dns",
+        "run:prepared",
+    ] {
+        let cmd = sandbox.run_command([
+            "--name",
+            "unstarted",
+            "--network",
+            "tdrm",
+            "-p",
+            "127.0.0.1::80",
+            "-v",
+            "/data",
+            "--memory",
+            "64m",
+            "probe:latest",
+            "true",
+        ]);
+        crash_at(cmd, point, b"");
+        let id = crashed_container(&sandbox).unwrap_or_else(|| panic!("{point}: nothing made"));
+        let dir = sandbox.store.root().join("containers").join(&id);
+        assert!(!dir.join("run.json").exists(), "{point}: a run state");
+        // By name once the registry has the container (the mount got that far), else by id.
+        let reference = if dir.join("container.json").exists() {
+            "unstarted"
+        } else {
+            id.as_str()
+        };
+        let out = sandbox.run(["rm", reference]);
+        assert!(
+            out.status.success(),
+            "{point}: rm {reference}: {}",
+            describe(&out)
+        );
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), reference);
+        assert_nothing_left(&sandbox, &id, &format!("{point}, after rm"));
+        // Nothing is left to find: docker's answer, which --force does not count a failure.
+        let again = sandbox.run(["rm", &id]);
+        assert_eq!(
+            again.status.code(),
+            Some(125),
+            "{point}: {}",
+            describe(&again)
+        );
+        assert!(
+            String::from_utf8_lossy(&again.stderr).contains("No such container"),
+            "{point}: {}",
+            describe(&again)
+        );
+        let forced = sandbox.run(["rm", "-f", &id]);
+        assert!(
+            forced.status.success(),
+            "{point}: rm -f: {}",
+            describe(&forced)
+        );
+        assert_nothing_left(&sandbox, &id, &format!("{point}, after rm -f"));
+    }
+    sandbox.net_ok(["rm", "tdrm"]);
+    let left = processes_of(&sandbox);
+    assert!(left.is_empty(), "processes left: {left:?}");
+}
+
+#[test]
 fn berth_run_killed_while_its_container_runs_is_cleaned_by_rm_force() {
     let sandbox = Sandbox::with_probe();
     sandbox.create_network("tdlive", &[]);

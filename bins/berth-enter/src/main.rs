@@ -8,8 +8,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use berth_cli::ProcessArgs;
 use berth_common::stage::read_record;
+use berth_process::container_exec::ExecRequest;
 use berth_process::options::ProcessOptions;
-use berth_runtime::exec::ExecRequest;
 use clap::Parser;
 
 #[derive(Parser)]
@@ -80,8 +80,8 @@ fn run(cli: Cli) -> std::result::Result<u8, (u8, anyhow::Error)> {
     let berth_err = |e: anyhow::Error| (125u8, e);
     if let Some(container) = &cli.join {
         let paths = berth_common::Paths::new(&cli.root, &cli.run_dir);
-        return berth_runtime::exec::exec(&paths, container, &cli.exec_request())
-            .map(|o| o.code as u8)
+        return berth_process::container_exec::exec(&paths, container, &cli.exec_request())
+            .map(|code| code as u8)
             .map_err(|e| (e.exit_code() as u8, e.into()));
     }
     let process = cli.process_options();

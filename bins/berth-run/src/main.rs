@@ -27,7 +27,7 @@ fn main() -> ExitCode {
         Some(Manage::Attach { flags, container }) => {
             berth_runtime::attach::attach(&paths, &container, &flags.into()).map_err(RunError::from)
         }
-        Some(manage) => self::manage(&paths, manage).map(|()| 0),
+        Some(manage) => self::manage(&paths, manage, &cli.flags.cgroup_parent).map(|()| 0),
         None => cli
             .run_request()
             .and_then(|request| run(&paths, &request, cli.detach, cli.trace)),
@@ -35,7 +35,10 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code as u8),
         Err(e) => {
-            eprintln!("berth-run: {e}");
+            match e.missing_image() {
+                Some(image) => eprintln!("berth-run: {}", berth_common::edge::missing_image(image)),
+                None => eprintln!("berth-run: {e}"),
+            }
             ExitCode::from(e.exit_code() as u8)
         }
     }
@@ -69,7 +72,7 @@ fn run(
     result
 }
 
-fn manage(paths: &Paths, manage: Manage) -> Result<(), RunError> {
+fn manage(paths: &Paths, manage: Manage, cgroup_parent: &str) -> Result<(), RunError> {
     match manage {
         Manage::Ps { all, quiet, json } => {
             let rows = control::ps(paths, all);
@@ -102,7 +105,10 @@ fn manage(paths: &Paths, manage: Manage) -> Result<(), RunError> {
         Manage::Logs { follow, container } => control::logs(
             paths,
             &container,
-            follow,
+            &berth_runtime::logs::LogsRequest {
+                follow,
+                ..Default::default()
+            },
             &mut std::io::stdout().lock(),
             &mut std::io::stderr().lock(),
         )?,
@@ -114,9 +120,19 @@ fn manage(paths: &Paths, manage: Manage) -> Result<(), RunError> {
             berth_net::dns::serve_main(&config).map_err(berth_net::NetError::from)?
         }
         Manage::Rm { force, containers } => {
+            let cgroups = berth_cgroups::HostConfig {
+                parent: cgroup_parent.to_string(),
+                ..Default::default()
+            };
             for c in containers {
-                control::remove(paths, &c, force)?;
-                println!("{c}");
+                match control::remove(paths, &c, force, &cgroups) {
+                    Ok(_) => println!("{c}"),
+                    // As docker: with --force, a container already gone is no failure.
+                    Err(e) if force && e.kind() == berth_runtime::ErrorKind::NotFound => {
+                        eprintln!("berth-run: {e}")
+                    }
+                    Err(e) => return Err(e),
+                }
             }
         }
     }

@@ -181,10 +181,9 @@ fn pipeline_start(store: &Store, source: &str) -> Result<()> {
     } else {
         let image = store.resolve(source).map_err(|err| match err {
             ImageError::NotFound(name) => anyhow::anyhow!(
-                "no such image: {name}; bring one into the store first: \
-                 `docker save {name} | berth-unpack load`, \
-                 `berth-unpack import ROOTFS.tar {name}`, \
-                 or scripts/make-busybox-image.sh for a busybox image"
+                "{}; or make one: `berth-unpack import ROOTFS.tar {name}`, \
+                 or scripts/make-busybox-image.sh for a busybox image",
+                berth_common::edge::missing_image(&name)
             ),
             err => err.into(),
         })?;

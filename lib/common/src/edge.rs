@@ -47,6 +47,15 @@ pub fn fail_command(binary: &str, err: &(dyn Error + 'static)) -> ExitCode {
     ExitCode::from(EXIT_FAILURE)
 }
 
+/// What a binary says when the image a user named is not in the store: berth pulls from no
+/// registry, so the message says how to bring one in (docker's first words, then berth's way).
+pub fn missing_image(reference: &str) -> String {
+    format!(
+        "Unable to find image '{reference}' locally: load one with \
+         'docker save {reference} | berth-unpack load' (or berth-unpack load FILE)"
+    )
+}
+
 /// Where a binary reports its failures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Report {

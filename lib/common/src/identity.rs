@@ -22,6 +22,8 @@ pub enum IdentityError {
         "invalid container name {0:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed, at least two characters"
     )]
     Name(String),
+    #[error("invalid container reference {0:?}: a container name or ID expected")]
+    Reference(String),
 }
 
 /// A full container id: 64 lowercase hex digits.
@@ -84,6 +86,27 @@ impl ContainerName {
             Ok(ContainerName(name.to_string()))
         } else {
             Err(IdentityError::Name(text.to_string()))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A container as a user names one: a name, a full id or an id prefix, what
+/// [`crate::registry::resolve`] looks up. Checked to be one of them when parsed, so a
+/// request naming `../x` is refused as invalid before anything is looked up.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ContainerRef(String);
+
+impl ContainerRef {
+    pub fn parse(text: &str) -> Result<ContainerRef, IdentityError> {
+        if is_id_prefix(text) || ContainerName::parse(text).is_ok() {
+            Ok(ContainerRef(text.to_string()))
+        } else {
+            Err(IdentityError::Reference(text.to_string()))
         }
     }
 
@@ -161,6 +184,7 @@ macro_rules! text_type {
 
 text_type!(ContainerId);
 text_type!(ContainerName);
+text_type!(ContainerRef);
 
 #[cfg(test)]
 mod tests {
@@ -232,5 +256,18 @@ mod tests {
         }
         let err = serde_json::from_str::<ContainerName>(r#""../x""#).unwrap_err();
         assert!(err.to_string().contains("invalid container name"), "{err}");
+    }
+
+    #[test]
+    fn references_are_names_ids_or_prefixes() {
+        for good in ["web", "/web", "3f5e", ID] {
+            assert_eq!(ContainerRef::parse(good).unwrap(), good);
+        }
+        for bad in ["../x", "", "a/b", "-x", "we b"] {
+            assert_eq!(
+                ContainerRef::parse(bad),
+                Err(IdentityError::Reference(bad.to_string()))
+            );
+        }
     }
 }

@@ -12,6 +12,7 @@ pub mod lock;
 pub mod paths;
 pub mod record;
 pub mod registry;
+pub mod run_state;
 pub mod signal;
 pub mod signal_block;
 pub mod stage;
@@ -21,7 +22,7 @@ pub mod userns;
 
 pub use error_kind::ErrorKind;
 pub use error_list::ErrorList;
-pub use identity::{ContainerId, ContainerName, IdentityError};
+pub use identity::{ContainerId, ContainerName, ContainerRef, IdentityError};
 pub use lock::{FileLock, LockError, LockMode};
 pub use paths::{Paths, DEFAULT_ROOT, DEFAULT_RUN_DIR};
 pub use record::{

@@ -14,6 +14,8 @@ use crate::record::ContainerPart;
 
 /// The identity file inside a container's directory.
 pub const IDENTITY_FILE: &str = "container.json";
+/// berth-rootfs's state file, which held the identity before the registry did.
+const LEGACY_ROOTFS_STATE: &str = "rootfs.json";
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
@@ -104,13 +106,13 @@ pub fn create(
 /// Refuses `container`'s name when another container has it.
 pub fn check_name_free(
     paths: &Paths,
-    _lock: &RegistryLock,
+    lock: &RegistryLock,
     container: &ContainerPart,
 ) -> Result<()> {
     let Some(name) = &container.name else {
         return Ok(());
     };
-    match all(paths)?
+    match all_with(paths, Some(lock))?
         .into_iter()
         .find(|c| c.name.as_ref() == Some(name) && c.id != container.id)
     {
@@ -122,11 +124,81 @@ pub fn check_name_free(
     }
 }
 
-/// The identity of container `id`, if it is registered with one.
+/// The identity of container `id`, if it is registered with one. A container made by a
+/// berth older than the registry (a directory with `rootfs.json` or `run.json` and no
+/// `container.json`) is adopted: its identity file is written from those, under the lock.
 pub fn identity(paths: &Paths, id: &ContainerId) -> Result<Option<ContainerPart>> {
-    Ok(json_file::read_if_exists(
-        &paths.container_dir(id).join(IDENTITY_FILE),
-    )?)
+    identity_with(paths, id, None)
+}
+
+/// [`identity`] by a caller that may hold the lock already (adopting takes it otherwise).
+fn identity_with(
+    paths: &Paths,
+    id: &ContainerId,
+    held: Option<&RegistryLock>,
+) -> Result<Option<ContainerPart>> {
+    let file = paths.container_dir(id).join(IDENTITY_FILE);
+    if let Some(found) = json_file::read_if_exists(&file)? {
+        return Ok(Some(found));
+    }
+    if legacy_identity(paths, id).is_none() {
+        return Ok(None);
+    }
+    let own;
+    let _lock = match held {
+        Some(lock) => lock,
+        None => {
+            own = lock(paths)?;
+            &own
+        }
+    };
+    // Another process may have adopted or removed it meanwhile: look again, under the lock.
+    if let Some(found) = json_file::read_if_exists(&file)? {
+        return Ok(Some(found));
+    }
+    let Some(legacy) = legacy_identity(paths, id) else {
+        return Ok(None);
+    };
+    json_file::write_atomic(&file, &legacy)?;
+    tracing::info!(dir = %paths.container_dir(id).display(), "adopted a container made before container.json");
+    Ok(Some(legacy))
+}
+
+/// Who a container made before the registry is, from the state files berth wrote then:
+/// berth-rootfs's `rootfs.json` (`container`), else berth-runtime's `run.json`
+/// (`record.container`). One naming another id than its directory is not believed.
+fn legacy_identity(paths: &Paths, id: &ContainerId) -> Option<ContainerPart> {
+    let dir = paths.container_dir(id);
+    let sources: [(&str, &[&str]); 2] = [
+        (LEGACY_ROOTFS_STATE, &["container"]),
+        (crate::run_state::RUN_STATE, &["record", "container"]),
+    ];
+    for (name, pointer) in sources {
+        let path = dir.join(name);
+        let value = match json_file::read_if_exists::<serde_json::Value>(&path) {
+            Ok(Some(value)) => value,
+            Ok(None) => continue,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read a container's old state");
+                continue;
+            }
+        };
+        let part = pointer
+            .iter()
+            .try_fold(&value, |v, key| v.get(key))
+            .map(|v| serde_json::from_value::<ContainerPart>(v.clone()));
+        match part {
+            Some(Ok(part)) if part.id == *id => return Some(part),
+            Some(Ok(part)) => {
+                tracing::warn!(path = %path.display(), id = %part.id, "state names another container: not adopted")
+            }
+            Some(Err(e)) => {
+                tracing::warn!(path = %path.display(), error = %e, "no container identity: not adopted")
+            }
+            None => tracing::warn!(path = %path.display(), "no container identity: not adopted"),
+        }
+    }
+    None
 }
 
 /// Every container directory of the root (entries that are not ids are not containers).
@@ -161,9 +233,13 @@ pub fn ids(paths: &Paths) -> Result<Vec<ContainerId>> {
 /// Every registered container's identity. A container whose identity file is unreadable
 /// is skipped with a warning rather than hiding every other container.
 pub fn all(paths: &Paths) -> Result<Vec<ContainerPart>> {
+    all_with(paths, None)
+}
+
+fn all_with(paths: &Paths, held: Option<&RegistryLock>) -> Result<Vec<ContainerPart>> {
     let mut out = Vec::new();
     for id in ids(paths)? {
-        match identity(paths, &id) {
+        match identity_with(paths, &id, held) {
             Ok(Some(container)) if container.id == id => out.push(container),
             Ok(Some(container)) => {
                 tracing::warn!(dir = %id, id = %container.id, "identity file names another id")
@@ -273,5 +349,84 @@ mod tests {
             assert_eq!(err.to_string(), format!("No such container: {missing}"));
         }
         assert_eq!(identity(&paths, &web.id).unwrap(), Some(web));
+    }
+
+    /// A root written by a berth older than the registry: container directories with only
+    /// the stage's `rootfs.json` or the runtime's `run.json`.
+    fn legacy_root() -> (tempfile::TempDir, Paths) {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = Paths::new(dir.path().join("root"), dir.path().join("run"));
+        std::fs::create_dir_all(paths.containers()).unwrap();
+        (dir, paths)
+    }
+
+    fn write_legacy(paths: &Paths, dir_of: &ContainerPart, file: &str, value: serde_json::Value) {
+        let dir = paths.container_dir(&dir_of.id);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(file), value.to_string()).unwrap();
+    }
+
+    #[test]
+    fn a_container_made_before_the_registry_is_adopted() {
+        let (_dir, paths) = legacy_root();
+        let (old, ran, stray) = (
+            part('4', Some("old")),
+            part('5', Some("ran")),
+            part('6', Some("stray")),
+        );
+        write_legacy(
+            &paths,
+            &old,
+            "rootfs.json",
+            serde_json::json!({"container": old, "rootfs": {"path": "/x"}, "layers": []}),
+        );
+        write_legacy(
+            &paths,
+            &ran,
+            "run.json",
+            serde_json::json!({"id": ran.id, "record": {"version": 1, "container": ran}}),
+        );
+        // A state naming another container than its directory is not believed.
+        write_legacy(
+            &paths,
+            &stray,
+            "rootfs.json",
+            serde_json::json!({"container": part('7', Some("stray"))}),
+        );
+
+        // Taking a name checks the old containers too, under the lock already held.
+        let lock = lock(&paths).unwrap();
+        let err = create(
+            &paths,
+            &lock,
+            &part('8', Some("old")),
+            json_file::Durability::Durable,
+        )
+        .unwrap_err();
+        assert!(matches!(err, RegistryError::NameInUse { .. }), "{err}");
+        drop(lock);
+
+        assert_eq!(resolve(&paths, "old").unwrap(), old.id);
+        assert_eq!(resolve(&paths, "ran").unwrap(), ran.id);
+        for (container, file) in [(&old, "rootfs.json"), (&ran, "run.json")] {
+            let written: ContainerPart =
+                json_file::read_if_exists(&paths.container_dir(&container.id).join(IDENTITY_FILE))
+                    .unwrap()
+                    .unwrap_or_else(|| panic!("no container.json from {file}"));
+            assert_eq!(&written, container);
+        }
+        assert!(matches!(
+            resolve(&paths, "stray").unwrap_err(),
+            RegistryError::NotFound(_)
+        ));
+        assert!(!paths.container_dir(&stray.id).join(IDENTITY_FILE).exists());
+        let mut names: Vec<_> = all(&paths)
+            .unwrap()
+            .into_iter()
+            .filter_map(|c| c.name)
+            .map(String::from)
+            .collect();
+        names.sort();
+        assert_eq!(names, ["old", "ran"]);
     }
 }

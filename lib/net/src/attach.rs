@@ -51,11 +51,7 @@ pub fn netns_path(paths: &Paths, container_id: &ContainerId) -> PathBuf {
 /// Nothing is left behind when it fails.
 pub fn setup(ctx: &Context, record: &ContainerRecord, request: &NetRequest) -> Result<NetworkPart> {
     let plan = request.validate(record)?;
-    let container = record.container.as_ref().ok_or_else(|| {
-        NetError::Container(
-            "the record has no container yet: pipe it through berth-mount first".into(),
-        )
-    })?;
+    let container = record.container.as_ref().ok_or(NetError::NoContainer)?;
     let mut part = NetworkPart {
         mode: request.mode_name(),
         dns: request.dns.clone(),
@@ -70,7 +66,7 @@ pub fn setup(ctx: &Context, record: &ContainerRecord, request: &NetRequest) -> R
             let id = registry::resolve(ctx.paths, reference)?;
             let path = netns_path(ctx.paths, &id);
             if !crate::netns::is_mounted(&path) {
-                return Err(NetError::NoNetns(reference.clone()));
+                return Err(NetError::NoNetns(reference.to_string()));
             }
             part.mode = format!("container:{id}");
             part.netns = Some(path);
@@ -220,12 +216,12 @@ pub(crate) fn attach_locked(
     undo.host_veth = Some(host_veth.clone());
     berth_common::fault::point("net:veth");
     let mut inside = Netlink::open_in(a.netns)?;
-    let link = inside.link(a.ifname)?.ok_or_else(|| {
-        NetError::Container(format!(
-            "{} vanished from the container's namespace",
-            a.ifname
-        ))
-    })?;
+    let link = inside
+        .link(a.ifname)?
+        .ok_or_else(|| NetError::LinkVanished {
+            ifname: a.ifname.to_string(),
+            netns: a.netns.to_path_buf(),
+        })?;
     inside.add_address(link.index, ip, def.subnet.prefix_len())?;
     inside.set_up(link.index)?;
     berth_common::fault::point("net:address");

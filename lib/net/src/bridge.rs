@@ -35,12 +35,11 @@ pub fn ensure(nl: &mut Netlink, def: &NetworkDef) -> Result<u32> {
             repair(nl, def, link.index, link.up)?;
             Ok(link.index)
         }
-        Some(link) => Err(NetError::Container(format!(
-            "network {}: {} exists and is not a bridge ({})",
-            def.name,
-            def.bridge,
-            link.kind.as_deref().unwrap_or("no kind")
-        ))),
+        Some(link) => Err(NetError::NotABridge {
+            network: def.name.clone(),
+            link: def.bridge.clone(),
+            kind: link.kind.unwrap_or_else(|| "no kind".into()),
+        }),
         None => make(nl, def),
     }
 }

@@ -66,8 +66,19 @@ pub enum NetError {
     Dns(#[from] crate::dns::DnsError),
     #[error(transparent)]
     Lock(#[from] berth_common::LockError),
-    #[error("container: {0}")]
-    Container(String),
+    /// The record has no container part yet (berth-mount makes it).
+    #[error("container: the record has no container yet: pipe it through berth-mount first")]
+    NoContainer,
+    /// A network's bridge name is taken by a link of another kind.
+    #[error("network {network}: {link} exists and is not a bridge ({kind})")]
+    NotABridge {
+        network: String,
+        link: String,
+        kind: String,
+    },
+    /// An interface made in a container's namespace was gone right after.
+    #[error("container: {ifname} vanished from the container's namespace {}", netns.display())]
+    LinkVanished { ifname: String, netns: PathBuf },
     /// Finding a container: no such container, an ambiguous prefix.
     #[error(transparent)]
     Registry(#[from] berth_common::registry::RegistryError),
@@ -123,8 +134,6 @@ impl NetError {
         use berth_common::ErrorKind;
         match self {
             NetError::NoSuchNetwork(_) => ErrorKind::NotFound,
-            // Resolving the container a request names (`container:NAME`, connect).
-            NetError::Container(_) => ErrorKind::NotFound,
             NetError::NetworkExists(_)
             | NetError::NetworkInUse { .. }
             | NetError::Predefined(_)
@@ -134,15 +143,18 @@ impl NetError {
             | NetError::PortInUse { .. }
             | NetError::AlreadyConnected { .. }
             | NetError::NotConnected { .. }
+            | NetError::NotABridge { .. }
             | NetError::NoNetns(_) => ErrorKind::Conflict,
             NetError::BadNetworkName(_)
             | NetError::Flag { .. }
             | NetError::AddressOutside { .. }
+            | NetError::NoContainer
             | NetError::Unsupported(_) => ErrorKind::InvalidInput,
             NetError::NoFreeSubnet
             | NetError::AddressesExhausted { .. }
             | NetError::NoFreePort(_)
             | NetError::Dns(_)
+            | NetError::LinkVanished { .. }
             | NetError::Interrupted { .. }
             | NetError::Many(_) => ErrorKind::Internal,
             NetError::Nft(e) => e.kind(),
@@ -177,6 +189,80 @@ impl crate::netns::NetnsError {
         match self {
             NetnsError::Io { source, .. } => berth_common::ErrorKind::of_io(source),
             NetnsError::Loopback { .. } => berth_common::ErrorKind::Internal,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::request::{NetMode, NetRequest};
+    use berth_common::registry::RegistryError;
+    use berth_common::ErrorKind;
+
+    #[test]
+    fn a_caller_can_tell_not_found_from_invalid_from_conflict() {
+        let cases: Vec<(NetError, ErrorKind)> = vec![
+            (
+                RegistryError::NotFound("web".into()).into(),
+                ErrorKind::NotFound,
+            ),
+            (
+                RegistryError::Ambiguous {
+                    prefix: "a".into(),
+                    count: 2,
+                }
+                .into(),
+                ErrorKind::InvalidInput,
+            ),
+            (NetError::NoContainer, ErrorKind::InvalidInput),
+            (
+                NetError::NotABridge {
+                    network: "front".into(),
+                    link: "br-front".into(),
+                    kind: "veth".into(),
+                },
+                ErrorKind::Conflict,
+            ),
+            (
+                NetError::LinkVanished {
+                    ifname: "eth0".into(),
+                    netns: "/run/berth/netns/x".into(),
+                },
+                ErrorKind::Internal,
+            ),
+        ];
+        for (error, kind) in cases {
+            assert_eq!(error.kind(), kind, "{error}");
+        }
+        let error = NetError::NotABridge {
+            network: "front".into(),
+            link: "br-front".into(),
+            kind: "veth".into(),
+        };
+        assert_eq!(
+            error.to_string(),
+            "network front: br-front exists and is not a bridge (veth)"
+        );
+    }
+
+    #[test]
+    fn a_container_mode_names_a_container_or_is_refused() {
+        let mode = |network: &str| {
+            NetRequest {
+                network: network.into(),
+                ..Default::default()
+            }
+            .mode()
+        };
+        match mode("container:web").unwrap() {
+            NetMode::Container(reference) => assert_eq!(reference, "web"),
+            other => panic!("{other:?}"),
+        }
+        for bad in ["container:../x", "container:a/b", "container:"] {
+            let error = mode(bad).unwrap_err();
+            assert!(matches!(error, NetError::Flag { .. }), "{bad}: {error}");
+            assert_eq!(error.kind(), ErrorKind::InvalidInput);
         }
     }
 }

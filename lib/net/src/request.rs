@@ -5,7 +5,7 @@
 
 use std::net::Ipv4Addr;
 
-use berth_common::ContainerRecord;
+use berth_common::{ContainerRecord, ContainerRef};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{flag_err, Result};
@@ -55,7 +55,9 @@ pub enum NetMode {
     Host,
     /// `bridge` or a user-defined network.
     Network(String),
-    Container(String),
+    /// `container:REF`: the other container's namespace; the reference is checked when the
+    /// mode is parsed and resolved when the network is set up.
+    Container(ContainerRef),
 }
 
 /// The request, checked and expanded.
@@ -81,7 +83,10 @@ impl NetRequest {
                         "container: needs a container name or ID",
                     ))
                 }
-                Some(reference) => NetMode::Container(reference.to_string()),
+                Some(reference) => NetMode::Container(
+                    ContainerRef::parse(reference)
+                        .map_err(|_| flag_err("--network", other, "not a container name or ID"))?,
+                ),
                 None if crate::network::valid_name(other) => NetMode::Network(other.to_string()),
                 None => {
                     return Err(flag_err(

@@ -74,8 +74,18 @@ pub enum SpawnError {
         source: std::io::Error,
     },
     /// Preparing the host's side of a container in a user namespace failed.
-    #[error("user namespace: {what}: {reason}")]
-    Prepare { what: String, reason: String },
+    #[error("user namespace: {what}: {source}")]
+    Prepare {
+        what: String,
+        source: std::io::Error,
+    },
+    /// Preparing a mount of the container in a user namespace (a bind, a volume, an /etc
+    /// file) failed: berth-rootfs's error, which says whether the request was at fault.
+    #[error("user namespace: {what}: {source}")]
+    PrepareMount {
+        what: String,
+        source: Box<berth_rootfs::RootfsError>,
+    },
     #[error(transparent)]
     Child(#[from] ChildFailure),
 }
@@ -95,10 +105,11 @@ impl SpawnError {
         use berth_common::ErrorKind;
         match self {
             SpawnError::Child(f) if f.code == 126 || f.code == 127 => ErrorKind::InvalidInput,
-            SpawnError::Child(_) | SpawnError::Prepare { .. } => ErrorKind::Internal,
-            SpawnError::Sys { source, .. } | SpawnError::Cgroup { source, .. } => {
-                ErrorKind::of_io(source)
-            }
+            SpawnError::Child(_) => ErrorKind::Internal,
+            SpawnError::PrepareMount { source, .. } => source.kind(),
+            SpawnError::Sys { source, .. }
+            | SpawnError::Cgroup { source, .. }
+            | SpawnError::Prepare { source, .. } => ErrorKind::of_io(source),
         }
     }
 }

@@ -58,7 +58,7 @@ impl HostSide {
         )
         .map_err(|e| SpawnError::Prepare {
             what: format!("open the rootfs {}", spec.rootfs.display()),
-            reason: e.to_string(),
+            source: e.into(),
         })?;
         let mapper = if spec.mounts.iter().any(|m| m.kind == MountKind::Volume) {
             Some(
@@ -81,10 +81,11 @@ impl HostSide {
                 MountKind::Volume => mapper.as_ref().map(|m| m.as_fd()),
                 MountKind::Bind => None,
             };
-            let tree = berth_rootfs::entry_tree(entry, idmap).map_err(|e| SpawnError::Prepare {
-                what: format!("prepare the mount on {}", entry.target),
-                reason: e.to_string(),
-            })?;
+            let tree =
+                berth_rootfs::entry_tree(entry, idmap).map_err(|e| SpawnError::PrepareMount {
+                    what: format!("prepare the mount on {}", entry.target),
+                    source: Box::new(e),
+                })?;
             trees.push(Some(tree));
         }
         let mut etc_trees = Vec::new();
@@ -94,9 +95,9 @@ impl HostSide {
                 berth_rootfs::BindOptions::default(),
                 None,
             )
-            .map_err(|e| SpawnError::Prepare {
+            .map_err(|e| SpawnError::PrepareMount {
                 what: format!("prepare {target}"),
-                reason: e.to_string(),
+                source: Box::new(e),
             })?;
             etc_trees.push(tree);
         }
@@ -106,7 +107,7 @@ impl HostSide {
                 let sysfs = switch.inside(|| {
                     set_netns_sysctls(u32::MAX >> 1).map_err(|e| SpawnError::Prepare {
                         what: "the network namespace's sysctls".into(),
-                        reason: e.to_string(),
+                        source: e,
                     })?;
                     mount_sysfs()
                 })?;
@@ -174,7 +175,7 @@ pub(crate) fn set_netns_sysctls(max_gid: u32) -> std::io::Result<()> {
 fn mount_sysfs() -> Result<OwnedFd, SpawnError> {
     let fail = |e: rustix::io::Errno| SpawnError::Prepare {
         what: "mount a sysfs for the container's network namespace".into(),
-        reason: e.to_string(),
+        source: e.into(),
     };
     let fs = fsopen("sysfs", FsOpenFlags::FSOPEN_CLOEXEC).map_err(fail)?;
     fsconfig_create(&fs).map_err(fail)?;
@@ -200,7 +201,7 @@ impl NetnsSwitch {
     fn open(path: &Path) -> Result<NetnsSwitch, SpawnError> {
         let target = File::open(path).map_err(|e| SpawnError::Prepare {
             what: format!("open network namespace {}", path.display()),
-            reason: e.to_string(),
+            source: e,
         })?;
         let own =
             File::open("/proc/thread-self/ns/net").map_err(sys("open /proc/thread-self/ns/net"))?;
@@ -223,7 +224,7 @@ impl NetnsSwitch {
         move_into_link_name_space(self.target.as_fd(), Some(LinkNameSpaceType::Network)).map_err(
             |e| SpawnError::Prepare {
                 what: format!("join network namespace {}", self.path.display()),
-                reason: e.to_string(),
+                source: e.into(),
             },
         )
     }

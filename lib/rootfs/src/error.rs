@@ -78,9 +78,44 @@ pub enum RootfsError {
     /// Finding or registering the container (no such container, name in use…).
     #[error(transparent)]
     Registry(#[from] berth_common::registry::RegistryError),
-    /// The record cannot be used (e.g. it already has a mounted rootfs).
-    #[error("{0}")]
-    Record(String),
+    /// The record given already has a root filesystem.
+    #[error("the record already has a root filesystem (mounted at {}); run `berth-mount down` first", path.display())]
+    AlreadySetUp { path: PathBuf },
+    /// The container has a directory already (a setup of a new container found it).
+    #[error("container {id} already has state at {}; run `berth-mount down --remove --id {id}` first", dir.display())]
+    StateExists {
+        id: berth_common::ContainerId,
+        dir: PathBuf,
+    },
+    #[error("container {id} is already mounted at {}; run `berth-mount down --id {id}` first", target.display())]
+    AlreadyMounted {
+        id: berth_common::ContainerId,
+        target: PathBuf,
+    },
+    /// A restart asked for mounts: an existing container keeps the ones it was made with.
+    #[error(
+        "container {id} exists and keeps the mounts it was created with; \
+         remove it (`berth-mount rm --id {id}`) to change them"
+    )]
+    KeepsMounts { id: berth_common::ContainerId },
+    /// A restart over another image's layers than the container's writable layer was made on.
+    #[error(
+        "container {id} was made from other layers than the record's image {image}; \
+         remove it to use another image"
+    )]
+    OtherLayers {
+        id: berth_common::ContainerId,
+        image: String,
+    },
+    /// A directory of the container's writable layer is missing.
+    #[error("container {id} is damaged: {} is missing; remove it", missing.display())]
+    Damaged {
+        id: berth_common::ContainerId,
+        missing: PathBuf,
+    },
+    /// Deleting `dir` recursively would delete through the mount at `mount`.
+    #[error("refusing to delete {}: {} is still mounted", dir.display(), mount.display())]
+    StillMounted { dir: PathBuf, mount: PathBuf },
     #[error(transparent)]
     Lock(#[from] berth_common::LockError),
     /// SIGINT, SIGTERM or SIGHUP came during the setup, which was undone.
@@ -123,7 +158,12 @@ impl RootfsError {
             | RootfsError::Subid { .. }
             | RootfsError::ProcTarget { .. }
             | RootfsError::Identity(_)
-            | RootfsError::Record(_) => ErrorKind::InvalidInput,
+            | RootfsError::AlreadySetUp { .. } => ErrorKind::InvalidInput,
+            RootfsError::StateExists { .. }
+            | RootfsError::AlreadyMounted { .. }
+            | RootfsError::KeepsMounts { .. }
+            | RootfsError::OtherLayers { .. } => ErrorKind::Conflict,
+            RootfsError::StillMounted { .. } => ErrorKind::Busy,
             RootfsError::InRoot { source, .. }
             | RootfsError::Mount { source, .. }
             | RootfsError::Unmount { source, .. }
@@ -133,8 +173,84 @@ impl RootfsError {
             RootfsError::Overlay { .. }
             | RootfsError::Layer { .. }
             | RootfsError::Seed { .. }
+            | RootfsError::Damaged { .. }
             | RootfsError::Interrupted { .. }
             | RootfsError::Many(_) => ErrorKind::Internal,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use berth_common::ErrorKind;
+
+    #[test]
+    fn record_and_container_errors_have_their_kinds() {
+        let id = berth_common::ContainerId::parse(&"ab".repeat(32)).unwrap();
+        let cases: Vec<(RootfsError, ErrorKind)> = vec![
+            (
+                RootfsError::AlreadySetUp {
+                    path: "/run/berth/containers/x/rootfs".into(),
+                },
+                ErrorKind::InvalidInput,
+            ),
+            (
+                berth_common::IdentityError::Id("../x".into()).into(),
+                ErrorKind::InvalidInput,
+            ),
+            (
+                RootfsError::StateExists {
+                    id: id.clone(),
+                    dir: "/var/lib/berth/containers/x".into(),
+                },
+                ErrorKind::Conflict,
+            ),
+            (
+                RootfsError::AlreadyMounted {
+                    id: id.clone(),
+                    target: "/run/berth/containers/x/rootfs".into(),
+                },
+                ErrorKind::Conflict,
+            ),
+            (
+                RootfsError::KeepsMounts { id: id.clone() },
+                ErrorKind::Conflict,
+            ),
+            (
+                RootfsError::OtherLayers {
+                    id: id.clone(),
+                    image: "sha256:0".into(),
+                },
+                ErrorKind::Conflict,
+            ),
+            (
+                RootfsError::Damaged {
+                    id: id.clone(),
+                    missing: "/var/lib/berth/containers/x/upper".into(),
+                },
+                ErrorKind::Internal,
+            ),
+            (
+                RootfsError::StillMounted {
+                    dir: "/var/lib/berth/containers/x".into(),
+                    mount: "/var/lib/berth/containers/x/m".into(),
+                },
+                ErrorKind::Busy,
+            ),
+            (
+                berth_common::registry::RegistryError::NotFound("web".into()).into(),
+                ErrorKind::NotFound,
+            ),
+        ];
+        for (error, kind) in cases {
+            assert_eq!(error.kind(), kind, "{error}");
+        }
+    }
+
+    #[test]
+    fn an_invalid_id_is_an_identity_error() {
+        let error = crate::state::check_id("../x").unwrap_err();
+        assert!(matches!(error, RootfsError::Identity(_)), "{error}");
     }
 }

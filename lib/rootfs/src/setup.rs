@@ -81,10 +81,9 @@ impl Drop for Rollback<'_> {
 /// Runs the stage on `record`: fills `record.container` (if missing) and `record.rootfs`.
 pub fn setup(paths: &Paths, record: &mut ContainerRecord, opts: &SetupOptions) -> Result<()> {
     if let Some(rootfs) = &record.rootfs {
-        return Err(RootfsError::Record(format!(
-            "the record already has a root filesystem (mounted at {}); run `berth-mount down` first",
-            rootfs.path.display()
-        )));
+        return Err(RootfsError::AlreadySetUp {
+            path: rootfs.path.clone(),
+        });
     }
     // Everything that can be checked without side effects, first.
     let layers_dir = paths.layers();
@@ -128,10 +127,7 @@ pub fn setup(paths: &Paths, record: &mut ContainerRecord, opts: &SetupOptions) -
     }
     let cdir = container_dir(paths, &id);
     if cdir.exists() {
-        return Err(RootfsError::Record(format!(
-            "container {id} already has state at {}; run `berth-mount down --remove --id {id}` first",
-            cdir.display()
-        )));
+        return Err(RootfsError::StateExists { id, dir: cdir });
     }
     let containers = paths.containers();
     let made_parent = !containers.exists();
@@ -228,10 +224,10 @@ fn mount_rootfs(
         .map_err(io_err("reading", "/proc/self/mountinfo"))?
         .is_empty()
     {
-        return Err(RootfsError::Record(format!(
-            "container {id} is already mounted at {}; run `berth-mount down --id {id}` first",
-            target.display()
-        )));
+        return Err(RootfsError::AlreadyMounted {
+            id: id.clone(),
+            target,
+        });
     }
     let run_container = target.parent().expect("rootfs has a parent").to_path_buf();
     let run_containers = run_container.parent().expect("has a parent").to_path_buf();
@@ -291,10 +287,7 @@ fn restart(
 ) -> Result<()> {
     let id = state.container.id.clone();
     if !opts.volumes.is_empty() || !opts.tmpfs.is_empty() {
-        return Err(RootfsError::Record(format!(
-            "container {id} exists and keeps the mounts it was created with; \
-             remove it (`berth-mount rm --id {id}`) to change them"
-        )));
+        return Err(RootfsError::KeepsMounts { id });
     }
     let ContainerState {
         container,
@@ -304,18 +297,17 @@ fn restart(
     } = state;
     // The upper dir only makes sense over the layers it was made on.
     if !layers.is_empty() && layers != record.image.layers {
-        return Err(RootfsError::Record(format!(
-            "container {id} was made from other layers than the record's image {}; \
-             remove it to use another image",
-            record.image.id
-        )));
+        return Err(RootfsError::OtherLayers {
+            id,
+            image: record.image.id.clone(),
+        });
     }
     for dir in [&rootfs.upper, &rootfs.work] {
         if !dir.is_dir() {
-            return Err(RootfsError::Record(format!(
-                "container {id} is damaged: {} is missing; remove it",
-                dir.display()
-            )));
+            return Err(RootfsError::Damaged {
+                id: id.clone(),
+                missing: dir.clone(),
+            });
         }
     }
     for m in &rootfs.mounts {

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use berth_common::{ContainerId, ContainerPart, Paths, RootfsPart};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{io_err, Result, RootfsError};
+use crate::error::{io_err, Result};
 
 /// The state file's name inside the container's directory.
 pub const STATE_FILE: &str = "rootfs.json";
@@ -37,7 +37,7 @@ pub fn rootfs_path(paths: &Paths, id: &ContainerId) -> PathBuf {
 
 /// The id `text` is, or an error naming it (ids become path components).
 pub fn check_id(text: &str) -> Result<ContainerId> {
-    ContainerId::parse(text).map_err(|e| RootfsError::Record(e.to_string()))
+    Ok(ContainerId::parse(text)?)
 }
 
 /// Writes the state atomically (and durably unless `durability` says otherwise).

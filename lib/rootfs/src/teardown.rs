@@ -148,11 +148,10 @@ pub fn refuse_if_mounted(dir: &Path) -> Result<()> {
     let found = mounts_under(dir).map_err(io_err("reading", "/proc/self/mountinfo"))?;
     match found.first() {
         None => Ok(()),
-        Some(point) => Err(RootfsError::Record(format!(
-            "refusing to delete {}: {} is still mounted",
-            dir.display(),
-            point.display()
-        ))),
+        Some(point) => Err(RootfsError::StillMounted {
+            dir: dir.to_path_buf(),
+            mount: point.clone(),
+        }),
     }
 }
 

@@ -6,7 +6,7 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use berth_common::Paths;
+use berth_common::{registry, ContainerId, Paths};
 
 use crate::state::{self, RunState};
 use crate::{logs, RunError};
@@ -87,9 +87,19 @@ fn wait_monitor(state: &RunState, timeout: Duration) {
 }
 
 /// Removes a stopped container (or, with `force`, kills it first): its rootfs, writable
-/// layer, anonymous volumes, logs and state.
-pub fn remove(paths: &Paths, reference: &str, force: bool) -> Result<String, RunError> {
-    let state = state::find(paths, reference)?;
+/// layer, anonymous volumes, logs and state. A container that never started (no run state:
+/// its setup was killed, or the stages made it) is removed from what is on disk and in the
+/// kernel, its cgroups looked for under `cgroups`' parent.
+pub fn remove(
+    paths: &Paths,
+    reference: &str,
+    force: bool,
+    cgroups: &berth_cgroups::HostConfig,
+) -> Result<String, RunError> {
+    let id = registry::resolve(paths, reference).map_err(state::StateError::from)?;
+    let Some(state) = RunState::read(paths, &id)? else {
+        return remove_unstarted(paths, reference, &id, force, cgroups);
+    };
     if state.is_running() {
         if !force {
             return Err(RunError::Running {
@@ -115,76 +125,77 @@ pub fn remove(paths: &Paths, reference: &str, force: bool) -> Result<String, Run
     Ok(state.id.to_string())
 }
 
+/// The teardown of a container without a run state, part by part as each stage's own
+/// teardown does it by id (`berth-cgroup down`, `berth-net down`, `berth-mount rm`): every
+/// part runs, what is already gone is done. A container of which nothing is left is not
+/// found, as docker says for one never made.
+fn remove_unstarted(
+    paths: &Paths,
+    reference: &str,
+    id: &ContainerId,
+    force: bool,
+    cgroups: &berth_cgroups::HostConfig,
+) -> Result<String, RunError> {
+    let cgroup = berth_cgroups::part_for(cgroups, id)?;
+    let cgroup_exists = cgroup.paths.values().any(|p| p.is_dir());
+    let traces = [
+        state::dir(paths, id),
+        paths.container_run_dir(id),
+        berth_net::attach::netns_path(paths, id),
+    ];
+    if !cgroup_exists && !traces.iter().any(|p| p.exists()) {
+        return Err(state::StateError::NotFound(reference.to_string()).into());
+    }
+    // The stages' containers have no run state either, and berth-enter may run one now:
+    // its processes are in the cgroup. An unreadable cgroup counts as busy.
+    if cgroup_exists && !force && berth_cgroups::procs(&cgroup).map_or(true, |p| !p.is_empty()) {
+        return Err(RunError::Running {
+            container: id.short().to_string(),
+        });
+    }
+    let _finish_first = berth_common::TerminationBlocked::new();
+    let mut errors = berth_common::ErrorList::new();
+    errors.check(
+        berth_cgroups::down(&cgroup, berth_cgroups::DEFAULT_TIMEOUT).map_err(RunError::from),
+    );
+    errors.check(berth_net::down(paths, id).map_err(RunError::from));
+    errors.check(
+        berth_rootfs::down(paths, id, None, true)
+            .map(drop)
+            .map_err(RunError::from),
+    );
+    errors.finish(|errors| RunError::Teardown {
+        container: id.short().to_string(),
+        errors,
+    })?;
+    Ok(id.to_string())
+}
+
 /// Copies the container's logs to `stdout` and `stderr` (what the container wrote to each);
-/// with `follow`, until it exits.
+/// with `request.follow`, until it exits, the request is cancelled or a writer fails.
 pub fn logs(
     paths: &Paths,
     reference: &str,
-    follow: bool,
+    request: &logs::LogsRequest,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<(), RunError> {
     let state = state::find(paths, reference)?;
-    let path = state::log_path(paths, &state.id);
-    let (mut out, mut err) = (CallerWriter::new(out), CallerWriter::new(err));
-    let mut replay = |seen| {
-        logs::replay(&path, seen, &mut out, &mut err).map_err(|source| {
-            if out.failed || err.failed {
-                RunError::Output(source)
-            } else {
-                RunError::Log {
-                    path: path.clone(),
-                    source,
-                }
-            }
-        })
-    };
-    let mut seen = replay(0)?;
-    if !follow {
-        return Ok(());
-    }
-    loop {
-        let running = state::RunState::read(paths, &state.id)
+    let mut running = || {
+        RunState::read(paths, &state.id)
             .ok()
             .flatten()
-            .is_some_and(|s| s.is_running());
-        std::thread::sleep(Duration::from_millis(100));
-        seen = replay(seen)?;
-        if !running {
-            return Ok(());
-        }
-    }
+            .is_some_and(|s| s.is_running())
+    };
+    logs::copy(
+        &state::log_path(paths, &state.id),
+        request,
+        &mut running,
+        out,
+        err,
+    )
 }
 
-/// The caller's writer, remembering whether it failed: a full disk or a closed pipe on the
-/// caller's side is not the log file's fault.
-struct CallerWriter<'a> {
-    inner: &'a mut dyn Write,
-    failed: bool,
-}
-
-impl<'a> CallerWriter<'a> {
-    fn new(inner: &'a mut dyn Write) -> Self {
-        CallerWriter {
-            inner,
-            failed: false,
-        }
-    }
-}
-
-impl Write for CallerWriter<'_> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let result = self.inner.write(buf);
-        self.failed |= result.is_err();
-        result
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        let result = self.inner.flush();
-        self.failed |= result.is_err();
-        result
-    }
-}
 pub use crate::ps_view::print_ps;
 
 /// One `ps` row.

@@ -134,6 +134,13 @@ fn an_exited_state_records_code_and_time() {
     assert!(read.oom_killed && read.finished.is_some());
 }
 
+fn request(follow: bool) -> crate::logs::LogsRequest {
+    crate::logs::LogsRequest {
+        follow,
+        ..Default::default()
+    }
+}
+
 #[test]
 fn logs_go_to_the_writers_given_by_stream() {
     let (_dir, paths) = paths();
@@ -145,12 +152,12 @@ fn logs_go_to_the_writers_given_by_stream() {
     ];
     std::fs::write(state::log_path(&paths, &id()), lines.join("\n") + "\n").unwrap();
     let (mut out, mut err) = (Vec::new(), Vec::new());
-    control::logs(&paths, "web", false, &mut out, &mut err).unwrap();
+    control::logs(&paths, "web", &request(false), &mut out, &mut err).unwrap();
     assert_eq!(String::from_utf8(out).unwrap(), "out 1\nout 2\n");
     assert_eq!(String::from_utf8(err).unwrap(), "err 1\n");
     // Following an exited container ends at the end of its log.
     let (mut out, mut err) = (Vec::new(), Vec::new());
-    control::logs(&paths, "web", true, &mut out, &mut err).unwrap();
+    control::logs(&paths, "web", &request(true), &mut out, &mut err).unwrap();
     assert_eq!(out.len(), "out 1\nout 2\n".len());
 }
 
@@ -172,7 +179,8 @@ fn a_failing_writer_is_an_error_not_a_panic() {
         r#"{"log":"x\n","stream":"stdout","time":"2026-12-07T10:00:01Z"}"#.to_string() + "\n",
     )
     .unwrap();
-    let error = control::logs(&paths, "web", false, &mut Full, &mut Vec::new()).unwrap_err();
+    let error =
+        control::logs(&paths, "web", &request(false), &mut Full, &mut Vec::new()).unwrap_err();
     assert!(matches!(error, RunError::Output(_)), "{error}");
     assert_eq!(error.kind(), ErrorKind::Internal);
 }

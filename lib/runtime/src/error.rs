@@ -95,6 +95,15 @@ impl RunError {
         }
     }
 
+    /// The image reference the store does not have, when that is the failure: a command
+    /// line says how to bring one in, a daemon answers 404 with docker's words.
+    pub fn missing_image(&self) -> Option<&str> {
+        match self {
+            RunError::Image(berth_image::ImageError::NotFound(reference)) => Some(reference),
+            _ => None,
+        }
+    }
+
     /// What kind of failure this is, for a caller that answers requests.
     pub fn kind(&self) -> ErrorKind {
         match self {
@@ -119,18 +128,6 @@ impl RunError {
             | RunError::Interrupted { .. }
             | RunError::Output(_)
             | RunError::Terminal(_) => ErrorKind::Internal,
-        }
-    }
-}
-
-impl StateError {
-    pub fn kind(&self) -> ErrorKind {
-        match self {
-            StateError::NotFound(_) => ErrorKind::NotFound,
-            StateError::Registry(e) => e.kind(),
-            StateError::Identity(_) => ErrorKind::InvalidInput,
-            StateError::Io { source, .. } => ErrorKind::of_io(source),
-            StateError::Parse { .. } => ErrorKind::Internal,
         }
     }
 }
@@ -215,6 +212,24 @@ mod tests {
                 ErrorKind::InvalidInput,
             ),
             (
+                berth_process::SpawnError::PrepareMount {
+                    what: "prepare the mount on /data".into(),
+                    source: Box::new(berth_rootfs::RootfsError::BindSourceMissing {
+                        path: "/nope".into(),
+                    }),
+                }
+                .into(),
+                ErrorKind::InvalidInput,
+            ),
+            (
+                berth_process::SpawnError::Prepare {
+                    what: "open network namespace /run/berth/netns/x".into(),
+                    source: io(rustix::io::Errno::NOENT),
+                }
+                .into(),
+                ErrorKind::Internal,
+            ),
+            (
                 berth_rootfs::RootfsError::Unmount {
                     path: "/run/berth/rootfs/x".into(),
                     source: io(rustix::io::Errno::BUSY),
@@ -277,6 +292,17 @@ mod tests {
             container: "0123".into(),
         };
         assert_eq!(running.exit_code(), 125);
+    }
+
+    #[test]
+    fn a_missing_image_is_told_apart() {
+        let missing = RunError::from(berth_image::ImageError::NotFound("alpine:3.19".into()));
+        assert_eq!(missing.missing_image(), Some("alpine:3.19"));
+        assert_eq!(missing.exit_code(), 125);
+        let other = RunError::NotRunning {
+            container: "0123".into(),
+        };
+        assert_eq!(other.missing_image(), None);
     }
 
     #[test]

@@ -14,7 +14,8 @@ pub mod logs;
 mod monitor;
 mod ps_view;
 mod request;
-pub mod state;
+/// The run state lives in berth-common, beside the registry; this path keeps callers unchanged.
+pub use berth_common::run_state as state;
 mod trace;
 
 use std::path::Path;
@@ -149,7 +150,7 @@ pub fn run(paths: &Paths, request: &RunRequest, trace: &mut Trace) -> Result<Out
     // after a berth-run that was killed.
     let mut run_state = state::RunState::running(
         &prepared.record,
-        &prepared.spec,
+        &prepared.spec.args,
         &request.image,
         started.pid,
         request.rm,

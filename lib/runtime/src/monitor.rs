@@ -175,7 +175,14 @@ fn monitor(
     // Only the container holds the write ends (and the read end of its stdin) now: EOF on
     // them means it is gone.
     redirect(null.as_raw_fd(), null.as_raw_fd(), null.as_raw_fd());
-    let mut run_state = RunState::running(&record, &spec, image, started.pid, auto_remove, process);
+    let mut run_state = RunState::running(
+        &record,
+        &spec.args,
+        image,
+        started.pid,
+        auto_remove,
+        process,
+    );
     if let Err(e) = run_state.write(paths) {
         tracing::error!(error = %e, "cannot write the container state");
     }

@@ -33,7 +33,7 @@ pub enum DnsError {
     #[error(transparent)]
     Lock(#[from] berth_common::LockError),
     #[error("invalid DNS server configuration: {0}")]
-    Config(String),
+    Config(#[source] serde_json::Error),
     #[error("cannot start the DNS server of network {network} ({program}): {source}")]
     Spawn {
         network: String,

@@ -66,7 +66,7 @@ pub fn ensure_running(
         .append(true)
         .open(&log_path)
         .map_err(spawn_err)?;
-    let json = serde_json::to_string(config).map_err(|e| DnsError::Config(e.to_string()))?;
+    let json = serde_json::to_string(config).map_err(DnsError::Config)?;
     // both ends close-on-exec here, so no other child of this process inherits them; the
     // server's copy of the write end is made inheritable in its pre_exec
     let (ready_read, ready_write) =
@@ -238,8 +238,7 @@ fn wait_for<T>(within: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> 
 /// The entry point of the hidden subcommand: the config as JSON, the ready fd from
 /// `BERTH_DNS_READY_FD` (absent: no one waits).
 pub fn serve_main(config_json: &str) -> Result<(), DnsError> {
-    let config: ServerConfig =
-        serde_json::from_str(config_json).map_err(|e| DnsError::Config(e.to_string()))?;
+    let config: ServerConfig = serde_json::from_str(config_json).map_err(DnsError::Config)?;
     super::serve(&config, ready_fd_from_env())
 }
 

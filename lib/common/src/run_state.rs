@@ -1,11 +1,13 @@
 //! What a detached container's monitor records about it, so that `ps`, `stop`, `kill`,
-//! `logs` and `rm` (and later the daemon) work from any process:
-//! `<root>/containers/<id>/run.json`, written whole or not at all.
+//! `logs`, `rm`, `exec` (and later the daemon) work from any process:
+//! `<root>/containers/<id>/run.json`, written whole or not at all. It lives beside the
+//! registry (the container's identity), below both berth-runtime, which writes it, and
+//! berth-process's `exec`, which joins the container it describes.
 
 use std::path::PathBuf;
 
-use berth_common::registry::{self, RegistryError};
-use berth_common::{ContainerId, ContainerName, ContainerRecord, Paths};
+use crate::registry::{self, RegistryError};
+use crate::{ContainerId, ContainerName, ContainerRecord, ErrorKind, Paths};
 use serde::{Deserialize, Serialize};
 
 pub const RUN_STATE: &str = "run.json";
@@ -89,7 +91,20 @@ pub enum StateError {
     #[error(transparent)]
     Registry(#[from] RegistryError),
     #[error(transparent)]
-    Identity(#[from] berth_common::IdentityError),
+    Identity(#[from] crate::IdentityError),
+}
+
+impl StateError {
+    /// What kind of failure this is, for a caller that answers requests.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            StateError::NotFound(_) => ErrorKind::NotFound,
+            StateError::Registry(e) => e.kind(),
+            StateError::Identity(_) => ErrorKind::InvalidInput,
+            StateError::Io { source, .. } => ErrorKind::of_io(source),
+            StateError::Parse { .. } => ErrorKind::Internal,
+        }
+    }
 }
 
 pub fn dir(paths: &Paths, id: &ContainerId) -> PathBuf {
@@ -108,12 +123,12 @@ pub fn attach_socket(paths: &Paths, id: &ContainerId) -> PathBuf {
 }
 
 impl RunState {
-    /// The state of a container whose first process (`pid`) was just started by this
-    /// process (its monitor, or a foreground berth-run). The record has its container part
-    /// (berth-rootfs gave it one).
+    /// The state of a container whose first process (`pid`, running `command`) was just
+    /// started by this process (its monitor, or a foreground berth-run). The record has its
+    /// container part (berth-rootfs gave it one).
     pub fn running(
         record: &ContainerRecord,
-        spec: &berth_process::ContainerSpec,
+        command: &[String],
         image: &str,
         pid: i32,
         auto_remove: bool,
@@ -127,7 +142,7 @@ impl RunState {
             id: container.id.clone(),
             name: container.name.clone(),
             image: image.to_string(),
-            command: spec.args.clone(),
+            command: command.to_vec(),
             created: container.created.clone(),
             status: Status::Running,
             pid,
@@ -141,7 +156,7 @@ impl RunState {
                 .config
                 .stop_signal
                 .as_deref()
-                .and_then(berth_common::signal::parse)
+                .and_then(crate::signal::parse)
                 .unwrap_or(libc::SIGTERM),
             process,
             record: record.clone(),
@@ -174,7 +189,7 @@ impl RunState {
 
     pub fn write(&self, paths: &Paths) -> Result<(), StateError> {
         let path = dir(paths, &self.id).join(RUN_STATE);
-        berth_common::json_file::write_atomic(&path, self).map_err(|e| StateError::Io {
+        crate::json_file::write_atomic(&path, self).map_err(|e| StateError::Io {
             path: e.path,
             source: e.source,
         })
