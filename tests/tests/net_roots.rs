@@ -145,7 +145,9 @@ $RUN -d --rm --name web --network barnet1 probe:latest sh -c '{web}' >/dev/null 
 $RUN -d --rm --name pub -p 127.0.0.1:{port}:80 probe:latest sh -c '{pub_}' >/dev/null || exit 11
 echo "by-name: $($RUN --rm --network barnet1 probe:latest sh -c '{by_name}')"
 echo "published: $({host})"
-if $RUN --rm --network barnet2 probe:latest sh -c 'timeout 3 wget -qO- http://{web_ip}/' >/dev/null 2>&1; then
+# "; exit $?" keeps sh as the container's pid 1: a lone command is exec'd, and timeout's
+# SIGTERM to a pid 1 without a handler is ignored, so wget would wait out TCP's SYN retries.
+if $RUN --rm --network barnet2 probe:latest sh -c 'timeout 3 wget -qO- http://{web_ip}/; exit $?' >/dev/null 2>&1; then
   echo "isolation: crossed"
 else
   echo "isolation: held"
@@ -187,7 +189,9 @@ cat err.*
     );
 
     let bridges = [bridge_of(&sa, "barnet1"), bridge_of(&sa, "barnet2")];
-    a.ok("$RUN stop web pub >/dev/null && $NET rm barnet1 barnet2 >/dev/null");
+    // httpd is each container's pid 1 and ignores SIGTERM: a short grace period, or the stop
+    // waits out 10 s per container before its SIGKILL.
+    a.ok("$RUN stop -t 1 web pub >/dev/null && $NET rm barnet1 barnet2 >/dev/null");
     for bridge in &bridges {
         assert!(links_with_prefix(bridge).is_empty(), "{bridge} is left");
     }
