@@ -93,24 +93,32 @@ impl NetNames {
     }
 }
 
-/// Links whose names start with `prefix` (test guards and residue checks).
+/// Links whose names start with `prefix` (test guards and residue checks), in the calling
+/// thread's network namespace (`/proc/thread-self/net/dev`: `/sys/class/net` shows the
+/// namespace sysfs was mounted in, whatever the thread's).
 pub fn links_with_prefix(prefix: &str) -> Vec<String> {
-    std::fs::read_dir("/sys/class/net")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
+    let dev = std::fs::read_to_string("/proc/thread-self/net/dev").expect("read net/dev");
+    dev.lines()
+        .skip(2)
+        .filter_map(|line| line.split_once(':'))
+        .map(|(name, _)| name.trim().to_string())
         .filter(|n| n.starts_with(prefix))
         .collect()
 }
 
-/// Links enslaved to `bridge`.
+/// Links enslaved to `bridge` (none if there is no such bridge), in the calling thread's
+/// network namespace.
 pub fn bridge_ports(bridge: &str) -> Vec<String> {
-    std::fs::read_dir(format!("/sys/class/net/{bridge}/brif"))
+    let out = std::process::Command::new("ip")
+        .args(["-j", "link", "show", "master", bridge])
+        .output()
+        .expect("run ip");
+    let links: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    links
+        .as_array()
         .into_iter()
         .flatten()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter_map(|l| l["ifname"].as_str().map(str::to_string))
         .collect()
 }
 

@@ -11,6 +11,7 @@ use berth_tests::net::{
     bridge_ports_settled, dns_pid_files, dns_servers, httpd_script, links_with_prefix,
     published_port_count, wget_retry, NetInfo,
 };
+use berth_tests::private_netns::PrivateNetns;
 use berth_tests::store::describe;
 
 /// One root of a sandbox, run with a given run dir: its own, or another sandbox's (every
@@ -124,6 +125,7 @@ fn bridge_of(sandbox: &Sandbox, network: &str) -> String {
 /// containers at once, teardown. Nothing of A is left, and B is untouched.
 #[test]
 fn a_scripted_session_works_beside_another_root() {
+    let _netns = PrivateNetns::enter();
     let (sa, sb) = (Sandbox::with_probe(), Sandbox::with_probe());
     let (a, b) = (Root::own(&sa), Root::sharing_run_dir(&sb, &sa));
     sb.create_network("barnet1", &[]);
@@ -246,6 +248,7 @@ cat err.*
 /// working.
 #[test]
 fn two_roots_have_a_network_of_the_same_name_at_once() {
+    let _netns = PrivateNetns::enter();
     let (sa, mut sb) = (Sandbox::with_probe(), Sandbox::with_probe());
     sb.net.table = sa.net.table.clone();
     let (a, b) = (Root::own(&sa), Root::sharing_run_dir(&sb, &sa));
@@ -308,6 +311,7 @@ fn two_roots_have_a_network_of_the_same_name_at_once() {
 /// taking it as made, so its published port answers; its reset takes only its own part.
 #[test]
 fn two_roots_on_one_bridge_each_get_their_gateway_and_ports() {
+    let _netns = PrivateNetns::enter();
     let (sa, mut sb) = (Sandbox::with_probe(), Sandbox::with_probe());
     sb.net.table = sa.net.table.clone();
     sb.net.bridge = sa.net.bridge.clone();
