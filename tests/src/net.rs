@@ -184,8 +184,15 @@ impl Neighbour {
     /// container subnet, so a container reaches it only through the host's masquerade.
     pub fn on_link_only(unique: &str) -> Neighbour {
         let lease = SubnetLease::take();
-        let netns = format!("berth-test-nb-{unique}");
-        let host_link = format!("bn{unique}");
+        // /run/netns is host-wide: a dead test's neighbour under a reused pid must not be
+        // this one's, so a random part too.
+        let random = {
+            use std::hash::BuildHasher;
+            std::collections::hash_map::RandomState::new().hash_one(unique) & 0xffff
+        };
+        let netns = format!("berth-test-nb-{unique}-{random:04x}");
+        let host_link = format!("bn{unique}{random:04x}");
+        assert!(host_link.len() <= 15, "{host_link}");
         let host_ip = lease.gateway.clone();
         let own_ip = lease.host(0);
         let n = Neighbour {
