@@ -41,10 +41,13 @@ impl Sandbox {
             .file_name()
             .map(|n| n.to_string_lossy().replace("berth-test-", ""))
             .unwrap_or_default();
+        // The bridge and the table are host-wide too (outside a test's own network
+        // namespace): a dead test's under a reused pid must not be this one's either.
+        let short: String = nonce.to_ascii_lowercase().chars().take(4).collect();
         Sandbox {
+            net: NetNames::new(&format!("{:x}x{n:x}{short}", std::process::id())),
             store,
             cgroup_parent: format!("berth-test-{}-{n}-{nonce}", std::process::id()),
-            net: NetNames::new(&format!("{:x}x{n:x}", std::process::id())),
             leases: Default::default(),
         }
     }

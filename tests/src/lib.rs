@@ -8,6 +8,7 @@ pub mod escape;
 pub mod formats;
 pub mod image;
 pub mod net;
+pub mod private_netns;
 pub mod probe;
 pub mod store;
 pub mod tools;

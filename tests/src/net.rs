@@ -93,24 +93,32 @@ impl NetNames {
     }
 }
 
-/// Links whose names start with `prefix` (test guards and residue checks).
+/// Links whose names start with `prefix` (test guards and residue checks), in the calling
+/// thread's network namespace (`/proc/thread-self/net/dev`: `/sys/class/net` shows the
+/// namespace sysfs was mounted in, whatever the thread's).
 pub fn links_with_prefix(prefix: &str) -> Vec<String> {
-    std::fs::read_dir("/sys/class/net")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
+    let dev = std::fs::read_to_string("/proc/thread-self/net/dev").expect("read net/dev");
+    dev.lines()
+        .skip(2)
+        .filter_map(|line| line.split_once(':'))
+        .map(|(name, _)| name.trim().to_string())
         .filter(|n| n.starts_with(prefix))
         .collect()
 }
 
-/// Links enslaved to `bridge`.
+/// Links enslaved to `bridge` (none if there is no such bridge), in the calling thread's
+/// network namespace.
 pub fn bridge_ports(bridge: &str) -> Vec<String> {
-    std::fs::read_dir(format!("/sys/class/net/{bridge}/brif"))
+    let out = std::process::Command::new("ip")
+        .args(["-j", "link", "show", "master", bridge])
+        .output()
+        .expect("run ip");
+    let links: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    links
+        .as_array()
         .into_iter()
         .flatten()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter_map(|l| l["ifname"].as_str().map(str::to_string))
         .collect()
 }
 
@@ -176,8 +184,15 @@ impl Neighbour {
     /// container subnet, so a container reaches it only through the host's masquerade.
     pub fn on_link_only(unique: &str) -> Neighbour {
         let lease = SubnetLease::take();
-        let netns = format!("berth-test-nb-{unique}");
-        let host_link = format!("bn{unique}");
+        // /run/netns is host-wide: a dead test's neighbour under a reused pid must not be
+        // this one's, so a random part too.
+        let random = {
+            use std::hash::BuildHasher;
+            std::collections::hash_map::RandomState::new().hash_one(unique) & 0xffff
+        };
+        let netns = format!("berth-test-nb-{unique}-{random:04x}");
+        let host_link = format!("bn{unique}{random:04x}");
+        assert!(host_link.len() <= 15, "{host_link}");
         let host_ip = lease.gateway.clone();
         let own_ip = lease.host(0);
         let n = Neighbour {

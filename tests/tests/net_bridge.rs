@@ -4,9 +4,10 @@
 
 use berth_tests::container::Sandbox;
 use berth_tests::net::{
-    bridge_ports_settled, http_get_host, httpd_script, nft_table, published_port_count, wget_retry,
-    Neighbour,
+    bridge_ports_settled, http_get_host, httpd_script, links_with_prefix, nft_table,
+    published_port_count, wget_retry, Neighbour,
 };
+use berth_tests::private_netns::PrivateNetns;
 use berth_tests::store::describe;
 
 fn unique() -> String {
@@ -59,6 +60,7 @@ fn assert_no_residue(sandbox: &Sandbox) {
 
 #[test]
 fn default_bridge_gives_an_address_a_route_and_hosts_entries() {
+    let _netns = PrivateNetns::enter();
     let sandbox = Sandbox::with_probe();
     let out = sandbox.ok([
         "--rm",
@@ -93,10 +95,18 @@ fn default_bridge_gives_an_address_a_route_and_hosts_entries() {
     let again = sandbox.ok(["--rm", "probe:latest", "sh", "-c", "hostname -i"]);
     assert_eq!(again.trim(), subnet.host(1));
     assert_no_residue(&sandbox);
+    // The bridge is in the test's own namespace, not the host's (which sysfs shows).
+    let bridge = &sandbox.net.bridge;
+    assert!(links_with_prefix(bridge).contains(bridge), "no {bridge}");
+    assert!(
+        !std::path::Path::new("/sys/class/net").join(bridge).exists(),
+        "{bridge} is in the host's namespace"
+    );
 }
 
 #[test]
 fn network_none_has_only_loopback() {
+    let _netns = PrivateNetns::enter();
     let sandbox = Sandbox::with_probe();
     let out = sandbox.ok([
         "--rm",
@@ -108,13 +118,14 @@ fn network_none_has_only_loopback() {
     ]);
     assert_eq!(out.split_whitespace().collect::<Vec<_>>(), ["lo"]);
     assert!(
-        !std::path::Path::new(&format!("/sys/class/net/{}", sandbox.net.bridge)).exists(),
+        !links_with_prefix(&sandbox.net.bridge).contains(&sandbox.net.bridge),
         "--network none made no bridge"
     );
 }
 
 #[test]
 fn published_ports_answer_from_the_host_a_neighbour_and_a_container() {
+    let _netns = PrivateNetns::enter();
     let sandbox = Sandbox::with_probe();
     let neighbour = Neighbour::new(&unique());
     // Two host ports for one server: one on every address, one on 127.0.0.1 only.
@@ -206,6 +217,7 @@ fn published_ports_answer_from_the_host_a_neighbour_and_a_container() {
 
 #[test]
 fn bad_network_flags_fail_before_anything_is_made() {
+    let _netns = PrivateNetns::enter();
     let sandbox = Sandbox::with_probe();
     for (flags, needle) in [
         (vec!["-p", "80:70000"], "--publish"),
@@ -244,6 +256,7 @@ fn bad_network_flags_fail_before_anything_is_made() {
 
 #[test]
 fn publish_all_maps_the_images_exposed_ports_to_random_host_ports() {
+    let _netns = PrivateNetns::enter();
     let sandbox = Sandbox::with_probe();
     let tar = berth_tests::image::tar_bytes(&berth_tests::image::busybox_entries());
     let path = sandbox.store.work("exposing.tar");
@@ -303,6 +316,7 @@ fn publish_all_maps_the_images_exposed_ports_to_random_host_ports() {
 
 #[test]
 fn outbound_traffic_is_masqueraded_behind_the_host() {
+    let _netns = PrivateNetns::enter();
     let sandbox = Sandbox::with_probe();
     // The neighbour has no route to the container's subnet: only NAT lets the replies back.
     let neighbour = Neighbour::on_link_only(&format!("{}m", unique()));

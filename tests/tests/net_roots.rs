@@ -11,6 +11,7 @@ use berth_tests::net::{
     bridge_ports_settled, dns_pid_files, dns_servers, httpd_script, links_with_prefix,
     published_port_count, wget_retry, NetInfo,
 };
+use berth_tests::private_netns::PrivateNetns;
 use berth_tests::store::describe;
 
 /// One root of a sandbox, run with a given run dir: its own, or another sandbox's (every
@@ -124,6 +125,7 @@ fn bridge_of(sandbox: &Sandbox, network: &str) -> String {
 /// containers at once, teardown. Nothing of A is left, and B is untouched.
 #[test]
 fn a_scripted_session_works_beside_another_root() {
+    let _netns = PrivateNetns::enter();
     let (sa, sb) = (Sandbox::with_probe(), Sandbox::with_probe());
     let (a, b) = (Root::own(&sa), Root::sharing_run_dir(&sb, &sa));
     sb.create_network("barnet1", &[]);
@@ -145,7 +147,9 @@ $RUN -d --rm --name web --network barnet1 probe:latest sh -c '{web}' >/dev/null 
 $RUN -d --rm --name pub -p 127.0.0.1:{port}:80 probe:latest sh -c '{pub_}' >/dev/null || exit 11
 echo "by-name: $($RUN --rm --network barnet1 probe:latest sh -c '{by_name}')"
 echo "published: $({host})"
-if $RUN --rm --network barnet2 probe:latest sh -c 'timeout 3 wget -qO- http://{web_ip}/' >/dev/null 2>&1; then
+# "; exit $?" keeps sh as the container's pid 1: a lone command is exec'd, and timeout's
+# SIGTERM to a pid 1 without a handler is ignored, so wget would wait out TCP's SYN retries.
+if $RUN --rm --network barnet2 probe:latest sh -c 'timeout 3 wget -qO- http://{web_ip}/; exit $?' >/dev/null 2>&1; then
   echo "isolation: crossed"
 else
   echo "isolation: held"
@@ -187,7 +191,9 @@ cat err.*
     );
 
     let bridges = [bridge_of(&sa, "barnet1"), bridge_of(&sa, "barnet2")];
-    a.ok("$RUN stop web pub >/dev/null && $NET rm barnet1 barnet2 >/dev/null");
+    // httpd is each container's pid 1 and ignores SIGTERM: a short grace period, or the stop
+    // waits out 10 s per container before its SIGKILL.
+    a.ok("$RUN stop -t 1 web pub >/dev/null && $NET rm barnet1 barnet2 >/dev/null");
     for bridge in &bridges {
         assert!(links_with_prefix(bridge).is_empty(), "{bridge} is left");
     }
@@ -242,6 +248,7 @@ cat err.*
 /// working.
 #[test]
 fn two_roots_have_a_network_of_the_same_name_at_once() {
+    let _netns = PrivateNetns::enter();
     let (sa, mut sb) = (Sandbox::with_probe(), Sandbox::with_probe());
     sb.net.table = sa.net.table.clone();
     let (a, b) = (Root::own(&sa), Root::sharing_run_dir(&sb, &sa));
@@ -304,6 +311,7 @@ fn two_roots_have_a_network_of_the_same_name_at_once() {
 /// taking it as made, so its published port answers; its reset takes only its own part.
 #[test]
 fn two_roots_on_one_bridge_each_get_their_gateway_and_ports() {
+    let _netns = PrivateNetns::enter();
     let (sa, mut sb) = (Sandbox::with_probe(), Sandbox::with_probe());
     sb.net.table = sa.net.table.clone();
     sb.net.bridge = sa.net.bridge.clone();

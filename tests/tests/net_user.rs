@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use berth_tests::container::Sandbox;
 use berth_tests::net::{bridge_ports_settled, httpd_script, wget_retry};
+use berth_tests::private_netns::PrivateNetns;
 use berth_tests::store::describe;
 use berth_tests::wait_for;
 
@@ -18,6 +19,7 @@ fn endpoints(sandbox: &Sandbox, network: &str) -> serde_json::Value {
 
 #[test]
 fn containers_reach_each_other_by_name_and_alias() {
+    let _netns = PrivateNetns::enter();
     let sandbox = Sandbox::with_probe();
     let net = sandbox.create_network("front", &[]);
     sandbox.ok([
@@ -68,6 +70,7 @@ fn containers_reach_each_other_by_name_and_alias() {
 
 #[test]
 fn networks_are_isolated_and_internal_has_no_way_out() {
+    let _netns = PrivateNetns::enter();
     let sandbox = Sandbox::with_probe();
     let a = sandbox.create_network("neta", &[]);
     sandbox.create_network("netb", &[]);
@@ -136,6 +139,7 @@ fn networks_are_isolated_and_internal_has_no_way_out() {
 
 #[test]
 fn connect_disconnect_and_container_mode() {
+    let _netns = PrivateNetns::enter();
     let sandbox = Sandbox::with_probe();
     sandbox.create_network("one", &[]);
     let two = sandbox.create_network("two", &[]);
@@ -193,6 +197,7 @@ fn connect_disconnect_and_container_mode() {
 
 #[test]
 fn fifty_containers_at_once_get_distinct_addresses() {
+    let _netns = PrivateNetns::enter();
     let sandbox = Sandbox::with_probe();
     let net = sandbox.create_network("many", &[]);
     let children: Vec<_> = (0..50)
@@ -275,6 +280,7 @@ fn fifty_containers_at_once_get_distinct_addresses() {
 
 #[test]
 fn gc_after_the_wrapper_was_killed_leaves_nothing() {
+    let _netns = PrivateNetns::enter();
     let sandbox = Sandbox::with_probe();
     sandbox.create_network("crash", &[]);
     let port = 20000 + u16::from(sandbox.net.default_subnet.index) * 10 + 5;
@@ -404,6 +410,7 @@ fn fake_dns(
 
 #[test]
 fn other_names_go_to_the_containers_dns_servers() {
+    let _netns = PrivateNetns::enter();
     let sandbox = Sandbox::with_probe();
     let net = sandbox.create_network("askers", &[]);
     // An address of the test's own on the host (a neighbour link's host end), where a fake

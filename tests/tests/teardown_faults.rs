@@ -225,18 +225,29 @@ fn berth_net_killed_at_each_step_leaves_nothing_after_down() {
 /// cgroupfs (no run state exists before the container starts).
 fn crashed_container(sandbox: &Sandbox) -> Option<String> {
     let run_dir = sandbox.store.run_dir();
-    let mut names = entries(&sandbox.store.root().join("containers"));
-    names.extend(entries(&run_dir.join("containers")));
-    names.extend(entries(&run_dir.join("netns")));
-    names.extend(
-        sandbox
-            .leftover_cgroups()
-            .iter()
-            .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned())),
-    );
+    // Where each name was found, for the message should there be more than one.
+    let mut found: Vec<(String, String)> = Vec::new();
+    for dir in [
+        sandbox.store.root().join("containers"),
+        run_dir.join("containers"),
+        run_dir.join("netns"),
+    ] {
+        for name in entries(&dir) {
+            found.push((name, dir.display().to_string()));
+        }
+    }
+    for cgroup in sandbox.leftover_cgroups() {
+        if let Some(name) = cgroup.file_name() {
+            found.push((
+                name.to_string_lossy().into_owned(),
+                cgroup.display().to_string(),
+            ));
+        }
+    }
+    let mut names: Vec<String> = found.iter().map(|(name, _)| name.clone()).collect();
     names.sort();
     names.dedup();
-    assert!(names.len() <= 1, "more than one container: {names:?}");
+    assert!(names.len() <= 1, "more than one container: {found:?}");
     names.pop()
 }
 

@@ -16,6 +16,11 @@ use crate::network::{self, NetworkDef};
 use crate::ports::PortRequest;
 use crate::request::{NetMode, NetRequest};
 use crate::settings::HostSettings;
+use kernel::{HostKernel, Kernel};
+
+mod kernel;
+#[cfg(test)]
+mod tests;
 
 /// How a process that attaches containers starts a network's DNS server: a program (the
 /// calling binary itself) and the hidden subcommand that serves.
@@ -166,6 +171,18 @@ pub(crate) fn attach_locked(
     def: &NetworkDef,
     a: &Attachment,
 ) -> Result<(Endpoint, Vec<PortMapping>)> {
+    attach_with(&mut HostKernel::default(), ctx, def, a)
+}
+
+/// [`attach_locked`] through `kernel`. The steps, in order: bridge, address, endpoint
+/// file, veth, address and route inside, published ports, DNS server; a failure undoes
+/// the steps before it, last first ([`Undo`]).
+fn attach_with(
+    kernel: &mut dyn Kernel,
+    ctx: &Context,
+    def: &NetworkDef,
+    a: &Attachment,
+) -> Result<(Endpoint, Vec<PortMapping>)> {
     let network_dir = network::network_dir(ctx.paths, def);
     if endpoints::path(&network_dir, a.container_id).exists() {
         return Err(NetError::AlreadyConnected {
@@ -173,11 +190,11 @@ pub(crate) fn attach_locked(
             network: def.name.clone(),
         });
     }
-    let mut host = Netlink::open()?;
-    let bridge = crate::bridge::ensure(&mut host, def)?;
+    let bridge = kernel.ensure_bridge(def)?;
     let ip = crate::ipam::allocate(def, &network_dir, a.container_id, a.ip)?;
     let host_veth = host_veth_name(a.container_id, &def.id);
     let mut undo = Undo {
+        kernel,
         network_dir: &network_dir,
         container_id: a.container_id,
         host_veth: None,
@@ -187,7 +204,7 @@ pub(crate) fn attach_locked(
     let taken = if a.ports.is_empty() {
         Vec::new()
     } else {
-        host_published(ctx.paths, &def.nft_table)?
+        host_published(undo.kernel, ctx.paths, &def.nft_table)?
     };
     let ports = crate::ports::assign(a.ports, &taken)?;
     // The endpoint file comes first: it names the veth and the ports, so `down` finds
@@ -204,36 +221,21 @@ pub(crate) fn attach_locked(
     write_endpoint(&network_dir, &file)?;
     berth_common::fault::point("net:endpoint");
     let mac = mac_for(ip);
-    let netns = crate::netns::open(a.netns)?;
-    host.create_veth(
-        &host_veth,
-        a.ifname,
-        std::os::fd::AsFd::as_fd(&netns),
-        def.mtu,
-        mac,
-        bridge,
-    )?;
+    undo.kernel
+        .create_veth(&host_veth, a.ifname, a.netns, def.mtu, mac, bridge)?;
     undo.host_veth = Some(host_veth.clone());
     berth_common::fault::point("net:veth");
-    let mut inside = Netlink::open_in(a.netns)?;
-    let link = inside
-        .link(a.ifname)?
-        .ok_or_else(|| NetError::LinkVanished {
-            ifname: a.ifname.to_string(),
-            netns: a.netns.to_path_buf(),
-        })?;
-    inside.add_address(link.index, ip, def.subnet.prefix_len())?;
-    inside.set_up(link.index)?;
-    berth_common::fault::point("net:address");
+    // The address and the route live in the container's namespace: they go with the veth.
     let gateway = (!def.internal).then_some(def.gateway);
-    if let (Some(gw), true) = (gateway, a.default_route) {
-        match inside.add_default_route(gw) {
-            Err(e) if e.errno() == Some(libc::EEXIST) => {}
-            other => other?,
-        }
-    }
+    undo.kernel.configure(
+        a.netns,
+        a.ifname,
+        ip,
+        def.subnet.prefix_len(),
+        gateway.filter(|_| a.default_route),
+    )?;
     berth_common::fault::point("net:route");
-    crate::nft::add_ports(&def.nft_table, ip, &ports)?;
+    undo.kernel.add_ports(&def.nft_table, ip, &ports)?;
     undo.ports = ports.clone();
     berth_common::fault::point("net:ports");
     if def.dns {
@@ -266,8 +268,10 @@ pub(crate) fn attach_locked(
     ))
 }
 
-/// Undoes a half-made attachment when dropped armed.
+/// Undoes a half-made attachment when dropped armed, in the reverse order of the steps:
+/// ports, veth, endpoint file, address.
 struct Undo<'a> {
+    kernel: &'a mut dyn Kernel,
     network_dir: &'a Path,
     container_id: &'a str,
     host_veth: Option<String>,
@@ -288,11 +292,11 @@ impl Drop for Undo<'_> {
         if self.container_id.is_empty() {
             return;
         }
-        let _ = crate::nft::remove_ports(self.table, &self.ports);
+        if !self.ports.is_empty() {
+            let _ = self.kernel.remove_ports(self.table, &self.ports);
+        }
         if let Some(name) = &self.host_veth {
-            if let Ok(mut nl) = Netlink::open() {
-                let _ = nl.delete_link_by_name(name);
-            }
+            let _ = self.kernel.delete_link(name);
         }
         let _ = std::fs::remove_file(endpoints::path(self.network_dir, self.container_id));
         let _ = crate::ipam::release(self.network_dir, self.container_id);
@@ -309,9 +313,9 @@ fn write_endpoint(network_dir: &Path, file: &EndpointFile) -> Result<()> {
 /// Every host port that is published: host addresses are host-wide, so besides this
 /// root's endpoints the table's DNAT maps count, which hold the ports of every root that
 /// shares the table (by default every root: the table `berth`).
-fn host_published(paths: &Paths, table: &str) -> Result<Vec<PortMapping>> {
+fn host_published(kernel: &mut dyn Kernel, paths: &Paths, table: &str) -> Result<Vec<PortMapping>> {
     let mut taken = all_published(paths)?;
-    taken.extend(crate::nft::published(table)?);
+    taken.extend(kernel.published(table)?);
     Ok(taken)
 }
 
@@ -364,6 +368,23 @@ pub(crate) fn detach_locked(
     container_id: &str,
     delete_link: bool,
 ) -> Result<()> {
+    detach_with(
+        &mut HostKernel::default(),
+        paths,
+        def,
+        container_id,
+        delete_link,
+    )
+}
+
+/// [`detach_locked`] through `kernel`: every step runs, the failures come back together.
+fn detach_with(
+    kernel: &mut dyn Kernel,
+    paths: &Paths,
+    def: &NetworkDef,
+    container_id: &str,
+    delete_link: bool,
+) -> Result<()> {
     let network_dir = network::network_dir(paths, def);
     let path = endpoints::path(&network_dir, container_id);
     let file: Option<EndpointFile> = std::fs::read(&path)
@@ -371,10 +392,11 @@ pub(crate) fn detach_locked(
         .and_then(|bytes| serde_json::from_slice(&bytes).ok());
     let mut errors = ErrorList::new();
     if let Some(file) = &file {
-        errors.check(crate::nft::remove_ports(&def.nft_table, &file.ports));
+        if !file.ports.is_empty() {
+            errors.check(kernel.remove_ports(&def.nft_table, &file.ports));
+        }
         if delete_link {
-            errors
-                .check(Netlink::open().and_then(|mut nl| nl.delete_link_by_name(&file.host_veth)));
+            errors.check(kernel.delete_link(&file.host_veth));
         }
     }
     match std::fs::remove_file(&path) {
@@ -393,6 +415,11 @@ pub(crate) fn detach_locked(
 /// again. SIGINT, SIGTERM and SIGHUP wait until it is done.
 /// `container_id` must be a full id: it names files.
 pub fn down(paths: &Paths, container_id: &str) -> Result<()> {
+    down_with(&mut HostKernel::default(), paths, container_id)
+}
+
+/// [`down`] through `kernel`.
+fn down_with(kernel: &mut dyn Kernel, paths: &Paths, container_id: &str) -> Result<()> {
     let container_id = &ContainerId::parse(container_id)?;
     let _finish_first = berth_common::TerminationBlocked::new();
     let netns = netns_path(paths, container_id);
@@ -410,7 +437,7 @@ pub fn down(paths: &Paths, container_id: &str) -> Result<()> {
                         .check(crate::ipam::load(&dir))
                         .is_none_or(|owners| owners.values().any(|owner| container_id == owner));
                 if attached {
-                    match detach_locked(paths, &def, container_id, delete_links) {
+                    match detach_with(kernel, paths, &def, container_id, delete_links) {
                         Err(NetError::Many(inner)) => errors.extend(inner),
                         other => {
                             errors.check(other);
