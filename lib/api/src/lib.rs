@@ -5,6 +5,8 @@
 //! ([`blocking`]), never on the async threads.
 
 mod error;
+pub mod filters;
+pub mod images;
 pub mod serve;
 pub mod system;
 pub mod tls;
@@ -15,6 +17,7 @@ use std::sync::Arc;
 use axum::Router;
 
 pub use error::{status_of, ApiError, BackendError};
+pub use images::ImagesBackend;
 pub use system::SystemBackend;
 pub use version::{ApiVersion, Versioned, API_VERSION, MIN_API_VERSION};
 
@@ -22,6 +25,7 @@ pub use version::{ApiVersion, Versioned, API_VERSION, MIN_API_VERSION};
 #[derive(Clone)]
 pub struct Backend {
     pub system: Arc<dyn SystemBackend>,
+    pub images: Arc<dyn ImagesBackend>,
 }
 
 /// The whole API: every resource's routes, behind version negotiation and the headers
@@ -29,6 +33,7 @@ pub struct Backend {
 pub fn router(backend: Backend) -> Versioned {
     let routes = Router::new()
         .merge(system::routes())
+        .merge(images::routes())
         .fallback(|| async { ApiError::not_found("page not found") })
         .with_state(backend);
     Versioned::new(routes)

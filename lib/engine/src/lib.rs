@@ -5,6 +5,7 @@
 
 mod daemon_lock;
 mod host;
+mod images;
 mod system;
 
 use std::sync::Arc;
@@ -67,6 +68,7 @@ impl Engine {
     pub fn backend(self: &Arc<Self>) -> berth_api::Backend {
         berth_api::Backend {
             system: self.clone(),
+            images: self.clone(),
         }
     }
 }

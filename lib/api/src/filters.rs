@@ -1,0 +1,74 @@
+//! Docker's `filters` query parameter: JSON, `{"key": {"value": true}}` (or the old
+//! `{"key": ["value"]}`), as the CLI's `--filter key=value` sends it.
+
+use std::collections::BTreeMap;
+
+use crate::ApiError;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filters {
+    by_key: BTreeMap<String, Vec<String>>,
+}
+
+impl Filters {
+    pub fn parse(text: Option<&str>) -> Result<Filters, ApiError> {
+        let Some(text) = text.filter(|t| !t.trim().is_empty()) else {
+            return Ok(Filters::default());
+        };
+        let value: serde_json::Value = serde_json::from_str(text)
+            .map_err(|e| ApiError::bad_request(format!("invalid filters {text:?}: {e}")))?;
+        let object = value.as_object().ok_or_else(|| {
+            ApiError::bad_request(format!("invalid filters {text:?}: not an object"))
+        })?;
+        let mut by_key = BTreeMap::new();
+        for (key, values) in object {
+            let list: Vec<String> = match values {
+                serde_json::Value::Object(m) => m.keys().cloned().collect(),
+                serde_json::Value::Array(a) => a
+                    .iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect(),
+                _ => {
+                    return Err(ApiError::bad_request(format!(
+                        "invalid filter {key:?}: expected an object or a list"
+                    )))
+                }
+            };
+            by_key.insert(key.clone(), list);
+        }
+        Ok(Filters { by_key })
+    }
+
+    /// The values given for `key` (empty when the filter is absent).
+    pub fn get(&self, key: &str) -> &[String] {
+        self.by_key.get(key).map_or(&[], Vec::as_slice)
+    }
+
+    /// Refuses any key outside `known`, as dockerd does ("invalid filter 'x'").
+    pub fn only(&self, known: &[&str]) -> Result<(), crate::BackendError> {
+        match self.by_key.keys().find(|k| !known.contains(&k.as_str())) {
+            Some(key) => Err(crate::BackendError::invalid(format!(
+                "invalid filter '{key}'"
+            ))),
+            None => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_shapes_parse_and_bad_ones_are_refused() {
+        let f = Filters::parse(Some(r#"{"dangling":{"true":true},"label":["a=b"]}"#)).unwrap();
+        assert_eq!(f.get("dangling"), ["true"]);
+        assert_eq!(f.get("label"), ["a=b"]);
+        assert!(f.get("reference").is_empty());
+        assert!(f.only(&["dangling"]).is_err());
+        f.only(&["dangling", "label"]).unwrap();
+        assert!(Filters::parse(Some("{")).is_err());
+        assert!(Filters::parse(Some(r#"{"a":1}"#)).is_err());
+        assert_eq!(Filters::parse(None).unwrap(), Filters::default());
+    }
+}
