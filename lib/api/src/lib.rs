@@ -4,6 +4,7 @@
 //! Handlers parse and shape; what they ask of the engine runs on tokio's blocking pool
 //! ([`blocking`]), never on the async threads.
 
+pub mod container_ops;
 mod error;
 pub mod serve;
 pub mod system;
@@ -13,6 +14,7 @@ use std::sync::Arc;
 
 use axum::Router;
 
+pub use container_ops::ContainerOpsBackend;
 pub use error::{status_of, ApiError, BackendError};
 pub use system::SystemBackend;
 pub use version::{ApiVersion, Versioned, API_VERSION, MIN_API_VERSION};
@@ -21,6 +23,7 @@ pub use version::{ApiVersion, Versioned, API_VERSION, MIN_API_VERSION};
 #[derive(Clone)]
 pub struct Backend {
     pub system: Arc<dyn SystemBackend>,
+    pub container_ops: Arc<dyn ContainerOpsBackend>,
 }
 
 /// The whole API: every resource's routes, behind version negotiation and the headers
@@ -28,6 +31,7 @@ pub struct Backend {
 pub fn router(backend: Backend) -> Versioned {
     let routes = Router::new()
         .merge(system::routes())
+        .merge(container_ops::routes())
         .fallback(|| async { ApiError::not_found("page not found") })
         .with_state(backend);
     Versioned::new(routes)

@@ -1,0 +1,38 @@
+//! Container operations beyond the run path: `top` so far (`docker top`).
+
+use axum::extract::{Path, Query, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use bollard_stubs::models::ContainerTopResponse;
+use serde::Deserialize;
+
+use crate::{blocking, ApiError, Backend, BackendError};
+
+/// What the container operations ask of the engine. Blocking calls: they read the store
+/// and /proc and may run `ps`.
+pub trait ContainerOpsBackend: Send + Sync + 'static {
+    /// The container's processes as `ps ps_args` prints them (docker's default `-ef`).
+    fn top(&self, reference: &str, ps_args: &str) -> Result<ContainerTopResponse, BackendError>;
+}
+
+pub fn routes() -> Router<Backend> {
+    Router::new().route("/containers/{id}/top", get(top))
+}
+
+#[derive(Debug, Deserialize)]
+struct TopQuery {
+    ps_args: Option<String>,
+}
+
+async fn top(
+    State(backend): State<Backend>,
+    Path(id): Path<String>,
+    Query(query): Query<TopQuery>,
+) -> Result<Json<ContainerTopResponse>, ApiError> {
+    let ops = backend.container_ops.clone();
+    let ps_args = query
+        .ps_args
+        .filter(|args| !args.trim().is_empty())
+        .unwrap_or_else(|| "-ef".to_string());
+    Ok(Json(blocking(move || ops.top(&id, &ps_args)).await?))
+}
