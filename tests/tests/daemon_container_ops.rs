@@ -80,3 +80,74 @@ fn docker_top_of_a_stopped_container_is_a_conflict() {
     );
     sandbox.ok(["rm", "-f", &id]);
 }
+
+#[test]
+fn docker_stats_reads_the_containers_cgroup() {
+    let sandbox = Sandbox::with_probe();
+    let id = sandbox.detach(&[
+        "--name",
+        "busy",
+        "--memory",
+        "48m",
+        "probe:latest",
+        "sh",
+        "-c",
+        "sleep 4444 & while true; do :; done",
+    ]);
+    let daemon = Daemon::start(&sandbox);
+
+    let line = daemon.docker_ok(["stats", "--no-stream", "--format", "{{json .}}", "busy"]);
+    let stats: serde_json::Value = serde_json::from_str(line.trim()).expect("stats JSON");
+    assert_eq!(stats["Name"], "busy", "{stats}");
+    assert_eq!(stats["ID"], &id[..12], "{stats}");
+    // The CLI's "usage / limit": the cgroup's 48 MiB limit, not the host's memory.
+    let mem = stats["MemUsage"].as_str().unwrap();
+    assert!(mem.ends_with("/ 48MiB"), "{stats}");
+    // sh, the busy loop's shell and sleep: at least two pids; a spinning shell uses CPU.
+    let pids: u64 = stats["PIDs"].as_str().unwrap().parse().unwrap();
+    assert!(pids >= 2, "{stats}");
+    let cpu: f64 = stats["CPUPerc"]
+        .as_str()
+        .unwrap()
+        .trim_end_matches('%')
+        .parse()
+        .unwrap();
+    assert!(cpu > 5.0, "a busy loop shows CPU use: {stats}");
+
+    // The stream sends a document a second; the second's precpu is the first's cpu.
+    let docs = first_stream_documents(&daemon, &format!("/containers/{id}/stats"), 2);
+    assert_eq!(
+        docs[1]["precpu_stats"]["cpu_usage"]["total_usage"],
+        docs[0]["cpu_stats"]["cpu_usage"]["total_usage"]
+    );
+    assert!(docs[1]["memory_stats"]["usage"].as_u64().unwrap() > 0);
+
+    sandbox.ok(["rm", "-f", &id]);
+    let gone = daemon.http("GET", "/containers/busy/stats?stream=0", "");
+    assert!(
+        gone.contains(" 404 ") && gone.contains("No such container: busy"),
+        "{gone}"
+    );
+}
+
+/// The first `count` JSON lines of a streaming answer; the connection is then dropped.
+fn first_stream_documents(daemon: &Daemon, path: &str, count: usize) -> Vec<serde_json::Value> {
+    use std::io::{BufRead, BufReader, Write};
+    let mut stream = std::os::unix::net::UnixStream::connect(&daemon.socket).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: berth\r\n\r\n").unwrap();
+    let mut docs = Vec::new();
+    for line in BufReader::new(stream).lines() {
+        let line = line.expect("a line of the stream");
+        if let Ok(doc) = serde_json::from_str::<serde_json::Value>(&line) {
+            docs.push(doc);
+            if docs.len() == count {
+                break;
+            }
+        }
+    }
+    assert_eq!(docs.len(), count, "{docs:?}");
+    docs
+}

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use axum::Router;
 
-pub use container_ops::ContainerOpsBackend;
+pub use container_ops::{ContainerOpsBackend, StatsSample};
 pub use error::{status_of, ApiError, BackendError};
 pub use system::SystemBackend;
 pub use version::{ApiVersion, Versioned, API_VERSION, MIN_API_VERSION};

@@ -1,8 +1,9 @@
 //! The container operations of `berth-api` over the store and the container's cgroup.
 
+mod stats;
 mod top;
 
-use berth_api::{BackendError, ContainerOpsBackend};
+use berth_api::{BackendError, ContainerOpsBackend, StatsSample};
 use berth_common::ErrorKind;
 use berth_runtime::state::{self, RunState, StateError};
 use bollard_stubs::models::ContainerTopResponse;
@@ -19,6 +20,10 @@ impl ContainerOpsBackend for Engine {
             )));
         }
         top::top(&state, ps_args).map_err(|e| BackendError::new(e.kind(), e.to_string()))
+    }
+
+    fn stats_sample(&self, reference: &str) -> Result<StatsSample, BackendError> {
+        Ok(stats::sample(&find(self, reference)?))
     }
 }
 

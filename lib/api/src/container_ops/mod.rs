@@ -1,4 +1,8 @@
-//! Container operations beyond the run path: `top` so far (`docker top`).
+//! Container operations beyond the run path: `top` (`docker top`), `stats`.
+
+mod stats;
+
+pub use stats::StatsSample;
 
 use axum::extract::{Path, Query, State};
 use axum::routing::get;
@@ -13,10 +17,15 @@ use crate::{blocking, ApiError, Backend, BackendError};
 pub trait ContainerOpsBackend: Send + Sync + 'static {
     /// The container's processes as `ps ps_args` prints them (docker's default `-ef`).
     fn top(&self, reference: &str, ps_args: &str) -> Result<ContainerTopResponse, BackendError>;
+    /// One reading of the container's cgroup and the host's CPU time; zeros for a
+    /// container that does not run.
+    fn stats_sample(&self, reference: &str) -> Result<StatsSample, BackendError>;
 }
 
 pub fn routes() -> Router<Backend> {
-    Router::new().route("/containers/{id}/top", get(top))
+    Router::new()
+        .route("/containers/{id}/top", get(top))
+        .route("/containers/{id}/stats", get(stats::stats))
 }
 
 #[derive(Debug, Deserialize)]
