@@ -1,11 +1,12 @@
-//! Container operations beyond the run path: `top` (`docker top`), `stats`.
+//! Container operations beyond the run path: `top` (`docker top`), `stats`, `pause`/`unpause`.
 
 mod stats;
 
 pub use stats::StatsSample;
 
 use axum::extract::{Path, Query, State};
-use axum::routing::get;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use bollard_stubs::models::ContainerTopResponse;
 use serde::Deserialize;
@@ -20,12 +21,18 @@ pub trait ContainerOpsBackend: Send + Sync + 'static {
     /// One reading of the container's cgroup and the host's CPU time; zeros for a
     /// container that does not run.
     fn stats_sample(&self, reference: &str) -> Result<StatsSample, BackendError>;
+    /// Freezes the running container's cgroup; a paused one is a conflict.
+    fn pause(&self, reference: &str) -> Result<(), BackendError>;
+    /// Thaws a paused container; one not paused is a conflict.
+    fn unpause(&self, reference: &str) -> Result<(), BackendError>;
 }
 
 pub fn routes() -> Router<Backend> {
     Router::new()
         .route("/containers/{id}/top", get(top))
         .route("/containers/{id}/stats", get(stats::stats))
+        .route("/containers/{id}/pause", post(pause))
+        .route("/containers/{id}/unpause", post(unpause))
 }
 
 #[derive(Debug, Deserialize)]
@@ -44,4 +51,22 @@ async fn top(
         .filter(|args| !args.trim().is_empty())
         .unwrap_or_else(|| "-ef".to_string());
     Ok(Json(blocking(move || ops.top(&id, &ps_args)).await?))
+}
+
+async fn pause(
+    State(backend): State<Backend>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let ops = backend.container_ops.clone();
+    blocking(move || ops.pause(&id)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn unpause(
+    State(backend): State<Backend>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let ops = backend.container_ops.clone();
+    blocking(move || ops.unpause(&id)).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

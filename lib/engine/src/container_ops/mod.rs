@@ -1,5 +1,6 @@
 //! The container operations of `berth-api` over the store and the container's cgroup.
 
+mod pause;
 mod stats;
 mod top;
 
@@ -24,6 +25,14 @@ impl ContainerOpsBackend for Engine {
 
     fn stats_sample(&self, reference: &str) -> Result<StatsSample, BackendError> {
         Ok(stats::sample(&find(self, reference)?))
+    }
+
+    fn pause(&self, reference: &str) -> Result<(), BackendError> {
+        pause::pause(&find(self, reference)?)
+    }
+
+    fn unpause(&self, reference: &str) -> Result<(), BackendError> {
+        pause::unpause(&find(self, reference)?)
     }
 }
 
