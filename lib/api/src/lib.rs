@@ -4,6 +4,7 @@
 //! Handlers parse and shape; what they ask of the engine runs on tokio's blocking pool
 //! ([`blocking`]), never on the async threads.
 
+pub mod container_ops;
 mod error;
 pub mod filters;
 pub mod images;
@@ -16,6 +17,7 @@ use std::sync::Arc;
 
 use axum::Router;
 
+pub use container_ops::{ContainerOpsBackend, StatsSample};
 pub use error::{status_of, ApiError, BackendError};
 pub use images::ImagesBackend;
 pub use system::SystemBackend;
@@ -26,6 +28,7 @@ pub use version::{ApiVersion, Versioned, API_VERSION, MIN_API_VERSION};
 pub struct Backend {
     pub system: Arc<dyn SystemBackend>,
     pub images: Arc<dyn ImagesBackend>,
+    pub container_ops: Arc<dyn ContainerOpsBackend>,
 }
 
 /// The whole API: every resource's routes, behind version negotiation and the headers
@@ -34,6 +37,7 @@ pub fn router(backend: Backend) -> Versioned {
     let routes = Router::new()
         .merge(system::routes())
         .merge(images::routes())
+        .merge(container_ops::routes())
         .fallback(|| async { ApiError::not_found("page not found") })
         .with_state(backend);
     Versioned::new(routes)

@@ -3,6 +3,7 @@
 //! nothing of its own in memory that the store does not have: the stages, `berth-run` and
 //! an in-process `berth` may use the same root at the same time, under the same locks.
 
+mod container_ops;
 mod daemon_lock;
 mod host;
 mod images;
@@ -69,6 +70,7 @@ impl Engine {
         berth_api::Backend {
             system: self.clone(),
             images: self.clone(),
+            container_ops: self.clone(),
         }
     }
 }
