@@ -17,6 +17,10 @@ const DRAIN: Duration = Duration::from_secs(10);
 
 fn main() -> ExitCode {
     berth_common::edge::install_panic_hook("berthd", berth_common::edge::Report::StderrOnly);
+    // berthd spawns itself single-threaded to start containers (the runtime forks).
+    if std::env::args().nth(1).as_deref() == Some(berth_engine::containers::START_HELPER) {
+        return ExitCode::from(berth_engine::containers::helper_main() as u8);
+    }
     let cli = config::Cli::parse();
     let settings = match config::Settings::resolve(cli) {
         Ok(s) => s,

@@ -4,8 +4,10 @@
 //! Handlers parse and shape; what they ask of the engine runs on tokio's blocking pool
 //! ([`blocking`]), never on the async threads.
 
+pub mod containers;
 mod error;
 pub mod serve;
+pub mod stream;
 pub mod system;
 mod version;
 
@@ -13,6 +15,7 @@ use std::sync::Arc;
 
 use axum::Router;
 
+pub use containers::ContainersBackend;
 pub use error::{status_of, ApiError, BackendError};
 pub use system::SystemBackend;
 pub use version::{ApiVersion, Versioned, API_VERSION, MIN_API_VERSION};
@@ -21,6 +24,7 @@ pub use version::{ApiVersion, Versioned, API_VERSION, MIN_API_VERSION};
 #[derive(Clone)]
 pub struct Backend {
     pub system: Arc<dyn SystemBackend>,
+    pub containers: Arc<dyn ContainersBackend>,
 }
 
 /// The whole API: every resource's routes, behind version negotiation and the headers
@@ -28,6 +32,7 @@ pub struct Backend {
 pub fn router(backend: Backend) -> Versioned {
     let routes = Router::new()
         .merge(system::routes())
+        .merge(containers::routes())
         .fallback(|| async { ApiError::not_found("page not found") })
         .with_state(backend);
     Versioned::new(routes)

@@ -3,6 +3,7 @@
 //! nothing of its own in memory that the store does not have: the stages, `berth-run` and
 //! an in-process `berth` may use the same root at the same time, under the same locks.
 
+pub mod containers;
 mod daemon_lock;
 mod host;
 mod system;
@@ -40,6 +41,7 @@ pub struct Engine {
     paths: Paths,
     settings: EngineSettings,
     cgroups: berth_cgroups::HostConfig,
+    memory: containers::Memory,
 }
 
 impl Engine {
@@ -52,6 +54,7 @@ impl Engine {
             paths,
             settings,
             cgroups,
+            memory: containers::Memory::default(),
         }
     }
 
@@ -67,6 +70,7 @@ impl Engine {
     pub fn backend(self: &Arc<Self>) -> berth_api::Backend {
         berth_api::Backend {
             system: self.clone(),
+            containers: Arc::new(containers::Containers(self.clone())),
         }
     }
 }
