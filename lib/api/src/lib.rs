@@ -6,6 +6,7 @@
 
 pub mod containers;
 mod error;
+pub mod exec;
 pub mod serve;
 pub mod stream;
 pub mod system;
@@ -17,6 +18,7 @@ use axum::Router;
 
 pub use containers::ContainersBackend;
 pub use error::{status_of, ApiError, BackendError};
+pub use exec::ExecBackend;
 pub use system::SystemBackend;
 pub use version::{ApiVersion, Versioned, API_VERSION, MIN_API_VERSION};
 
@@ -25,6 +27,7 @@ pub use version::{ApiVersion, Versioned, API_VERSION, MIN_API_VERSION};
 pub struct Backend {
     pub system: Arc<dyn SystemBackend>,
     pub containers: Arc<dyn ContainersBackend>,
+    pub exec: Arc<dyn ExecBackend>,
 }
 
 /// The whole API: every resource's routes, behind version negotiation and the headers
@@ -33,6 +36,7 @@ pub fn router(backend: Backend) -> Versioned {
     let routes = Router::new()
         .merge(system::routes())
         .merge(containers::routes())
+        .merge(exec::routes())
         .fallback(|| async { ApiError::not_found("page not found") })
         .with_state(backend);
     Versioned::new(routes)

@@ -5,6 +5,7 @@
 
 pub mod containers;
 mod daemon_lock;
+pub mod exec;
 mod host;
 mod system;
 
@@ -42,6 +43,7 @@ pub struct Engine {
     settings: EngineSettings,
     cgroups: berth_cgroups::HostConfig,
     memory: containers::Memory,
+    execs: exec::Execs,
 }
 
 impl Engine {
@@ -55,6 +57,7 @@ impl Engine {
             settings,
             cgroups,
             memory: containers::Memory::default(),
+            execs: exec::Execs::default(),
         }
     }
 
@@ -71,6 +74,7 @@ impl Engine {
         berth_api::Backend {
             system: self.clone(),
             containers: Arc::new(containers::Containers(self.clone())),
+            exec: Arc::new(exec::ExecEngine(self.clone())),
         }
     }
 }

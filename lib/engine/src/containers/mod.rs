@@ -26,7 +26,7 @@ pub use start::{helper_main, START_HELPER};
 
 use config::Created;
 use entry::{Entry, Status};
-use error::ContainerError;
+pub use error::ContainerError;
 
 /// What berthd remembers in memory only: the exit codes of the AutoRemove containers it
 /// removed, for the clients that wait for the removal.
@@ -240,6 +240,18 @@ impl crate::Engine {
             std::thread::sleep(POLL);
         }
     }
+}
+
+/// The id of running container `reference`; exec needs one.
+pub fn running_container(
+    paths: &berth_common::Paths,
+    reference: &str,
+) -> Result<berth_common::ContainerId, ContainerError> {
+    let entry = Entry::find(paths, reference)?;
+    if entry.status() != Status::Running {
+        return Err(ContainerError::NotRunning(entry.id.to_string()));
+    }
+    Ok(entry.id)
 }
 
 /// Waits until process `pid` is gone (or a zombie), at most `timeout`.
