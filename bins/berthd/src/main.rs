@@ -19,6 +19,10 @@ const DRAIN: Duration = Duration::from_secs(10);
 
 fn main() -> ExitCode {
     berth_common::edge::install_panic_hook("berthd", berth_common::edge::Report::StderrOnly);
+    // berthd spawns itself single-threaded to start containers (the runtime forks).
+    if std::env::args().nth(1).as_deref() == Some(berth_engine::containers::START_HELPER) {
+        return ExitCode::from(berth_engine::containers::helper_main() as u8);
+    }
     let cli = config::Cli::parse();
     let settings = match config::Settings::resolve(cli.clone()) {
         Ok(s) => s,
@@ -47,7 +51,7 @@ fn run(
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(async move {
+    let served = runtime.block_on(async move {
         let listeners = listen::bind_all(
             &settings.hosts,
             settings.group.as_deref(),
@@ -65,7 +69,10 @@ fn run(
             listen::remove_socket(host);
         }
         Ok(())
-    })
+    });
+    // Blocking work still running (a follow, a wait) must not keep a stopped daemon alive.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    served
 }
 
 /// Resolves on SIGTERM or SIGINT; calls `on_hangup` for each SIGHUP meanwhile.

@@ -5,10 +5,13 @@
 //! ([`blocking`]), never on the async threads.
 
 pub mod container_ops;
+pub mod containers;
 mod error;
+pub mod exec;
 pub mod filters;
 pub mod images;
 pub mod serve;
+pub mod stream;
 pub mod system;
 pub mod tls;
 mod version;
@@ -18,7 +21,9 @@ use std::sync::Arc;
 use axum::Router;
 
 pub use container_ops::{ContainerOpsBackend, StatsSample};
+pub use containers::ContainersBackend;
 pub use error::{status_of, ApiError, BackendError};
+pub use exec::ExecBackend;
 pub use images::ImagesBackend;
 pub use system::SystemBackend;
 pub use version::{ApiVersion, Versioned, API_VERSION, MIN_API_VERSION};
@@ -29,6 +34,8 @@ pub struct Backend {
     pub system: Arc<dyn SystemBackend>,
     pub images: Arc<dyn ImagesBackend>,
     pub container_ops: Arc<dyn ContainerOpsBackend>,
+    pub containers: Arc<dyn ContainersBackend>,
+    pub exec: Arc<dyn ExecBackend>,
 }
 
 /// The whole API: every resource's routes, behind version negotiation and the headers
@@ -38,6 +45,8 @@ pub fn router(backend: Backend) -> Versioned {
         .merge(system::routes())
         .merge(images::routes())
         .merge(container_ops::routes())
+        .merge(containers::routes())
+        .merge(exec::routes())
         .fallback(|| async { ApiError::not_found("page not found") })
         .with_state(backend);
     Versioned::new(routes)

@@ -4,7 +4,9 @@
 //! an in-process `berth` may use the same root at the same time, under the same locks.
 
 mod container_ops;
+pub mod containers;
 mod daemon_lock;
+pub mod exec;
 mod host;
 mod images;
 mod system;
@@ -42,6 +44,8 @@ pub struct Engine {
     paths: Paths,
     settings: EngineSettings,
     cgroups: berth_cgroups::HostConfig,
+    memory: containers::Memory,
+    execs: exec::Execs,
 }
 
 impl Engine {
@@ -54,6 +58,8 @@ impl Engine {
             paths,
             settings,
             cgroups,
+            memory: containers::Memory::default(),
+            execs: exec::Execs::default(),
         }
     }
 
@@ -71,6 +77,8 @@ impl Engine {
             system: self.clone(),
             images: self.clone(),
             container_ops: self.clone(),
+            containers: Arc::new(containers::Containers(self.clone())),
+            exec: Arc::new(exec::ExecEngine(self.clone())),
         }
     }
 }

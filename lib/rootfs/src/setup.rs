@@ -126,20 +126,30 @@ pub fn setup(paths: &Paths, record: &mut ContainerRecord, opts: &SetupOptions) -
         return restart(paths, record, state, opts, rollback);
     }
     let cdir = container_dir(paths, &id);
-    if cdir.exists() {
+    // A daemon registers a container at create and sets its rootfs up at the first start:
+    // the directory then holds the identity alone, and stays when a setup fails.
+    let registered =
+        registry::identity(paths, &id)?.is_some_and(|c| c.id == id) && !cdir.join("upper").exists();
+    if cdir.exists() && !registered {
         return Err(RootfsError::StateExists { id, dir: cdir });
     }
-    let containers = paths.containers();
-    let made_parent = !containers.exists();
-    registry::create(paths, &lock, &container, durability(opts))?;
-    if made_parent {
-        rollback
-            .steps
-            .push(Undo::RemoveEmptyDir(containers.clone()));
-    }
-    rollback.steps.push(Undo::RemoveDir(cdir.clone()));
     let upper = cdir.join("upper");
     let work = cdir.join("work");
+    if registered {
+        registry::check_name_free(paths, &lock, &container)?;
+        rollback.steps.push(Undo::RemoveDir(upper.clone()));
+        rollback.steps.push(Undo::RemoveDir(work.clone()));
+    } else {
+        let containers = paths.containers();
+        let made_parent = !containers.exists();
+        registry::create(paths, &lock, &container, durability(opts))?;
+        if made_parent {
+            rollback
+                .steps
+                .push(Undo::RemoveEmptyDir(containers.clone()));
+        }
+        rollback.steps.push(Undo::RemoveDir(cdir.clone()));
+    }
     mkdir_mode(&upper, 0o755, false)?;
     mkdir_mode(&work, 0o700, false)?;
     let (target, root) = mount_rootfs(

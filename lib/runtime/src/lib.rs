@@ -63,12 +63,26 @@ pub fn prepare(
     request: &RunRequest,
     trace: &mut Trace,
 ) -> Result<Prepared, RunError> {
+    prepare_as(paths, request, None, trace)
+}
+
+/// [`prepare`] for a container that is already registered (`container`: a daemon's
+/// create, or a stopped container started again), or a new one (None).
+pub fn prepare_as(
+    paths: &Paths,
+    request: &RunRequest,
+    container: Option<berth_common::ContainerPart>,
+    trace: &mut Trace,
+) -> Result<Prepared, RunError> {
     // Bad input is found before anything is made.
     let (limits, setup) = request.checked()?;
     // A termination signal waits until the setup is whole, and then undoes it (below):
     // never a process killed with half a container in place.
     let setup_first = berth_common::TerminationBlocked::new();
     let mut record = trace.stage("image", || image_record(paths, &request.image))?;
+    if container.is_some() {
+        record.container = container;
+    }
     // The id comes first so that the cgroups can be made beside the mount: both are mostly
     // the kernel's work (mkdir in every hierarchy; the overlay), and on two cores they overlap.
     let id = record

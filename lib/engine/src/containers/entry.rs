@@ -1,0 +1,113 @@
+//! One container as the API sees it, read from the store each time: its identity (the
+//! registry), what berthd stored at create (absent for berth-run's containers) and its run
+//! state (absent until the first start).
+
+use berth_common::{registry, ContainerId, ContainerPart, Paths};
+use berth_runtime::state::RunState;
+
+use super::config::Created;
+use super::error::ContainerError;
+
+pub struct Entry {
+    pub id: ContainerId,
+    pub part: ContainerPart,
+    pub created: Option<Created>,
+    pub state: Option<RunState>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Created,
+    Running,
+    Exited,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Exited => "exited",
+        }
+    }
+}
+
+impl Entry {
+    pub fn find(paths: &Paths, reference: &str) -> Result<Entry, ContainerError> {
+        let not_found = || ContainerError::NotFound(reference.to_string());
+        let id = match registry::resolve(paths, reference) {
+            Ok(id) => id,
+            Err(registry::RegistryError::NotFound(_)) => return Err(not_found()),
+            Err(e) => return Err(e.into()),
+        };
+        Self::read(paths, &id)?.ok_or_else(not_found)
+    }
+
+    /// The container `id`, if it is registered.
+    pub fn read(paths: &Paths, id: &ContainerId) -> Result<Option<Entry>, ContainerError> {
+        let Some(part) = registry::identity(paths, id)? else {
+            return Ok(None);
+        };
+        let created = Created::read(paths, id)?;
+        let state = RunState::read(paths, id).ok().flatten();
+        Ok(Some(Entry {
+            id: id.clone(),
+            part,
+            created,
+            state,
+        }))
+    }
+
+    /// Every container, newest first.
+    pub fn all(paths: &Paths) -> Vec<Entry> {
+        let mut all: Vec<Entry> = registry::ids(paths)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|id| Self::read(paths, id).ok().flatten())
+            .collect();
+        all.sort_by(|a, b| b.part.created.cmp(&a.part.created));
+        all
+    }
+
+    pub fn status(&self) -> Status {
+        match &self.state {
+            None => Status::Created,
+            Some(s) if s.is_running() => Status::Running,
+            Some(_) => Status::Exited,
+        }
+    }
+
+    /// The exit code of the last run (a monitor that died without recording one: -1).
+    pub fn exit_code(&self) -> i64 {
+        match &self.state {
+            Some(s) if !s.is_running() => s.exit_code.map_or(-1, i64::from),
+            _ => 0,
+        }
+    }
+
+    /// When the last run ended (the monitor's record).
+    pub fn finished(&self) -> Option<String> {
+        self.state
+            .as_ref()
+            .filter(|s| !s.is_running())
+            .and_then(|s| s.finished.clone().or_else(|| Some(s.created.clone())))
+    }
+
+    pub fn tty(&self) -> bool {
+        self.created.as_ref().is_some_and(|c| c.body.tty)
+    }
+
+    pub fn auto_remove(&self) -> bool {
+        self.created
+            .as_ref()
+            .is_some_and(|c| c.body.host_config.auto_remove)
+            || self.state.as_ref().is_some_and(|s| s.auto_remove)
+    }
+
+    pub fn name(&self) -> String {
+        match &self.part.name {
+            Some(n) => n.as_str().to_string(),
+            None => self.id.short().to_string(),
+        }
+    }
+}

@@ -1,0 +1,219 @@
+//! Output from the json-file log the monitor writes: `logs` (with follow) and the output
+//! side of `attach`, which follows the log from where it ended when the client came, so
+//! an attach made before the start loses nothing. Input and window sizes go to the
+//! monitor's attach socket (`lib/runtime/monitor/protocol.rs`).
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
+use std::os::unix::net::UnixStream;
+use std::time::{Duration, SystemTime};
+
+use berth_api::containers::{AttachStreams, LogsQuery};
+use berth_api::stream::{InputReceiver, OutputSink, StreamKind};
+use berth_common::Paths;
+use berth_runtime::logs::LogLine;
+use berth_runtime::state;
+
+use super::entry::{Entry, Status};
+use super::error::ContainerError;
+
+const POLL: Duration = Duration::from_millis(20);
+/// The monitor's frame kinds (protocol.rs): stdin, resize.
+const FRAME_STDIN: u8 = 0;
+const FRAME_RESIZE: u8 = 3;
+const MAX_STDIN_FRAME: usize = 4096;
+
+fn kind_of(line: &LogLine) -> StreamKind {
+    if line.stream == "stderr" {
+        StreamKind::Stderr
+    } else {
+        StreamKind::Stdout
+    }
+}
+
+fn seconds_of(time: &str) -> Option<f64> {
+    let t = humantime::parse_rfc3339_weak(time.trim_end_matches('Z'))
+        .or_else(|_| humantime::parse_rfc3339(time))
+        .ok()?;
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .ok()
+        .map(|d| d.as_secs_f64())
+}
+
+/// Reads whole lines from `reader`; keeps a partial last line in `pending`.
+fn read_lines(reader: &mut BufReader<File>, pending: &mut Vec<u8>) -> Vec<LogLine> {
+    let mut lines = Vec::new();
+    loop {
+        match reader.read_until(b'\n', pending) {
+            Ok(0) | Err(_) => return lines,
+            Ok(_) if pending.ends_with(b"\n") => {
+                if let Ok(line) = serde_json::from_slice::<LogLine>(pending) {
+                    lines.push(line);
+                }
+                pending.clear();
+            }
+            Ok(_) => return lines,
+        }
+    }
+}
+
+/// Whether the run the caller follows is over: the container exited after `finished_before`
+/// (its last end when the caller came), or is gone.
+fn over(paths: &Paths, entry: &Entry, finished_before: &Option<String>) -> bool {
+    match Entry::read(paths, &entry.id) {
+        Ok(Some(now)) => now.status() == Status::Exited && now.finished() != *finished_before,
+        _ => true,
+    }
+}
+
+pub fn logs(
+    paths: &Paths,
+    entry: &Entry,
+    query: &LogsQuery,
+    out: &OutputSink,
+) -> Result<(), ContainerError> {
+    let path = state::log_path(paths, &entry.id);
+    let file = match File::open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(source) => return Err(ContainerError::Io { path, source }),
+    };
+    let mut reader = BufReader::new(file);
+    let mut pending = Vec::new();
+    let wanted = |line: &LogLine| {
+        let stream_ok = match kind_of(line) {
+            StreamKind::Stderr => query.stderr,
+            _ => query.stdout,
+        };
+        let at = seconds_of(&line.time).unwrap_or(0.0);
+        stream_ok && query.since.is_none_or(|s| at >= s) && query.until.is_none_or(|u| at <= u)
+    };
+    let send = |line: &LogLine| {
+        let text = if query.timestamps {
+            format!("{} {}", line.time, line.log)
+        } else {
+            line.log.clone()
+        };
+        out.send(kind_of(line), text.as_bytes())
+    };
+    let mut first: Vec<LogLine> = read_lines(&mut reader, &mut pending)
+        .into_iter()
+        .filter(|l| wanted(l))
+        .collect();
+    if let Some(tail) = query.tail {
+        let skip = first.len().saturating_sub(tail);
+        first.drain(..skip);
+    }
+    for line in &first {
+        if !send(line) {
+            return Ok(());
+        }
+    }
+    if !query.follow || entry.status() != Status::Running {
+        return Ok(());
+    }
+    let finished_before = entry.finished();
+    loop {
+        let done = over(paths, entry, &finished_before);
+        for line in read_lines(&mut reader, &mut pending) {
+            if wanted(&line) && !send(&line) {
+                return Ok(());
+            }
+        }
+        if done || out.is_closed() {
+            return Ok(());
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+pub fn attach(
+    paths: &Paths,
+    entry: &Entry,
+    streams: AttachStreams,
+    out: &OutputSink,
+    input: Option<InputReceiver>,
+) -> Result<(), ContainerError> {
+    let path = state::log_path(paths, &entry.id);
+    let mut file = File::open(&path).map_err(|source| ContainerError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    // From the end as it is now: what the coming start (or the running container) writes.
+    file.seek(SeekFrom::End(0))
+        .map_err(|source| ContainerError::Io { path, source })?;
+    let mut reader = BufReader::new(file);
+    let mut pending = Vec::new();
+    let finished_before = entry.finished();
+    if let Some(input) = input {
+        let (paths, id) = (paths.clone(), entry.id.clone());
+        let finished = finished_before.clone();
+        std::thread::spawn(move || forward_input(&paths, &id, finished, input));
+    }
+    loop {
+        let done = over(paths, entry, &finished_before);
+        for line in read_lines(&mut reader, &mut pending) {
+            let wanted = match kind_of(&line) {
+                StreamKind::Stderr => streams.stderr,
+                _ => streams.stdout,
+            };
+            if wanted && !out.send(kind_of(&line), line.log.as_bytes()) {
+                return Ok(());
+            }
+        }
+        if done || out.is_closed() {
+            return Ok(());
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+/// Connects to the monitor's socket once the container runs (the client may attach before
+/// the start), then passes the client's input on as stdin frames.
+fn forward_input(
+    paths: &Paths,
+    id: &berth_common::ContainerId,
+    finished_before: Option<String>,
+    input: InputReceiver,
+) {
+    let socket = state::attach_socket(paths, id);
+    let mut stream = loop {
+        if let Ok(stream) = UnixStream::connect(&socket) {
+            break stream;
+        }
+        let entry = match Entry::read(paths, id) {
+            Ok(Some(e)) => e,
+            _ => return,
+        };
+        if over(paths, &entry, &finished_before) {
+            return;
+        }
+        std::thread::sleep(POLL);
+    };
+    while let Ok(data) = input.recv() {
+        for chunk in data.chunks(MAX_STDIN_FRAME) {
+            let mut frame = vec![FRAME_STDIN];
+            frame.extend_from_slice(&(chunk.len() as u32).to_be_bytes());
+            frame.extend_from_slice(chunk);
+            if stream.write_all(&frame).is_err() {
+                return;
+            }
+        }
+    }
+    // The client closed its input; the monitor has no frame for that (the container's
+    // stdin stays open while it runs, as with `berth-run attach`).
+}
+
+/// Sets the container's terminal size through its monitor; a container without one
+/// ignores it.
+pub fn resize(paths: &Paths, entry: &Entry, height: u16, width: u16) {
+    if height == 0 || width == 0 {
+        return;
+    }
+    if let Ok(mut stream) = UnixStream::connect(state::attach_socket(paths, &entry.id)) {
+        let mut frame = vec![FRAME_RESIZE, 0, 0, 0, 4];
+        frame.extend_from_slice(&height.to_be_bytes());
+        frame.extend_from_slice(&width.to_be_bytes());
+        let _ = stream.write_all(&frame);
+    }
+}

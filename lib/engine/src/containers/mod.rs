@@ -1,0 +1,381 @@
+//! The container endpoints over the berth library: create registers the container and
+//! stores its config, start goes through a helper process (`start.rs`), the rest reads
+//! the store and the monitors' state files, as `berth-run ps|stop|rm` do.
+
+mod config;
+mod entry;
+mod error;
+mod follow;
+mod start;
+mod view;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use berth_api::containers::{
+    AttachStreams, AttachTarget, CreateBody, ListQuery, LogsQuery, WaitCondition,
+};
+use berth_api::stream::{InputReceiver, OutputSink};
+use berth_api::{BackendError, ContainersBackend};
+use berth_common::{registry, ContainerName, ContainerPart};
+use berth_runtime::control;
+use serde_json::Value;
+
+pub use start::{helper_main, START_HELPER};
+
+use config::Created;
+use entry::{Entry, Status};
+pub use error::ContainerError;
+
+/// What berthd remembers in memory only: the exit codes of the AutoRemove containers it
+/// removed, for the clients that wait for the removal.
+#[derive(Default)]
+pub struct Memory {
+    exits: Mutex<HashMap<String, i64>>,
+}
+
+const POLL: Duration = Duration::from_millis(20);
+const DEFAULT_STOP: i64 = 10;
+
+impl crate::Engine {
+    fn entry(&self, reference: &str) -> Result<Entry, ContainerError> {
+        Entry::find(&self.paths, reference)
+    }
+
+    fn do_create(&self, name: Option<String>, body: CreateBody) -> Result<String, ContainerError> {
+        let store = berth_image::Store::open(self.paths.clone())?;
+        let image = store
+            .resolve(&body.image)
+            .map_err(|_| ContainerError::NoImage(body.image.clone()))?;
+        let name = match name {
+            Some(n) => Some(
+                ContainerName::parse(n.trim_start_matches('/')).map_err(|e| {
+                    ContainerError::Run(berth_runtime::RunError::InvalidInput {
+                        flag: "--name",
+                        reason: e.to_string(),
+                    })
+                })?,
+            ),
+            None => None,
+        };
+        let request = config::request_of(
+            &body,
+            name.as_ref().map(|n| n.as_str().to_string()),
+            &self.settings,
+        );
+        request.check()?;
+        let part = ContainerPart::new(name);
+        let created = Created {
+            body,
+            request,
+            image_id: image.id.to_string(),
+        };
+        {
+            let lock = registry::lock(&self.paths)?;
+            registry::create(
+                &self.paths,
+                &lock,
+                &part,
+                berth_common::json_file::Durability::Durable,
+            )?;
+            if let Err(e) = created.write(&self.paths, &part.id) {
+                let _ = std::fs::remove_dir_all(self.paths.container_dir(&part.id));
+                return Err(e.into());
+            }
+        }
+        // The log exists from the start, so an attach made before the start follows the
+        // file the monitor appends to.
+        let log = berth_runtime::state::log_path(&self.paths, &part.id);
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .map_err(|source| ContainerError::Io { path: log, source })?;
+        tracing::info!(id = %part.id, "created");
+        Ok(part.id.to_string())
+    }
+
+    fn do_start(self: &Arc<Self>, reference: &str) -> Result<bool, ContainerError> {
+        let entry = self.entry(reference)?;
+        if entry.status() == Status::Running {
+            return Ok(false);
+        }
+        if entry.created.is_none() {
+            return Err(ContainerError::NoConfig(entry.id.to_string()));
+        }
+        match start::start(&self.paths, &entry.id) {
+            Ok(pid) => {
+                tracing::info!(id = %entry.id, pid, "started");
+                if entry.auto_remove() {
+                    let engine = self.clone();
+                    let id = entry.id.to_string();
+                    std::thread::spawn(move || engine.remove_when_exited(&id));
+                }
+                Ok(true)
+            }
+            Err(e) => {
+                if entry.auto_remove() {
+                    self.memory
+                        .exits
+                        .lock()
+                        .expect("exits")
+                        .insert(entry.id.to_string(), 125);
+                    if let Err(e) = self.do_remove(entry.id.as_str(), true) {
+                        tracing::warn!(id = %entry.id, "removing after a failed start: {e}");
+                    }
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// AutoRemove: once the container has exited, keep its code for the waiters, remove it.
+    fn remove_when_exited(&self, id: &str) {
+        loop {
+            match Entry::find(&self.paths, id) {
+                Ok(entry) if entry.status() == Status::Running => {}
+                Ok(entry) => {
+                    self.memory
+                        .exits
+                        .lock()
+                        .expect("exits")
+                        .insert(id.to_string(), entry.exit_code());
+                    // The monitor tears down after recording the exit; wait for it.
+                    if let Some(state) = &entry.state {
+                        wait_gone(state.monitor_pid, Duration::from_secs(10));
+                    }
+                    if let Err(e) = self.do_remove(id, true) {
+                        tracing::warn!(id, "auto-remove: {e}");
+                    }
+                    return;
+                }
+                Err(_) => return,
+            }
+            std::thread::sleep(POLL);
+        }
+    }
+
+    fn do_stop(&self, reference: &str, timeout: Option<i64>) -> Result<bool, ContainerError> {
+        let entry = self.entry(reference)?;
+        if entry.status() != Status::Running {
+            return Ok(false);
+        }
+        let seconds = timeout
+            .or_else(|| entry.created.as_ref().and_then(|c| c.body.stop_timeout))
+            .unwrap_or(DEFAULT_STOP);
+        let timeout = if seconds < 0 {
+            Duration::from_secs(24 * 3600)
+        } else {
+            Duration::from_secs(seconds as u64)
+        };
+        control::stop(&self.paths, entry.id.as_str(), timeout)?;
+        Ok(true)
+    }
+
+    fn do_remove(&self, reference: &str, force: bool) -> Result<(), ContainerError> {
+        let entry = self.entry(reference)?;
+        if entry.status() == Status::Running && !force {
+            return Err(ContainerError::RemoveRunning(entry.id.to_string()));
+        }
+        if entry.state.is_some() {
+            control::remove(&self.paths, entry.id.as_str(), force, &self.cgroups)?;
+            return Ok(());
+        }
+        // Never started (or every start failed): what a failed setup left, and the
+        // registry's directory.
+        if berth_rootfs::state::read_state(&self.paths, &entry.id)
+            .ok()
+            .flatten()
+            .is_some()
+        {
+            berth_rootfs::down(&self.paths, entry.id.as_str(), None, true)
+                .map_err(|e| ContainerError::Run(e.into()))?;
+        }
+        let _lock = registry::lock(&self.paths)?;
+        let dir = self.paths.container_dir(&entry.id);
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(ContainerError::Io { path: dir, source }),
+        }
+    }
+
+    fn do_wait(
+        &self,
+        id: &str,
+        condition: WaitCondition,
+        gone: &(dyn Fn() -> bool + Sync),
+    ) -> Result<i64, ContainerError> {
+        let first = Entry::find(&self.paths, id)?;
+        let initial_finished = first.finished();
+        let mut last_code = first.exit_code();
+        loop {
+            if gone() {
+                return Err(ContainerError::NotFound("context canceled".into()));
+            }
+            match Entry::find(&self.paths, id) {
+                Ok(entry) => {
+                    let status = entry.status();
+                    if status == Status::Exited {
+                        last_code = entry.exit_code();
+                    }
+                    let done = match condition {
+                        WaitCondition::NotRunning => status != Status::Running,
+                        WaitCondition::NextExit => {
+                            status == Status::Exited && entry.finished() != initial_finished
+                        }
+                        WaitCondition::Removed => false,
+                    };
+                    if done {
+                        return Ok(entry.exit_code());
+                    }
+                }
+                Err(ContainerError::NotFound(_)) => {
+                    let remembered = self.memory.exits.lock().expect("exits").get(id).copied();
+                    return Ok(remembered.unwrap_or(last_code));
+                }
+                Err(e) => return Err(e),
+            }
+            std::thread::sleep(POLL);
+        }
+    }
+}
+
+/// The id of running container `reference`; exec needs one.
+pub fn running_container(
+    paths: &berth_common::Paths,
+    reference: &str,
+) -> Result<berth_common::ContainerId, ContainerError> {
+    let entry = Entry::find(paths, reference)?;
+    if entry.status() != Status::Running {
+        return Err(ContainerError::NotRunning(entry.id.to_string()));
+    }
+    Ok(entry.id)
+}
+
+/// Waits until process `pid` is gone (or a zombie), at most `timeout`.
+fn wait_gone(pid: i32, timeout: Duration) {
+    let begin = std::time::Instant::now();
+    while begin.elapsed() < timeout {
+        let alive = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|s| {
+                s.rsplit_once(')')
+                    .and_then(|(_, rest)| rest.split_whitespace().next().map(|st| st != "Z"))
+            })
+            .unwrap_or(false);
+        if !alive {
+            return;
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+fn signal_number(signal: Option<String>, default: i32) -> Result<i32, ContainerError> {
+    match signal {
+        None => Ok(default),
+        Some(s) => berth_common::signal::parse(&s).ok_or(ContainerError::BadSignal(s)),
+    }
+}
+
+/// The engine behind the API's trait; `Arc` because a start leaves a watcher behind.
+pub struct Containers(pub Arc<crate::Engine>);
+
+impl ContainersBackend for Containers {
+    fn create(&self, name: Option<String>, body: CreateBody) -> Result<String, BackendError> {
+        Ok(self.0.do_create(name, body)?)
+    }
+
+    fn start(&self, reference: &str) -> Result<bool, BackendError> {
+        Ok(self.0.do_start(reference)?)
+    }
+
+    fn stop(
+        &self,
+        reference: &str,
+        timeout: Option<i64>,
+        signal: Option<String>,
+    ) -> Result<bool, BackendError> {
+        if let Some(signal) = signal.filter(|s| !s.is_empty()) {
+            let number = signal_number(Some(signal), libc::SIGTERM)?;
+            let entry = self.0.entry(reference)?;
+            if entry.status() == Status::Running {
+                control::kill(&self.0.paths, entry.id.as_str(), number)
+                    .map_err(ContainerError::from)?;
+            }
+        }
+        Ok(self.0.do_stop(reference, timeout)?)
+    }
+
+    fn kill(&self, reference: &str, signal: Option<String>) -> Result<(), BackendError> {
+        let number = signal_number(signal, libc::SIGKILL)?;
+        let entry = self.0.entry(reference)?;
+        if entry.status() != Status::Running {
+            return Err(ContainerError::NotRunning(entry.id.to_string()).into());
+        }
+        control::kill(&self.0.paths, entry.id.as_str(), number).map_err(ContainerError::from)?;
+        Ok(())
+    }
+
+    fn restart(&self, reference: &str, timeout: Option<i64>) -> Result<(), BackendError> {
+        self.0.do_stop(reference, timeout)?;
+        self.0.do_start(reference)?;
+        Ok(())
+    }
+
+    fn remove(&self, reference: &str, force: bool, _volumes: bool) -> Result<(), BackendError> {
+        Ok(self.0.do_remove(reference, force)?)
+    }
+
+    fn inspect(&self, reference: &str) -> Result<Value, BackendError> {
+        let entry = self.0.entry(reference)?;
+        Ok(view::inspect(&self.0.paths, &entry))
+    }
+
+    fn list(&self, query: &ListQuery) -> Result<Vec<Value>, BackendError> {
+        Ok(view::list(&self.0.paths, query))
+    }
+
+    fn target(&self, reference: &str) -> Result<AttachTarget, BackendError> {
+        let entry = self.0.entry(reference)?;
+        Ok(AttachTarget {
+            id: entry.id.to_string(),
+            tty: entry.tty(),
+        })
+    }
+
+    fn wait(
+        &self,
+        id: &str,
+        condition: WaitCondition,
+        gone: &(dyn Fn() -> bool + Sync),
+    ) -> Result<i64, BackendError> {
+        Ok(self.0.do_wait(id, condition, gone)?)
+    }
+
+    fn logs(&self, id: &str, query: &LogsQuery, out: &OutputSink) -> Result<(), BackendError> {
+        let entry = self.0.entry(id)?;
+        Ok(follow::logs(&self.0.paths, &entry, query, out)?)
+    }
+
+    fn attach(
+        &self,
+        id: &str,
+        streams: AttachStreams,
+        out: &OutputSink,
+        input: Option<InputReceiver>,
+    ) -> Result<(), BackendError> {
+        let entry = self.0.entry(id)?;
+        Ok(follow::attach(&self.0.paths, &entry, streams, out, input)?)
+    }
+
+    fn resize(&self, reference: &str, height: u16, width: u16) -> Result<(), BackendError> {
+        let entry = self.0.entry(reference)?;
+        if entry.status() != Status::Running {
+            return Err(ContainerError::NotRunning(entry.id.to_string()).into());
+        }
+        follow::resize(&self.0.paths, &entry, height, width);
+        Ok(())
+    }
+}

@@ -1,0 +1,295 @@
+//! Containers as docker shows them: inspect's object and `ps`'s summaries, with docker's
+//! status texts ("Up 3 seconds", "Exited (0) 2 seconds ago").
+
+use std::time::SystemTime;
+
+use berth_api::containers::ListQuery;
+use berth_common::Paths;
+use serde_json::{json, Map, Value};
+
+use super::entry::{Entry, Status};
+
+const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+
+fn unix_seconds(time: &str) -> i64 {
+    humantime::parse_rfc3339_weak(time.trim_end_matches('Z'))
+        .ok()
+        .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+fn image_of(entry: &Entry) -> (String, String) {
+    match (&entry.created, &entry.state) {
+        (Some(c), _) => (c.body.image.clone(), c.image_id.clone()),
+        (None, Some(s)) => (s.image.clone(), s.record.image.id.clone()),
+        _ => (String::new(), String::new()),
+    }
+}
+
+/// Path and Args: the command the container runs (ran), as far as it is known.
+fn command_of(entry: &Entry) -> Vec<String> {
+    if let Some(state) = &entry.state {
+        return state.command.clone();
+    }
+    match &entry.created {
+        Some(c) => c
+            .body
+            .entrypoint
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .chain(c.body.cmd.clone().unwrap_or_default())
+            .collect(),
+        None => Vec::new(),
+    }
+}
+
+/// docker's Status column.
+pub fn status_text(entry: &Entry) -> String {
+    let now = SystemTime::now();
+    match (entry.status(), &entry.state) {
+        (Status::Running, Some(state)) => {
+            let since = berth_common::human::since(&state.created, now)
+                .unwrap_or_else(|| "Less than a second".into());
+            format!("Up {since}")
+        }
+        (Status::Exited, Some(_)) => {
+            let ago = entry
+                .finished()
+                .map(|f| berth_common::human::ago(&f))
+                .unwrap_or_default();
+            format!("Exited ({}) {ago}", entry.exit_code())
+        }
+        _ => "Created".into(),
+    }
+}
+
+fn ports(entry: &Entry) -> (Value, Vec<Value>) {
+    let mut map = Map::new();
+    let mut list = Vec::new();
+    if let Some(c) = &entry.created {
+        for port in c.body.exposed_ports.iter().flatten().map(|(k, _)| k) {
+            map.insert(port.clone(), Value::Null);
+        }
+    }
+    if let Some(net) = entry.state.as_ref().and_then(|s| s.record.network.as_ref()) {
+        for p in &net.ports {
+            let key = format!("{}/{}", p.container_port, p.proto);
+            let binding =
+                json!({ "HostIp": p.host_ip.to_string(), "HostPort": p.host_port.to_string() });
+            match map.get_mut(&key) {
+                Some(Value::Array(a)) => a.push(binding),
+                _ => {
+                    map.insert(key, json!([binding]));
+                }
+            }
+            list.push(
+                json!({ "IP": p.host_ip.to_string(), "PrivatePort": p.container_port,
+                "PublicPort": p.host_port, "Type": p.proto }),
+            );
+        }
+    }
+    (Value::Object(map), list)
+}
+
+fn networks(entry: &Entry) -> (Value, Value) {
+    let mut nets = Map::new();
+    let mut first = json!({"IPAddress": "", "IPPrefixLen": 0, "Gateway": "", "MacAddress": ""});
+    let running = entry.status() == Status::Running;
+    if let Some(net) = entry.state.as_ref().and_then(|s| s.record.network.as_ref()) {
+        for (i, e) in net.endpoints.iter().enumerate() {
+            let (ip, gw, mac) = if running {
+                (
+                    e.ip.to_string(),
+                    e.gateway.map(|g| g.to_string()).unwrap_or_default(),
+                    e.mac.clone(),
+                )
+            } else {
+                Default::default()
+            };
+            let value = json!({
+                "IPAMConfig": null, "Links": null, "Aliases": e.aliases, "NetworkID": e.network_id,
+                "EndpointID": "", "Gateway": gw, "IPAddress": ip,
+                "IPPrefixLen": if running { e.prefix } else { 0 }, "IPv6Gateway": "",
+                "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "MacAddress": mac, "DriverOpts": null,
+            });
+            if i == 0 {
+                first = value.clone();
+            }
+            nets.insert(e.network.clone(), value);
+        }
+    }
+    (Value::Object(nets), first)
+}
+
+fn mounts(entry: &Entry) -> Vec<Value> {
+    let Some(rootfs) = entry.state.as_ref().and_then(|s| s.record.rootfs.as_ref()) else {
+        return Vec::new();
+    };
+    rootfs
+        .mounts
+        .iter()
+        .map(|m| {
+            let kind = serde_json::to_value(m.kind).unwrap_or(json!("bind"));
+            json!({
+                "Type": kind,
+                "Source": m.source.as_ref().map(|s| s.display().to_string()).unwrap_or_default(),
+                "Destination": m.target,
+                "Name": m.volume,
+                "RW": !m.readonly,
+                "Mode": "", "Propagation": "",
+            })
+        })
+        .collect()
+}
+
+pub fn inspect(paths: &Paths, entry: &Entry) -> Value {
+    let status = entry.status();
+    let (image, image_id) = image_of(entry);
+    let command = command_of(entry);
+    let (ports_map, _) = ports(entry);
+    let (networks, first) = networks(entry);
+    let state = entry.state.as_ref();
+    let started = state.map_or(ZERO_TIME.to_string(), |s| s.created.clone());
+    let finished = entry.finished().unwrap_or_else(|| ZERO_TIME.into());
+    let (body, host_config) = match &entry.created {
+        Some(c) => (
+            serde_json::to_value(&c.body).unwrap_or(Value::Null),
+            serde_json::to_value(&c.body.host_config).unwrap_or(Value::Null),
+        ),
+        None => (json!({ "Image": image, "Cmd": command }), json!({})),
+    };
+    let mut config = body;
+    if let Value::Object(map) = &mut config {
+        map.remove("HostConfig");
+        map.insert("Image".into(), json!(image));
+        if map
+            .get("Hostname")
+            .is_none_or(|h| h.as_str().is_none_or(str::is_empty))
+        {
+            map.insert("Hostname".into(), json!(entry.id.short()));
+        }
+    }
+    json!({
+        "Id": entry.id.as_str(),
+        "Created": entry.part.created,
+        "Path": command.first().cloned().unwrap_or_default(),
+        "Args": command.iter().skip(1).collect::<Vec<_>>(),
+        "State": {
+            "Status": status.as_str(),
+            "Running": status == Status::Running,
+            "Paused": false, "Restarting": false,
+            "OOMKilled": state.is_some_and(|s| s.oom_killed),
+            "Dead": false,
+            "Pid": if status == Status::Running { state.map_or(0, |s| s.pid) } else { 0 },
+            "ExitCode": entry.exit_code(),
+            "Error": "",
+            "StartedAt": started,
+            "FinishedAt": finished,
+        },
+        "Image": image_id,
+        "ResolvConfPath": "", "HostnamePath": "", "HostsPath": "",
+        "LogPath": berth_runtime::state::log_path(paths, &entry.id),
+        "Name": format!("/{}", entry.name()),
+        "RestartCount": 0,
+        "Driver": "overlay2",
+        "Platform": "linux",
+        "MountLabel": "", "ProcessLabel": "", "AppArmorProfile": "",
+        "ExecIDs": null,
+        "HostConfig": host_config,
+        "Mounts": mounts(entry),
+        "Config": config,
+        "NetworkSettings": {
+            "Bridge": "", "SandboxID": "", "HairpinMode": false,
+            "Ports": ports_map,
+            "SandboxKey": entry.state.as_ref().and_then(|s| s.record.network.as_ref()).and_then(|n| n.netns.clone()),
+            "EndpointID": "", "Gateway": first["Gateway"], "IPAddress": first["IPAddress"],
+            "IPPrefixLen": first["IPPrefixLen"], "MacAddress": first["MacAddress"],
+            "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPv6Gateway": "",
+            "Networks": networks,
+        },
+    })
+}
+
+fn summary(entry: &Entry) -> Value {
+    let (image, image_id) = image_of(entry);
+    let command = command_of(entry);
+    let (_, port_list) = ports(entry);
+    let (networks, _) = networks(entry);
+    let labels = entry
+        .created
+        .as_ref()
+        .and_then(|c| c.body.labels.clone())
+        .unwrap_or_default();
+    let network_mode = entry
+        .created
+        .as_ref()
+        .and_then(|c| c.body.host_config.network_mode.clone())
+        .unwrap_or_else(|| "default".into());
+    json!({
+        "Id": entry.id.as_str(),
+        "Names": [format!("/{}", entry.name())],
+        "Image": image,
+        "ImageID": image_id,
+        "Command": command.join(" "),
+        "Created": unix_seconds(&entry.part.created),
+        "Ports": port_list,
+        "Labels": labels,
+        "State": entry.status().as_str(),
+        "Status": status_text(entry),
+        "HostConfig": { "NetworkMode": network_mode },
+        "NetworkSettings": { "Networks": networks },
+        "Mounts": mounts(entry),
+    })
+}
+
+fn matches(entry: &Entry, query: &ListQuery) -> bool {
+    let status = entry.status();
+    for (key, values) in &query.filters {
+        let any = |f: &dyn Fn(&str) -> bool| values.iter().any(|v| f(v));
+        let ok = match key.as_str() {
+            "id" => any(&|v| entry.id.as_str().starts_with(v)),
+            "name" => any(&|v| entry.name().contains(v.trim_start_matches('/'))),
+            "status" => any(&|v| v == status.as_str()),
+            "exited" => any(&|v| status == Status::Exited && v.parse() == Ok(entry.exit_code())),
+            "ancestor" => {
+                let (image, image_id) = image_of(entry);
+                any(&|v| v == image || image_id.contains(v))
+            }
+            "label" => {
+                let labels = entry
+                    .created
+                    .as_ref()
+                    .and_then(|c| c.body.labels.clone())
+                    .unwrap_or_default();
+                any(&|v| match v.split_once('=') {
+                    Some((k, val)) => labels.get(k).is_some_and(|l| l == val),
+                    None => labels.contains_key(v),
+                })
+            }
+            _ => true,
+        };
+        if !ok {
+            return false;
+        }
+    }
+    true
+}
+
+pub fn list(paths: &Paths, query: &ListQuery) -> Vec<Value> {
+    // Filters on status see every container, as docker's do.
+    let all = query.all
+        || query.limit.is_some()
+        || query.filters.contains_key("status")
+        || query.filters.contains_key("exited");
+    let mut out: Vec<Value> = Entry::all(paths)
+        .iter()
+        .filter(|e| all || e.status() == Status::Running)
+        .filter(|e| matches(e, query))
+        .map(summary)
+        .collect();
+    if let Some(limit) = query.limit {
+        out.truncate(limit);
+    }
+    out
+}
