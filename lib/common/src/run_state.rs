@@ -187,9 +187,17 @@ impl RunState {
             Some(humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string());
     }
 
+    /// Writes `run.json` atomically; durably unless the container is removed when it stops
+    /// (its overlay is `volatile`: a crash of the machine makes it garbage either way).
     pub fn write(&self, paths: &Paths) -> Result<(), StateError> {
+        use crate::json_file::{write_atomic_as, Durability};
         let path = dir(paths, &self.id).join(RUN_STATE);
-        crate::json_file::write_atomic(&path, self).map_err(|e| StateError::Io {
+        let durability = if self.auto_remove {
+            Durability::Volatile
+        } else {
+            Durability::Durable
+        };
+        write_atomic_as(&path, self, durability).map_err(|e| StateError::Io {
             path: e.path,
             source: e.source,
         })

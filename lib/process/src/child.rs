@@ -36,6 +36,7 @@ pub(crate) fn child(
     spec: &ContainerSpec,
     entry: Entry<'_>,
     go: File,
+    placement: crate::placement::SelfPlacement,
     to_parent: &File,
     signals: &Blocked,
     dmz: &SealedDmz,
@@ -59,6 +60,11 @@ pub(crate) fn child(
         }
     };
     if let Err(failure) = wait_for(b'g') {
+        return failure;
+    }
+    // Into the v1 cgroups before anything else, so that what the setup allocates is the
+    // container's (in a user namespace: after `g`, the maps written).
+    if let Err(failure) = placement.enter() {
         return failure;
     }
     if let Err(e) = stdio(spec) {

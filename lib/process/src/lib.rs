@@ -12,6 +12,7 @@ mod fds;
 mod init;
 pub mod join;
 pub mod options;
+mod placement;
 pub mod rootfs;
 pub mod seccomp;
 pub mod signals;

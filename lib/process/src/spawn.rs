@@ -10,6 +10,7 @@ use caps::Capability;
 
 use crate::child::Entry;
 use crate::exe_seal::SealedDmz;
+use crate::placement;
 use crate::signals::{self, Blocked};
 use crate::sync::{self, ChildFailure};
 use crate::userns::HostSide;
@@ -234,6 +235,8 @@ pub(crate) fn launch(
     let go = sync::pipe().map_err(sys("create pipe"))?;
     let result = sync::pipe().map_err(sys("create pipe"))?;
     let signals = Blocked::block().map_err(sys("block signals"))?;
+    // Opened before fork: the child inherits them (see `placement`).
+    let (own_placement, parent_places) = placement::split(&spec.cgroup_procs);
     // `placed`: the cgroup.procs the child was born in, if any.
     let (pid, placed) = fork()?;
     if pid < 0 {
@@ -245,7 +248,15 @@ pub(crate) fn launch(
     if pid == 0 {
         drop(go.write);
         drop(result.read);
-        let failure = crate::child::child(spec, entry, go.read, &result.write, &signals, &dmz);
+        let failure = crate::child::child(
+            spec,
+            entry,
+            go.read,
+            own_placement,
+            &result.write,
+            &signals,
+            &dmz,
+        );
         sync::report(&result.write, &failure);
         // SAFETY: _exit ends the child without running the parent's atexit handlers.
         unsafe { libc::_exit(failure.code) };
@@ -253,6 +264,7 @@ pub(crate) fn launch(
     drop(go.read);
     drop(result.write);
     drop(dmz);
+    drop(own_placement);
     let winch = spec.tty.as_ref().and_then(|t| t.master.try_clone().ok());
     let started = Started {
         pid,
@@ -271,23 +283,21 @@ pub(crate) fn launch(
             });
         }
     }
-    // Moving a process between v1 cgroups waits for an RCU grace period (milliseconds), so
-    // a new container sets up its namespaces and mounts meanwhile (berth's own code), and
-    // only waits to be placed before it drops privileges and execs. A cgroup namespace
-    // (pure v2) takes its root from where the process is, so there it waits first.
+    // Whatever the parent still places (v2 without clone3's placement), a new container
+    // sets its namespaces and mounts up meanwhile (berth's own code), and only waits to be
+    // placed before it drops privileges and execs. A cgroup namespace (pure v2) takes its
+    // root from where the process is, so there it waits first.
     let overlap =
         matches!(entry_kind, EntryKind::New) && spec.cgroup.as_ref().is_none_or(|c| c.mode != "v2");
     let mut go_write = go.write;
     if overlap {
         let _ = go_write.write_all(b"g");
     }
-    let to_place: Vec<PathBuf> = spec
-        .cgroup_procs
-        .iter()
-        .filter(|p| Some(*p) != placed.as_ref())
-        .cloned()
+    let to_place: Vec<PathBuf> = parent_places
+        .into_iter()
+        .filter(|p| Some(p) != placed.as_ref())
         .collect();
-    if let Err(e) = place(pid, &to_place) {
+    if let Err(e) = placement::place(pid, &to_place) {
         signals::forward(pid, libc::SIGKILL);
         let _ = started.wait();
         return Err(e);
@@ -308,17 +318,6 @@ pub(crate) fn launch(
 enum EntryKind {
     New,
     Join,
-}
-
-fn place(pid: i32, procs: &[PathBuf]) -> Result<(), SpawnError> {
-    for path in procs {
-        std::fs::write(path, pid.to_string()).map_err(|source| SpawnError::Cgroup {
-            pid,
-            path: path.clone(),
-            source,
-        })?;
-    }
-    Ok(())
 }
 
 impl Started {

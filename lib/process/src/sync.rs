@@ -4,13 +4,14 @@
 //! parent                                  child (pid 1 in the new pid namespace)
 //!   fork ------------------------------->   wait on `go` (`g`)
 //!   [user namespace: write its maps]
-//!   `g` -------------------------------->   unshare mount/uts/ipc/net, set up rootfs
-//!   put child into its cgroups              wait on `go` (`p`)
+//!   `g` -------------------------------->   write itself into its v1 cgroups (`tasks`)
+//!   put child into its other cgroups        unshare mount/uts/ipc/net, set up rootfs
+//!                                           wait on `go` (`p`)
 //!   `p` -------------------------------->   user, caps, seccomp
 //!   read `result` until EOF <------------   execve (result closes on exec: EOF = started)
 //!                                  or  <-   {"code":127,"message":…} then exit
 //! ```
-//! (On cgroup v1 `g` goes before the placement, on v2 after it.) A child in a new user
+//! (On cgroup v1 `g` goes before the parent's placement, on v2 after it; see `placement`.) A child in a new user
 //! namespace is born in it and has no ids there until its maps are written; it does
 //! nothing before `g`, so the maps need no step of their own.
 

@@ -73,59 +73,82 @@ fn unescape(field: &str) -> String {
 
 /// Mount points at `path` or below it, deepest (and latest) first.
 pub fn mounts_under(path: &Path) -> io::Result<Vec<PathBuf>> {
-    let mut found: Vec<PathBuf> = mounts()?
-        .into_iter()
-        .map(|m| m.mount_point)
-        .filter(|m| m.starts_with(path))
+    Ok(points_under(&mounts()?, &[path]))
+}
+
+/// The mount points of `table` at or below any of `paths`, deepest (and latest) first.
+pub fn points_under(table: &[MountInfo], paths: &[&Path]) -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> = table
+        .iter()
+        .map(|m| &m.mount_point)
+        .filter(|m| paths.iter().any(|p| m.starts_with(p)))
+        .cloned()
         .collect();
     // Later mounts stack on earlier ones: reverse mount order, then deepest first (stable).
     found.reverse();
     found.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
-    Ok(found)
+    found
 }
 
 /// Unmounts everything mounted at `path` or below it, deepest first, until nothing is left.
 /// A mount that is busy is detached (`MNT_DETACH`). Returns how many mounts were removed;
 /// "not mounted" is not an error.
 pub fn unmount_all_under(path: &Path) -> Result<usize> {
+    unmount_all_under_each(&[path]).map(|(count, _)| count)
+}
+
+/// [`unmount_all_under`] for several paths, reading the mount table once a pass rather than
+/// once a path. Also returns the table as it was last read (nothing left under `paths`), for
+/// the caller's further checks. Every mount found is tried even when one fails; the first
+/// failure is returned.
+pub fn unmount_all_under_each(paths: &[&Path]) -> Result<(usize, Vec<MountInfo>)> {
     let mut count = 0;
     // Mounts may be stacked several deep on one point: repeat while any remain.
     for _ in 0..64 {
-        let found = mounts_under(path).map_err(|source| RootfsError::Io {
+        let table = mounts().map_err(|source| RootfsError::Io {
             op: "reading",
             path: "/proc/self/mountinfo".into(),
             source,
         })?;
+        let found = points_under(&table, paths);
         if found.is_empty() {
-            return Ok(count);
+            return Ok((count, table));
         }
+        let mut first_error = None;
         for point in found {
-            match unmount(&point, UnmountFlags::NOFOLLOW) {
-                Ok(()) => count += 1,
-                Err(Errno::BUSY) => {
-                    unmount(&point, UnmountFlags::NOFOLLOW | UnmountFlags::DETACH).map_err(
-                        |e| RootfsError::Unmount {
-                            path: point.clone(),
-                            source: e.into(),
-                        },
-                    )?;
-                    count += 1;
-                }
-                // Gone meanwhile, or not a mount point any more.
-                Err(Errno::INVAL | Errno::NOENT) => {}
+            match unmount_one(&point) {
+                Ok(true) => count += 1,
+                Ok(false) => {}
                 Err(e) => {
-                    return Err(RootfsError::Unmount {
-                        path: point,
-                        source: e.into(),
-                    })
+                    first_error.get_or_insert(e);
                 }
             }
         }
+        if let Some(e) = first_error {
+            return Err(e);
+        }
     }
     Err(RootfsError::Unmount {
-        path: path.to_path_buf(),
+        path: paths.first().map(|p| p.to_path_buf()).unwrap_or_default(),
         source: io::Error::other("mounts keep reappearing below it"),
     })
+}
+
+/// Unmounts `point`, detaching it when busy; Ok(false) when it was gone meanwhile.
+fn unmount_one(point: &Path) -> Result<bool> {
+    let fail = |e: Errno| RootfsError::Unmount {
+        path: point.to_path_buf(),
+        source: e.into(),
+    };
+    match unmount(point, UnmountFlags::NOFOLLOW) {
+        Ok(()) => Ok(true),
+        Err(Errno::BUSY) => unmount(point, UnmountFlags::NOFOLLOW | UnmountFlags::DETACH)
+            .map(|()| true)
+            .map_err(fail),
+        // Gone meanwhile, or not a mount point any more.
+        Err(Errno::INVAL | Errno::NOENT) => Ok(false),
+        Err(e) => Err(fail(e)),
+    }
 }
 
 #[cfg(test)]
@@ -147,5 +170,20 @@ mod tests {
         );
         assert_eq!(unescape("a\\134b\\012"), "a\\b\n");
         assert_eq!(unescape("trailing\\"), "trailing\\");
+    }
+
+    #[test]
+    fn points_under_any_path_deepest_and_latest_first() {
+        let text = "1 0 0:1 / /r/a rw - overlay o rw\n\
+                    2 1 0:2 / /r/a/proc rw - proc p rw\n\
+                    3 0 0:3 / /r/ab rw - tmpfs t rw\n\
+                    4 0 0:4 / /r/b rw - tmpfs t rw\n\
+                    5 0 0:5 / /r/a rw - tmpfs t rw\n";
+        let found = points_under(&parse(text), &[Path::new("/r/a"), Path::new("/r/b")]);
+        let want: Vec<PathBuf> = ["/r/a/proc", "/r/a", "/r/b", "/r/a"]
+            .iter()
+            .map(PathBuf::from)
+            .collect();
+        assert_eq!(found, want);
     }
 }

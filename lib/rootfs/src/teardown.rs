@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use berth_common::{ErrorList, MountKind, Paths, RootfsPart};
 
 use crate::error::{io_err, Result, RootfsError};
-use crate::mountinfo::{mounts_under, unmount_all_under};
+use crate::mountinfo::{mounts, points_under, unmount_all_under_each, MountInfo};
 use crate::state::{check_id, container_dir, read_state, rootfs_path};
 use crate::volumes::{list_volumes, read_info, remove_volume};
 
@@ -45,10 +45,15 @@ pub fn down(
     let part = state.as_ref().map(|s| &s.rootfs).or(rootfs);
     let points = mount_points(paths, id, part);
     let mut report = DownReport::default();
+    let points_ref: Vec<&Path> = points.iter().map(PathBuf::as_path).collect();
+    // The table left after unmounting serves the check before deleting too: one read fewer.
+    let table = errors
+        .check(unmount_all_under_each(&points_ref))
+        .map(|(count, table)| {
+            report.unmounted = count;
+            table
+        });
     for point in &points {
-        if let Some(count) = errors.check(unmount_all_under(point)) {
-            report.unmounted += count;
-        }
         errors.check(remove_empty_dir(point));
     }
     // `<run-dir>/containers/<id>` if nothing else is left in it.
@@ -56,7 +61,7 @@ pub fn down(
         let _ = std::fs::remove_dir(parent);
     }
     if remove {
-        remove_container(paths, id, part, &mut report, &mut errors);
+        remove_container(paths, id, part, table.as_deref(), &mut report, &mut errors);
     }
     errors.finish(RootfsError::Many).map(|()| report)
 }
@@ -97,10 +102,12 @@ fn mount_points(
 }
 
 /// `<root>/containers/<id>` and the container's anonymous volumes; failures go to `errors`.
+/// `table`: the mount table as read after the unmounts (None: read it again).
 fn remove_container(
     paths: &Paths,
     id: &berth_common::ContainerId,
     part: Option<&RootfsPart>,
+    table: Option<&[MountInfo]>,
     report: &mut DownReport,
     errors: &mut ErrorList<RootfsError>,
 ) {
@@ -122,7 +129,11 @@ fn remove_container(
         }
     }
     let dir = container_dir(paths, id);
-    let removed = refuse_if_mounted(&dir).and_then(|()| match std::fs::remove_dir_all(&dir) {
+    let checked = match table {
+        Some(table) => refuse_if_in(&dir, table),
+        None => refuse_if_mounted(&dir),
+    };
+    let removed = checked.and_then(|()| match std::fs::remove_dir_all(&dir) {
         Ok(()) => Ok(true),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
         Err(e) => Err(io_err("removing", &dir)(e)),
@@ -145,8 +156,13 @@ fn remove_container(
 /// Fails if anything is mounted at `dir` or below it: deleting it recursively would
 /// delete through the mount.
 pub fn refuse_if_mounted(dir: &Path) -> Result<()> {
-    let found = mounts_under(dir).map_err(io_err("reading", "/proc/self/mountinfo"))?;
-    match found.first() {
+    let table = mounts().map_err(io_err("reading", "/proc/self/mountinfo"))?;
+    refuse_if_in(dir, &table)
+}
+
+/// [`refuse_if_mounted`] against a mount table already read.
+fn refuse_if_in(dir: &Path, table: &[MountInfo]) -> Result<()> {
+    match points_under(table, &[dir]).first() {
         None => Ok(()),
         Some(point) => Err(RootfsError::StillMounted {
             dir: dir.to_path_buf(),
