@@ -85,6 +85,16 @@ impl Entry {
         }
     }
 
+    /// The exit code once the monitor has recorded it: a container whose process is gone
+    /// but whose code is not written yet has not finished exiting.
+    pub fn recorded_exit(&self) -> Option<i64> {
+        self.state
+            .as_ref()
+            .filter(|s| !s.is_running())
+            .and_then(|s| s.exit_code)
+            .map(i64::from)
+    }
+
     /// When the last run ended (the monitor's record).
     pub fn finished(&self) -> Option<String> {
         self.state

@@ -135,6 +135,7 @@ impl crate::Engine {
         loop {
             match Entry::find(&self.paths, id) {
                 Ok(entry) if entry.status() == Status::Running => {}
+                Ok(entry) if entry.state.is_some() && entry.recorded_exit().is_none() => {}
                 Ok(entry) => {
                     self.memory
                         .exits
@@ -216,10 +217,17 @@ impl crate::Engine {
             }
             match Entry::find(&self.paths, id) {
                 Ok(entry) => {
-                    let status = entry.status();
-                    if status == Status::Exited {
-                        last_code = entry.exit_code();
+                    let recorded = entry.recorded_exit();
+                    if let Some(code) = recorded {
+                        last_code = code;
                     }
+                    // Exited means exited with its code written down, never in between.
+                    let status = match entry.status() {
+                        Status::Exited if recorded.is_none() && entry.state.is_some() => {
+                            Status::Running
+                        }
+                        other => other,
+                    };
                     let done = match condition {
                         WaitCondition::NotRunning => status != Status::Running,
                         WaitCondition::NextExit => {
