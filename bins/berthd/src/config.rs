@@ -2,7 +2,6 @@
 //! keys. A key set both ways is refused, as dockerd refuses it, so that nobody wonders
 //! which one won.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
@@ -212,9 +211,6 @@ fn read_config(path: &Path, named: bool) -> anyhow::Result<FileConfig> {
     if text.trim().is_empty() {
         return Ok(FileConfig::default());
     }
-    // Parsed as a map first so that a duplicate or unknown key is named with the file.
-    let _: BTreeMap<String, serde_json::Value> = serde_json::from_str(&text)
-        .with_context(|| format!("{} is not a JSON object", path.display()))?;
     serde_json::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
 }
 

@@ -348,7 +348,7 @@ mod tests {
         assert!(reference_matches("busybox:latest", "busybox:latest"));
         assert!(reference_matches("busy*", "busybox:latest"));
         assert!(!reference_matches("alpine", "busybox:latest"));
-        assert!(!reference_matches("a*", "a/b:latest") || glob("a*", "a"));
+        assert!(!reference_matches("a*", "a/b:latest"));
         assert!(glob("*:1.*", "x:1.2"));
     }
 

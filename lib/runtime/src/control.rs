@@ -53,7 +53,7 @@ pub fn stop(paths: &Paths, reference: &str, timeout: Duration) -> Result<RunStat
 }
 
 /// A process that exists and is not a zombie (an exited monitor waits for init to reap it).
-fn alive(pid: i32) -> bool {
+pub fn alive(pid: i32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(stat) => {
             stat.rsplit_once(')')

@@ -266,14 +266,7 @@ pub fn running_container(
 fn wait_gone(pid: i32, timeout: Duration) {
     let begin = std::time::Instant::now();
     while begin.elapsed() < timeout {
-        let alive = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .ok()
-            .and_then(|s| {
-                s.rsplit_once(')')
-                    .and_then(|(_, rest)| rest.split_whitespace().next().map(|st| st != "Z"))
-            })
-            .unwrap_or(false);
-        if !alive {
+        if !berth_runtime::control::alive(pid) {
             return;
         }
         std::thread::sleep(POLL);
