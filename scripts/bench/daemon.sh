@@ -70,26 +70,16 @@ stop_berthd() {
 }
 
 cleanup() {
-    local rc=$? p
+    local rc=$?
     trap - EXIT INT TERM
     # containers first, while their daemons still answer
     "${BERTH[@]}" rm -f $("${BERTH[@]}" ps -aq 2>/dev/null) >/dev/null 2>&1 || true
     "${DOCKER[@]}" rm -f $("${DOCKER[@]}" ps -aq 2>/dev/null) >/dev/null 2>&1 || true
     stop_berthd
     stop_dockerd
-    for p in /proc/[0-9]*; do
-        p=${p#/proc/}
-        [ "$p" != $$ ] || continue
-        if tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -qF "$tmp/"; then
-            log "stopping leftover process $p: $(tr '\0' ' ' <"/proc/$p/cmdline" | cut -c1-100)"
-            kill -KILL "$p" 2>/dev/null || true
-        fi
-    done
-    sleep 0.2
+    stop_tmp_processes
     remove_cgroups || true
-    awk -v p="$tmp/" 'index($5, p) == 1 { print $5 }' /proc/self/mountinfo | sort -r | while read -r m; do
-        umount "$m" 2>/dev/null || umount -l "$m" || true
-    done
+    unmount_tmp
     if [ "$keep" = 1 ]; then log "kept $tmp"; else rm -rf "$tmp"; fi
     exit "$rc"
 }

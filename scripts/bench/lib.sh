@@ -77,6 +77,27 @@ remove_cgroups() {
     return $left
 }
 
+# Any process still running from $tmp was started by this script: stopped by PID.
+stop_tmp_processes() {
+    local p
+    for p in /proc/[0-9]*; do
+        p=${p#/proc/}
+        [ "$p" != $$ ] || continue
+        if tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -qF "$tmp/"; then
+            log "stopping leftover process $p: $(tr '\0' ' ' <"/proc/$p/cmdline" | cut -c1-100)"
+            kill -KILL "$p" 2>/dev/null || true
+        fi
+    done
+    sleep 0.2
+}
+
+# Mounts under $tmp in this namespace, deepest first.
+unmount_tmp() {
+    awk -v p="$tmp/" 'index($5, p) == 1 { print $5 }' /proc/self/mountinfo | sort -r | while read -r m; do
+        umount "$m" 2>/dev/null || umount -l "$m" || true
+    done
+}
+
 # ROUNDS hyperfine runs of every tool, the order rotating by one each round, into
 # $tmp/round<R>.json and .txt.
 run_rounds() {

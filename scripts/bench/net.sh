@@ -288,7 +288,7 @@ teardown() {
 }
 
 cleanup() {
-    local rc=$? p m d
+    local rc=$? p d
     trap - EXIT INT TERM
     teardown || true
     # processes left by the run: in our own network namespace (not --host-netns) or running from
@@ -304,9 +304,7 @@ cleanup() {
     done
     sleep 0.2
     remove_cgroups || true
-    awk -v p="$tmp/" 'index($5, p) == 1 { print $5 }' /proc/self/mountinfo | sort -r | while read -r m; do
-        umount "$m" 2>/dev/null || umount -l "$m" || true
-    done
+    unmount_tmp
     if [ "$keep" = 1 ]; then log "kept $tmp"; else rm -rf "$tmp"; fi
     for d in /var/cache/containers /var/lib/containers /run; do umount "$d" 2>/dev/null || umount -l "$d" 2>/dev/null || true; done
     for d in "${CREATED_DIRS[@]}"; do rmdir "$d" 2>/dev/null || log "left $d (made for a mount point, not empty)"; done

@@ -132,7 +132,7 @@ DSOCK=$tmp/docker/d.sock
 DOCKER=(docker --config "$tmp/docker/cli" -H "unix://$DSOCK")
 
 cleanup() {
-    local rc=$? id p
+    local rc=$? id
     trap - EXIT INT TERM
     stop_dockerd
     # OCI containers left behind by an interrupted run (normally `run` deletes its container)
@@ -144,20 +144,10 @@ cleanup() {
         done
     done
     # any process still running from our temp dir was started by this script: stop it by PID
-    for p in /proc/[0-9]*; do
-        p=${p#/proc/}
-        [ "$p" != $$ ] || continue
-        if tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -qF "$tmp/"; then
-            log "stopping leftover process $p: $(tr '\0' ' ' <"/proc/$p/cmdline" | cut -c1-100)"
-            kill -KILL "$p" 2>/dev/null || true
-        fi
-    done
-    sleep 0.2
+    stop_tmp_processes
     remove_cgroups || true
     # mounts under our temp dir in this namespace (every tool ran in a private one: normally none)
-    awk -v p="$tmp/" 'index($5, p) == 1 { print $5 }' /proc/self/mountinfo | sort -r | while read -r m; do
-        umount "$m" 2>/dev/null || umount -l "$m" || true
-    done
+    unmount_tmp
     if [ "$keep" = 1 ]; then
         log "kept $tmp"
     else

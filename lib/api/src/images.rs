@@ -215,43 +215,16 @@ async fn save_many(
     State(backend): State<Backend>,
     query: axum::extract::RawQuery,
 ) -> Result<Response, ApiError> {
-    // `names` repeats (`?names=a&names=b`): parsed by hand, as serde_urlencoded keeps one.
-    let names: Vec<String> = query
-        .0
-        .unwrap_or_default()
-        .split('&')
-        .filter_map(|pair| pair.strip_prefix("names="))
-        .map(percent_decode)
+    // `names` repeats (`?names=a&names=b`), and serde_urlencoded keeps only one.
+    let query = query.0.unwrap_or_default();
+    let names: Vec<String> = form_urlencoded::parse(query.as_bytes())
+        .filter(|(key, _)| key == "names")
+        .map(|(_, value)| value.into_owned())
         .collect();
     if names.is_empty() {
         return Err(ApiError::bad_request("no image names given"));
     }
     save(backend, names).await
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
-                match u8::from_str_radix(hex, 16) {
-                    Ok(b) => {
-                        out.push(b);
-                        i += 3;
-                        continue;
-                    }
-                    Err(_) => out.push(b'%'),
-                }
-            }
-            b'+' => out.push(b' '),
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// `docker save`: the archive is made in scratch space, then streamed and removed.
