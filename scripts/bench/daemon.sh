@@ -48,7 +48,7 @@ while [ $# -gt 0 ]; do
     esac
 done
 [ "$(id -u)" = 0 ] || die "run as root"
-for t in hyperfine jq docker /usr/sbin/dockerd "$BERTH_BIN/berthd" "$BERTH_BIN/berth-unpack"; do
+for t in hyperfine jq curl docker /usr/sbin/dockerd "$BERTH_BIN/berthd" "$BERTH_BIN/berth-unpack"; do
     command -v "$t" >/dev/null || die "missing $t"
 done
 
@@ -108,12 +108,15 @@ start_dockerd --bridge=none --iptables=false
 "${DOCKER[@]}" load -q -i "$tmp/busybox.tar" >/dev/null
 
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
-# The RSS (kB) of every process whose command name matches $1 (an ERE), summed.
+# The RSS (kB) of every process whose command name matches $1 (an ERE), summed; with $2,
+# only those whose command line holds $2.
 rss_of_comm() {
     local p sum=0 c
     for p in /proc/[0-9]*; do
         c=$(cat "$p/comm" 2>/dev/null) || continue
-        [[ $c =~ $1 ]] && sum=$((sum + $(rss_kb "${p#/proc/}")))
+        [[ $c =~ $1 ]] || continue
+        if [ -n "${2:-}" ]; then { tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null | grep -qF "$2" || continue; fi
+        sum=$((sum + $(rss_kb "${p#/proc/}")))
     done
     echo "$sum"
 }
@@ -147,7 +150,7 @@ for cli in BERTH DOCKER; do
     unset -n c
 done
 sleep 2
-MON_BERTH=$(rss_of_comm '^berth-monitor$')
+MON_BERTH=$(rss_of_comm '^berth-monitor' "$tmp/berth/run")
 RSS_BERTHD=$(rss_kb "$berthd_pid")
 RSS_DOCKERD=$(rss_kb "$dockerd_pid")
 RSS_CONTAINERD=$(rss_of_comm '^containerd$')
@@ -156,13 +159,21 @@ CMD[berthd]="${BERTH[*]} ps"
 CMD[dockerd]="${DOCKER[*]} ps"
 for f in "$tmp"/round*.json; do mv "$f" "$tmp/run-${f##*/}"; done
 run_rounds
+# the daemon's part alone: the same request without the CLI's own start-up
+for f in "$tmp"/round*.json; do mv "$f" "$tmp/ps-${f##*/}"; done
+CMD[berthd]="curl -sf -o /dev/null --unix-socket $BSOCK http://d/containers/json"
+CMD[dockerd]="curl -sf -o /dev/null --unix-socket $DSOCK http://d/containers/json"
+run_rounds
 
 # ---- report ----------------------------------------------------------------------------------------
 run_med() { cat "$tmp"/run-round*.json | jq -r --arg n "$1" '.results[] | select(.command == $n) | .times[] * 1000' | median; }
-ps_med() { times_of "$1" | median; }
+ps_med() { cat "$tmp"/ps-round*.json | jq -r --arg n "$1" '.results[] | select(.command == $n) | .times[] * 1000' | median; }
+api_med() { times_of "$1" | median; }
+ms() { awk -v v="$1" 'BEGIN { printf "%.1f", v }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
 RUN_B=$(run_med berthd) RUN_D=$(run_med dockerd)
 PS_B=$(ps_med berthd) PS_D=$(ps_med dockerd)
+API_B=$(api_med berthd) API_D=$(api_med dockerd)
 TOTAL_B=$((RSS_BERTHD + MON_BERTH))
 TOTAL_D=$((RSS_DOCKERD + RSS_CONTAINERD + RSS_SHIMS))
 report=$(cat <<REPORT
@@ -173,9 +184,10 @@ berthd $BERTH_ID against dockerd $(/usr/sbin/dockerd --version | cut -d' ' -f3 |
 
 | figure | berthd | dockerd | berthd / dockerd | target |
 |---|---:|---:|---:|---|
-| \`docker run --rm --network none busybox true\`, median ms | $RUN_B | $RUN_D | $(ratio "$RUN_B" "$RUN_D") | ≤ 0.15 |
+| \`docker run --rm --network none busybox true\`, median ms | $(ms "$RUN_B") | $(ms "$RUN_D") | $(ratio "$RUN_B" "$RUN_D") | ≤ 0.15 |
 | 50 x \`docker run -d\`, one after another, ms | $D50_BERTH | $D50_DOCKER | $(ratio "$D50_BERTH" "$D50_DOCKER") | ≤ 0.1 |
-| \`docker ps\` with $MANY running, median ms | $PS_B | $PS_D | $(ratio "$PS_B" "$PS_D") | ≤ 0.2 |
+| \`docker ps\` with $MANY running, median ms | $(ms "$PS_B") | $(ms "$PS_D") | $(ratio "$PS_B" "$PS_D") | ≤ 0.2 |
+| the same list by curl (\`GET /containers/json\`, no CLI), median ms | $(ms "$API_B") | $(ms "$API_D") | $(ratio "$API_B" "$API_D") | |
 | idle RSS of the daemon, MB | $(ratio "$IDLE_BERTHD" 1024) | | | ≤ 12 |
 | RSS with $MANY running, MB: berthd + monitors / dockerd + containerd + shims | $(ratio "$TOTAL_B" 1024) ($(ratio "$RSS_BERTHD" 1024) + $(ratio "$MON_BERTH" 1024)) | $(ratio "$TOTAL_D" 1024) ($(ratio "$RSS_DOCKERD" 1024) + $(ratio "$RSS_CONTAINERD" 1024) + $(ratio "$RSS_SHIMS" 1024)) | $(ratio "$TOTAL_B" "$TOTAL_D") | ≤ 0.2 |
 REPORT

@@ -83,8 +83,9 @@ stop_tmp_processes() {
     for p in /proc/[0-9]*; do
         p=${p#/proc/}
         [ "$p" != $$ ] || continue
-        if tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -qF "$tmp/"; then
-            log "stopping leftover process $p: $(tr '\0' ' ' <"/proc/$p/cmdline" | cut -c1-100)"
+        # a process may end between the glob and the read
+        if { tr '\0' ' ' <"/proc/$p/cmdline"; } 2>/dev/null | grep -qF "$tmp/"; then
+            log "stopping leftover process $p: $({ tr '\0' ' ' <"/proc/$p/cmdline"; } 2>/dev/null | cut -c1-100)"
             kill -KILL "$p" 2>/dev/null || true
         fi
     done
