@@ -13,6 +13,9 @@ pub struct Entry {
     pub part: ContainerPart,
     pub created: Option<Created>,
     pub state: Option<RunState>,
+    /// Whether the run state's process was alive when this entry was read: looked up once,
+    /// as /proc/PID/cgroup takes the kernel's cgroup lock (the bulk of a `docker ps`).
+    running: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,11 +53,13 @@ impl Entry {
         };
         let created = Created::read(paths, id)?;
         let state = RunState::read(paths, id).ok().flatten();
+        let running = state.as_ref().is_some_and(RunState::is_running);
         Ok(Some(Entry {
             id: id.clone(),
             part,
             created,
             state,
+            running,
         }))
     }
 
@@ -72,7 +77,7 @@ impl Entry {
     pub fn status(&self) -> Status {
         match &self.state {
             None => Status::Created,
-            Some(s) if s.is_running() => Status::Running,
+            Some(_) if self.running => Status::Running,
             Some(_) => Status::Exited,
         }
     }
@@ -80,7 +85,7 @@ impl Entry {
     /// The exit code of the last run (a monitor that died without recording one: -1).
     pub fn exit_code(&self) -> i64 {
         match &self.state {
-            Some(s) if !s.is_running() => s.exit_code.map_or(-1, i64::from),
+            Some(s) if !self.running => s.exit_code.map_or(-1, i64::from),
             _ => 0,
         }
     }
@@ -90,7 +95,7 @@ impl Entry {
     pub fn recorded_exit(&self) -> Option<i64> {
         self.state
             .as_ref()
-            .filter(|s| !s.is_running())
+            .filter(|_| !self.running)
             .and_then(|s| s.exit_code)
             .map(i64::from)
     }
@@ -99,7 +104,7 @@ impl Entry {
     pub fn finished(&self) -> Option<String> {
         self.state
             .as_ref()
-            .filter(|s| !s.is_running())
+            .filter(|_| !self.running)
             .and_then(|s| s.finished.clone().or_else(|| Some(s.created.clone())))
     }
 
