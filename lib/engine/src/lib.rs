@@ -6,6 +6,7 @@
 mod container_ops;
 pub mod containers;
 mod daemon_lock;
+mod events;
 pub mod exec;
 mod host;
 mod images;
@@ -79,6 +80,7 @@ impl Engine {
             container_ops: self.clone(),
             containers: Arc::new(containers::Containers(self.clone())),
             exec: Arc::new(exec::ExecEngine(self.clone())),
+            events: self.clone(),
         }
     }
 }

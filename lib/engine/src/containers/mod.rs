@@ -84,6 +84,16 @@ impl crate::Engine {
                 return Err(e.into());
             }
         }
+        // Every event of the container carries its labels, as docker's do.
+        let labels = created.body.labels.clone().unwrap_or_default();
+        let labels = labels.into_iter().collect();
+        if let Err(e) =
+            berth_common::events::set_container_attributes(&self.paths, &part.id, &labels)
+        {
+            tracing::warn!(id = %part.id, "event attributes: {e}");
+        }
+        let name = part.name.as_ref().map_or("", |n| n.as_str());
+        crate::events::record(&self.paths, "create", &part.id, name, &created.body.image);
         // The log exists from the start, so an attach made before the start follows the
         // file the monitor appends to.
         let log = berth_runtime::state::log_path(&self.paths, &part.id);
@@ -195,8 +205,18 @@ impl crate::Engine {
         }
         let _lock = registry::lock(&self.paths)?;
         let dir = self.paths.container_dir(&entry.id);
+        let destroyed = berth_common::events::Event::container(
+            &self.paths,
+            "destroy",
+            &entry.id,
+            &entry.name(),
+            &entry.image(),
+        );
         match std::fs::remove_dir_all(&dir) {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                berth_common::events::emit(&self.paths, &destroyed);
+                Ok(())
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(source) => Err(ContainerError::Io { path: dir, source }),
         }
@@ -322,6 +342,7 @@ impl ContainersBackend for Containers {
     fn restart(&self, reference: &str, timeout: Option<i64>) -> Result<(), BackendError> {
         self.0.do_stop(reference, timeout)?;
         self.0.do_start(reference)?;
+        self.0.entry(reference)?.event(&self.0.paths, "restart");
         Ok(())
     }
 
@@ -368,6 +389,7 @@ impl ContainersBackend for Containers {
         input: Option<InputReceiver>,
     ) -> Result<(), BackendError> {
         let entry = self.0.entry(id)?;
+        entry.event(&self.0.paths, "attach");
         Ok(follow::attach(&self.0.paths, &entry, streams, out, input)?)
     }
 
