@@ -10,6 +10,7 @@ mod events;
 pub mod exec;
 mod host;
 mod images;
+mod restart;
 mod system;
 
 use std::sync::Arc;
@@ -47,6 +48,7 @@ pub struct Engine {
     cgroups: berth_cgroups::HostConfig,
     memory: containers::Memory,
     execs: exec::Execs,
+    restarts: restart::Watchers,
 }
 
 impl Engine {
@@ -61,6 +63,7 @@ impl Engine {
             cgroups,
             memory: containers::Memory::default(),
             execs: exec::Execs::default(),
+            restarts: restart::Watchers::default(),
         }
     }
 

@@ -3,7 +3,7 @@
 //! the store and the monitors' state files, as `berth-run ps|stop|rm` do.
 
 mod config;
-mod entry;
+pub(crate) mod entry;
 mod error;
 mod follow;
 mod start;
@@ -117,6 +117,7 @@ impl crate::Engine {
         match start::start(&self.paths, &entry.id) {
             Ok(pid) => {
                 tracing::info!(id = %entry.id, pid, "started");
+                self.started_by_hand(&entry);
                 if entry.auto_remove() {
                     let engine = self.clone();
                     let id = entry.id.to_string();
@@ -180,6 +181,7 @@ impl crate::Engine {
         } else {
             Duration::from_secs(seconds as u64)
         };
+        self.stopping_by_hand(&entry);
         control::stop(&self.paths, entry.id.as_str(), timeout)?;
         Ok(true)
     }
@@ -270,6 +272,15 @@ impl crate::Engine {
     }
 }
 
+/// Starts registered container `id` as the API's start does, without its bookkeeping
+/// (a restart by its policy).
+pub(crate) fn start_registered(
+    paths: &berth_common::Paths,
+    id: &berth_common::ContainerId,
+) -> Result<i32, ContainerError> {
+    start::start(paths, id)
+}
+
 /// The id of running container `reference`; exec needs one.
 pub fn running_container(
     paths: &berth_common::Paths,
@@ -335,6 +346,7 @@ impl ContainersBackend for Containers {
         if entry.status() != Status::Running {
             return Err(ContainerError::NotRunning(entry.id.to_string()).into());
         }
+        self.0.stopping_by_hand(&entry);
         control::kill(&self.0.paths, entry.id.as_str(), number).map_err(ContainerError::from)?;
         Ok(())
     }
