@@ -256,3 +256,42 @@ fn a_stream_sees_a_start_after_it_connected_and_events_survive_a_restart() {
     daemon.docker_ok(["rm", "ev-live"]);
     sandbox.assert_nothing_left();
 }
+
+#[test]
+fn exec_records_create_start_and_die_with_its_command_and_code() {
+    let sandbox = Sandbox::with_probe();
+    let daemon = Daemon::start(&sandbox);
+    let since = (unix_now() - 1).to_string();
+    daemon.docker_ok([
+        "run",
+        "-d",
+        "--name",
+        "ev-exec",
+        "probe:latest",
+        "sh",
+        "-c",
+        "while true; do sleep 0.1; done",
+    ]);
+    let out = daemon.docker(["exec", "ev-exec", "sh", "-c", "exit 4"]);
+    assert_eq!(out.status.code(), Some(4));
+    let starts = past_events(&daemon, &since, &["--filter", "event=exec_start"]);
+    let actions: Vec<&str> = starts
+        .iter()
+        .map(|e| e["Action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["exec_start: sh -c exit 4"]);
+    let all = past_events(&daemon, &since, &["--filter", "container=ev-exec"]);
+    let die = all
+        .iter()
+        .find(|e| e["Action"] == "exec_die")
+        .expect("exec_die");
+    assert_eq!(die["Actor"]["Attributes"]["exitCode"], "4");
+    assert_eq!(die["Actor"]["Attributes"]["name"], "ev-exec");
+    let exec_id = &die["Actor"]["Attributes"]["execID"];
+    assert!(all
+        .iter()
+        .any(|e| e["Action"] == "exec_create: sh -c exit 4"
+            && &e["Actor"]["Attributes"]["execID"] == exec_id));
+    daemon.docker_ok(["rm", "-f", "ev-exec"]);
+    sandbox.assert_nothing_left();
+}
