@@ -333,6 +333,7 @@ impl ContainersBackend for Containers {
             let number = signal_number(Some(signal), libc::SIGTERM)?;
             let entry = self.0.entry(reference)?;
             if entry.status() == Status::Running {
+                self.0.stopping_by_hand(&entry);
                 control::kill(&self.0.paths, entry.id.as_str(), number)
                     .map_err(ContainerError::from)?;
             }
