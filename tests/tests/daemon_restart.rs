@@ -212,3 +212,15 @@ fn a_container_outlives_a_sigkilled_daemon_whole() {
     daemon.docker_ok(["rm", "rs-adopt"]);
     sandbox.assert_nothing_left();
 }
+
+#[test]
+fn auto_remove_with_a_restart_policy_is_refused() {
+    let sandbox = Sandbox::with_probe();
+    let daemon = Daemon::start(&sandbox);
+    let body = r#"{"Image":"probe:latest","Cmd":["true"],"HostConfig":{"AutoRemove":true,"RestartPolicy":{"Name":"always"}}}"#;
+    let answer = daemon.http("POST", "/containers/create", body);
+    assert!(answer.starts_with("HTTP/1.0 400"), "{answer}");
+    assert!(answer.contains("can't create 'AutoRemove' container with restart policy"));
+    assert!(daemon.docker_ok(["ps", "-aq"]).trim().is_empty());
+    sandbox.assert_nothing_left();
+}

@@ -44,6 +44,10 @@ impl crate::Engine {
     }
 
     fn do_create(&self, name: Option<String>, body: CreateBody) -> Result<String, ContainerError> {
+        let policy = crate::restart::Policy::of(body.host_config.restart_policy.as_ref());
+        if body.host_config.auto_remove && policy != crate::restart::Policy::No {
+            return Err(ContainerError::AutoRemoveWithRestart);
+        }
         let store = berth_image::Store::open(self.paths.clone())?;
         let image = store
             .resolve(&body.image)
