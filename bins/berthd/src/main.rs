@@ -59,6 +59,8 @@ fn run(
         )?;
         let engine = Arc::new(berth_engine::Engine::new(paths, settings.engine.clone()));
         let app = berth_api::router(engine.backend());
+        // Containers adopted from the last daemon are watched again; restart policies apply.
+        engine.resume_restarts();
         tracing::info!(hosts = ?settings.hosts, root = %settings.root.display(), "berthd serving");
         let running = settings.clone();
         let until_stopped = termination(move || reload(&cli, &running, &level));

@@ -7,6 +7,7 @@
 pub mod container_ops;
 pub mod containers;
 mod error;
+pub mod events;
 pub mod exec;
 pub mod filters;
 pub mod images;
@@ -23,6 +24,7 @@ use axum::Router;
 pub use container_ops::{ContainerOpsBackend, StatsSample};
 pub use containers::ContainersBackend;
 pub use error::{status_of, ApiError, BackendError};
+pub use events::EventsBackend;
 pub use exec::ExecBackend;
 pub use images::ImagesBackend;
 pub use system::SystemBackend;
@@ -36,6 +38,7 @@ pub struct Backend {
     pub container_ops: Arc<dyn ContainerOpsBackend>,
     pub containers: Arc<dyn ContainersBackend>,
     pub exec: Arc<dyn ExecBackend>,
+    pub events: Arc<dyn EventsBackend>,
 }
 
 /// The whole API: every resource's routes, behind version negotiation and the headers
@@ -47,6 +50,7 @@ pub fn router(backend: Backend) -> Versioned {
         .merge(container_ops::routes())
         .merge(containers::routes())
         .merge(exec::routes())
+        .merge(events::routes())
         .fallback(|| async { ApiError::not_found("page not found") })
         .with_state(backend);
     Versioned::new(routes)

@@ -4,6 +4,7 @@
 pub mod edge;
 pub mod error_kind;
 pub mod error_list;
+pub mod events;
 pub mod fault;
 pub mod human;
 pub mod identity;

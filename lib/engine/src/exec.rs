@@ -180,10 +180,12 @@ impl ExecEngine {
         instance.running = true;
         instance.pid = child.id() as i32;
         instance.master = master.clone();
+        exec_event(self.0.paths(), &instance, id, "exec_start", None);
         drop(instance);
         let Some(out) = out else {
             let shared = shared.clone();
-            std::thread::spawn(move || finish(&shared, child.wait().ok()));
+            let (paths, id) = (self.0.paths().clone(), id.to_string());
+            std::thread::spawn(move || finish(&paths, &id, &shared, child.wait().ok()));
             return Ok(());
         };
         std::thread::scope(|scope| {
@@ -213,7 +215,7 @@ impl ExecEngine {
                     let _ = errors.join();
                 }
             }
-            finish(&shared, wait(&mut child));
+            finish(self.0.paths(), id, &shared, wait(&mut child));
         });
         Ok(())
     }
@@ -223,11 +225,57 @@ fn wait(child: &mut Child) -> Option<std::process::ExitStatus> {
     child.wait().ok()
 }
 
-fn finish(shared: &Mutex<Instance>, status: Option<std::process::ExitStatus>) {
+fn finish(
+    paths: &berth_common::Paths,
+    id: &str,
+    shared: &Mutex<Instance>,
+    status: Option<std::process::ExitStatus>,
+) {
     let mut instance = shared.lock().expect("exec");
     instance.running = false;
     instance.master = None;
-    instance.exit_code = Some(status.and_then(|s| s.code()).unwrap_or(-1));
+    let code = status.and_then(|s| s.code()).unwrap_or(-1);
+    instance.exit_code = Some(code);
+    exec_event(paths, &instance, id, "exec_die", Some(code));
+}
+
+/// docker's exec events: `exec_create: CMD…`, `exec_start: CMD…` and `exec_die` (with
+/// the exit code), each an event of the container with the exec's id.
+fn exec_event(
+    paths: &berth_common::Paths,
+    instance: &Instance,
+    exec_id: &str,
+    action: &str,
+    code: Option<i32>,
+) {
+    let Ok(Some(entry)) = crate::containers::entry::Entry::read(paths, &instance.container) else {
+        return;
+    };
+    let action = match code {
+        Some(_) => action.to_string(),
+        None => {
+            let cmd: Vec<&str> = instance
+                .body
+                .cmd
+                .iter()
+                .flatten()
+                .map(String::as_str)
+                .collect();
+            format!("{action}: {}", cmd.join(" "))
+        }
+    };
+    let mut event = berth_common::events::Event::container(
+        paths,
+        &action,
+        &entry.id,
+        &entry.name(),
+        &entry.image(),
+    )
+    .with("execID", exec_id);
+    if let Some(code) = code {
+        event = event.with("exitCode", code.to_string());
+    }
+    berth_common::events::emit(paths, &event);
 }
 
 fn copy_output(mut from: impl Read, kind: StreamKind, out: &OutputSink) {
@@ -272,6 +320,7 @@ impl ExecBackend for ExecEngine {
             exit_code: None,
             master: None,
         };
+        exec_event(self.0.paths(), &instance, &exec_id, "exec_create", None);
         self.0
             .execs
             .instances

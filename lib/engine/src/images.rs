@@ -200,10 +200,17 @@ impl ImagesBackend for Engine {
     fn tag(&self, name: &str, repo: &str, tag: &str) -> Result<(), BackendError> {
         let store = self.store()?;
         let image = store.resolve(name).map_err(|e| image_error(name, e))?;
+        let new_name = format!("{repo}:{tag}");
         store
-            .tag(&image, &format!("{repo}:{tag}"))
-            .map(|_| ())
-            .map_err(|e| image_error(name, e))
+            .tag(&image, &new_name)
+            .map_err(|e| image_error(name, e))?;
+        // docker's events carry the familiar form (the CLI sends the full one).
+        let familiar = new_name
+            .strip_prefix("docker.io/library/")
+            .or_else(|| new_name.strip_prefix("docker.io/"))
+            .unwrap_or(&new_name);
+        self.image_event("tag", &image.id.to_string(), familiar);
+        Ok(())
     }
 
     fn remove(
@@ -244,7 +251,13 @@ impl ImagesBackend for Engine {
             .map_err(|e| image_error(name, e))?
             .iter()
             .any(|i| i.id == image.id);
+        for item in &items {
+            if let Some(n) = &item.untagged {
+                self.image_event("untag", &image.id.to_string(), n);
+            }
+        }
         if !still_there {
+            self.image_event("delete", &image.id.to_string(), "");
             items.push(ImageDeleteResponseItem {
                 untagged: None,
                 deleted: Some(image.id.to_string()),
@@ -304,6 +317,10 @@ impl ImagesBackend for Engine {
                 .replace(&path.display().to_string(), "the archive");
             BackendError::new(e.kind(), format!("load: {message}"))
         })?;
+        for image in &images {
+            let name = image.names.first().map_or("", String::as_str);
+            self.image_event("load", &image.id.to_string(), name);
+        }
         Ok(images
             .into_iter()
             .flat_map(|i| {
@@ -334,7 +351,23 @@ impl ImagesBackend for Engine {
             }
         }
         save(&store, &items, SaveFormat::DockerArchive, dest)
-            .map_err(|e| BackendError::new(e.kind(), format!("save: {e}")))
+            .map_err(|e| BackendError::new(e.kind(), format!("save: {e}")))?;
+        for item in &items {
+            let name = item.names.first().map_or("", String::as_str);
+            self.image_event("save", &item.image.id.to_string(), name);
+        }
+        Ok(())
+    }
+}
+
+impl crate::Engine {
+    /// Records an image event: the image's id, `name` the reference it concerns.
+    fn image_event(&self, action: &str, id: &str, name: &str) {
+        use berth_common::events::{emit, Event, Kind};
+        emit(
+            self.paths(),
+            &Event::new(Kind::Image, action, id).with("name", name),
+        );
     }
 }
 

@@ -6,9 +6,11 @@
 mod container_ops;
 pub mod containers;
 mod daemon_lock;
+mod events;
 pub mod exec;
 mod host;
 mod images;
+mod restart;
 mod system;
 
 use std::sync::Arc;
@@ -46,6 +48,7 @@ pub struct Engine {
     cgroups: berth_cgroups::HostConfig,
     memory: containers::Memory,
     execs: exec::Execs,
+    restarts: restart::Watchers,
 }
 
 impl Engine {
@@ -60,6 +63,7 @@ impl Engine {
             cgroups,
             memory: containers::Memory::default(),
             execs: exec::Execs::default(),
+            restarts: restart::Watchers::default(),
         }
     }
 
@@ -79,6 +83,7 @@ impl Engine {
             container_ops: self.clone(),
             containers: Arc::new(containers::Containers(self.clone())),
             exec: Arc::new(exec::ExecEngine(self.clone())),
+            events: self.clone(),
         }
     }
 }

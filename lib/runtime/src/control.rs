@@ -26,7 +26,14 @@ pub fn kill(paths: &Paths, reference: &str, signal: i32) -> Result<RunState, Run
             source: std::io::Error::last_os_error(),
         });
     }
+    killed(paths, &state, signal);
     Ok(state)
+}
+
+/// The `kill` event docker records for each signal sent, by stop too.
+fn killed(paths: &Paths, state: &RunState, signal: i32) {
+    let event = crate::events::of(paths, "kill", state).with("signal", signal.to_string());
+    berth_common::events::emit(paths, &event);
 }
 
 /// The stop signal, then SIGKILL to every process of the container after `timeout`; waits
@@ -38,7 +45,9 @@ pub fn stop(paths: &Paths, reference: &str, timeout: Duration) -> Result<RunStat
     }
     // SAFETY: kill has no memory effects.
     unsafe { libc::kill(state.pid, state.stop_signal) };
+    killed(paths, &state, state.stop_signal);
     if !wait_exit(&state, timeout) {
+        killed(paths, &state, libc::SIGKILL);
         if let Some(cgroup) = &state.record.cgroup {
             let _ = berth_cgroups::kill_all(cgroup, berth_cgroups::DEFAULT_TIMEOUT);
         }
@@ -49,6 +58,7 @@ pub fn stop(paths: &Paths, reference: &str, timeout: Duration) -> Result<RunStat
         wait_exit(&state, Duration::from_secs(10));
     }
     wait_monitor(&state, Duration::from_secs(10));
+    crate::events::emit(paths, "stop", &state);
     Ok(state::find(paths, &state.id).unwrap_or(state))
 }
 
@@ -100,6 +110,8 @@ pub fn remove(
     let Some(state) = RunState::read(paths, &id)? else {
         return remove_unstarted(paths, reference, &id, force, cgroups);
     };
+    // Made before the container's directory (and the attributes it holds) goes.
+    let destroyed = crate::events::of(paths, "destroy", &state);
     if state.is_running() {
         if !force {
             return Err(RunError::Running {
@@ -122,6 +134,7 @@ pub fn remove(
         std::fs::remove_dir_all(&dir)
             .map_err(|source| RunError::RemoveState { path: dir, source })?;
     }
+    berth_common::events::emit(paths, &destroyed);
     Ok(state.id.to_string())
 }
 
@@ -266,10 +279,17 @@ pub fn teardown_exited(paths: &Paths, id: &str) -> Result<(), RunError> {
         state.write(paths)?;
         let _ = std::fs::remove_file(state::dir(paths, id).join(state::EXIT_FILE));
     }
+    // The first reader of the code berth-monitor wrote records the exit.
+    crate::events::exited(paths, &state);
+    let destroyed = crate::events::of(paths, "destroy", &state);
     crate::Teardown::for_record(paths, &state.record, state.auto_remove)
         .run()
         .finish(|errors| RunError::Teardown {
             container: short(id).to_string(),
             errors,
-        })
+        })?;
+    if state.auto_remove {
+        berth_common::events::emit(paths, &destroyed);
+    }
+    Ok(())
 }

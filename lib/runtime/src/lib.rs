@@ -9,6 +9,7 @@ pub mod control;
 mod control_tests;
 pub mod detach_keys;
 mod error;
+mod events;
 pub mod exec;
 pub mod logs;
 mod monitor;
@@ -80,6 +81,8 @@ pub fn prepare_as(
     // never a process killed with half a container in place.
     let setup_first = berth_common::TerminationBlocked::new();
     let mut record = trace.stage("image", || image_record(paths, &request.image))?;
+    // A container registered before (by a daemon's create) had its create recorded then.
+    let new = container.is_none();
     if container.is_some() {
         record.container = container;
     }
@@ -143,6 +146,17 @@ pub fn prepare_as(
         return Err(RunError::Interrupted { signal });
     }
     drop(setup_first);
+    if new {
+        let part = record
+            .container
+            .as_ref()
+            .expect("prepared containers have an id");
+        let name = part.name.as_ref().map_or("", |n| n.as_str());
+        berth_common::events::emit(
+            paths,
+            &berth_common::events::Event::container(paths, "create", &id, name, &request.image),
+        );
+    }
     Ok(Prepared {
         record,
         spec,
@@ -173,6 +187,7 @@ pub fn run(paths: &Paths, request: &RunRequest, trace: &mut Trace) -> Result<Out
     if let Err(e) = run_state.write(paths) {
         tracing::warn!(error = %e, "cannot write the container state");
     }
+    events::emit(paths, "start", &run_state);
     berth_common::fault::point("run:started");
     // With a terminal: berth keeps only the master; the output ends when the container does.
     let output = match prepared.spec.tty.take() {
@@ -196,7 +211,12 @@ pub fn run(paths: &Paths, request: &RunRequest, trace: &mut Trace) -> Result<Out
     if !request.rm {
         let _ = run_state.write(paths);
     }
-    for error in prepared.teardown.run_after_exit(trace) {
+    events::exited(paths, &run_state);
+    let errors = prepared.teardown.run_after_exit(trace);
+    if request.rm && errors.is_empty() {
+        events::emit(paths, "destroy", &run_state);
+    }
+    for error in errors {
         tracing::error!(%error, "teardown");
     }
     Ok(Outcome { code, oom_killed })

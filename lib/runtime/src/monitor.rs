@@ -73,7 +73,10 @@ pub fn start_detached(
     // only on failure); WNOHANG never blocks.
     unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
     match serde_json::from_str::<Report>(&text) {
-        Ok(Report::Started { state }) => Ok(*state),
+        Ok(Report::Started { state }) => {
+            crate::events::emit(paths, "start", &state);
+            Ok(*state)
+        }
         Ok(Report::Failed { code, message }) => Err(RunError::Start(
             berth_process::SpawnError::Child(sync::ChildFailure { code, message }),
         )),
@@ -241,7 +244,12 @@ fn monitor(
     if !auto_remove {
         let _ = run_state.write(paths);
     }
-    for error in teardown.run() {
+    crate::events::exited(paths, &run_state);
+    let errors = teardown.run();
+    if auto_remove && errors.is_empty() {
+        crate::events::emit(paths, "destroy", &run_state);
+    }
+    for error in errors {
         tracing::error!(%error, "teardown");
     }
     0

@@ -28,11 +28,17 @@ impl ContainerOpsBackend for Engine {
     }
 
     fn pause(&self, reference: &str) -> Result<(), BackendError> {
-        pause::pause(&find(self, reference)?)
+        let state = find(self, reference)?;
+        pause::pause(&state)?;
+        crate::events::record_state(self.paths(), "pause", &state);
+        Ok(())
     }
 
     fn unpause(&self, reference: &str) -> Result<(), BackendError> {
-        pause::unpause(&find(self, reference)?)
+        let state = find(self, reference)?;
+        pause::unpause(&state)?;
+        crate::events::record_state(self.paths(), "unpause", &state);
+        Ok(())
     }
 }
 

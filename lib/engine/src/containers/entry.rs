@@ -119,6 +119,20 @@ impl Entry {
             || self.state.as_ref().is_some_and(|s| s.auto_remove)
     }
 
+    /// The image as the user named it.
+    pub fn image(&self) -> String {
+        match (&self.created, &self.state) {
+            (Some(c), _) => c.body.image.clone(),
+            (None, Some(s)) => s.image.clone(),
+            (None, None) => String::new(),
+        }
+    }
+
+    /// Records a container event of this container.
+    pub fn event(&self, paths: &berth_common::Paths, action: &str) {
+        crate::events::record(paths, action, &self.id, &self.name(), &self.image());
+    }
+
     pub fn name(&self) -> String {
         match &self.part.name {
             Some(n) => n.as_str().to_string(),

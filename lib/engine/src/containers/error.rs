@@ -17,6 +17,10 @@ pub enum ContainerError {
     NotRunning(String),
     #[error("invalid signal: {0}")]
     BadSignal(String),
+    /// dockerd's words: berthd removes an AutoRemove container when it exits, so it
+    /// cannot restart it.
+    #[error("can't create 'AutoRemove' container with restart policy")]
+    AutoRemoveWithRestart,
     /// The start failed; `message` carries the words the CLI maps to exit codes 126/127.
     #[error("{message}")]
     Start { message: String, kind: ErrorKind },
@@ -49,7 +53,9 @@ impl ContainerError {
         match self {
             ContainerError::NotFound(_) | ContainerError::NoImage(_) => ErrorKind::NotFound,
             ContainerError::RemoveRunning(_) | ContainerError::NotRunning(_) => ErrorKind::Conflict,
-            ContainerError::BadSignal(_) => ErrorKind::InvalidInput,
+            ContainerError::BadSignal(_) | ContainerError::AutoRemoveWithRestart => {
+                ErrorKind::InvalidInput
+            }
             ContainerError::NoConfig(_) => ErrorKind::Conflict,
             ContainerError::Start { kind, .. } => *kind,
             ContainerError::Helper { .. } => ErrorKind::Internal,

@@ -3,7 +3,7 @@
 //! the store and the monitors' state files, as `berth-run ps|stop|rm` do.
 
 mod config;
-mod entry;
+pub(crate) mod entry;
 mod error;
 mod follow;
 mod start;
@@ -44,6 +44,10 @@ impl crate::Engine {
     }
 
     fn do_create(&self, name: Option<String>, body: CreateBody) -> Result<String, ContainerError> {
+        let policy = crate::restart::Policy::of(body.host_config.restart_policy.as_ref());
+        if body.host_config.auto_remove && policy != crate::restart::Policy::No {
+            return Err(ContainerError::AutoRemoveWithRestart);
+        }
         let store = berth_image::Store::open(self.paths.clone())?;
         let image = store
             .resolve(&body.image)
@@ -84,6 +88,16 @@ impl crate::Engine {
                 return Err(e.into());
             }
         }
+        // Every event of the container carries its labels, as docker's do.
+        let labels = created.body.labels.clone().unwrap_or_default();
+        let labels = labels.into_iter().collect();
+        if let Err(e) =
+            berth_common::events::set_container_attributes(&self.paths, &part.id, &labels)
+        {
+            tracing::warn!(id = %part.id, "event attributes: {e}");
+        }
+        let name = part.name.as_ref().map_or("", |n| n.as_str());
+        crate::events::record(&self.paths, "create", &part.id, name, &created.body.image);
         // The log exists from the start, so an attach made before the start follows the
         // file the monitor appends to.
         let log = berth_runtime::state::log_path(&self.paths, &part.id);
@@ -107,6 +121,7 @@ impl crate::Engine {
         match start::start(&self.paths, &entry.id) {
             Ok(pid) => {
                 tracing::info!(id = %entry.id, pid, "started");
+                self.started_by_hand(&entry);
                 if entry.auto_remove() {
                     let engine = self.clone();
                     let id = entry.id.to_string();
@@ -170,6 +185,7 @@ impl crate::Engine {
         } else {
             Duration::from_secs(seconds as u64)
         };
+        self.stopping_by_hand(&entry);
         control::stop(&self.paths, entry.id.as_str(), timeout)?;
         Ok(true)
     }
@@ -195,8 +211,18 @@ impl crate::Engine {
         }
         let _lock = registry::lock(&self.paths)?;
         let dir = self.paths.container_dir(&entry.id);
+        let destroyed = berth_common::events::Event::container(
+            &self.paths,
+            "destroy",
+            &entry.id,
+            &entry.name(),
+            &entry.image(),
+        );
         match std::fs::remove_dir_all(&dir) {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                berth_common::events::emit(&self.paths, &destroyed);
+                Ok(())
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(source) => Err(ContainerError::Io { path: dir, source }),
         }
@@ -248,6 +274,15 @@ impl crate::Engine {
             std::thread::sleep(POLL);
         }
     }
+}
+
+/// Starts registered container `id` as the API's start does, without its bookkeeping
+/// (a restart by its policy).
+pub(crate) fn start_registered(
+    paths: &berth_common::Paths,
+    id: &berth_common::ContainerId,
+) -> Result<i32, ContainerError> {
+    start::start(paths, id)
 }
 
 /// The id of running container `reference`; exec needs one.
@@ -302,6 +337,7 @@ impl ContainersBackend for Containers {
             let number = signal_number(Some(signal), libc::SIGTERM)?;
             let entry = self.0.entry(reference)?;
             if entry.status() == Status::Running {
+                self.0.stopping_by_hand(&entry);
                 control::kill(&self.0.paths, entry.id.as_str(), number)
                     .map_err(ContainerError::from)?;
             }
@@ -315,6 +351,7 @@ impl ContainersBackend for Containers {
         if entry.status() != Status::Running {
             return Err(ContainerError::NotRunning(entry.id.to_string()).into());
         }
+        self.0.stopping_by_hand(&entry);
         control::kill(&self.0.paths, entry.id.as_str(), number).map_err(ContainerError::from)?;
         Ok(())
     }
@@ -322,6 +359,7 @@ impl ContainersBackend for Containers {
     fn restart(&self, reference: &str, timeout: Option<i64>) -> Result<(), BackendError> {
         self.0.do_stop(reference, timeout)?;
         self.0.do_start(reference)?;
+        self.0.entry(reference)?.event(&self.0.paths, "restart");
         Ok(())
     }
 
@@ -368,6 +406,7 @@ impl ContainersBackend for Containers {
         input: Option<InputReceiver>,
     ) -> Result<(), BackendError> {
         let entry = self.0.entry(id)?;
+        entry.event(&self.0.paths, "attach");
         Ok(follow::attach(&self.0.paths, &entry, streams, out, input)?)
     }
 

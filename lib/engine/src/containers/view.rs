@@ -150,6 +150,8 @@ pub fn inspect(paths: &Paths, entry: &Entry) -> Value {
     let (ports_map, _) = ports(entry);
     let (networks, first) = networks(entry);
     let state = entry.state.as_ref();
+    let restart = crate::restart::RestartRecord::read(paths, &entry.id);
+    let restarting = restart.restarting && status != Status::Running;
     let started = state.map_or(ZERO_TIME.to_string(), |s| s.created.clone());
     let finished = entry.finished().unwrap_or_else(|| ZERO_TIME.into());
     let (body, host_config) = match &entry.created {
@@ -176,9 +178,9 @@ pub fn inspect(paths: &Paths, entry: &Entry) -> Value {
         "Path": command.first().cloned().unwrap_or_default(),
         "Args": command.iter().skip(1).collect::<Vec<_>>(),
         "State": {
-            "Status": status.as_str(),
+            "Status": if restarting { "restarting" } else { status.as_str() },
             "Running": status == Status::Running,
-            "Paused": false, "Restarting": false,
+            "Paused": false, "Restarting": restarting,
             "OOMKilled": state.is_some_and(|s| s.oom_killed),
             "Dead": false,
             "Pid": if status == Status::Running { state.map_or(0, |s| s.pid) } else { 0 },
@@ -191,7 +193,7 @@ pub fn inspect(paths: &Paths, entry: &Entry) -> Value {
         "ResolvConfPath": "", "HostnamePath": "", "HostsPath": "",
         "LogPath": berth_runtime::state::log_path(paths, &entry.id),
         "Name": format!("/{}", entry.name()),
-        "RestartCount": 0,
+        "RestartCount": restart.count,
         "Driver": "overlay2",
         "Platform": "linux",
         "MountLabel": "", "ProcessLabel": "", "AppArmorProfile": "",

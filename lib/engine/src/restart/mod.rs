@@ -1,0 +1,217 @@
+//! Restart policies applied: berthd watches each container it knows of that has a policy
+//! (one blocking thread each, asleep on a pidfd of the container's monitor), and when the
+//! monitor has recorded the exit and torn down, restarts it as the policy says, after
+//! docker's back-off. At daemon start it watches the running ones again (adopted from the
+//! last daemon) and starts the stopped `always` and `unless-stopped` ones. What must
+//! survive the daemon (the count, the manual stop) is in the container's `restart.json`.
+
+mod policy;
+mod record;
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use berth_common::ContainerId;
+
+pub use policy::Policy;
+pub use record::RestartRecord;
+
+use crate::containers::entry::{Entry, Status};
+use crate::Engine;
+
+/// The containers being watched (one watcher each).
+#[derive(Default)]
+pub struct Watchers {
+    watching: Mutex<HashSet<String>>,
+}
+
+/// Removes its container from the watched set when the watcher ends.
+struct Claim<'a> {
+    watchers: &'a Watchers,
+    id: String,
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        self.watchers
+            .watching
+            .lock()
+            .expect("watchers")
+            .remove(&self.id);
+    }
+}
+
+impl Watchers {
+    fn claim(&self, id: &str) -> Option<Claim<'_>> {
+        let fresh = self
+            .watching
+            .lock()
+            .expect("watchers")
+            .insert(id.to_string());
+        fresh.then(|| Claim {
+            watchers: self,
+            id: id.to_string(),
+        })
+    }
+}
+
+/// The policy container `entry` was created with (none for berth-run's containers).
+pub fn policy_of(entry: &Entry) -> Policy {
+    entry.created.as_ref().map_or(Policy::No, |c| {
+        Policy::of(c.body.host_config.restart_policy.as_ref())
+    })
+}
+
+impl Engine {
+    /// A start through the API: the count and the manual stop are reset (as dockerd
+    /// does), and the container is watched if its policy may restart it.
+    pub(crate) fn started_by_hand(self: &Arc<Self>, entry: &Entry) {
+        RestartRecord::update(&self.paths, &entry.id, |r| *r = RestartRecord::default());
+        self.watch(entry);
+    }
+
+    /// A stop or kill through the API: the policy restarts it no more.
+    pub(crate) fn stopping_by_hand(&self, entry: &Entry) {
+        if policy_of(entry) != Policy::No {
+            RestartRecord::update(&self.paths, &entry.id, |r| r.manually_stopped = true);
+        }
+    }
+
+    fn watch(self: &Arc<Self>, entry: &Entry) {
+        if policy_of(entry) == Policy::No {
+            return;
+        }
+        let engine = self.clone();
+        let id = entry.id.clone();
+        std::thread::spawn(move || engine.watch_here(&id));
+    }
+
+    /// At daemon start: watch what runs, start what the policies start with the daemon.
+    /// On a thread of its own: berthd serves meanwhile.
+    pub fn resume_restarts(self: &Arc<Self>) {
+        let engine = self.clone();
+        std::thread::spawn(move || {
+            for entry in Entry::all(&engine.paths) {
+                let policy = policy_of(&entry);
+                if policy == Policy::No {
+                    continue;
+                }
+                let record = RestartRecord::read(&engine.paths, &entry.id);
+                let start = entry.state.is_some()
+                    && entry.status() != Status::Running
+                    && (record.restarting || policy.starts_with_daemon(record.manually_stopped));
+                if start {
+                    tracing::info!(id = %entry.id, "starting with the daemon (restart policy)");
+                    match crate::containers::start_registered(&engine.paths, &entry.id) {
+                        Ok(_) => RestartRecord::update(&engine.paths, &entry.id, |r| {
+                            r.restarting = false;
+                            r.manually_stopped = false;
+                        }),
+                        Err(e) => {
+                            tracing::warn!(id = %entry.id, "start with the daemon: {e}");
+                            continue;
+                        }
+                    }
+                }
+                engine.watch(&entry);
+            }
+        });
+    }
+
+    /// The watcher's life: each time the run ends, restart or stop watching.
+    fn watch_here(self: &Arc<Self>, id: &ContainerId) {
+        let Some(_claim) = self.restarts.claim(id.as_str()) else {
+            return;
+        };
+        let mut backoff = policy::Backoff::default();
+        loop {
+            let began = Instant::now();
+            let Some(code) = wait_run_over(&self.paths, id) else {
+                return;
+            };
+            let Ok(Some(entry)) = Entry::read(&self.paths, id) else {
+                return;
+            };
+            let policy = policy_of(&entry);
+            let record = RestartRecord::read(&self.paths, id);
+            let delay = backoff.next(began.elapsed());
+            if !policy.restarts_after_exit(code, record.count, record.manually_stopped) {
+                return;
+            }
+            RestartRecord::update(&self.paths, id, |r| {
+                r.count += 1;
+                r.restarting = true;
+            });
+            std::thread::sleep(delay);
+            let record = RestartRecord::read(&self.paths, id);
+            let still_wanted = !record.manually_stopped
+                && Entry::read(&self.paths, id)
+                    .ok()
+                    .flatten()
+                    .is_some_and(|e| e.status() != Status::Running);
+            let result = if still_wanted {
+                crate::containers::start_registered(&self.paths, id).map(drop)
+            } else {
+                Ok(())
+            };
+            RestartRecord::update(&self.paths, id, |r| r.restarting = false);
+            if let Err(e) = result {
+                tracing::warn!(%id, "restart: {e}");
+                return;
+            }
+            if record.manually_stopped {
+                return;
+            }
+        }
+    }
+}
+
+/// Waits until the container's run is over: its exit recorded and its monitor gone (the
+/// teardown done, so it can start again). Its exit code; None when it is gone or never ran.
+fn wait_run_over(paths: &berth_common::Paths, id: &ContainerId) -> Option<i64> {
+    loop {
+        let entry = Entry::read(paths, id).ok().flatten()?;
+        let state = entry.state.as_ref()?;
+        if entry.status() != Status::Running {
+            if let Some(code) = entry.recorded_exit() {
+                if !berth_runtime::control::alive(state.monitor_pid) {
+                    return Some(code);
+                }
+            } else if !berth_runtime::control::alive(state.monitor_pid) {
+                // A monitor that died without a word (SIGKILL): nothing will record more.
+                return Some(entry.exit_code());
+            }
+        }
+        sleep_on(state.monitor_pid, Duration::from_secs(1));
+    }
+}
+
+/// Sleeps until process `pid` ends, at most `timeout` (a short nap without pidfds).
+fn sleep_on(pid: i32, timeout: Duration) {
+    use std::os::fd::AsRawFd;
+    match pidfd_open(pid) {
+        Some(fd) => {
+            let mut poll = libc::pollfd {
+                fd: fd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one initialised pollfd of an fd we own; poll only writes revents.
+            unsafe { libc::poll(&mut poll, 1, timeout.as_millis() as i32) };
+        }
+        None => std::thread::sleep(Duration::from_millis(50)),
+    }
+}
+
+/// A pidfd of `pid`: readable once the process has ended.
+fn pidfd_open(pid: i32) -> Option<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: the fd was just returned to us and nothing else owns it.
+    Some(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) })
+}
