@@ -10,6 +10,8 @@ pub mod exec;
 mod host;
 mod images;
 mod system;
+mod system_df;
+mod volumes;
 
 use std::sync::Arc;
 
@@ -79,6 +81,8 @@ impl Engine {
             container_ops: self.clone(),
             containers: Arc::new(containers::Containers(self.clone())),
             exec: Arc::new(exec::ExecEngine(self.clone())),
+            volumes: self.clone(),
+            system_df: Arc::new(system_df::SystemDf(self.clone())),
         }
     }
 }

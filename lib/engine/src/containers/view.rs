@@ -131,14 +131,20 @@ fn mounts(entry: &Entry) -> Vec<Value> {
         .iter()
         .map(|m| {
             let kind = serde_json::to_value(m.kind).unwrap_or(json!("bind"));
-            json!({
+            let mut mount = json!({
                 "Type": kind,
                 "Source": m.source.as_ref().map(|s| s.display().to_string()).unwrap_or_default(),
                 "Destination": m.target,
                 "Name": m.volume,
                 "RW": !m.readonly,
                 "Mode": "", "Propagation": "",
-            })
+            });
+            // A volume shows as one even when its options mount it as a tmpfs.
+            if m.volume.is_some() {
+                mount["Type"] = json!("volume");
+                mount["Driver"] = json!("local");
+            }
+            mount
         })
         .collect()
 }
