@@ -260,6 +260,34 @@ fn the_local_drivers_tmpfs_and_bind_options_are_mounted() {
         out.contains(" /t tmpfs ") && out.contains("size=65536k"),
         "{out}"
     );
+    // Mounted as a tmpfs, it is still the volume a container uses.
+    let id = daemon.docker_ok([
+        "run",
+        "-d",
+        "-v",
+        "tvol:/t",
+        "probe:latest",
+        "sh",
+        "-c",
+        "while true; do sleep 0.1; done",
+    ]);
+    let id = id.trim();
+    let mounts: Value =
+        serde_json::from_str(&daemon.docker_ok(["inspect", "--format", "{{json .Mounts}}", id]))
+            .unwrap();
+    assert_eq!(mounts[0]["Type"], "volume", "{mounts}");
+    assert_eq!(mounts[0]["Name"], "tvol", "{mounts}");
+    assert_eq!(
+        mounts[0]["Source"],
+        sandbox
+            .store
+            .root()
+            .join("volumes/tvol/_data")
+            .display()
+            .to_string()
+    );
+    assert!(!daemon.docker(["volume", "rm", "tvol"]).status.success());
+    daemon.docker_ok(["rm", "-f", id]);
 
     let host = sandbox.store.work("hostdir");
     std::fs::create_dir_all(&host).unwrap();

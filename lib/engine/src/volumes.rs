@@ -37,6 +37,10 @@ fn check_name(name: &str) -> Result<(), BackendError> {
     })
 }
 
+fn registry_lock(paths: &Paths) -> Result<registry::RegistryLock, BackendError> {
+    registry::lock(paths).map_err(|e| BackendError::new(e.kind(), e.to_string()))
+}
+
 /// The ids of the containers that refer to volume `name`: those whose mounts name it, and
 /// those created (by berthd) with a `-v`/`--mount` of it that have not mounted yet.
 pub(crate) fn users(paths: &Paths, name: &str) -> Result<Vec<String>, BackendError> {
@@ -235,6 +239,9 @@ impl VolumesBackend for crate::Engine {
     }
 
     fn remove(&self, name: &str, force: bool) -> Result<(), BackendError> {
+        // The registry's lock first, as a container's setup and teardown take it before
+        // the volume's: none can mount or make the volume meanwhile.
+        let _registry = registry_lock(&self.paths)?;
         let _lock = store::lock_volume(&self.paths, name).map_err(rootfs_error)?;
         if store::read_info(&self.paths, name)
             .map_err(rootfs_error)?
@@ -258,6 +265,7 @@ impl VolumesBackend for crate::Engine {
     fn prune(&self, filters: &Filters) -> Result<VolumePruneResponse, BackendError> {
         filters.only(&["label", "label!", "all"])?;
         let all = bool_filter(filters.get("all"), "all")?.unwrap_or(false);
+        let _registry = registry_lock(&self.paths)?;
         let mut deleted = Vec::new();
         let mut reclaimed = 0u64;
         for info in store::list_volumes(&self.paths).map_err(rootfs_error)? {
