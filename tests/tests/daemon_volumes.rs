@@ -229,6 +229,38 @@ fn docker_run_v_shares_a_volume_and_removal_waits_for_its_containers() {
 }
 
 #[test]
+fn docker_run_v_path_makes_an_anonymous_volume_that_goes_with_its_container() {
+    let sandbox = Sandbox::with_probe();
+    let daemon = Daemon::start(&sandbox);
+    let id = daemon.docker_ok([
+        "run",
+        "-d",
+        "-v",
+        "/anon",
+        "probe:latest",
+        "sh",
+        "-c",
+        "echo x > /anon/f; while true; do sleep 0.1; done",
+    ]);
+    let id = id.trim();
+    let names = lines(&daemon.docker_ok([
+        "volume",
+        "ls",
+        "-q",
+        "--filter",
+        "label=com.docker.volume.anonymous",
+    ]));
+    assert_eq!(names.len(), 1, "{names:?}");
+    assert_eq!(names[0].len(), 64, "{names:?}");
+    // In use: prune keeps it.
+    let out = daemon.docker_ok(["volume", "prune", "-f"]);
+    assert!(!out.contains(&names[0]), "{out}");
+    daemon.docker_ok(["rm", "-f", "-v", id]);
+    assert!(daemon.docker_ok(["volume", "ls", "-q"]).trim().is_empty());
+    sandbox.assert_nothing_left();
+}
+
+#[test]
 fn the_local_drivers_tmpfs_and_bind_options_are_mounted() {
     let sandbox = Sandbox::with_probe();
     let daemon = Daemon::start(&sandbox);
