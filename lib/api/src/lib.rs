@@ -14,8 +14,10 @@ pub mod images;
 pub mod serve;
 pub mod stream;
 pub mod system;
+pub mod system_df;
 pub mod tls;
 mod version;
+pub mod volumes;
 
 use std::sync::Arc;
 
@@ -28,7 +30,9 @@ pub use events::EventsBackend;
 pub use exec::ExecBackend;
 pub use images::ImagesBackend;
 pub use system::SystemBackend;
+pub use system_df::SystemDfBackend;
 pub use version::{ApiVersion, Versioned, API_VERSION, MIN_API_VERSION};
+pub use volumes::VolumesBackend;
 
 /// Everything the API asks of an engine, one trait object per resource.
 #[derive(Clone)]
@@ -39,6 +43,8 @@ pub struct Backend {
     pub containers: Arc<dyn ContainersBackend>,
     pub exec: Arc<dyn ExecBackend>,
     pub events: Arc<dyn EventsBackend>,
+    pub volumes: Arc<dyn VolumesBackend>,
+    pub system_df: Arc<dyn SystemDfBackend>,
 }
 
 /// The whole API: every resource's routes, behind version negotiation and the headers
@@ -51,6 +57,8 @@ pub fn router(backend: Backend) -> Versioned {
         .merge(containers::routes())
         .merge(exec::routes())
         .merge(events::routes())
+        .merge(volumes::routes())
+        .merge(system_df::routes())
         .fallback(|| async { ApiError::not_found("page not found") })
         .with_state(backend);
     Versioned::new(routes)

@@ -12,6 +12,8 @@ mod host;
 mod images;
 mod restart;
 mod system;
+mod system_df;
+mod volumes;
 
 use std::sync::Arc;
 
@@ -84,6 +86,8 @@ impl Engine {
             containers: Arc::new(containers::Containers(self.clone())),
             exec: Arc::new(exec::ExecEngine(self.clone())),
             events: self.clone(),
+            volumes: self.clone(),
+            system_df: Arc::new(system_df::SystemDf(self.clone())),
         }
     }
 }

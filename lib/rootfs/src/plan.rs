@@ -11,7 +11,9 @@ use crate::in_root::{open_in_root, reopen_dir, Kind};
 use crate::proc_target::{check_target, MountSource};
 use crate::setup::{Rollback, SetupOptions, Undo};
 use crate::spec::{clean_target, parse_tmpfs, parse_volume, VolumeSpec};
-use crate::volumes::{ensure_volume, is_empty_dir, lock_volume, random_name, seed_into};
+use crate::volumes::{
+    driver_mount, ensure_volume, is_empty_dir, lock_volume, random_name, seed_into, DriverMount,
+};
 
 /// One planned mount before volumes exist.
 pub(crate) enum Planned {
@@ -214,20 +216,29 @@ pub(crate) fn materialize(
             };
             let (info, created) =
                 ensure_volume(paths, name, anonymous.then_some(container_id), seed)?;
+            let driver = driver_mount(name, &info.options)?;
             if created {
                 rollback.steps.push(Undo::RemoveVolume(name.clone()));
-            } else if !*nocopy && is_empty_dir(&info.mountpoint)? {
+            } else if !*nocopy && driver == DriverMount::Data && is_empty_dir(&info.mountpoint)? {
                 // Like Docker: an existing but empty volume is filled from the image too.
                 seed_volume(root, name, target, &info.mountpoint, userns)?;
             }
+            // The local driver's options decide what is mounted: a tmpfs (one per
+            // container: berth keeps no mount of its own on `_data`), a host directory,
+            // or `_data`.
+            let (kind, source, options) = match driver {
+                DriverMount::Data => (MountKind::Volume, Some(info.mountpoint), options.clone()),
+                DriverMount::Bind { device } => (MountKind::Volume, Some(device), options.clone()),
+                DriverMount::Tmpfs { options: tmpfs } => (MountKind::Tmpfs, None, tmpfs),
+            };
             entry(
-                MountKind::Volume,
-                Some(info.mountpoint),
+                kind,
+                source,
                 target,
                 *readonly,
                 Some(name.clone()),
                 *anonymous,
-                options,
+                &options,
             )
         }
     })

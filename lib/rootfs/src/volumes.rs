@@ -1,8 +1,10 @@
 //! Named and anonymous volumes: `<root>/volumes/<name>/_data` (what is mounted) and
 //! `<root>/volumes/<name>/volume.json` (name, creation time, anonymous or not). A new volume is
 //! made in a temp directory and renamed into place, so a half-made volume is never seen.
-//! Creation and seeding hold `locks/volume-<name>.lock`.
+//! Creation and seeding hold `locks/volume-<name>.lock`. A volume directory without
+//! `volume.json` (made by an older berth) is adopted as a named volume.
 
+use std::collections::BTreeMap;
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
@@ -27,6 +29,22 @@ pub struct VolumeInfo {
     /// when a crash came before the container's state named it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container: Option<String>,
+    /// User metadata (`volume create --label`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    /// The local driver's options (`--opt type=tmpfs,device=tmpfs,o=size=64m`), applied
+    /// when a container mounts the volume.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub options: BTreeMap<String, String>,
+}
+
+/// What a new volume is made with beyond its name.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct VolumeMeta {
+    /// Made without a name (`volume create` with none): pruned by default, as Docker's.
+    pub anonymous: bool,
+    pub labels: BTreeMap<String, String>,
+    pub options: BTreeMap<String, String>,
 }
 
 /// `<root>/volumes/<name>`.
@@ -62,6 +80,18 @@ pub fn ensure_volume(
     anonymous_for: Option<&str>,
     fill: impl FnOnce(&Path) -> Result<()>,
 ) -> Result<(VolumeInfo, bool)> {
+    ensure_volume_with(paths, name, anonymous_for, VolumeMeta::default(), fill)
+}
+
+/// [`ensure_volume`] with labels and driver options for a new volume (an existing one
+/// keeps its own). The caller holds the volume's lock.
+pub fn ensure_volume_with(
+    paths: &Paths,
+    name: &str,
+    anonymous_for: Option<&str>,
+    meta: VolumeMeta,
+    fill: impl FnOnce(&Path) -> Result<()>,
+) -> Result<(VolumeInfo, bool)> {
     check_volume_name(name).map_err(|reason| RootfsError::Spec {
         what: "volume name",
         spec: name.to_string(),
@@ -86,8 +116,10 @@ pub fn ensure_volume(
             driver: "local".into(),
             mountpoint: volume_data(paths, name),
             created_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
-            anonymous: anonymous_for.is_some(),
+            anonymous: anonymous_for.is_some() || meta.anonymous,
             container: anonymous_for.map(str::to_string),
+            labels: meta.labels,
+            options: meta.options,
         };
         let json = tmp.join("volume.json");
         std::fs::write(&json, serde_json::to_vec_pretty(&info).expect("serializes"))
@@ -110,8 +142,36 @@ pub fn read_info(paths: &Paths, name: &str) -> Result<Option<VolumeInfo>> {
     if check_volume_name(name).is_err() {
         return Ok(None);
     }
-    berth_common::json_file::read_if_exists(&volume_dir(paths, name).join("volume.json"))
-        .map_err(|e| io_err(e.op, e.path)(e.source))
+    let info =
+        berth_common::json_file::read_if_exists(&volume_dir(paths, name).join("volume.json"))
+            .map_err(|e| io_err(e.op, e.path)(e.source))?;
+    match info {
+        Some(info) => Ok(Some(info)),
+        None => adopted(paths, name),
+    }
+}
+
+/// A volume directory with `_data` but no metadata: a named volume, created when its
+/// directory was.
+fn adopted(paths: &Paths, name: &str) -> Result<Option<VolumeInfo>> {
+    let data = volume_data(paths, name);
+    let meta = match std::fs::metadata(&data) {
+        Ok(meta) if meta.is_dir() => meta,
+        Ok(_) => return Ok(None),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_err("reading", data)(e)),
+    };
+    let created = meta.modified().unwrap_or(std::time::SystemTime::UNIX_EPOCH);
+    Ok(Some(VolumeInfo {
+        name: name.to_string(),
+        driver: "local".into(),
+        mountpoint: data,
+        created_at: humantime::format_rfc3339_seconds(created).to_string(),
+        anonymous: false,
+        container: None,
+        labels: BTreeMap::new(),
+        options: BTreeMap::new(),
+    }))
 }
 
 pub fn inspect_volume(paths: &Paths, name: &str) -> Result<VolumeInfo> {
@@ -147,15 +207,26 @@ pub fn create_volume(paths: &Paths, name: Option<&str>) -> Result<VolumeInfo> {
     Ok(ensure_volume(paths, &name, None, |_| Ok(()))?.0)
 }
 
+/// [`create_volume`] with labels and driver options; also says whether it was created.
+pub fn create_volume_with(
+    paths: &Paths,
+    name: &str,
+    meta: VolumeMeta,
+) -> Result<(VolumeInfo, bool)> {
+    let _lock = lock_volume(paths, name)?;
+    ensure_volume_with(paths, name, None, meta, |_| Ok(()))
+}
+
 /// The container using volume `name`, if any.
 pub fn volume_user(paths: &Paths, name: &str) -> Result<Option<String>> {
     Ok(all_states(paths)?
         .into_iter()
         .find(|s| {
-            s.rootfs
-                .mounts
-                .iter()
-                .any(|m| m.kind == MountKind::Volume && m.volume.as_deref() == Some(name))
+            s.rootfs.mounts.iter().any(|m| {
+                // A volume with tmpfs options is mounted as a tmpfs entry that names it.
+                matches!(m.kind, MountKind::Volume | MountKind::Tmpfs)
+                    && m.volume.as_deref() == Some(name)
+            })
         })
         .map(|s| s.container.id.to_string()))
 }
@@ -164,6 +235,12 @@ pub fn volume_user(paths: &Paths, name: &str) -> Result<Option<String>> {
 /// (used when that container itself is being removed).
 pub fn remove_volume(paths: &Paths, name: &str, force: bool) -> Result<()> {
     let _lock = lock_volume(paths, name)?;
+    remove_volume_locked(paths, name, force)
+}
+
+/// [`remove_volume`] for a caller that holds the volume's lock (and has checked its own
+/// idea of who uses it).
+pub fn remove_volume_locked(paths: &Paths, name: &str, force: bool) -> Result<()> {
     if read_info(paths, name)?.is_none() {
         return Err(RootfsError::NoSuchVolume {
             name: name.to_string(),
@@ -185,6 +262,70 @@ pub fn remove_volume(paths: &Paths, name: &str, force: bool) -> Result<()> {
         .join(format!(".rm-{name}-{}", std::process::id()));
     std::fs::rename(&dir, &doomed).map_err(io_err("removing", &dir))?;
     std::fs::remove_dir_all(&doomed).map_err(io_err("removing", &doomed))
+}
+
+/// How the local driver mounts a volume, from its options.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DriverMount {
+    /// `_data` itself (no options).
+    Data,
+    /// `type=tmpfs,device=tmpfs[,o=OPTS]`: a tmpfs with these mount options.
+    Tmpfs { options: Vec<String> },
+    /// `type=none,o=bind,device=/host/path`: that host directory.
+    Bind { device: PathBuf },
+}
+
+/// What the local driver makes of `options`, as dockerd checks them at create: only the
+/// keys `type`, `o`, `device`, `size`; berth mounts tmpfs and binds.
+pub fn driver_mount(
+    name: &str,
+    options: &BTreeMap<String, String>,
+) -> std::result::Result<DriverMount, RootfsError> {
+    let bad = |reason: String| RootfsError::Spec {
+        what: "volume options",
+        spec: name.to_string(),
+        reason,
+    };
+    if let Some(key) = options
+        .keys()
+        .find(|k| !["type", "o", "device", "size"].contains(&k.as_str()))
+    {
+        return Err(bad(format!("invalid option key: {key:?}")));
+    }
+    if options.is_empty() {
+        return Ok(DriverMount::Data);
+    }
+    let o: Vec<String> = options
+        .get("o")
+        .map(|o| {
+            o.split(',')
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    match options.get("type").map(String::as_str) {
+        Some("tmpfs") => {
+            let mut o = o;
+            if let Some(size) = options.get("size") {
+                o.push(format!("size={size}"));
+            }
+            Ok(DriverMount::Tmpfs { options: o })
+        }
+        Some("none") | None if o.iter().any(|x| x == "bind" || x == "rbind") => {
+            let device = options
+                .get("device")
+                .filter(|d| d.starts_with('/'))
+                .ok_or_else(|| bad("a bind needs an absolute device path".into()))?;
+            Ok(DriverMount::Bind {
+                device: PathBuf::from(device),
+            })
+        }
+        Some(other) => Err(bad(format!(
+            "mount type {other:?} is not supported: use type=tmpfs or type=none,o=bind"
+        ))),
+        None => Err(bad("missing required option: \"type\"".into())),
+    }
 }
 
 /// True if `dir` has no entries.

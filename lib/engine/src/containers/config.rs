@@ -132,6 +132,22 @@ pub fn request_of(
             }
         }
     }
+    // `docker run -v /path` comes as Config.Volumes: an anonymous volume each, unless a
+    // bind or a mount already covers the path.
+    let covered: Vec<String> = request
+        .mount
+        .volumes
+        .iter()
+        .filter_map(|v| berth_rootfs::spec::parse_volume(v).ok())
+        .map(|v| v.target().to_string())
+        .collect();
+    let mut anonymous: Vec<&String> = body.volumes.iter().flatten().map(|(k, _)| k).collect();
+    anonymous.sort();
+    for target in anonymous {
+        if !covered.contains(target) {
+            request.mount.volumes.push(target.clone());
+        }
+    }
     for (target, opts) in host.tmpfs.iter().flatten() {
         request.mount.tmpfs.push(if opts.is_empty() {
             target.clone()
@@ -243,6 +259,19 @@ mod tests {
         assert_eq!(r.process.user.as_deref(), Some("1000"));
         assert_eq!(r.process.cap_add, ["NET_ADMIN"]);
         r.check().unwrap();
+    }
+
+    #[test]
+    fn config_volumes_are_anonymous_unless_bound() {
+        let r = request_of(
+            &body(
+                r#"{"Image":"busybox","Volumes":{"/anon":{},"/v":{}},
+                    "HostConfig":{"Binds":["vol:/v"]}}"#,
+            ),
+            None,
+            &crate::EngineSettings::default(),
+        );
+        assert_eq!(r.mount.volumes, ["vol:/v", "/anon"]);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! stores its config, start goes through a helper process (`start.rs`), the rest reads
 //! the store and the monitors' state files, as `berth-run ps|stop|rm` do.
 
-mod config;
+pub(crate) mod config;
 pub(crate) mod entry;
 mod error;
 mod follow;
@@ -320,6 +320,11 @@ pub struct Containers(pub Arc<crate::Engine>);
 
 impl ContainersBackend for Containers {
     fn create(&self, name: Option<String>, body: CreateBody) -> Result<String, BackendError> {
+        // Named volumes are made at create, as dockerd does (and seeded at the first start).
+        let request = config::request_of(&body, None, &self.0.settings);
+        if request.check().is_ok() {
+            crate::volumes::ensure_named(&self.0.paths, &request.mount.volumes)?;
+        }
         Ok(self.0.do_create(name, body)?)
     }
 

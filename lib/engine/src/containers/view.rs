@@ -122,7 +122,7 @@ fn networks(entry: &Entry) -> (Value, Value) {
     (Value::Object(nets), first)
 }
 
-fn mounts(entry: &Entry) -> Vec<Value> {
+fn mounts(paths: &Paths, entry: &Entry) -> Vec<Value> {
     let Some(rootfs) = entry.state.as_ref().and_then(|s| s.record.rootfs.as_ref()) else {
         return Vec::new();
     };
@@ -131,14 +131,23 @@ fn mounts(entry: &Entry) -> Vec<Value> {
         .iter()
         .map(|m| {
             let kind = serde_json::to_value(m.kind).unwrap_or(json!("bind"));
-            json!({
+            let mut mount = json!({
                 "Type": kind,
                 "Source": m.source.as_ref().map(|s| s.display().to_string()).unwrap_or_default(),
                 "Destination": m.target,
                 "Name": m.volume,
                 "RW": !m.readonly,
                 "Mode": "", "Propagation": "",
-            })
+            });
+            // A volume shows as docker's, with its `_data`, even when its options mount
+            // a tmpfs or a host directory instead.
+            if let Some(name) = &m.volume {
+                let data = berth_rootfs::volumes::volume_data(paths, name);
+                mount["Type"] = json!("volume");
+                mount["Driver"] = json!("local");
+                mount["Source"] = json!(data.display().to_string());
+            }
+            mount
         })
         .collect()
 }
@@ -199,7 +208,7 @@ pub fn inspect(paths: &Paths, entry: &Entry) -> Value {
         "MountLabel": "", "ProcessLabel": "", "AppArmorProfile": "",
         "ExecIDs": null,
         "HostConfig": host_config,
-        "Mounts": mounts(entry),
+        "Mounts": mounts(paths, entry),
         "Config": config,
         "NetworkSettings": {
             "Bridge": "", "SandboxID": "", "HairpinMode": false,
@@ -213,7 +222,7 @@ pub fn inspect(paths: &Paths, entry: &Entry) -> Value {
     })
 }
 
-fn summary(entry: &Entry) -> Value {
+fn summary(paths: &Paths, entry: &Entry) -> Value {
     let (image, image_id) = image_of(entry);
     let command = command_of(entry);
     let (_, port_list) = ports(entry);
@@ -241,7 +250,7 @@ fn summary(entry: &Entry) -> Value {
         "Status": status_text(entry),
         "HostConfig": { "NetworkMode": network_mode },
         "NetworkSettings": { "Networks": networks },
-        "Mounts": mounts(entry),
+        "Mounts": mounts(paths, entry),
     })
 }
 
@@ -288,7 +297,7 @@ pub fn list(paths: &Paths, query: &ListQuery) -> Vec<Value> {
         .iter()
         .filter(|e| all || e.status() == Status::Running)
         .filter(|e| matches(e, query))
-        .map(summary)
+        .map(|e| summary(paths, e))
         .collect();
     if let Some(limit) = query.limit {
         out.truncate(limit);
