@@ -295,3 +295,16 @@ fn exec_records_create_start_and_die_with_its_command_and_code() {
     daemon.docker_ok(["rm", "-f", "ev-exec"]);
     sandbox.assert_nothing_left();
 }
+
+#[test]
+fn volume_create_and_remove_are_events_of_type_volume() {
+    let sandbox = Sandbox::with_probe();
+    let daemon = Daemon::start(&sandbox);
+    let since = (unix_now() - 1).to_string();
+    daemon.docker_ok(["volume", "create", "ev-vol"]);
+    daemon.docker_ok(["volume", "rm", "ev-vol"]);
+    let events = past_events(&daemon, &since, &["--filter", "type=volume"]);
+    assert_eq!(actions_of(&events, "ev-vol"), ["create", "destroy"]);
+    assert!(events.iter().all(|e| e["Type"] == "volume"), "{events:?}");
+    assert_eq!(events[0]["Actor"]["Attributes"]["driver"], "local");
+}

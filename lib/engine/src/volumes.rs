@@ -81,9 +81,23 @@ fn named_volumes(specs: &[String]) -> impl Iterator<Item = String> + '_ {
 /// create (they are seeded from the image at the first start, being empty).
 pub(crate) fn ensure_named(paths: &Paths, specs: &[String]) -> Result<(), BackendError> {
     for name in named_volumes(specs) {
-        store::create_volume_with(paths, &name, VolumeMeta::default()).map_err(rootfs_error)?;
+        let (_, created) = store::create_volume_with(paths, &name, VolumeMeta::default())
+            .map_err(rootfs_error)?;
+        if created {
+            emit(paths, "create", &name);
+        }
     }
     Ok(())
+}
+
+/// Records a volume event (`create`, `destroy`) in the root's journal, as dockerd reports
+/// them: the volume's name as the actor, its driver as an attribute.
+fn emit(paths: &Paths, action: &str, name: &str) {
+    use berth_common::events::{Event, Kind};
+    berth_common::events::emit(
+        paths,
+        &Event::new(Kind::Volume, action, name).with("driver", "local"),
+    );
 }
 
 /// Bytes in the files under `dir` (each inode once), not following symlinks.
@@ -189,6 +203,7 @@ impl VolumesBackend for crate::Engine {
             store::create_volume_with(&self.paths, &name, meta).map_err(rootfs_error)?;
         if created {
             tracing::info!(volume = %name, "volume created");
+            emit(&self.paths, "create", &name);
         }
         view(&self.paths, &info, false)
     }
@@ -259,6 +274,7 @@ impl VolumesBackend for crate::Engine {
         }
         store::remove_volume_locked(&self.paths, name, true).map_err(rootfs_error)?;
         tracing::info!(volume = %name, "volume removed");
+        emit(&self.paths, "destroy", name);
         Ok(())
     }
 
@@ -290,6 +306,7 @@ impl VolumesBackend for crate::Engine {
             match store::remove_volume_locked(&self.paths, &info.name, true) {
                 Ok(()) => {
                     reclaimed += size;
+                    emit(&self.paths, "destroy", &info.name);
                     deleted.push(info.name);
                 }
                 // Gone meanwhile (removed by another client): nothing to prune.
