@@ -10,6 +10,7 @@ mod error;
 pub mod exec;
 pub mod filters;
 pub mod images;
+pub mod networks;
 pub mod serve;
 pub mod stream;
 pub mod system;
@@ -25,6 +26,7 @@ pub use containers::ContainersBackend;
 pub use error::{status_of, ApiError, BackendError};
 pub use exec::ExecBackend;
 pub use images::ImagesBackend;
+pub use networks::NetworksBackend;
 pub use system::SystemBackend;
 pub use version::{ApiVersion, Versioned, API_VERSION, MIN_API_VERSION};
 
@@ -36,6 +38,7 @@ pub struct Backend {
     pub container_ops: Arc<dyn ContainerOpsBackend>,
     pub containers: Arc<dyn ContainersBackend>,
     pub exec: Arc<dyn ExecBackend>,
+    pub networks: Arc<dyn NetworksBackend>,
 }
 
 /// The whole API: every resource's routes, behind version negotiation and the headers
@@ -47,6 +50,7 @@ pub fn router(backend: Backend) -> Versioned {
         .merge(container_ops::routes())
         .merge(containers::routes())
         .merge(exec::routes())
+        .merge(networks::routes())
         .fallback(|| async { ApiError::not_found("page not found") })
         .with_state(backend);
     Versioned::new(routes)

@@ -9,6 +9,7 @@ mod daemon_lock;
 pub mod exec;
 mod host;
 mod images;
+pub mod networks;
 mod system;
 
 use std::sync::Arc;
@@ -79,6 +80,7 @@ impl Engine {
             container_ops: self.clone(),
             containers: Arc::new(containers::Containers(self.clone())),
             exec: Arc::new(exec::ExecEngine(self.clone())),
+            networks: self.clone(),
         }
     }
 }
