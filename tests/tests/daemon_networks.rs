@@ -257,6 +257,8 @@ fn containers_on_a_user_network_reach_each_other_by_name_and_connect_disconnect(
         "web",
         "--network",
         "appnet",
+        "--network-alias",
+        "www",
         "probe:latest",
         "sh",
         "-c",
@@ -274,6 +276,17 @@ fn containers_on_a_user_network_reach_each_other_by_name_and_connect_disconnect(
         &wget_retry("http://web/"),
     ]);
     assert_eq!(got.trim(), "hello-from-web");
+    let got = daemon.docker_ok([
+        "run",
+        "--rm",
+        "--network",
+        "appnet",
+        "probe:latest",
+        "sh",
+        "-c",
+        &wget_retry("http://www/"),
+    ]);
+    assert_eq!(got.trim(), "hello-from-web", "by its --network-alias");
 
     // Inspect on both sides.
     let c: Value = serde_json::from_str(&daemon.docker_ok(["inspect", "web"])).unwrap();
@@ -283,6 +296,7 @@ fn containers_on_a_user_network_reach_each_other_by_name_and_connect_disconnect(
     assert_eq!(on["NetworkID"], net_id.as_str());
     assert_eq!(on["MacAddress"], berth_engine_mac(&lease.host(0)).as_str());
     assert_eq!(on["EndpointID"].as_str().unwrap().len(), 64);
+    assert_eq!(on["Aliases"], serde_json::json!(["www"]));
     let net = inspect(&daemon, "appnet");
     let entry = &net["Containers"][&web];
     assert_eq!(entry["Name"], "web", "{net}");
