@@ -318,7 +318,7 @@ fn containers_on_a_user_network_reach_each_other_by_name_and_connect_disconnect(
     assert!(names(&daemon, &["-f", "dangling=true"]).is_empty());
 
     // connect: a container of the default bridge joins appnet and is found by name there.
-    daemon.docker_ok([
+    let late_id = daemon.docker_ok([
         "run",
         "-d",
         "--name",
@@ -343,6 +343,23 @@ fn containers_on_a_user_network_reach_each_other_by_name_and_connect_disconnect(
     assert_eq!(nets["appnet"]["Aliases"][0], "tardy");
     let hosts = daemon.docker_ok(["exec", "late", "cat", "/etc/hosts"]);
     assert!(hosts.contains(&format!("{late_ip}\t")), "{hosts}");
+    // It came from the default bridge, which has no DNS server: now it asks appnet's.
+    let resolv_before = std::fs::read_to_string(
+        sandbox
+            .store
+            .root()
+            .join("containers")
+            .join(late_id.trim())
+            .join("resolv.conf.before-connect"),
+    )
+    .expect("the resolv.conf before the connect is kept");
+    let resolv = daemon.docker_ok(["exec", "late", "cat", "/etc/resolv.conf"]);
+    assert!(
+        resolv.contains(&format!("nameserver {}", lease.gateway)),
+        "{resolv}"
+    );
+    let out = daemon.docker_ok(["exec", "late", "sh", "-c", "nslookup web"]);
+    assert!(out.contains(&lease.host(0)), "{out}");
     let lookup = |name: &str| {
         daemon.docker([
             "run",
@@ -383,6 +400,11 @@ fn containers_on_a_user_network_reach_each_other_by_name_and_connect_disconnect(
     assert!(c[0]["NetworkSettings"]["Networks"]["appnet"].is_null());
     let hosts = daemon.docker_ok(["exec", "late", "cat", "/etc/hosts"]);
     assert!(!hosts.contains(&format!("{late_ip}\t")), "{hosts}");
+    let resolv = daemon.docker_ok(["exec", "late", "cat", "/etc/resolv.conf"]);
+    assert_eq!(
+        resolv, resolv_before,
+        "the resolv.conf of before the connect is back"
+    );
     let out = daemon.docker(["network", "disconnect", "appnet", "late"]);
     assert!(!out.status.success(), "{}", text(&out));
     // A stopped container has no namespace to connect.

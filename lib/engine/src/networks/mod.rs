@@ -11,6 +11,7 @@
 //! makes only async-signal-safe calls).
 
 mod create;
+mod etc;
 mod filter;
 mod view;
 
@@ -199,12 +200,13 @@ impl NetworksBackend for Engine {
             settings: &self.settings.net,
             dns: berth_net::DnsLauncher::current_exe(),
         };
-        let endpoint = berth_net::connect(&ctx, &request.container, &def.name, &aliases, ip)
-            .map_err(net_err)?;
         let id = berth_common::registry::resolve(&self.paths, &request.container)
             .map_err(|e| BackendError::new(e.kind(), e.to_string()))?;
-        if let Err(e) = hosts::add(&self.paths, &id, endpoint.ip) {
-            tracing::warn!(container = %id, "cannot update /etc/hosts after connect: {e}");
+        let before = berth_net::attach::endpoints_of(&self.paths, &id).map_err(net_err)?;
+        let endpoint =
+            berth_net::connect(&ctx, id.as_str(), &def.name, &aliases, ip).map_err(net_err)?;
+        if let Err(e) = etc::connected(&self.paths, &id, &before, &endpoint) {
+            tracing::warn!(container = %id, "cannot update /etc/hosts or resolv.conf after connect: {e}");
         }
         tracing::info!(network = %def.name, container = %id, ip = %endpoint.ip, "connected");
         Ok(())
@@ -218,51 +220,17 @@ impl NetworksBackend for Engine {
         let def = self.find_defined(reference, "disconnected from")?;
         let id = berth_common::registry::resolve(&self.paths, &request.container)
             .map_err(|e| BackendError::new(e.kind(), e.to_string()))?;
-        let ip = berth_net::attach::endpoints_of(&self.paths, &id)
+        let (gone, left): (Vec<_>, Vec<_>) = berth_net::attach::endpoints_of(&self.paths, &id)
             .map_err(net_err)?
             .into_iter()
-            .find(|e| e.network_id == def.id)
-            .map(|e| e.ip);
-        berth_net::disconnect(&self.paths, &request.container, &def.name).map_err(net_err)?;
-        if let Some(ip) = ip {
-            if let Err(e) = hosts::remove(&self.paths, &id, ip) {
-                tracing::warn!(container = %id, "cannot update /etc/hosts after disconnect: {e}");
+            .partition(|e| e.network_id == def.id);
+        berth_net::disconnect(&self.paths, id.as_str(), &def.name).map_err(net_err)?;
+        if let Some(gone) = gone.first() {
+            if let Err(e) = etc::disconnected(&self.paths, &id, gone, &left) {
+                tracing::warn!(container = %id, "cannot update /etc/hosts or resolv.conf after disconnect: {e}");
             }
         }
         tracing::info!(network = %def.name, container = %id, "disconnected");
         Ok(())
-    }
-}
-
-/// The container's /etc/hosts (its file in the container dir, bound over the image's):
-/// a line for each network address, as dockerd adds on connect. Rewritten in place, since
-/// a bind-mounted file keeps its inode.
-mod hosts {
-    use std::net::Ipv4Addr;
-
-    use berth_common::{ContainerId, Paths};
-
-    pub fn add(paths: &Paths, id: &ContainerId, ip: Ipv4Addr) -> std::io::Result<()> {
-        let dir = paths.container_dir(id);
-        let hostname = std::fs::read_to_string(dir.join("hostname"))?;
-        let file = dir.join("hosts");
-        let mut text = std::fs::read_to_string(&file)?;
-        if !text.is_empty() && !text.ends_with('\n') {
-            text.push('\n');
-        }
-        text += &format!("{ip}\t{}\n", hostname.trim());
-        std::fs::write(file, text)
-    }
-
-    pub fn remove(paths: &Paths, id: &ContainerId, ip: Ipv4Addr) -> std::io::Result<()> {
-        let file = paths.container_dir(id).join("hosts");
-        let text = std::fs::read_to_string(&file)?;
-        let prefix = format!("{ip}\t");
-        let kept: String = text
-            .lines()
-            .filter(|l| !l.starts_with(&prefix))
-            .map(|l| format!("{l}\n"))
-            .collect();
-        std::fs::write(file, kept)
     }
 }
