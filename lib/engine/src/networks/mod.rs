@@ -107,13 +107,16 @@ impl Engine {
         }
     }
 
-    /// A network that containers attach to: a definition (not `host` or `none`).
-    fn find_defined(&self, reference: &str, op: &str) -> Result<NetworkDef, BackendError> {
+    /// A network that containers attach to: a definition (not `host` or `none`, which
+    /// `refused` words the error for).
+    fn find_defined(
+        &self,
+        reference: &str,
+        refused: impl FnOnce(&str) -> String,
+    ) -> Result<NetworkDef, BackendError> {
         match self.find_shown(reference)? {
             Shown::Defined(def) => Ok(def),
-            Shown::Mode(name) => Err(BackendError::invalid(format!(
-                "container cannot be {op} the {name} network"
-            ))),
+            Shown::Mode(name) => Err(BackendError::invalid(refused(name))),
         }
     }
 }
@@ -145,7 +148,9 @@ impl NetworksBackend for Engine {
     }
 
     fn remove(&self, reference: &str) -> Result<(), BackendError> {
-        let def = self.find_defined(reference, "removed with")?;
+        let def = self.find_defined(reference, |name| {
+            format!("{name} is a pre-defined network and cannot be removed")
+        })?;
         berth_net::gc::remove(&self.paths, &def.id).map_err(net_err)?;
         tracing::info!(network = %def.name, "network removed");
         Ok(())
@@ -181,7 +186,9 @@ impl NetworksBackend for Engine {
         reference: &str,
         request: &NetworkConnectRequest,
     ) -> Result<(), BackendError> {
-        let def = self.find_defined(reference, "connected to")?;
+        let def = self.find_defined(reference, |name| {
+            format!("container cannot be connected to the {name} network")
+        })?;
         let config = request.endpoint_config.as_ref();
         let aliases = config.and_then(|c| c.aliases.clone()).unwrap_or_default();
         let ip = match config
@@ -217,7 +224,9 @@ impl NetworksBackend for Engine {
         reference: &str,
         request: &NetworkDisconnectRequest,
     ) -> Result<(), BackendError> {
-        let def = self.find_defined(reference, "disconnected from")?;
+        let def = self.find_defined(reference, |name| {
+            format!("container cannot be disconnected from the {name} network")
+        })?;
         let id = berth_common::registry::resolve(&self.paths, &request.container)
             .map_err(|e| BackendError::new(e.kind(), e.to_string()))?;
         let (gone, left): (Vec<_>, Vec<_>) = berth_net::attach::endpoints_of(&self.paths, &id)
