@@ -108,6 +108,8 @@ fn with_nameserver(text: &str, server: Ipv4Addr) -> String {
     out
 }
 
+/// Truncates and writes: the bind mount over the container's /etc/resolv.conf follows the
+/// inode, which a write keeps and a rename would not.
 fn write_in_place(path: &Path, text: &str) -> io::Result<()> {
     std::fs::write(path, text)
 }
