@@ -38,6 +38,9 @@ pub enum Command {
         /// Gateway address (default: the subnet's first address)
         #[arg(long)]
         gateway: Option<Ipv4Addr>,
+        /// Where automatic addresses come from, within the subnet
+        #[arg(long)]
+        ip_range: Option<ipnet::Ipv4Net>,
         /// No route out and no traffic to other networks
         #[arg(long)]
         internal: bool,

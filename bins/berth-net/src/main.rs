@@ -52,6 +52,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Create {
             subnet,
             gateway,
+            ip_range,
             internal,
             driver,
             options,
@@ -65,6 +66,7 @@ fn run(cli: Cli) -> Result<()> {
                 name,
                 subnet,
                 gateway,
+                ip_range,
                 internal,
                 options: key_values("--opt", &options)?,
                 labels: key_values("--label", &labels)?,

@@ -23,6 +23,11 @@ fn main() -> ExitCode {
     if std::env::args().nth(1).as_deref() == Some(berth_engine::containers::START_HELPER) {
         return ExitCode::from(berth_engine::containers::helper_main() as u8);
     }
+    // ... and as the DNS server of a user-defined network its containers attach to.
+    if std::env::args().nth(1).as_deref() == Some(berth_engine::networks::DNS_HELPER) {
+        let config = std::env::args().nth(2).unwrap_or_default();
+        return ExitCode::from(berth_engine::networks::dns_helper_main(&config) as u8);
+    }
     let cli = config::Cli::parse();
     let settings = match config::Settings::resolve(cli.clone()) {
         Ok(s) => s,

@@ -11,6 +11,7 @@ pub mod events;
 pub mod exec;
 pub mod filters;
 pub mod images;
+pub mod networks;
 pub mod serve;
 pub mod stream;
 pub mod system;
@@ -29,6 +30,7 @@ pub use error::{status_of, ApiError, BackendError};
 pub use events::EventsBackend;
 pub use exec::ExecBackend;
 pub use images::ImagesBackend;
+pub use networks::NetworksBackend;
 pub use system::SystemBackend;
 pub use system_df::SystemDfBackend;
 pub use version::{ApiVersion, Versioned, API_VERSION, MIN_API_VERSION};
@@ -45,6 +47,7 @@ pub struct Backend {
     pub events: Arc<dyn EventsBackend>,
     pub volumes: Arc<dyn VolumesBackend>,
     pub system_df: Arc<dyn SystemDfBackend>,
+    pub networks: Arc<dyn NetworksBackend>,
 }
 
 /// The whole API: every resource's routes, behind version negotiation and the headers
@@ -59,6 +62,7 @@ pub fn router(backend: Backend) -> Versioned {
         .merge(events::routes())
         .merge(volumes::routes())
         .merge(system_df::routes())
+        .merge(networks::routes())
         .fallback(|| async { ApiError::not_found("page not found") })
         .with_state(backend);
     Versioned::new(routes)

@@ -11,6 +11,7 @@ pub mod exec;
 mod host;
 mod images;
 mod restart;
+pub mod networks;
 mod system;
 mod system_df;
 mod volumes;
@@ -88,6 +89,7 @@ impl Engine {
             events: self.clone(),
             volumes: self.clone(),
             system_df: Arc::new(system_df::SystemDf(self.clone())),
+            networks: self.clone(),
         }
     }
 }

@@ -80,8 +80,10 @@ pub fn allocate(
                 .ok()
                 .and_then(|t| t.trim().parse::<Ipv4Addr>().ok())
                 .filter(|ip| subnet.contains(ip));
+            let pool = def.ip_range.unwrap_or(subnet);
             let (after, before): (Vec<Ipv4Addr>, Vec<Ipv4Addr>) = subnet
                 .hosts()
+                .filter(|ip| pool.contains(ip))
                 .partition(|ip| last.is_some_and(|last| *ip > last));
             after
                 .into_iter()

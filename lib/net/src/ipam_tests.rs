@@ -16,6 +16,7 @@ fn def_with_gateway(subnet: &str, gateway: Option<Ipv4Addr>) -> NetworkDef {
         bridge: "b".into(),
         subnet,
         gateway: gateway.unwrap_or_else(|| first_host(&subnet)),
+        ip_range: None,
         internal: false,
         mtu: 1500,
         nft_table: "t".into(),
@@ -287,4 +288,22 @@ fn concurrent_allocations_under_the_networks_lock_never_share_an_address() {
     // What the file says is what the threads were told.
     let held = load(&network_dir).unwrap();
     assert_eq!(held.keys().copied().collect::<BTreeSet<_>>(), distinct);
+}
+
+#[test]
+fn an_ip_range_bounds_automatic_addresses_but_not_requested_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut def = def("10.9.0.0/24");
+    def.ip_range = Some("10.9.0.8/30".parse().unwrap());
+    // A range's network and broadcast addresses are hosts of the subnet: all four are given.
+    let got = take(&def, dir.path(), &["a", "b", "c", "d"]);
+    assert_eq!(got, [ip(8), ip(9), ip(10), ip(11)]);
+    assert!(matches!(
+        allocate(&def, dir.path(), "e", None),
+        Err(NetError::AddressesExhausted { .. })
+    ));
+    assert_eq!(
+        allocate(&def, dir.path(), "f", Some(ip(100))).unwrap(),
+        ip(100)
+    );
 }

@@ -27,6 +27,10 @@ pub struct NetworkDef {
     pub bridge: String,
     pub subnet: Ipv4Net,
     pub gateway: Ipv4Addr,
+    /// Where automatic addresses come from (Docker's `--ip-range`); the whole subnet when
+    /// absent. `--ip` may still ask for any address of the subnet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip_range: Option<Ipv4Net>,
     /// No route out, no NAT, no traffic to or from other networks.
     #[serde(default)]
     pub internal: bool,
@@ -50,6 +54,7 @@ pub struct CreateRequest {
     pub name: String,
     pub subnet: Option<Ipv4Net>,
     pub gateway: Option<Ipv4Addr>,
+    pub ip_range: Option<Ipv4Net>,
     pub internal: bool,
     pub options: BTreeMap<String, String>,
     pub labels: BTreeMap<String, String>,
@@ -186,6 +191,15 @@ pub fn define(
         Some(gw) => gw,
         None => crate::ipam::first_host(&subnet),
     };
+    if let Some(range) = request.ip_range {
+        if range.prefix_len() < subnet.prefix_len() || !subnet.contains(&range.network()) {
+            return Err(crate::error::flag_err(
+                "--ip-range",
+                &range.to_string(),
+                format!("not within the subnet {subnet}"),
+            ));
+        }
+    }
     let id = berth_common::units::random_id();
     let bridge = match request.options.get(BRIDGE_NAME_OPTION) {
         Some(name) => {
@@ -213,6 +227,7 @@ pub fn define(
         bridge,
         subnet,
         gateway,
+        ip_range: request.ip_range.map(|r| r.trunc()),
         internal: request.internal,
         mtu: DEFAULT_MTU,
         nft_table: settings.nft_table.clone(),

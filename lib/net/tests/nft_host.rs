@@ -62,6 +62,7 @@ fn network(table: &str, n: u8, internal: bool) -> NetworkDef {
         bridge: format!("brtest{n}"),
         subnet: format!("10.250.{n}.0/24").parse().unwrap(),
         gateway: Ipv4Addr::new(10, 250, n, 1),
+        ip_range: None,
         internal,
         mtu: 1500,
         nft_table: table.to_string(),

@@ -28,6 +28,42 @@ pub struct CreateBody {
     pub stop_signal: Option<String>,
     pub stop_timeout: Option<i64>,
     pub host_config: HostConfigBody,
+    pub networking_config: Option<NetworkingConfigBody>,
+}
+
+/// `NetworkingConfig`: per network, the container's other names and its address there
+/// (`--network-alias`, `--ip`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct NetworkingConfigBody {
+    pub endpoints_config: Option<HashMap<String, EndpointBody>>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct EndpointBody {
+    pub aliases: Option<Vec<String>>,
+    #[serde(rename = "IPAMConfig")]
+    pub ipam_config: Option<EndpointIpamBody>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EndpointIpamBody {
+    /// A bad address fails the create with serde's message; the CLI's `""` is none.
+    #[serde(rename = "IPv4Address", deserialize_with = "empty_or_ipv4")]
+    pub ipv4_address: Option<std::net::Ipv4Addr>,
+}
+
+fn empty_or_ipv4<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<std::net::Ipv4Addr>, D::Error> {
+    match Option::<String>::deserialize(d)?.filter(|s| !s.is_empty()) {
+        Some(text) => text.parse().map(Some).map_err(|_| {
+            serde::de::Error::custom(format!("invalid IPv4 address {text:?} in IPAMConfig"))
+        }),
+        None => Ok(None),
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

@@ -173,6 +173,18 @@ pub fn request_of(
         None | Some("") | Some("default") => "bridge".into(),
         Some(mode) => mode.to_string(),
     };
+    let endpoint = body
+        .networking_config
+        .as_ref()
+        .and_then(|n| n.endpoints_config.as_ref())
+        .and_then(|e| {
+            e.get(&request.net.network)
+                .or_else(|| host.network_mode.as_ref().and_then(|m| e.get(m)))
+        });
+    if let Some(endpoint) = endpoint {
+        request.net.aliases = list(&endpoint.aliases);
+        request.net.ip = endpoint.ipam_config.as_ref().and_then(|i| i.ipv4_address);
+    }
     request.net.publish = publish_list(host);
     request.net.publish_all = host.publish_all_ports;
     request.net.dns = list(&host.dns);
@@ -272,6 +284,31 @@ mod tests {
             &crate::EngineSettings::default(),
         );
         assert_eq!(r.mount.volumes, ["vol:/v", "/anon"]);
+    }
+
+    #[test]
+    fn network_aliases_and_the_address_come_from_the_endpoint_of_the_network() {
+        let b = body(
+            r#"{"Image":"busybox","HostConfig":{"NetworkMode":"appnet"},
+                "NetworkingConfig":{"EndpointsConfig":{"appnet":{"Aliases":["www"],
+                  "IPAMConfig":{"IPv4Address":"10.9.0.7"}},"other":{"Aliases":["no"]}}}}"#,
+        );
+        let r = request_of(&b, None, &crate::EngineSettings::default());
+        assert_eq!(r.net.aliases, ["www"]);
+        assert_eq!(r.net.ip, Some("10.9.0.7".parse().unwrap()));
+        let b = body(
+            r#"{"Image":"busybox","NetworkingConfig":{"EndpointsConfig":{"default":
+                {"IPAMConfig":{"IPv4Address":""}}}}}"#,
+        );
+        let r = request_of(&b, None, &crate::EngineSettings::default());
+        assert!(r.net.aliases.is_empty() && r.net.ip.is_none());
+        let bad = serde_json::from_str::<CreateBody>(
+            r#"{"Image":"b","NetworkingConfig":{"EndpointsConfig":{"n":{"IPAMConfig":{"IPv4Address":"10.9"}}}}}"#,
+        );
+        assert!(bad
+            .unwrap_err()
+            .to_string()
+            .contains("invalid IPv4 address"));
     }
 
     #[test]

@@ -92,32 +92,54 @@ fn ports(entry: &Entry) -> (Value, Vec<Value>) {
     (Value::Object(map), list)
 }
 
-fn networks(entry: &Entry) -> (Value, Value) {
+/// Each network the container is on: while it runs, from the networks' endpoint files
+/// (they have the ones `network connect` added), else from its record.
+fn networks(paths: &Paths, entry: &Entry) -> (Value, Value) {
     let mut nets = Map::new();
     let mut first = json!({"IPAddress": "", "IPPrefixLen": 0, "Gateway": "", "MacAddress": ""});
     let running = entry.status() == Status::Running;
-    if let Some(net) = entry.state.as_ref().and_then(|s| s.record.network.as_ref()) {
-        for (i, e) in net.endpoints.iter().enumerate() {
-            let (ip, gw, mac) = if running {
-                (
-                    e.ip.to_string(),
-                    e.gateway.map(|g| g.to_string()).unwrap_or_default(),
-                    e.mac.clone(),
-                )
-            } else {
-                Default::default()
-            };
-            let value = json!({
-                "IPAMConfig": null, "Links": null, "Aliases": e.aliases, "NetworkID": e.network_id,
-                "EndpointID": "", "Gateway": gw, "IPAddress": ip,
-                "IPPrefixLen": if running { e.prefix } else { 0 }, "IPv6Gateway": "",
-                "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "MacAddress": mac, "DriverOpts": null,
-            });
-            if i == 0 {
-                first = value.clone();
-            }
-            nets.insert(e.network.clone(), value);
+    let recorded = entry
+        .state
+        .as_ref()
+        .and_then(|s| s.record.network.as_ref())
+        .map(|n| n.endpoints.clone())
+        .unwrap_or_default();
+    let eth0 = recorded.first().map(|e| e.network_id.clone());
+    let live = running
+        .then(|| berth_net::attach::endpoints_of(paths, &entry.id).ok())
+        .flatten()
+        .filter(|l| !l.is_empty());
+    let mut endpoints = live.unwrap_or(recorded);
+    // eth0's network first: it gives the top-level IPAddress, as in docker.
+    endpoints.sort_by_key(|e| eth0.as_ref() != Some(&e.network_id));
+    let name = entry.name();
+    for (i, e) in endpoints.iter().enumerate() {
+        let (ip, gw, mac) = if running {
+            (
+                e.ip.to_string(),
+                e.gateway.map(|g| g.to_string()).unwrap_or_default(),
+                e.mac.clone(),
+            )
+        } else {
+            Default::default()
+        };
+        let dns_names = e.dns_server.map(|_| {
+            let mut names = vec![name.clone(), entry.id.short().to_string()];
+            names.extend(e.aliases.iter().cloned());
+            names
+        });
+        let value = json!({
+            "IPAMConfig": null, "Links": null, "Aliases": e.aliases, "NetworkID": e.network_id,
+            "EndpointID": if running { crate::networks::stable_id(&e.network_id, &entry.id) } else { String::new() },
+            "Gateway": gw, "IPAddress": ip,
+            "IPPrefixLen": if running { e.prefix } else { 0 }, "IPv6Gateway": "",
+            "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "MacAddress": mac, "DriverOpts": null,
+            "DNSNames": dns_names,
+        });
+        if i == 0 {
+            first = value.clone();
         }
+        nets.insert(e.network.clone(), value);
     }
     (Value::Object(nets), first)
 }
@@ -157,7 +179,7 @@ pub fn inspect(paths: &Paths, entry: &Entry) -> Value {
     let (image, image_id) = image_of(entry);
     let command = command_of(entry);
     let (ports_map, _) = ports(entry);
-    let (networks, first) = networks(entry);
+    let (networks, first) = networks(paths, entry);
     let state = entry.state.as_ref();
     let restart = crate::restart::RestartRecord::read(paths, &entry.id);
     let restarting = restart.restarting && status != Status::Running;
@@ -226,7 +248,7 @@ fn summary(paths: &Paths, entry: &Entry) -> Value {
     let (image, image_id) = image_of(entry);
     let command = command_of(entry);
     let (_, port_list) = ports(entry);
-    let (networks, _) = networks(entry);
+    let (networks, _) = networks(paths, entry);
     let labels = entry
         .created
         .as_ref()

@@ -146,6 +146,7 @@ impl Fixture {
             bridge: format!("bt-{name}"),
             subnet,
             gateway: crate::ipam::first_host(&subnet),
+            ip_range: None,
             internal: false,
             mtu: 1400,
             nft_table: "berth-unit-none".into(),

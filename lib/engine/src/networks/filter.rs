@@ -1,0 +1,164 @@
+//! `docker network ls --filter` and `docker network prune --filter`, as dockerd reads them.
+
+use std::time::{Duration, SystemTime};
+
+use berth_api::filters::Filters;
+use berth_api::BackendError;
+use berth_common::Paths;
+
+use super::view::Shown;
+
+/// The keys `GET /networks` takes.
+const LIST_KEYS: [&str; 7] = ["name", "id", "label", "driver", "type", "dangling", "scope"];
+
+/// Whether `shown` passes the list filters; errors name a bad key or value.
+pub fn list_matches(paths: &Paths, shown: &Shown, f: &Filters) -> Result<bool, BackendError> {
+    f.only(&LIST_KEYS)?;
+    let names = f.get("name");
+    if !names.is_empty() && !names.iter().any(|n| shown.name().contains(n.as_str())) {
+        return Ok(false);
+    }
+    let ids = f.get("id");
+    let id = shown.id(paths);
+    if !ids.is_empty() && !ids.iter().any(|p| id.starts_with(p.as_str())) {
+        return Ok(false);
+    }
+    let drivers = f.get("driver");
+    if !drivers.is_empty() && !drivers.iter().any(|d| d == shown.driver()) {
+        return Ok(false);
+    }
+    for kind in f.get("type") {
+        match kind.as_str() {
+            "builtin" if !shown.builtin() => return Ok(false),
+            "custom" if shown.builtin() => return Ok(false),
+            "builtin" | "custom" => {}
+            other => {
+                return Err(BackendError::invalid(format!(
+                    "invalid filter: 'type'='{other}'"
+                )))
+            }
+        }
+    }
+    for scope in f.get("scope") {
+        if scope != "local" {
+            return Ok(false);
+        }
+    }
+    if let Some(value) = f.get("dangling").first() {
+        let want = truthy("dangling", value)?;
+        let dangling = !shown.builtin() && shown.endpoint_count(paths) == 0;
+        if dangling != want {
+            return Ok(false);
+        }
+    }
+    Ok(labels_match(shown, f.get("label"), true))
+}
+
+fn truthy(key: &str, value: &str) -> Result<bool, BackendError> {
+    match value {
+        "true" | "1" => Ok(true),
+        "false" | "0" => Ok(false),
+        other => Err(BackendError::invalid(format!(
+            "invalid filter '{key}={other}'"
+        ))),
+    }
+}
+
+/// `label=KEY` or `label=KEY=VALUE`: every one must hold (`want` true), or none (`label!`).
+fn labels_match(shown: &Shown, wanted: &[String], want: bool) -> bool {
+    let labels = shown.labels();
+    wanted.iter().all(|w| {
+        let has = match w.split_once('=') {
+            Some((k, v)) => labels.iter().any(|(lk, lv)| lk == k && lv == v),
+            None => labels.iter().any(|(lk, _)| lk == w),
+        };
+        has == want
+    })
+}
+
+/// Whether an unused network is pruned under `f` (`label`, `label!`, `until`).
+pub fn prune_matches(shown: &Shown, f: &Filters) -> Result<bool, BackendError> {
+    f.only(&["label", "label!", "until"])?;
+    if !labels_match(shown, f.get("label"), true) {
+        return Ok(false);
+    }
+    if !f.get("label!").is_empty()
+        && f.get("label!")
+            .iter()
+            .any(|w| labels_match(shown, std::slice::from_ref(w), true))
+    {
+        return Ok(false);
+    }
+    if let Some(until) = f.get("until").first() {
+        let limit = until_time(until)?;
+        let created = shown
+            .created()
+            .and_then(|c| humantime::parse_rfc3339_weak(c.trim_end_matches('Z')).ok());
+        if created.is_none_or(|c| c > limit) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// `until`: unix seconds (with a fraction), an RFC 3339 time, or a duration before now
+/// (`10m`, `24h`).
+fn until_time(text: &str) -> Result<SystemTime, BackendError> {
+    if let Ok(secs) = text.parse::<f64>() {
+        if secs >= 0.0 {
+            return Ok(SystemTime::UNIX_EPOCH + Duration::from_secs_f64(secs));
+        }
+    }
+    if let Ok(time) = humantime::parse_rfc3339_weak(text.trim_end_matches('Z')) {
+        return Ok(time);
+    }
+    if let Ok(ago) = humantime::parse_duration(text) {
+        return Ok(SystemTime::now()
+            .checked_sub(ago)
+            .unwrap_or(SystemTime::UNIX_EPOCH));
+    }
+    Err(BackendError::invalid(format!(
+        "invalid filter 'until={text}': not a timestamp or a duration"
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn until_takes_seconds_times_and_durations() {
+        assert_eq!(
+            until_time("10").unwrap(),
+            SystemTime::UNIX_EPOCH + Duration::from_secs(10)
+        );
+        assert_eq!(
+            until_time("1970-01-01T00:01:00Z").unwrap(),
+            SystemTime::UNIX_EPOCH + Duration::from_secs(60)
+        );
+        let ago = SystemTime::now()
+            .duration_since(until_time("1h").unwrap())
+            .unwrap();
+        assert!(
+            ago > Duration::from_secs(3590) && ago < Duration::from_secs(3700),
+            "{ago:?}"
+        );
+        assert!(until_time("soon").is_err());
+    }
+
+    #[test]
+    fn bad_keys_and_values_are_refused() {
+        let paths = Paths::new("/nonexistent-root", "/nonexistent-run");
+        let host = Shown::Mode("host");
+        let f = Filters::parse(Some(r#"{"colour":{"red":true}}"#)).unwrap();
+        assert!(list_matches(&paths, &host, &f).is_err());
+        let f = Filters::parse(Some(r#"{"type":{"odd":true}}"#)).unwrap();
+        assert!(list_matches(&paths, &host, &f).is_err());
+        let f = Filters::parse(Some(r#"{"type":{"builtin":true}}"#)).unwrap();
+        assert!(list_matches(&paths, &host, &f).unwrap());
+        let f = Filters::parse(Some(r#"{"type":{"custom":true}}"#)).unwrap();
+        assert!(!list_matches(&paths, &host, &f).unwrap());
+        let f = Filters::parse(Some(r#"{"driver":{"host":true},"name":{"os":true}}"#)).unwrap();
+        assert!(list_matches(&paths, &host, &f).unwrap());
+    }
+}
