@@ -437,6 +437,31 @@ fn containers_on_a_user_network_reach_each_other_by_name_and_connect_disconnect(
             .is_some_and(|m| m.is_empty())
     });
     daemon.docker_ok(["network", "rm", "appnet"]);
+    // The journal has what happened to the network, in order (`--until 0s` is whole
+    // seconds: wait for the next one).
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let events = daemon.docker_ok([
+        "events",
+        "--since",
+        "10m",
+        "--until",
+        "0s",
+        "--filter",
+        "type=network",
+        "--format",
+        "{{.Action}} {{.Actor.Attributes.name}}",
+    ]);
+    let events: Vec<&str> = events.lines().collect();
+    assert_eq!(
+        events,
+        [
+            "create appnet",
+            "connect appnet",
+            "disconnect appnet",
+            "destroy appnet"
+        ],
+        "{events:?}"
+    );
     sandbox.assert_nothing_left();
 }
 

@@ -121,12 +121,32 @@ impl Engine {
     }
 }
 
+/// Records a network event as dockerd reports it: the network's id as the actor, its name
+/// and type, and for connect/disconnect the container's id.
+fn emit(
+    paths: &berth_common::Paths,
+    action: &str,
+    id: &str,
+    name: &str,
+    container: Option<&berth_common::ContainerId>,
+) {
+    use berth_common::events::{Event, Kind};
+    let mut event = Event::new(Kind::Network, action, id)
+        .with("name", name)
+        .with("type", "bridge");
+    if let Some(container) = container {
+        event = event.with("container", container.as_str());
+    }
+    berth_common::events::emit(paths, &event);
+}
+
 impl NetworksBackend for Engine {
     fn create(&self, body: &NetworkCreateRequest) -> Result<NetworkCreateResponse, BackendError> {
         let request = create::translate(body)?;
         let def =
             berth_net::gc::create(&self.paths, &self.settings.net, &request).map_err(net_err)?;
         tracing::info!(network = %def.name, id = %def.id, subnet = %def.subnet, "network created");
+        emit(&self.paths, "create", &def.id, &def.name, None);
         Ok(NetworkCreateResponse {
             id: def.id,
             warning: String::new(),
@@ -153,6 +173,7 @@ impl NetworksBackend for Engine {
         })?;
         berth_net::gc::remove(&self.paths, &def.id).map_err(net_err)?;
         tracing::info!(network = %def.name, "network removed");
+        emit(&self.paths, "destroy", &def.id, &def.name, None);
         Ok(())
     }
 
@@ -171,7 +192,10 @@ impl NetworksBackend for Engine {
             // Removal checks the endpoints again under the lock: a container that came
             // meanwhile keeps its network.
             match berth_net::gc::remove(&self.paths, &def.id) {
-                Ok(_) => deleted.push(def.name.clone()),
+                Ok(_) => {
+                    emit(&self.paths, "destroy", &def.id, &def.name, None);
+                    deleted.push(def.name.clone());
+                }
                 Err(NetError::NetworkInUse { .. }) | Err(NetError::NoSuchNetwork(_)) => {}
                 Err(e) => return Err(net_err(e)),
             }
@@ -216,6 +240,7 @@ impl NetworksBackend for Engine {
             tracing::warn!(container = %id, "cannot update /etc/hosts or resolv.conf after connect: {e}");
         }
         tracing::info!(network = %def.name, container = %id, ip = %endpoint.ip, "connected");
+        emit(&self.paths, "connect", &def.id, &def.name, Some(&id));
         Ok(())
     }
 
@@ -240,6 +265,7 @@ impl NetworksBackend for Engine {
             }
         }
         tracing::info!(network = %def.name, container = %id, "disconnected");
+        emit(&self.paths, "disconnect", &def.id, &def.name, Some(&id));
         Ok(())
     }
 }
