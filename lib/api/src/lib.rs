@@ -4,6 +4,7 @@
 //! Handlers parse and shape; what they ask of the engine runs on tokio's blocking pool
 //! ([`blocking`]), never on the async threads.
 
+pub mod archive;
 pub mod container_ops;
 pub mod containers;
 mod error;
@@ -20,6 +21,7 @@ use std::sync::Arc;
 
 use axum::Router;
 
+pub use archive::ArchiveBackend;
 pub use container_ops::{ContainerOpsBackend, StatsSample};
 pub use containers::ContainersBackend;
 pub use error::{status_of, ApiError, BackendError};
@@ -36,6 +38,7 @@ pub struct Backend {
     pub container_ops: Arc<dyn ContainerOpsBackend>,
     pub containers: Arc<dyn ContainersBackend>,
     pub exec: Arc<dyn ExecBackend>,
+    pub archive: Arc<dyn ArchiveBackend>,
 }
 
 /// The whole API: every resource's routes, behind version negotiation and the headers
@@ -47,6 +50,7 @@ pub fn router(backend: Backend) -> Versioned {
         .merge(container_ops::routes())
         .merge(containers::routes())
         .merge(exec::routes())
+        .merge(archive::routes())
         .fallback(|| async { ApiError::not_found("page not found") })
         .with_state(backend);
     Versioned::new(routes)

@@ -79,6 +79,7 @@ impl Engine {
             container_ops: self.clone(),
             containers: Arc::new(containers::Containers(self.clone())),
             exec: Arc::new(exec::ExecEngine(self.clone())),
+            archive: self.clone(),
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The container operations of `berth-api` over the store and the container's cgroup.
 
+mod archive;
 mod pause;
 mod stats;
 mod top;
