@@ -22,7 +22,7 @@ use std::sync::Arc;
 use axum::Router;
 
 pub use archive::ArchiveBackend;
-pub use container_ops::{ContainerOpsBackend, StatsSample};
+pub use container_ops::{ContainerAdminBackend, ContainerOpsBackend, StatsSample};
 pub use containers::ContainersBackend;
 pub use error::{status_of, ApiError, BackendError};
 pub use exec::ExecBackend;
@@ -39,6 +39,7 @@ pub struct Backend {
     pub containers: Arc<dyn ContainersBackend>,
     pub exec: Arc<dyn ExecBackend>,
     pub archive: Arc<dyn ArchiveBackend>,
+    pub admin: Arc<dyn ContainerAdminBackend>,
 }
 
 /// The whole API: every resource's routes, behind version negotiation and the headers

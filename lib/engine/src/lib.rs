@@ -80,6 +80,7 @@ impl Engine {
             containers: Arc::new(containers::Containers(self.clone())),
             exec: Arc::new(exec::ExecEngine(self.clone())),
             archive: self.clone(),
+            admin: Arc::new(container_ops::admin::Admin(self.clone())),
         }
     }
 }

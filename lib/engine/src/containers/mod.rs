@@ -2,7 +2,7 @@
 //! stores its config, start goes through a helper process (`start.rs`), the rest reads
 //! the store and the monitors' state files, as `berth-run ps|stop|rm` do.
 
-mod config;
+pub(crate) mod config;
 mod entry;
 mod error;
 mod follow;

@@ -16,6 +16,7 @@ use berth_api::{ArchiveBackend, BackendError};
 use rustix::fs::FileType;
 
 use crate::Engine;
+pub(crate) use root::resolve;
 use root::{open_root, View};
 
 fn io_error(what: &str, e: std::io::Error) -> BackendError {
