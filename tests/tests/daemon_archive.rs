@@ -107,6 +107,8 @@ fn docker_cp_copies_files_and_directories_both_ways_with_their_modes() {
         "-d",
         "--name",
         "cpc",
+        "-v",
+        "cpvol:/vol",
         "probe:latest",
         "sh",
         "-c",
@@ -161,6 +163,13 @@ fn docker_cp_copies_files_and_directories_both_ways_with_their_modes() {
         exec(&daemon, "cpc", "cat /data/renamed"),
         "#!/bin/sh\necho from-host\n"
     );
+
+    // A volume mounted in the running container is seen as the container sees it.
+    daemon.docker_ok(["cp", file.to_str().unwrap(), "cpc:/vol/"]);
+    assert_eq!(exec(&daemon, "cpc", "cat /vol/script.sh | wc -c"), "25\n");
+    exec(&daemon, "cpc", "echo in-volume > /vol/v");
+    let got = entries(&cp_out(&daemon, "cpc:/vol/v"));
+    assert_eq!(got[0].2, b"in-volume\n");
 
     // HEAD: the stat header the CLI reads (a symlink's target resolved in the container).
     let head = daemon.http("HEAD", "/containers/cpc/archive?path=/data/sub/link", "");
