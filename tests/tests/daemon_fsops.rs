@@ -335,3 +335,28 @@ fn docker_container_prune_removes_only_stopped_containers() {
     );
     daemon.docker_ok(["rm", "-f", "runs"]);
 }
+
+#[test]
+fn a_renamed_container_answers_to_its_new_name_on_its_network() {
+    let _netns = berth_tests::private_netns::PrivateNetns::enter();
+    let sandbox = Sandbox::with_probe();
+    let net = sandbox.create_network("fsnet", &[]);
+    sandbox.ok([
+        "-d",
+        "--name",
+        "oldname",
+        "--network",
+        "fsnet",
+        "probe:latest",
+        "sh",
+        "-c",
+        "sleep 1000",
+    ]);
+    let daemon = Daemon::start(&sandbox);
+    daemon.docker_ok(["rename", "oldname", "newname"]);
+    let found = sandbox.sh_on("fsnet", "nslookup newname");
+    assert!(found.contains(&net.host(0)), "nslookup newname: {found}");
+    let gone = sandbox.sh_on("fsnet", "nslookup oldname 2>&1; true");
+    assert!(!gone.contains(&net.host(0)), "nslookup oldname: {gone}");
+    daemon.docker_ok(["rm", "-f", "newname"]);
+}
