@@ -378,3 +378,35 @@ fn overlays_of(id: &str) -> Vec<String> {
         .map(str::to_string)
         .collect()
 }
+
+#[test]
+fn docker_cp_a_gives_the_files_to_the_containers_user() {
+    let sandbox = Sandbox::with_probe();
+    let daemon = Daemon::start(&sandbox);
+    daemon.docker_ok([
+        "run",
+        "-d",
+        "--name",
+        "owned",
+        "--user",
+        "1234:4321",
+        "probe:latest",
+        "sh",
+        "-c",
+        "sleep 1000",
+    ]);
+    let host = tempfile::tempdir().unwrap();
+    let file = host.path().join("mine");
+    std::fs::write(&file, "x").unwrap();
+    daemon.docker_ok(["cp", "-a", file.to_str().unwrap(), "owned:/tmp/"]);
+    daemon.docker_ok(["cp", file.to_str().unwrap(), "owned:/tmp/root-owned"]);
+    assert_eq!(
+        exec(
+            &daemon,
+            "owned",
+            "stat -c '%u %g' /tmp/mine /tmp/root-owned"
+        ),
+        "1234 4321\n0 0\n"
+    );
+    daemon.docker_ok(["rm", "-f", "owned"]);
+}

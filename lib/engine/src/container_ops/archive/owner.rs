@@ -30,6 +30,12 @@ fn read_in_root(root: &Root, path: &str) -> String {
     let Ok(fd) = berth_rootfs::open_in_root(root.fd.as_fd(), path, None) else {
         return String::new();
     };
+    // A FIFO or a device in the container's place would block or mislead the read.
+    let regular = rustix::fs::fstat(&fd)
+        .is_ok_and(|s| rustix::fs::FileType::from_raw_mode(s.st_mode).is_file());
+    if !regular {
+        return String::new();
+    }
     let mut text = String::new();
     // Reopened through the fd's /proc name: the object open_in_root found, nothing else.
     if let Ok(mut file) = std::fs::File::open(berth_rootfs::fd_path(fd.as_fd())) {
