@@ -308,3 +308,22 @@ fn volume_create_and_remove_are_events_of_type_volume() {
     assert!(events.iter().all(|e| e["Type"] == "volume"), "{events:?}");
     assert_eq!(events[0]["Actor"]["Attributes"]["driver"], "local");
 }
+
+#[test]
+fn rename_and_update_are_events_with_the_old_name() {
+    let sandbox = Sandbox::with_probe();
+    let daemon = Daemon::start(&sandbox);
+    let since = (unix_now() - 1).to_string();
+    let id = daemon
+        .docker_ok(["create", "--name", "ev-old", "probe:latest", "true"])
+        .trim()
+        .to_string();
+    daemon.docker_ok(["rename", "ev-old", "ev-new"]);
+    daemon.docker_ok(["update", "--memory", "64m", "ev-new"]);
+    let events = past_events(&daemon, &since, &["--filter", "container=ev-new"]);
+    assert_eq!(actions_of(&events, &id), ["create", "rename", "update"]);
+    let rename = &events[1]["Actor"]["Attributes"];
+    assert_eq!(rename["oldName"], "/ev-old");
+    assert_eq!(rename["name"], "ev-new");
+    daemon.docker_ok(["rm", "ev-new"]);
+}

@@ -4,6 +4,7 @@
 //! Handlers parse and shape; what they ask of the engine runs on tokio's blocking pool
 //! ([`blocking`]), never on the async threads.
 
+pub mod archive;
 pub mod container_ops;
 pub mod containers;
 mod error;
@@ -24,7 +25,8 @@ use std::sync::Arc;
 
 use axum::Router;
 
-pub use container_ops::{ContainerOpsBackend, StatsSample};
+pub use archive::ArchiveBackend;
+pub use container_ops::{ContainerAdminBackend, ContainerOpsBackend, StatsSample};
 pub use containers::ContainersBackend;
 pub use error::{status_of, ApiError, BackendError};
 pub use events::EventsBackend;
@@ -48,6 +50,8 @@ pub struct Backend {
     pub volumes: Arc<dyn VolumesBackend>,
     pub system_df: Arc<dyn SystemDfBackend>,
     pub networks: Arc<dyn NetworksBackend>,
+    pub archive: Arc<dyn ArchiveBackend>,
+    pub admin: Arc<dyn ContainerAdminBackend>,
 }
 
 /// The whole API: every resource's routes, behind version negotiation and the headers
@@ -63,6 +67,7 @@ pub fn router(backend: Backend) -> Versioned {
         .merge(volumes::routes())
         .merge(system_df::routes())
         .merge(networks::routes())
+        .merge(archive::routes())
         .fallback(|| async { ApiError::not_found("page not found") })
         .with_state(backend);
     Versioned::new(routes)

@@ -124,6 +124,23 @@ pub fn check_name_free(
     }
 }
 
+/// Gives registered container `id` the name `name` (`docker rename`); refused when
+/// another container has it. The identity as it is now.
+pub fn rename(
+    paths: &Paths,
+    lock: &RegistryLock,
+    id: &ContainerId,
+    name: ContainerName,
+) -> Result<ContainerPart> {
+    let Some(mut part) = identity_with(paths, id, Some(lock))? else {
+        return Err(RegistryError::NotFound(id.to_string()));
+    };
+    part.name = Some(name);
+    check_name_free(paths, lock, &part)?;
+    json_file::write_atomic(&paths.container_dir(id).join(IDENTITY_FILE), &part)?;
+    Ok(part)
+}
+
 /// The identity of container `id`, if it is registered with one. A container made by a
 /// berth older than the registry (a directory with `rootfs.json` or `run.json` and no
 /// `container.json`) is adopted: its identity file is written from those, under the lock.

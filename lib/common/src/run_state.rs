@@ -178,6 +178,15 @@ impl RunState {
         }
     }
 
+    /// Takes the name the registry has now: a process that holds this state from the
+    /// start to the exit writes a `docker rename` made meanwhile back, not over.
+    pub fn refresh_identity(&mut self, paths: &Paths) {
+        if let Ok(Some(part)) = registry::identity(paths, &self.id) {
+            self.name = part.name.clone();
+            self.record.container = Some(part);
+        }
+    }
+
     /// Records the exit.
     pub fn exited(&mut self, code: i32, oom_killed: bool) {
         self.status = Status::Exited;

@@ -90,6 +90,8 @@ impl Engine {
             volumes: self.clone(),
             system_df: Arc::new(system_df::SystemDf(self.clone())),
             networks: self.clone(),
+            archive: self.clone(),
+            admin: Arc::new(container_ops::admin::Admin(self.clone())),
         }
     }
 }

@@ -19,6 +19,7 @@
 //! ```
 
 pub mod bind;
+pub mod detached;
 pub mod error;
 pub mod idmap;
 pub mod in_root;

@@ -273,6 +273,7 @@ pub fn teardown_exited(paths: &Paths, id: &str) -> Result<(), RunError> {
         return Err(RunError::State(state::StateError::NotFound(id.to_string())));
     };
     state.oom_killed = crate::oom_killed(&state.record);
+    state.refresh_identity(paths);
     // berth-monitor removed it already; an older or interrupted one may not have.
     crate::attach::unlisten(paths, id);
     if !state.auto_remove {

@@ -208,6 +208,7 @@ pub fn run(paths: &Paths, request: &RunRequest, trace: &mut Trace) -> Result<Out
     trace.mark("run");
     let oom_killed = oom_killed(&prepared.record);
     run_state.exited(code, oom_killed);
+    run_state.refresh_identity(paths);
     if !request.rm {
         let _ = run_state.write(paths);
     }

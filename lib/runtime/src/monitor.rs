@@ -241,6 +241,7 @@ fn monitor(
     }
     drop(keep);
     run_state.exited(code, crate::oom_killed(&record));
+    run_state.refresh_identity(paths);
     if !auto_remove {
         let _ = run_state.write(paths);
     }

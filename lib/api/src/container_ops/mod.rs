@@ -1,7 +1,9 @@
 //! Container operations beyond the run path: `top` (`docker top`), `stats`, `pause`/`unpause`.
 
+pub mod admin;
 mod stats;
 
+pub use admin::{ContainerAdminBackend, PruneReport, UpdateBody};
 pub use stats::StatsSample;
 
 use axum::extract::{Path, Query, State};
@@ -33,6 +35,7 @@ pub fn routes() -> Router<Backend> {
         .route("/containers/{id}/stats", get(stats::stats))
         .route("/containers/{id}/pause", post(pause))
         .route("/containers/{id}/unpause", post(unpause))
+        .merge(admin::routes())
 }
 
 #[derive(Debug, Deserialize)]

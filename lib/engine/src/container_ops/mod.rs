@@ -1,5 +1,7 @@
 //! The container operations of `berth-api` over the store and the container's cgroup.
 
+pub(crate) mod admin;
+pub(crate) mod archive;
 mod pause;
 mod stats;
 mod top;

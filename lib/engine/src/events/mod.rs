@@ -36,3 +36,28 @@ pub(crate) fn record_state(paths: &Paths, action: &str, state: &RunState) {
 pub(crate) fn record(paths: &Paths, action: &str, id: &ContainerId, name: &str, image: &str) {
     emit(paths, &Event::container(paths, action, id, name, image));
 }
+
+/// Records a container event for container `id` by what the store has of it (its name from
+/// the registry, its image from the run state or the create request), with `extra`
+/// attributes (rename's `oldName`).
+pub(crate) fn record_id(paths: &Paths, action: &str, id: &ContainerId, extra: &[(&str, &str)]) {
+    let name = berth_common::registry::identity(paths, id)
+        .ok()
+        .flatten()
+        .and_then(|p| p.name)
+        .map(|n| n.as_str().to_string())
+        .unwrap_or_default();
+    let image = match RunState::read(paths, id).ok().flatten() {
+        Some(state) => state.image,
+        None => crate::containers::config::Created::read(paths, id)
+            .ok()
+            .flatten()
+            .map(|c| c.body.image)
+            .unwrap_or_default(),
+    };
+    let mut event = Event::container(paths, action, id, &name, &image);
+    for (key, value) in extra {
+        event = event.with(key, *value);
+    }
+    emit(paths, &event);
+}
