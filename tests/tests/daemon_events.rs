@@ -320,7 +320,8 @@ fn rename_and_update_are_events_with_the_old_name() {
         .to_string();
     daemon.docker_ok(["rename", "ev-old", "ev-new"]);
     daemon.docker_ok(["update", "--memory", "64m", "ev-new"]);
-    let events = past_events(&daemon, &since, &["--filter", "container=ev-new"]);
+    let filter = format!("container={id}");
+    let events = past_events(&daemon, &since, &["--filter", &filter]);
     assert_eq!(actions_of(&events, &id), ["create", "rename", "update"]);
     let rename = &events[1]["Actor"]["Attributes"];
     assert_eq!(rename["oldName"], "/ev-old");
