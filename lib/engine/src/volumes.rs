@@ -81,8 +81,8 @@ fn named_volumes(specs: &[String]) -> impl Iterator<Item = String> + '_ {
 /// create (they are seeded from the image at the first start, being empty).
 pub(crate) fn ensure_named(paths: &Paths, specs: &[String]) -> Result<(), BackendError> {
     for name in named_volumes(specs) {
-        let (_, created) = store::create_volume_with(paths, &name, VolumeMeta::default())
-            .map_err(rootfs_error)?;
+        let (_, created) =
+            store::create_volume_with(paths, &name, VolumeMeta::default()).map_err(rootfs_error)?;
         if created {
             emit(paths, "create", &name);
         }
