@@ -5,12 +5,12 @@
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
-use std::os::unix::net::UnixStream;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use berth_api::containers::{AttachStreams, LogsQuery};
 use berth_api::stream::{InputReceiver, OutputSink, StreamKind};
 use berth_common::Paths;
+use berth_runtime::attach::protocol;
 use berth_runtime::logs::LogLine;
 use berth_runtime::state;
 
@@ -18,6 +18,7 @@ use super::entry::{Entry, Status};
 use super::error::ContainerError;
 
 const POLL: Duration = Duration::from_millis(20);
+const UNRECORDED_GRACE: Duration = Duration::from_secs(1);
 /// The monitor's frame kinds (protocol.rs): stdin, resize.
 const FRAME_STDIN: u8 = 0;
 const FRAME_RESIZE: u8 = 3;
@@ -58,10 +59,22 @@ fn read_lines(reader: &mut BufReader<File>, pending: &mut Vec<u8>) -> Vec<LogLin
 }
 
 /// Whether the run the caller follows is over: the container exited after `finished_before`
-/// (its last end when the caller came), or is gone.
-fn over(paths: &Paths, entry: &Entry, finished_before: &Option<String>) -> bool {
+/// (its last end when the caller came), or is gone. Its process may be gone while the
+/// monitor still copies the last output into the log: the run is over once the monitor
+/// has recorded the exit, or (a monitor that died records none) a second after
+/// `unrecorded_since`, when the caller first saw it so.
+fn over(
+    paths: &Paths,
+    entry: &Entry,
+    finished_before: &Option<String>,
+    unrecorded_since: &mut Option<Instant>,
+) -> bool {
     match Entry::read(paths, &entry.id) {
-        Ok(Some(now)) => now.status() == Status::Exited && now.finished() != *finished_before,
+        Ok(Some(now)) if now.status() == Status::Exited && now.finished() != *finished_before => {
+            now.recorded_exit().is_some()
+                || unrecorded_since.get_or_insert_with(Instant::now).elapsed() > UNRECORDED_GRACE
+        }
+        Ok(Some(_)) => false,
         _ => true,
     }
 }
@@ -113,8 +126,9 @@ pub fn logs(
         return Ok(());
     }
     let finished_before = entry.finished();
+    let mut unrecorded = None;
     loop {
-        let done = over(paths, entry, &finished_before);
+        let done = over(paths, entry, &finished_before, &mut unrecorded);
         for line in read_lines(&mut reader, &mut pending) {
             if wanted(&line) && !send(&line) {
                 return Ok(());
@@ -148,10 +162,14 @@ pub fn attach(
     if let Some(input) = input {
         let (paths, id) = (paths.clone(), entry.id.clone());
         let finished = finished_before.clone();
-        std::thread::spawn(move || forward_input(&paths, &id, finished, input));
+        // docker's StdinOnce (`run -i`): the client's end of input is the container's; with
+        // a terminal the monitor ignores it.
+        let close_at_end = entry.created.as_ref().is_some_and(|c| c.body.stdin_once);
+        std::thread::spawn(move || forward_input(&paths, &id, finished, input, close_at_end));
     }
+    let mut unrecorded = None;
     loop {
-        let done = over(paths, entry, &finished_before);
+        let done = over(paths, entry, &finished_before, &mut unrecorded);
         for line in read_lines(&mut reader, &mut pending) {
             let wanted = match kind_of(&line) {
                 StreamKind::Stderr => streams.stderr,
@@ -175,21 +193,27 @@ fn forward_input(
     id: &berth_common::ContainerId,
     finished_before: Option<String>,
     input: InputReceiver,
+    close_at_end: bool,
 ) {
-    let socket = state::attach_socket(paths, id);
+    let mut unrecorded = None;
     let mut stream = loop {
-        if let Ok(stream) = UnixStream::connect(&socket) {
+        if let Ok(stream) = berth_runtime::attach::connect_monitor(paths, id) {
             break stream;
         }
         let entry = match Entry::read(paths, id) {
             Ok(Some(e)) => e,
             _ => return,
         };
-        if over(paths, &entry, &finished_before) {
+        if over(paths, &entry, &finished_before, &mut unrecorded) {
             return;
         }
         std::thread::sleep(POLL);
     };
+    // The monitor sends its output to every client; what this one does not read would
+    // pile up until the monitor drops it, input and all. The reader ends with the socket.
+    if let Ok(mut reader) = stream.try_clone() {
+        std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
+    }
     while let Ok(data) = input.recv() {
         for chunk in data.chunks(MAX_STDIN_FRAME) {
             let mut frame = vec![FRAME_STDIN];
@@ -200,8 +224,14 @@ fn forward_input(
             }
         }
     }
-    // The client closed its input; the monitor has no frame for that (the container's
-    // stdin stays open while it runs, as with `berth-run attach`).
+    // The client closed its input. Without StdinOnce the container's stdin stays open
+    // while it runs, as with `berth-run attach`.
+    if close_at_end {
+        let _ = stream.write_all(&protocol::header(protocol::STDIN_END, 0));
+    }
+    // Both ways, so the reader above ends too: the monitor reads what is left in the
+    // socket before it forgets a client that hung up.
+    let _ = stream.shutdown(std::net::Shutdown::Both);
 }
 
 /// Sets the container's terminal size through its monitor; a container without one
@@ -210,7 +240,9 @@ pub fn resize(paths: &Paths, entry: &Entry, height: u16, width: u16) {
     if height == 0 || width == 0 {
         return;
     }
-    if let Ok(mut stream) = UnixStream::connect(state::attach_socket(paths, &entry.id)) {
+    // A socket path past sockaddr_un's 108 bytes (a deep run dir) is reached through the
+    // runtime's own connect.
+    if let Ok(mut stream) = berth_runtime::attach::connect_monitor(paths, &entry.id) {
         let mut frame = vec![FRAME_RESIZE, 0, 0, 0, 4];
         frame.extend_from_slice(&height.to_be_bytes());
         frame.extend_from_slice(&width.to_be_bytes());
