@@ -17,6 +17,8 @@ pub enum ContainerError {
     NotRunning(String),
     #[error("invalid signal: {0}")]
     BadSignal(String),
+    #[error("Invalid container name ({0}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")]
+    InvalidName(String),
     /// The start failed; `message` carries the words the CLI maps to exit codes 126/127.
     #[error("{message}")]
     Start { message: String, kind: ErrorKind },
@@ -49,7 +51,9 @@ impl ContainerError {
         match self {
             ContainerError::NotFound(_) | ContainerError::NoImage(_) => ErrorKind::NotFound,
             ContainerError::RemoveRunning(_) | ContainerError::NotRunning(_) => ErrorKind::Conflict,
-            ContainerError::BadSignal(_) => ErrorKind::InvalidInput,
+            ContainerError::BadSignal(_) | ContainerError::InvalidName(_) => {
+                ErrorKind::InvalidInput
+            }
             ContainerError::NoConfig(_) => ErrorKind::Conflict,
             ContainerError::Start { kind, .. } => *kind,
             ContainerError::Helper { .. } => ErrorKind::Internal,

@@ -50,12 +50,8 @@ impl crate::Engine {
             .map_err(|_| ContainerError::NoImage(body.image.clone()))?;
         let name = match name {
             Some(n) => Some(
-                ContainerName::parse(n.trim_start_matches('/')).map_err(|e| {
-                    ContainerError::Run(berth_runtime::RunError::InvalidInput {
-                        flag: "--name",
-                        reason: e.to_string(),
-                    })
-                })?,
+                ContainerName::parse(n.trim_start_matches('/'))
+                    .map_err(|_| ContainerError::InvalidName(n.clone()))?,
             ),
             None => None,
         };
