@@ -1,0 +1,311 @@
+//! Containers, exec and images through bollard 0.21, whose typed models parse berthd's
+//! answers more strictly than the docker CLI does (a field of the wrong type fails here).
+
+use std::collections::HashMap;
+
+use berth_tests::container::Sandbox;
+use berth_tests::daemon::Daemon;
+use bollard::container::LogOutput;
+use bollard::exec::{CreateExecOptions, StartExecResults};
+use bollard::models::ContainerCreateBody;
+use bollard::query_parameters::{
+    CreateContainerOptions, ListContainersOptions, ListImagesOptions, LogsOptions,
+    RemoveContainerOptions, RemoveImageOptions, TagImageOptions, WaitContainerOptions,
+};
+use bollard::Docker;
+use futures_util::StreamExt;
+
+fn client(daemon: &Daemon) -> Docker {
+    Docker::connect_with_unix(
+        daemon.socket.to_str().unwrap(),
+        60,
+        bollard::API_DEFAULT_VERSION,
+    )
+    .expect("bollard client")
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn create_options(name: &str) -> Option<CreateContainerOptions> {
+    Some(CreateContainerOptions {
+        name: Some(name.to_string()),
+        ..Default::default()
+    })
+}
+
+fn body(cmd: &[&str]) -> ContainerCreateBody {
+    ContainerCreateBody {
+        image: Some("probe:latest".into()),
+        cmd: Some(cmd.iter().map(|s| s.to_string()).collect()),
+        labels: Some(HashMap::from([("suite".into(), "bollard".into())])),
+        ..Default::default()
+    }
+}
+
+/// Every piece of a log or exec output stream, as text per stream.
+async fn collect_output(
+    mut stream: impl futures_util::Stream<Item = Result<LogOutput, bollard::errors::Error>> + Unpin,
+) -> (String, String) {
+    let (mut out, mut err) = (String::new(), String::new());
+    while let Some(item) = stream.next().await {
+        match item.expect("output") {
+            LogOutput::StdOut { message } => out.push_str(&String::from_utf8_lossy(&message)),
+            LogOutput::StdErr { message } => err.push_str(&String::from_utf8_lossy(&message)),
+            other => panic!("unexpected stream piece {other:?}"),
+        }
+    }
+    (out, err)
+}
+
+#[test]
+fn bollard_creates_runs_waits_reads_logs_and_removes_a_container() {
+    let sandbox = Sandbox::with_probe();
+    let daemon = Daemon::start(&sandbox);
+    runtime().block_on(async {
+        let docker = client(&daemon)
+            .negotiate_version()
+            .await
+            .expect("negotiate");
+        let created = docker
+            .create_container(
+                create_options("bolt"),
+                body(&["sh", "-c", "echo out; echo err >&2; exit 7"]),
+            )
+            .await
+            .expect("create");
+        assert_eq!(created.id.len(), 64, "{created:?}");
+        assert!(created.warnings.is_empty());
+
+        let inspect = docker
+            .inspect_container("bolt", None)
+            .await
+            .expect("inspect");
+        assert_eq!(inspect.name.as_deref(), Some("/bolt"));
+        let state = inspect.state.expect("state");
+        assert_eq!(
+            state.status.map(|s| s.to_string()).as_deref(),
+            Some("created")
+        );
+
+        docker.start_container("bolt", None).await.expect("start");
+        let waited: Vec<_> = docker
+            .wait_container("bolt", None::<WaitContainerOptions>)
+            .collect()
+            .await;
+        // bollard turns a non-zero exit into an error carrying the code.
+        match &waited[..] {
+            [Err(bollard::errors::Error::DockerContainerWaitError { code, .. })] => {
+                assert_eq!(*code, 7)
+            }
+            other => panic!("wait: {other:?}"),
+        }
+
+        let (out, err) = collect_output(Box::pin(docker.logs(
+            "bolt",
+            Some(LogsOptions {
+                stdout: true,
+                stderr: true,
+                ..Default::default()
+            }),
+        )))
+        .await;
+        assert_eq!((out.as_str(), err.as_str()), ("out\n", "err\n"));
+
+        let inspect = docker
+            .inspect_container("bolt", None)
+            .await
+            .expect("inspect");
+        let state = inspect.state.expect("state");
+        assert_eq!(state.exit_code, Some(7));
+        assert_eq!(state.running, Some(false));
+        assert_eq!(inspect.id.as_deref(), Some(created.id.as_str()));
+        let config = inspect.config.expect("config");
+        assert_eq!(config.image.as_deref(), Some("probe:latest"));
+        assert_eq!(
+            config
+                .labels
+                .unwrap_or_default()
+                .get("suite")
+                .map(String::as_str),
+            Some("bollard")
+        );
+
+        let all = docker
+            .list_containers(Some(ListContainersOptions {
+                all: true,
+                filters: Some(HashMap::from([(
+                    "label".to_string(),
+                    vec!["suite=bollard".to_string()],
+                )])),
+                ..Default::default()
+            }))
+            .await
+            .expect("list");
+        assert_eq!(all.len(), 1, "{all:?}");
+        assert_eq!(all[0].id.as_deref(), Some(created.id.as_str()));
+        assert_eq!(all[0].names.as_deref(), Some(&["/bolt".to_string()][..]));
+        let running = docker
+            .list_containers(None::<ListContainersOptions>)
+            .await
+            .expect("list running");
+        assert!(running.is_empty(), "{running:?}");
+
+        docker
+            .remove_container("bolt", None::<RemoveContainerOptions>)
+            .await
+            .expect("remove");
+        match docker.inspect_container("bolt", None).await {
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code,
+                message,
+            }) => {
+                assert_eq!(status_code, 404);
+                assert_eq!(message, "No such container: bolt");
+            }
+            other => panic!("inspect after rm: {other:?}"),
+        }
+    });
+    sandbox.assert_nothing_left();
+}
+
+#[test]
+fn bollard_execs_in_a_running_container() {
+    let sandbox = Sandbox::with_probe();
+    let daemon = Daemon::start(&sandbox);
+    runtime().block_on(async {
+        let docker = client(&daemon)
+            .negotiate_version()
+            .await
+            .expect("negotiate");
+        docker
+            .create_container(create_options("exe"), body(&["busybox", "sleep", "300"]))
+            .await
+            .expect("create");
+        docker.start_container("exe", None).await.expect("start");
+
+        let exec = docker
+            .create_exec(
+                "exe",
+                CreateExecOptions {
+                    cmd: Some(vec!["sh", "-c", "echo in-$((6*7)); echo warn >&2; exit 4"]),
+                    attach_stdout: Some(true),
+                    attach_stderr: Some(true),
+                    ..Default::default()
+                },
+            )
+            .await
+            .expect("exec create");
+        let before = docker.inspect_exec(&exec.id).await.expect("exec inspect");
+        assert_eq!(before.running, Some(false));
+        assert_eq!(before.exit_code, None);
+        match docker.start_exec(&exec.id, None).await.expect("exec start") {
+            StartExecResults::Attached { output, .. } => {
+                let (out, err) = collect_output(output).await;
+                assert_eq!((out.as_str(), err.as_str()), ("in-42\n", "warn\n"));
+            }
+            StartExecResults::Detached => panic!("attached exec came back detached"),
+        }
+        let after = docker.inspect_exec(&exec.id).await.expect("exec inspect");
+        assert_eq!((after.running, after.exit_code), (Some(false), Some(4)));
+        let inspect = docker
+            .inspect_container("exe", None)
+            .await
+            .expect("inspect");
+        assert_eq!(after.container_id.as_deref(), inspect.id.as_deref());
+
+        docker
+            .remove_container(
+                "exe",
+                Some(RemoveContainerOptions {
+                    force: true,
+                    ..Default::default()
+                }),
+            )
+            .await
+            .expect("rm -f");
+    });
+    sandbox.assert_nothing_left();
+}
+
+#[test]
+fn bollard_lists_inspects_tags_and_removes_images() {
+    let sandbox = Sandbox::with_probe();
+    let daemon = Daemon::start(&sandbox);
+    runtime().block_on(async {
+        let docker = client(&daemon)
+            .negotiate_version()
+            .await
+            .expect("negotiate");
+        let images = docker
+            .list_images(None::<ListImagesOptions>)
+            .await
+            .expect("list");
+        assert_eq!(images.len(), 1, "{images:?}");
+        assert_eq!(images[0].repo_tags, ["probe:latest"]);
+        let inspect = docker.inspect_image("probe:latest").await.expect("inspect");
+        assert_eq!(inspect.id.as_deref(), Some(images[0].id.as_str()));
+        let layers = inspect
+            .root_fs
+            .clone()
+            .and_then(|r| r.layers)
+            .unwrap_or_default();
+        assert!(!layers.is_empty(), "{inspect:?}");
+
+        docker
+            .tag_image(
+                "probe:latest",
+                Some(TagImageOptions {
+                    repo: Some("other/probe".into()),
+                    tag: Some("v2".into()),
+                }),
+            )
+            .await
+            .expect("tag");
+        let tagged = docker
+            .inspect_image("other/probe:v2")
+            .await
+            .expect("inspect tag");
+        assert_eq!(tagged.id, inspect.id);
+        let mut tags = docker
+            .list_images(None::<ListImagesOptions>)
+            .await
+            .expect("list")
+            .remove(0)
+            .repo_tags;
+        tags.sort();
+        assert_eq!(tags, ["other/probe:v2", "probe:latest"]);
+
+        let removed = docker
+            .remove_image("other/probe:v2", None::<RemoveImageOptions>, None)
+            .await
+            .expect("untag");
+        assert_eq!(removed.len(), 1, "{removed:?}");
+        assert_eq!(removed[0].untagged.as_deref(), Some("other/probe:v2"));
+        let removed = docker
+            .remove_image("probe:latest", None::<RemoveImageOptions>, None)
+            .await
+            .expect("remove");
+        assert!(
+            removed
+                .iter()
+                .any(|r| r.deleted.as_deref() == inspect.id.as_deref()),
+            "{removed:?}"
+        );
+        assert!(docker
+            .list_images(None::<ListImagesOptions>)
+            .await
+            .expect("list")
+            .is_empty());
+        match docker.inspect_image("probe:latest").await {
+            Err(bollard::errors::Error::DockerResponseServerError { status_code, .. }) => {
+                assert_eq!(status_code, 404)
+            }
+            other => panic!("inspect after rm: {other:?}"),
+        }
+    });
+}
