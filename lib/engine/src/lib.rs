@@ -7,6 +7,7 @@ mod container_ops;
 pub mod containers;
 mod daemon_lock;
 pub mod exec;
+mod health;
 mod host;
 mod images;
 mod system;
@@ -46,6 +47,7 @@ pub struct Engine {
     cgroups: berth_cgroups::HostConfig,
     memory: containers::Memory,
     execs: exec::Execs,
+    health: health::Watchers,
 }
 
 impl Engine {
@@ -54,12 +56,16 @@ impl Engine {
             parent: settings.cgroup_parent.clone(),
             ..berth_cgroups::HostConfig::default()
         };
+        // Containers that run with a healthcheck are probed again from now on.
+        let health = health::Watchers::default();
+        health::resume(&paths, &health);
         Engine {
             paths,
             settings,
             cgroups,
             memory: containers::Memory::default(),
             execs: exec::Execs::default(),
+            health,
         }
     }
 

@@ -14,7 +14,7 @@ use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
-pub use model::{AttachTarget, CreateBody, ListQuery, LogsQuery, WaitCondition};
+pub use model::{AttachTarget, CreateBody, HealthConfig, ListQuery, LogsQuery, WaitCondition};
 
 use crate::stream::{self, InputReceiver, OutputSink};
 use crate::{blocking, ApiError, Backend, BackendError};

@@ -25,7 +25,8 @@ use serde_json::Value;
 pub use start::{helper_main, START_HELPER};
 
 use config::Created;
-use entry::{Entry, Status};
+pub(crate) use entry::Entry;
+use entry::Status;
 pub use error::ContainerError;
 
 /// What berthd remembers in memory only: the exit codes of the AutoRemove containers it
@@ -103,6 +104,7 @@ impl crate::Engine {
         match start::start(&self.paths, &entry.id) {
             Ok(pid) => {
                 tracing::info!(id = %entry.id, pid, "started");
+                crate::health::started(&self.paths, &self.health, &entry.id);
                 if entry.auto_remove() {
                     let engine = self.clone();
                     let id = entry.id.to_string();
