@@ -117,3 +117,48 @@ fn a_check_is_unhealthy_until_it_passes_and_survives_a_restart_of_berthd() {
     daemon.docker_ok(["rm", "-f", "hc", "slow", "plain"]);
     sandbox.assert_nothing_left();
 }
+
+#[test]
+fn a_probe_past_its_timeout_fails_and_is_killed_in_the_container() {
+    let sandbox = Sandbox::with_probe();
+    let daemon = Daemon::start(&sandbox);
+    daemon.docker_ok([
+        "run",
+        "-d",
+        "--name",
+        "stuck",
+        "--health-cmd",
+        "busybox sleep 77",
+        "--health-timeout",
+        "1s",
+        "--health-interval",
+        "1s",
+        "--health-retries",
+        "1",
+        "probe:latest",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    wait_status(&daemon, "stuck", "unhealthy");
+    wait_for("three timed-out probes", || {
+        health(&daemon, "stuck")["Log"]
+            .as_array()
+            .map_or(0, Vec::len)
+            >= 3
+    });
+    let state = health(&daemon, "stuck");
+    for probe in state["Log"].as_array().unwrap() {
+        assert_eq!(probe["ExitCode"], -1, "{state}");
+        assert_eq!(
+            probe["Output"], "Health check exceeded timeout (1s)",
+            "{state}"
+        );
+    }
+    // Killed probes are not left behind: at most the one running now.
+    let top = daemon.docker_ok(["top", "stuck"]);
+    let probes = top.lines().filter(|l| l.ends_with("sleep 77")).count();
+    assert!(probes <= 1, "{top}");
+    daemon.docker_ok(["rm", "-f", "stuck"]);
+    sandbox.assert_nothing_left();
+}

@@ -57,8 +57,7 @@ pub fn run(paths: &Paths, id: &ContainerId, check: &Check) -> ProbeResult {
         match child.try_wait() {
             Ok(Some(status)) => break Some(status),
             Ok(None) if Instant::now() >= deadline => {
-                let _ = child.kill();
-                let _ = child.wait();
+                stop(&mut child);
                 break None;
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(20)),
@@ -92,4 +91,31 @@ fn wait_briefly<T>(handle: &std::thread::JoinHandle<T>) -> bool {
         std::thread::sleep(Duration::from_millis(10));
     }
     handle.is_finished()
+}
+
+/// A probe past its timeout: its process in the container is killed (as dockerd kills
+/// it), then `berth-run exec`, which would otherwise leave it running there, is reaped.
+fn stop(child: &mut std::process::Child) {
+    let pid = child.id();
+    // berth-run exec's children: the probe's process (seen by its host pid). Unreaped by
+    // berth-run until it ends, so its pid names no other process meanwhile.
+    let children =
+        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+    for probe in children
+        .split_whitespace()
+        .filter_map(|p| p.parse::<i32>().ok())
+    {
+        if let Some(probe) = rustix::process::Pid::from_raw(probe) {
+            let _ = rustix::process::kill_process(probe, rustix::process::Signal::KILL);
+        }
+    }
+    let until = Instant::now() + Duration::from_secs(1);
+    while Instant::now() < until {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
