@@ -4,8 +4,10 @@
 
 use berth_tests::container::Sandbox;
 use berth_tests::daemon::Daemon;
+use berth_tests::formats::{write_images, Format};
+use berth_tests::probe::probe_image_spec;
 use berth_tests::wait_for;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 fn health(daemon: &Daemon, name: &str) -> Value {
     let out = daemon.docker_ok(["inspect", "-f", "{{json .State.Health}}", name]);
@@ -160,5 +162,39 @@ fn a_probe_past_its_timeout_fails_and_is_killed_in_the_container() {
     let probes = top.lines().filter(|l| l.ends_with("sleep 77")).count();
     assert!(probes <= 1, "{top}");
     daemon.docker_ok(["rm", "-f", "stuck"]);
+    sandbox.assert_nothing_left();
+}
+
+#[test]
+fn the_images_check_applies_unless_the_container_changes_or_turns_it_off() {
+    let sandbox = Sandbox::with_probe();
+    let mut spec = probe_image_spec().name("checked:1");
+    spec.config["Healthcheck"] = json!({
+        "Test": ["CMD-SHELL", "test -f /tmp/ok"],
+        "Interval": 1_000_000_000u64,
+        "Retries": 1,
+    });
+    let path = sandbox.store.work("checked.tar");
+    write_images(Format::OciArchive, &[spec.build()], &path);
+    sandbox.store.load(&path);
+    let daemon = Daemon::start(&sandbox);
+    let run = |name: &str, extra: &[&str]| {
+        let mut args = vec!["run", "-d", "--name", name];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["checked:1", "busybox", "sleep", "300"]);
+        daemon.docker_ok(args);
+    };
+    run("inherits", &[]);
+    run("off", &["--no-healthcheck"]);
+    // The container's interval over the image's test: no probe for a minute.
+    run("slower", &["--health-interval", "60s"]);
+    wait_status(&daemon, "inherits", "unhealthy");
+    assert_eq!(health(&daemon, "off"), Value::Null);
+    assert_eq!(health(&daemon, "slower")["Status"], "starting");
+    assert!(health(&daemon, "slower")["Log"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+    daemon.docker_ok(["rm", "-f", "inherits", "off", "slower"]);
     sandbox.assert_nothing_left();
 }
