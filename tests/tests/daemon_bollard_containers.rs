@@ -9,8 +9,8 @@ use bollard::container::LogOutput;
 use bollard::exec::{CreateExecOptions, StartExecResults};
 use bollard::models::ContainerCreateBody;
 use bollard::query_parameters::{
-    CreateContainerOptions, ListContainersOptions, ListImagesOptions, LogsOptions,
-    RemoveContainerOptions, RemoveImageOptions, TagImageOptions, WaitContainerOptions,
+    AttachContainerOptions, CreateContainerOptions, ListContainersOptions, ListImagesOptions,
+    LogsOptions, RemoveContainerOptions, RemoveImageOptions, TagImageOptions, WaitContainerOptions,
 };
 use bollard::Docker;
 use futures_util::StreamExt;
@@ -308,4 +308,65 @@ fn bollard_lists_inspects_tags_and_removes_images() {
             other => panic!("inspect after rm: {other:?}"),
         }
     });
+}
+
+#[test]
+fn bollard_attaches_with_stdin_and_its_end_is_the_containers() {
+    use tokio::io::AsyncWriteExt;
+    let sandbox = Sandbox::with_probe();
+    let daemon = Daemon::start(&sandbox);
+    runtime().block_on(async {
+        let docker = client(&daemon)
+            .negotiate_version()
+            .await
+            .expect("negotiate");
+        let config = ContainerCreateBody {
+            open_stdin: Some(true),
+            stdin_once: Some(true),
+            attach_stdin: Some(true),
+            attach_stdout: Some(true),
+            ..body(&["cat"])
+        };
+        docker
+            .create_container(create_options("piped"), config)
+            .await
+            .expect("create");
+        let attached = docker
+            .attach_container(
+                "piped",
+                Some(AttachContainerOptions {
+                    stdin: true,
+                    stdout: true,
+                    stderr: true,
+                    stream: true,
+                    ..Default::default()
+                }),
+            )
+            .await
+            .expect("attach");
+        docker.start_container("piped", None).await.expect("start");
+        let mut input = attached.input;
+        input.write_all(b"through bollard\n").await.unwrap();
+        input.shutdown().await.unwrap();
+        let output = tokio::time::timeout(
+            std::time::Duration::from_secs(30),
+            collect_output(attached.output),
+        )
+        .await
+        .expect("the output ends once stdin has");
+        assert_eq!(output.0, "through bollard\n");
+        let waited: Vec<_> = docker
+            .wait_container("piped", None::<WaitContainerOptions>)
+            .collect()
+            .await;
+        assert!(
+            matches!(&waited[..], [Ok(w)] if w.status_code == 0),
+            "{waited:?}"
+        );
+        docker
+            .remove_container("piped", None::<RemoveContainerOptions>)
+            .await
+            .expect("remove");
+    });
+    sandbox.assert_nothing_left();
 }
