@@ -19,10 +19,6 @@ use super::error::ContainerError;
 
 const POLL: Duration = Duration::from_millis(20);
 const UNRECORDED_GRACE: Duration = Duration::from_secs(1);
-/// The monitor's frame kinds (protocol.rs): stdin, resize.
-const FRAME_STDIN: u8 = 0;
-const FRAME_RESIZE: u8 = 3;
-const MAX_STDIN_FRAME: usize = 4096;
 
 fn kind_of(line: &LogLine) -> StreamKind {
     if line.stream == "stderr" {
@@ -215,9 +211,8 @@ fn forward_input(
         std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
     }
     while let Ok(data) = input.recv() {
-        for chunk in data.chunks(MAX_STDIN_FRAME) {
-            let mut frame = vec![FRAME_STDIN];
-            frame.extend_from_slice(&(chunk.len() as u32).to_be_bytes());
+        for chunk in data.chunks(protocol::MAX_CLIENT_PAYLOAD) {
+            let mut frame = protocol::header(protocol::STDIN, chunk.len()).to_vec();
             frame.extend_from_slice(chunk);
             if stream.write_all(&frame).is_err() {
                 return;
@@ -243,7 +238,7 @@ pub fn resize(paths: &Paths, entry: &Entry, height: u16, width: u16) {
     // A socket path past sockaddr_un's 108 bytes (a deep run dir) is reached through the
     // runtime's own connect.
     if let Ok(mut stream) = berth_runtime::attach::connect_monitor(paths, &entry.id) {
-        let mut frame = vec![FRAME_RESIZE, 0, 0, 0, 4];
+        let mut frame = protocol::header(protocol::RESIZE, 4).to_vec();
         frame.extend_from_slice(&height.to_be_bytes());
         frame.extend_from_slice(&width.to_be_bytes());
         let _ = stream.write_all(&frame);
