@@ -370,3 +370,83 @@ fn bollard_attaches_with_stdin_and_its_end_is_the_containers() {
     });
     sandbox.assert_nothing_left();
 }
+
+#[test]
+fn bollard_detaches_with_its_keys_and_the_container_runs_on() {
+    use tokio::io::AsyncWriteExt;
+    let sandbox = Sandbox::with_probe();
+    let daemon = Daemon::start(&sandbox);
+    runtime().block_on(async {
+        let docker = client(&daemon)
+            .negotiate_version()
+            .await
+            .expect("negotiate");
+        let config = ContainerCreateBody {
+            tty: Some(true),
+            open_stdin: Some(true),
+            attach_stdin: Some(true),
+            attach_stdout: Some(true),
+            ..body(&["sh"])
+        };
+        docker
+            .create_container(create_options("held"), config)
+            .await
+            .expect("create");
+        docker.start_container("held", None).await.expect("start");
+        let attached = docker
+            .attach_container(
+                "held",
+                Some(AttachContainerOptions {
+                    stdin: true,
+                    stdout: true,
+                    stream: true,
+                    detach_keys: Some("ctrl-a,d".into()),
+                    ..Default::default()
+                }),
+            )
+            .await
+            .expect("attach");
+        let (mut input, mut output) = (attached.input, attached.output);
+        // The default keys are not these: they reach the shell (and do nothing there).
+        input
+            .write_all(b"\x10\x11echo before-$((3*3))\n")
+            .await
+            .unwrap();
+        let mut seen = String::new();
+        let read_until = async {
+            while !seen.contains("before-9") {
+                match output.next().await {
+                    Some(Ok(piece)) => seen.push_str(&piece.to_string()),
+                    other => panic!("the output ended: {other:?} after {seen:?}"),
+                }
+            }
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(30), read_until)
+            .await
+            .expect("the echo");
+        input.write_all(b"\x01d").await.unwrap();
+        let rest = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+            while let Some(piece) = output.next().await {
+                piece.expect("output");
+            }
+        })
+        .await;
+        assert!(rest.is_ok(), "the attach did not end at the detach keys");
+        let inspect = docker
+            .inspect_container("held", None)
+            .await
+            .expect("inspect");
+        assert_eq!(inspect.state.and_then(|s| s.running), Some(true));
+        docker
+            .remove_container(
+                "held",
+                Some(RemoveContainerOptions {
+                    force: true,
+                    ..Default::default()
+                }),
+            )
+            .await
+            .expect("rm -f");
+    });
+    sandbox.assert_nothing_left();
+}

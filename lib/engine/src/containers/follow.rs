@@ -5,12 +5,14 @@
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use berth_api::containers::{AttachStreams, LogsQuery};
 use berth_api::stream::{InputReceiver, OutputSink, StreamKind};
 use berth_common::Paths;
-use berth_runtime::attach::protocol;
+use berth_runtime::attach::{protocol, DetachKeys};
 use berth_runtime::logs::LogLine;
 use berth_runtime::state;
 
@@ -155,13 +157,18 @@ pub fn attach(
     let mut reader = BufReader::new(file);
     let mut pending = Vec::new();
     let finished_before = entry.finished();
+    let detached = Arc::new(AtomicBool::new(false));
     if let Some(input) = input {
         let (paths, id) = (paths.clone(), entry.id.clone());
-        let finished = finished_before.clone();
-        // docker's StdinOnce (`run -i`): the client's end of input is the container's; with
-        // a terminal the monitor ignores it.
-        let close_at_end = entry.created.as_ref().is_some_and(|c| c.body.stdin_once);
-        std::thread::spawn(move || forward_input(&paths, &id, finished, input, close_at_end));
+        let forward = Forward {
+            finished_before: finished_before.clone(),
+            // docker's StdinOnce (`run -i`): the client's end of input is the container's;
+            // with a terminal the monitor ignores it.
+            close_at_end: entry.created.as_ref().is_some_and(|c| c.body.stdin_once),
+            keys: detach_keys(streams.detach_keys.as_deref()),
+            detached: detached.clone(),
+        };
+        std::thread::spawn(move || forward_input(&paths, &id, input, forward));
     }
     let mut unrecorded = None;
     loop {
@@ -175,11 +182,30 @@ pub fn attach(
                 return Ok(());
             }
         }
-        if done || out.is_closed() {
+        if done || out.is_closed() || detached.load(Ordering::Relaxed) {
             return Ok(());
         }
         std::thread::sleep(POLL);
     }
+}
+
+/// The client's detach keys, docker's default when it gave none or ones that do not parse
+/// (the answer has gone by the time they are read: there is no 400 to give).
+fn detach_keys(keys: Option<&str>) -> Vec<u8> {
+    let keys = keys.unwrap_or(berth_runtime::attach::DEFAULT_DETACH_KEYS);
+    berth_runtime::attach::parse_detach_keys(keys).unwrap_or_else(|e| {
+        tracing::debug!("{e}; using {}", berth_runtime::attach::DEFAULT_DETACH_KEYS);
+        vec![16, 17]
+    })
+}
+
+/// How one attach's input is passed on.
+struct Forward {
+    finished_before: Option<String>,
+    close_at_end: bool,
+    keys: Vec<u8>,
+    /// Set when the detach keys came: the output side ends the attach.
+    detached: Arc<AtomicBool>,
 }
 
 /// Connects to the monitor's socket once the container runs (the client may attach before
@@ -187,10 +213,10 @@ pub fn attach(
 fn forward_input(
     paths: &Paths,
     id: &berth_common::ContainerId,
-    finished_before: Option<String>,
     input: InputReceiver,
-    close_at_end: bool,
+    forward: Forward,
 ) {
+    let finished_before = forward.finished_before;
     let mut unrecorded = None;
     let mut stream = loop {
         if let Ok(stream) = berth_runtime::attach::connect_monitor(paths, id) {
@@ -210,18 +236,35 @@ fn forward_input(
     if let Ok(mut reader) = stream.try_clone() {
         std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
     }
-    while let Ok(data) = input.recv() {
-        for chunk in data.chunks(protocol::MAX_CLIENT_PAYLOAD) {
+    let mut keys = DetachKeys::new(forward.keys);
+    let send = |stream: &mut std::os::unix::net::UnixStream, data: &[u8]| {
+        data.chunks(protocol::MAX_CLIENT_PAYLOAD).all(|chunk| {
             let mut frame = protocol::header(protocol::STDIN, chunk.len()).to_vec();
             frame.extend_from_slice(chunk);
-            if stream.write_all(&frame).is_err() {
-                return;
-            }
+            stream.write_all(&frame).is_ok()
+        })
+    };
+    while let Ok(data) = input.recv() {
+        let mut passed = Vec::with_capacity(data.len());
+        let detach = keys.feed(&data, &mut passed);
+        if !send(&mut stream, &passed) {
+            return;
         }
+        if detach {
+            // The container's stdin stays open: a detach is no end of input.
+            forward.detached.store(true, Ordering::Relaxed);
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+            return;
+        }
+    }
+    let mut rest = Vec::new();
+    keys.flush(&mut rest);
+    if !send(&mut stream, &rest) {
+        return;
     }
     // The client closed its input. Without StdinOnce the container's stdin stays open
     // while it runs, as with `berth-run attach`.
-    if close_at_end {
+    if forward.close_at_end {
         let _ = stream.write_all(&protocol::header(protocol::STDIN_END, 0));
     }
     // Both ways, so the reader above ends too: the monitor reads what is left in the
