@@ -38,6 +38,11 @@ pub use system_df::SystemDfBackend;
 pub use version::{ApiVersion, Versioned, API_VERSION, MIN_API_VERSION};
 pub use volumes::VolumesBackend;
 
+/// The most a buffered request body (the JSON of create, exec, …) may hold: past it the
+/// answer is 413 and nothing more is read. Streamed bodies (`/images/load`) take
+/// `axum::body::Body` and are not held to it.
+pub const JSON_BODY_LIMIT: usize = 2 << 20;
+
 /// Everything the API asks of an engine, one trait object per resource.
 #[derive(Clone)]
 pub struct Backend {
@@ -69,6 +74,7 @@ pub fn router(backend: Backend) -> Versioned {
         .merge(networks::routes())
         .merge(archive::routes())
         .fallback(|| async { ApiError::not_found("page not found") })
+        .layer(axum::extract::DefaultBodyLimit::max(JSON_BODY_LIMIT))
         .with_state(backend);
     Versioned::new(routes)
 }

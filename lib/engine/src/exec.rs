@@ -301,7 +301,7 @@ fn copy_input(input: InputReceiver, mut to: impl Write) {
     }
 }
 
-fn berth_run_exe() -> std::path::PathBuf {
+pub(crate) fn berth_run_exe() -> std::path::PathBuf {
     std::env::current_exe()
         .map(|exe| exe.with_file_name("berth-run"))
         .unwrap_or_else(|_| "berth-run".into())

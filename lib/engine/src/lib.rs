@@ -8,6 +8,7 @@ pub mod containers;
 mod daemon_lock;
 mod events;
 pub mod exec;
+mod health;
 mod host;
 mod images;
 pub mod networks;
@@ -52,6 +53,7 @@ pub struct Engine {
     memory: containers::Memory,
     execs: exec::Execs,
     restarts: restart::Watchers,
+    health: health::Watchers,
 }
 
 impl Engine {
@@ -60,6 +62,9 @@ impl Engine {
             parent: settings.cgroup_parent.clone(),
             ..berth_cgroups::HostConfig::default()
         };
+        // Containers that run with a healthcheck are probed again from now on.
+        let health = health::Watchers::default();
+        health::resume(&paths, &health);
         Engine {
             paths,
             settings,
@@ -67,6 +72,7 @@ impl Engine {
             memory: containers::Memory::default(),
             execs: exec::Execs::default(),
             restarts: restart::Watchers::default(),
+            health,
         }
     }
 

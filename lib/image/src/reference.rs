@@ -28,12 +28,23 @@ pub fn normalize(reference: &str) -> Result<String> {
     }
     let has_host = name.contains('/');
     let name_ok = name.split('/').enumerate().all(|(i, part)| {
-        !part.is_empty()
+        let host = i == 0 && has_host;
+        // docker's grammar: separators only between alphanumerics, so no `.`, `..` or
+        // `-x` component; a host's port is digits.
+        let (part, port) = match part.split_once(':') {
+            Some((host_name, port)) if host => (host_name, Some(port)),
+            _ => (part, None),
+        };
+        let bytes = part.as_bytes();
+        bytes.first().is_some_and(u8::is_ascii_alphanumeric)
+            && bytes.last().is_some_and(u8::is_ascii_alphanumeric)
+            && !part.contains("..")
+            && port.is_none_or(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
             && part.bytes().all(|b| {
                 b.is_ascii_lowercase()
                     || b.is_ascii_digit()
                     || b"._-".contains(&b)
-                    || (i == 0 && has_host && (b == b':' || b.is_ascii_uppercase()))
+                    || (host && b.is_ascii_uppercase())
             })
     });
     if !name_ok {
@@ -100,6 +111,15 @@ mod tests {
         assert!(normalize("a:b:c").is_err());
         assert!(normalize("a@sha256:00").is_err());
         assert!(normalize("a:").is_err());
+        // Components that would read as paths, or hosts with no port after the colon.
+        for name in [
+            "../x", "a/../b", "./a", "a/.", "a/..b", "-a", "a-", "a:../x", "h:/a",
+        ] {
+            assert!(normalize(name).is_err(), "{name}");
+        }
+        assert!(normalize("a..b").is_err());
+        assert_eq!(normalize("a.b_c-d/e__f").unwrap(), "a.b_c-d/e__f:latest");
+        assert_eq!(normalize("Reg.Host:80/x").unwrap(), "Reg.Host:80/x:latest");
     }
 
     #[test]

@@ -54,6 +54,8 @@ struct Input {
     file: File,
     pending: Vec<u8>,
     open: bool,
+    /// A client ended the input: closed once `pending` is written.
+    ending: bool,
 }
 
 impl Server {
@@ -67,6 +69,7 @@ impl Server {
                 file,
                 pending: Vec::new(),
                 open: true,
+                ending: false,
             }
         });
         let mut flags = 0;
@@ -154,6 +157,10 @@ impl Server {
         for client in &mut clients {
             let events = sys::revents(fds, client.stream.as_raw_fd());
             if events & (sys::POLLHUP | sys::POLLERR) != 0 {
+                // What it sent before it went still counts: its last input, a stdin end.
+                if events & sys::POLLIN != 0 {
+                    self.receive_rest(client);
+                }
                 client.dead = true;
                 continue;
             }
@@ -164,13 +171,22 @@ impl Server {
                 self.receive(client);
             }
         }
-        clients.retain(|c| !c.dead);
+        self.forget_dead(&mut clients);
         self.clients = clients;
         if sys::revents(fds, self.listener.as_raw_fd()) != 0 {
             self.accept();
         }
+        self.flush_input();
+    }
+
+    /// Passes pending input on; once a client ended the input and all of it is written,
+    /// closes our write end: the container's end of input.
+    fn flush_input(&mut self) {
         if let Some(input) = self.input.as_mut() {
             input.flush();
+            if input.ending && (input.pending.is_empty() || !input.open) {
+                self.input = None;
+            }
         }
     }
 
@@ -203,10 +219,22 @@ impl Server {
         self.frame
             .extend_from_slice(&protocol::header(kind, data.len()));
         self.frame.extend_from_slice(data);
-        for client in &mut self.clients {
+        let mut clients = std::mem::take(&mut self.clients);
+        for client in &mut clients {
             client.send(&self.frame);
         }
-        self.clients.retain(|c| !c.dead);
+        self.forget_dead(&mut clients);
+        self.clients = clients;
+    }
+
+    /// Drops the clients found gone, after acting on what each sent before it went: a
+    /// client that writes its last input and closes at once may be noticed by a failed
+    /// write before its frames are read.
+    fn forget_dead(&mut self, clients: &mut Vec<Client>) {
+        for client in clients.iter_mut().filter(|c| c.dead) {
+            self.receive_rest(client);
+        }
+        clients.retain(|c| !c.dead);
     }
 
     /// The container has exited (and its exit is recorded): takes the clients still
@@ -291,25 +319,39 @@ impl Server {
                 dead: false,
             };
             client.send(&self.hello);
-            if !client.dead {
+            if client.dead {
+                self.receive_rest(&mut client);
+            } else {
                 self.clients.push(client);
             }
         }
     }
 
-    /// Reads what the client sent and acts on each whole frame.
-    fn receive(&mut self, client: &mut Client) {
+    /// A client that hung up: what is left in its socket (a few reads at most; the kernel's
+    /// buffer bounds it).
+    fn receive_rest(&mut self, client: &mut Client) {
+        for _ in 0..64 {
+            if !client.reading || !self.receive(client) {
+                return;
+            }
+        }
+    }
+
+    /// Reads what the client sent and acts on each whole frame; false when nothing came.
+    fn receive(&mut self, client: &mut Client) -> bool {
         let mut buf = [0u8; protocol::HEADER + protocol::MAX_CLIENT_PAYLOAD];
         match client.stream.read(&mut buf) {
             Ok(0) => {
                 client.reading = false;
-                return;
+                return false;
             }
             Ok(n) => client.inbuf.extend_from_slice(&buf[..n]),
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => return,
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => {
+                return false
+            }
             Err(_) => {
                 client.dead = true;
-                return;
+                return false;
             }
         }
         let mut used = 0;
@@ -317,15 +359,22 @@ impl Server {
             let rest = &client.inbuf[used..];
             if protocol::payload_len(rest) > protocol::MAX_CLIENT_PAYLOAD {
                 client.dead = true;
-                return;
+                return false;
             }
             let Some((kind, payload, len)) = protocol::split(rest) else {
                 break;
             };
             match kind {
                 protocol::STDIN => {
-                    if let Some(input) = self.input.as_mut().filter(|i| i.open) {
+                    if let Some(input) = self.input.as_mut().filter(|i| i.open && !i.ending) {
                         input.pending.extend_from_slice(payload);
+                    }
+                }
+                // A terminal has no end of input short of hanging up, which would end the
+                // container's session: with `-t` the frame is ignored, as dockerd does.
+                protocol::STDIN_END if self.pty.is_none() => {
+                    if let Some(input) = self.input.as_mut() {
+                        input.ending = true;
                     }
                 }
                 protocol::RESIZE if payload.len() == 4 => {
@@ -340,6 +389,11 @@ impl Server {
             used += len;
         }
         client.inbuf.drain(..used);
+        if self.input.as_ref().is_some_and(|i| i.ending) {
+            // Now, not at the next poll: with nothing pending, none would come for it.
+            self.flush_input();
+        }
+        true
     }
 }
 

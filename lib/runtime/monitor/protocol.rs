@@ -14,6 +14,7 @@
 //! | resize | 3 | client → monitor | rows, columns: two big-endian u16 |
 //! | exit | 4 | monitor → client | the exit status: a big-endian i32, then the monitor closes |
 //! | hello | 5 | monitor → client | first frame: the version (1), then flags (1: `-t`, 2: stdin open) |
+//! | stdin end | 6 | client → monitor | none: the client's input ended; without `-t`, the monitor closes the container's stdin once what came before is written (docker's StdinOnce) |
 //!
 //! A client's frames carry at most [`MAX_CLIENT_PAYLOAD`] bytes (the monitor drops a client
 //! that sends more); unknown kinds are ignored by both sides.
@@ -24,6 +25,7 @@ pub const STDERR: u8 = 2;
 pub const RESIZE: u8 = 3;
 pub const EXIT: u8 = 4;
 pub const HELLO: u8 = 5;
+pub const STDIN_END: u8 = 6;
 
 pub const VERSION: u8 = 1;
 /// Hello flag: the container has a terminal (`-t`): raw mode, window size, one stream.

@@ -223,6 +223,12 @@ pub fn attach(paths: &Paths, reference: &str, request: &AttachRequest) -> Result
     }
 }
 
+/// A client's connection to container `id`'s monitor (the daemon's way in), however deep
+/// the run dir is. The monitor's hello frame comes first.
+pub fn connect_monitor(paths: &Paths, id: &ContainerId) -> std::io::Result<UnixStream> {
+    connect(&state::attach_socket(paths, id))
+}
+
 fn connect(path: &Path) -> std::io::Result<UnixStream> {
     let (_dir, reachable) = reachable(path)?;
     UnixStream::connect(reachable)

@@ -14,17 +14,20 @@ use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
-pub use model::{AttachTarget, CreateBody, ListQuery, LogsQuery, WaitCondition};
+pub use model::{AttachTarget, CreateBody, HealthConfig, ListQuery, LogsQuery, WaitCondition};
 
 use crate::stream::{self, InputReceiver, OutputSink};
 use crate::{blocking, ApiError, Backend, BackendError};
 
 /// Which of a container's streams an attach wants.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct AttachStreams {
     pub stdin: bool,
     pub stdout: bool,
     pub stderr: bool,
+    /// `detachKeys` (docker's format, `ctrl-p,ctrl-q` when absent): typed on stdin, they end
+    /// the attach and leave the container running.
+    pub detach_keys: Option<String>,
 }
 
 /// What the container endpoints ask of the engine. Blocking calls; the streaming ones
@@ -341,6 +344,7 @@ async fn attach(
         stdin: flag(&params, "stdin"),
         stdout: flag(&params, "stdout"),
         stderr: flag(&params, "stderr"),
+        detach_keys: params.get("detachKeys").filter(|k| !k.is_empty()).cloned(),
     };
     let c = containers(&backend);
     let target = {

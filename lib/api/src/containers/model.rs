@@ -27,6 +27,7 @@ pub struct CreateBody {
     pub labels: Option<HashMap<String, String>>,
     pub stop_signal: Option<String>,
     pub stop_timeout: Option<i64>,
+    pub healthcheck: Option<HealthConfig>,
     pub host_config: HostConfigBody,
     pub networking_config: Option<NetworkingConfigBody>,
 }
@@ -64,6 +65,19 @@ fn empty_or_ipv4<'de, D: serde::Deserializer<'de>>(
         }),
         None => Ok(None),
     }
+}
+
+/// `Healthcheck`, in a create body or an image's config: the test (`["CMD", …]`,
+/// `["CMD-SHELL", "…"]`, `["NONE"]`) and its timing in nanoseconds (0: the default).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct HealthConfig {
+    pub test: Option<Vec<String>>,
+    pub interval: Option<i64>,
+    pub timeout: Option<i64>,
+    pub start_period: Option<i64>,
+    pub start_interval: Option<i64>,
+    pub retries: Option<i64>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

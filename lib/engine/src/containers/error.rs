@@ -21,6 +21,8 @@ pub enum ContainerError {
     /// cannot restart it.
     #[error("can't create 'AutoRemove' container with restart policy")]
     AutoRemoveWithRestart,
+    #[error("Invalid container name ({0}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")]
+    InvalidName(String),
     /// The start failed; `message` carries the words the CLI maps to exit codes 126/127.
     #[error("{message}")]
     Start { message: String, kind: ErrorKind },
@@ -53,9 +55,9 @@ impl ContainerError {
         match self {
             ContainerError::NotFound(_) | ContainerError::NoImage(_) => ErrorKind::NotFound,
             ContainerError::RemoveRunning(_) | ContainerError::NotRunning(_) => ErrorKind::Conflict,
-            ContainerError::BadSignal(_) | ContainerError::AutoRemoveWithRestart => {
-                ErrorKind::InvalidInput
-            }
+            ContainerError::BadSignal(_)
+            | ContainerError::AutoRemoveWithRestart
+            | ContainerError::InvalidName(_) => ErrorKind::InvalidInput,
             ContainerError::NoConfig(_) => ErrorKind::Conflict,
             ContainerError::Start { kind, .. } => *kind,
             ContainerError::Helper { .. } => ErrorKind::Internal,

@@ -5,12 +5,14 @@
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
-use std::os::unix::net::UnixStream;
-use std::time::{Duration, SystemTime};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
 
 use berth_api::containers::{AttachStreams, LogsQuery};
 use berth_api::stream::{InputReceiver, OutputSink, StreamKind};
 use berth_common::Paths;
+use berth_runtime::attach::{protocol, DetachKeys};
 use berth_runtime::logs::LogLine;
 use berth_runtime::state;
 
@@ -18,10 +20,7 @@ use super::entry::{Entry, Status};
 use super::error::ContainerError;
 
 const POLL: Duration = Duration::from_millis(20);
-/// The monitor's frame kinds (protocol.rs): stdin, resize.
-const FRAME_STDIN: u8 = 0;
-const FRAME_RESIZE: u8 = 3;
-const MAX_STDIN_FRAME: usize = 4096;
+const UNRECORDED_GRACE: Duration = Duration::from_secs(1);
 
 fn kind_of(line: &LogLine) -> StreamKind {
     if line.stream == "stderr" {
@@ -58,10 +57,22 @@ fn read_lines(reader: &mut BufReader<File>, pending: &mut Vec<u8>) -> Vec<LogLin
 }
 
 /// Whether the run the caller follows is over: the container exited after `finished_before`
-/// (its last end when the caller came), or is gone.
-fn over(paths: &Paths, entry: &Entry, finished_before: &Option<String>) -> bool {
+/// (its last end when the caller came), or is gone. Its process may be gone while the
+/// monitor still copies the last output into the log: the run is over once the monitor
+/// has recorded the exit, or (a monitor that died records none) a second after
+/// `unrecorded_since`, when the caller first saw it so.
+fn over(
+    paths: &Paths,
+    entry: &Entry,
+    finished_before: &Option<String>,
+    unrecorded_since: &mut Option<Instant>,
+) -> bool {
     match Entry::read(paths, &entry.id) {
-        Ok(Some(now)) => now.status() == Status::Exited && now.finished() != *finished_before,
+        Ok(Some(now)) if now.status() == Status::Exited && now.finished() != *finished_before => {
+            now.recorded_exit().is_some()
+                || unrecorded_since.get_or_insert_with(Instant::now).elapsed() > UNRECORDED_GRACE
+        }
+        Ok(Some(_)) => false,
         _ => true,
     }
 }
@@ -113,8 +124,9 @@ pub fn logs(
         return Ok(());
     }
     let finished_before = entry.finished();
+    let mut unrecorded = None;
     loop {
-        let done = over(paths, entry, &finished_before);
+        let done = over(paths, entry, &finished_before, &mut unrecorded);
         for line in read_lines(&mut reader, &mut pending) {
             if wanted(&line) && !send(&line) {
                 return Ok(());
@@ -145,13 +157,22 @@ pub fn attach(
     let mut reader = BufReader::new(file);
     let mut pending = Vec::new();
     let finished_before = entry.finished();
+    let detached = Arc::new(AtomicBool::new(false));
     if let Some(input) = input {
         let (paths, id) = (paths.clone(), entry.id.clone());
-        let finished = finished_before.clone();
-        std::thread::spawn(move || forward_input(&paths, &id, finished, input));
+        let forward = Forward {
+            finished_before: finished_before.clone(),
+            // docker's StdinOnce (`run -i`): the client's end of input is the container's;
+            // with a terminal the monitor ignores it.
+            close_at_end: entry.created.as_ref().is_some_and(|c| c.body.stdin_once),
+            keys: detach_keys(streams.detach_keys.as_deref()),
+            detached: detached.clone(),
+        };
+        std::thread::spawn(move || forward_input(&paths, &id, input, forward));
     }
+    let mut unrecorded = None;
     loop {
-        let done = over(paths, entry, &finished_before);
+        let done = over(paths, entry, &finished_before, &mut unrecorded);
         for line in read_lines(&mut reader, &mut pending) {
             let wanted = match kind_of(&line) {
                 StreamKind::Stderr => streams.stderr,
@@ -161,11 +182,30 @@ pub fn attach(
                 return Ok(());
             }
         }
-        if done || out.is_closed() {
+        if done || out.is_closed() || detached.load(Ordering::Relaxed) {
             return Ok(());
         }
         std::thread::sleep(POLL);
     }
+}
+
+/// The client's detach keys, docker's default when it gave none or ones that do not parse
+/// (the answer has gone by the time they are read: there is no 400 to give).
+fn detach_keys(keys: Option<&str>) -> Vec<u8> {
+    let keys = keys.unwrap_or(berth_runtime::attach::DEFAULT_DETACH_KEYS);
+    berth_runtime::attach::parse_detach_keys(keys).unwrap_or_else(|e| {
+        tracing::debug!("{e}; using {}", berth_runtime::attach::DEFAULT_DETACH_KEYS);
+        vec![16, 17]
+    })
+}
+
+/// How one attach's input is passed on.
+struct Forward {
+    finished_before: Option<String>,
+    close_at_end: bool,
+    keys: Vec<u8>,
+    /// Set when the detach keys came: the output side ends the attach.
+    detached: Arc<AtomicBool>,
 }
 
 /// Connects to the monitor's socket once the container runs (the client may attach before
@@ -173,35 +213,63 @@ pub fn attach(
 fn forward_input(
     paths: &Paths,
     id: &berth_common::ContainerId,
-    finished_before: Option<String>,
     input: InputReceiver,
+    forward: Forward,
 ) {
-    let socket = state::attach_socket(paths, id);
+    let finished_before = forward.finished_before;
+    let mut unrecorded = None;
     let mut stream = loop {
-        if let Ok(stream) = UnixStream::connect(&socket) {
+        if let Ok(stream) = berth_runtime::attach::connect_monitor(paths, id) {
             break stream;
         }
         let entry = match Entry::read(paths, id) {
             Ok(Some(e)) => e,
             _ => return,
         };
-        if over(paths, &entry, &finished_before) {
+        if over(paths, &entry, &finished_before, &mut unrecorded) {
             return;
         }
         std::thread::sleep(POLL);
     };
-    while let Ok(data) = input.recv() {
-        for chunk in data.chunks(MAX_STDIN_FRAME) {
-            let mut frame = vec![FRAME_STDIN];
-            frame.extend_from_slice(&(chunk.len() as u32).to_be_bytes());
+    // The monitor sends its output to every client; what this one does not read would
+    // pile up until the monitor drops it, input and all. The reader ends with the socket.
+    if let Ok(mut reader) = stream.try_clone() {
+        std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
+    }
+    let mut keys = DetachKeys::new(forward.keys);
+    let send = |stream: &mut std::os::unix::net::UnixStream, data: &[u8]| {
+        data.chunks(protocol::MAX_CLIENT_PAYLOAD).all(|chunk| {
+            let mut frame = protocol::header(protocol::STDIN, chunk.len()).to_vec();
             frame.extend_from_slice(chunk);
-            if stream.write_all(&frame).is_err() {
-                return;
-            }
+            stream.write_all(&frame).is_ok()
+        })
+    };
+    while let Ok(data) = input.recv() {
+        let mut passed = Vec::with_capacity(data.len());
+        let detach = keys.feed(&data, &mut passed);
+        if !send(&mut stream, &passed) {
+            return;
+        }
+        if detach {
+            // The container's stdin stays open: a detach is no end of input.
+            forward.detached.store(true, Ordering::Relaxed);
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+            return;
         }
     }
-    // The client closed its input; the monitor has no frame for that (the container's
-    // stdin stays open while it runs, as with `berth-run attach`).
+    let mut rest = Vec::new();
+    keys.flush(&mut rest);
+    if !send(&mut stream, &rest) {
+        return;
+    }
+    // The client closed its input. Without StdinOnce the container's stdin stays open
+    // while it runs, as with `berth-run attach`.
+    if forward.close_at_end {
+        let _ = stream.write_all(&protocol::header(protocol::STDIN_END, 0));
+    }
+    // Both ways, so the reader above ends too: the monitor reads what is left in the
+    // socket before it forgets a client that hung up.
+    let _ = stream.shutdown(std::net::Shutdown::Both);
 }
 
 /// Sets the container's terminal size through its monitor; a container without one
@@ -210,8 +278,10 @@ pub fn resize(paths: &Paths, entry: &Entry, height: u16, width: u16) {
     if height == 0 || width == 0 {
         return;
     }
-    if let Ok(mut stream) = UnixStream::connect(state::attach_socket(paths, &entry.id)) {
-        let mut frame = vec![FRAME_RESIZE, 0, 0, 0, 4];
+    // A socket path past sockaddr_un's 108 bytes (a deep run dir) is reached through the
+    // runtime's own connect.
+    if let Ok(mut stream) = berth_runtime::attach::connect_monitor(paths, &entry.id) {
+        let mut frame = protocol::header(protocol::RESIZE, 4).to_vec();
         frame.extend_from_slice(&height.to_be_bytes());
         frame.extend_from_slice(&width.to_be_bytes());
         let _ = stream.write_all(&frame);

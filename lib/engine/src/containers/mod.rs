@@ -25,7 +25,8 @@ use serde_json::Value;
 pub use start::{helper_main, START_HELPER};
 
 use config::Created;
-use entry::{Entry, Status};
+pub(crate) use entry::Entry;
+use entry::Status;
 pub use error::ContainerError;
 
 /// What berthd remembers in memory only: the exit codes of the AutoRemove containers it
@@ -54,12 +55,8 @@ impl crate::Engine {
             .map_err(|_| ContainerError::NoImage(body.image.clone()))?;
         let name = match name {
             Some(n) => Some(
-                ContainerName::parse(n.trim_start_matches('/')).map_err(|e| {
-                    ContainerError::Run(berth_runtime::RunError::InvalidInput {
-                        flag: "--name",
-                        reason: e.to_string(),
-                    })
-                })?,
+                ContainerName::parse(n.trim_start_matches('/'))
+                    .map_err(|_| ContainerError::InvalidName(n.clone()))?,
             ),
             None => None,
         };
@@ -122,6 +119,7 @@ impl crate::Engine {
             Ok(pid) => {
                 tracing::info!(id = %entry.id, pid, "started");
                 self.started_by_hand(&entry);
+                crate::health::started(&self.paths, &self.health, &entry.id);
                 if entry.auto_remove() {
                     let engine = self.clone();
                     let id = entry.id.to_string();

@@ -203,7 +203,7 @@ pub fn inspect(paths: &Paths, entry: &Entry) -> Value {
             map.insert("Hostname".into(), json!(entry.id.short()));
         }
     }
-    json!({
+    let value = json!({
         "Id": entry.id.as_str(),
         "Created": entry.part.created,
         "Path": command.first().cloned().unwrap_or_default(),
@@ -241,6 +241,40 @@ pub fn inspect(paths: &Paths, entry: &Entry) -> Value {
             "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPv6Gateway": "",
             "Networks": networks,
         },
+    });
+    with_health_state(paths, entry, value)
+}
+
+/// `State.Health`, for a container with a healthcheck.
+fn with_health_state(paths: &Paths, entry: &Entry, mut value: Value) -> Value {
+    if let Some(health) = crate::health::inspect_value(paths, entry) {
+        value["State"]["Health"] = health;
+    }
+    value
+}
+
+/// `ps`'s status of a running container with a check: `Up 3 seconds (healthy)`.
+fn with_health(paths: &Paths, entry: &Entry, mut summary: Value) -> Value {
+    if entry.status() != Status::Running {
+        return summary;
+    }
+    let suffix = match crate::health::status_word(paths, entry) {
+        "none" => return summary,
+        "starting" => " (health: starting)",
+        "healthy" => " (healthy)",
+        _ => " (unhealthy)",
+    };
+    if let Some(text) = summary["Status"].as_str() {
+        summary["Status"] = json!(format!("{text}{suffix}"));
+    }
+    summary
+}
+
+/// The `health=` filter: starting, healthy, unhealthy or none.
+fn health_matches(paths: &Paths, entry: &Entry, query: &ListQuery) -> bool {
+    query.filters.get("health").is_none_or(|wanted| {
+        let word = crate::health::status_word(paths, entry);
+        wanted.iter().any(|w| w == word)
     })
 }
 
@@ -319,7 +353,8 @@ pub fn list(paths: &Paths, query: &ListQuery) -> Vec<Value> {
         .iter()
         .filter(|e| all || e.status() == Status::Running)
         .filter(|e| matches(e, query))
-        .map(|e| summary(paths, e))
+        .filter(|e| health_matches(paths, e, query))
+        .map(|e| with_health(paths, e, summary(paths, e)))
         .collect();
     if let Some(limit) = query.limit {
         out.truncate(limit);
