@@ -326,6 +326,11 @@ fn unknown_ids_get_dockers_404s() {
 
 /// One request written by hand on a fresh connection; the answer's status.
 fn raw_status(daemon: &Daemon, head: &str, body: impl FnOnce(&mut UnixStream)) -> u16 {
+    status(&raw_answer(daemon, head, body))
+}
+
+/// The whole answer to `head` and what `body` writes.
+fn raw_answer(daemon: &Daemon, head: &str, body: impl FnOnce(&mut UnixStream)) -> String {
     let mut stream = UnixStream::connect(&daemon.socket).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
@@ -342,7 +347,7 @@ fn raw_status(daemon: &Daemon, head: &str, body: impl FnOnce(&mut UnixStream)) -
         }
         answer.extend_from_slice(&buf[..n]);
     }
-    status(&String::from_utf8_lossy(&answer))
+    String::from_utf8_lossy(&answer).into_owned()
 }
 
 #[test]
@@ -365,7 +370,7 @@ fn bodies_past_the_limit_are_refused_and_slow_ones_block_nobody() {
         "POST /v1.43/containers/create HTTP/1.1\r\nHost: berth\r\nContent-Type: application/json\r\n\
          Content-Length: {huge}\r\nConnection: close\r\n\r\n"
     );
-    let code = raw_status(&daemon, &head, |stream| {
+    let answer = raw_answer(&daemon, &head, |stream| {
         let chunk = vec![b' '; 1 << 20];
         let _ = stream.write_all(br#"{"Image":"probe:latest","Env":[""#);
         for _ in 0..64 {
@@ -374,7 +379,12 @@ fn bodies_past_the_limit_are_refused_and_slow_ones_block_nobody() {
             }
         }
     });
-    assert_eq!(code, 413, "log:\n{}", daemon.log_text());
+    assert_eq!(status(&answer), 413, "log:\n{}", daemon.log_text());
+    // docker's error shape, as for every other error.
+    assert!(
+        answer.contains(r#"{"message":"request body too large"#),
+        "{answer}"
+    );
     // Chunked, with no length to refuse up front.
     let head = "POST /v1.43/containers/create HTTP/1.1\r\nHost: berth\r\nContent-Type: application/json\r\n\
                 Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n";

@@ -23,6 +23,7 @@ pub mod volumes;
 
 use std::sync::Arc;
 
+use axum::response::IntoResponse;
 use axum::Router;
 
 pub use archive::ArchiveBackend;
@@ -74,9 +75,30 @@ pub fn router(backend: Backend) -> Versioned {
         .merge(networks::routes())
         .merge(archive::routes())
         .fallback(|| async { ApiError::not_found("page not found") })
+        .layer(axum::middleware::map_response(too_large_as_json))
         .layer(axum::extract::DefaultBodyLimit::max(JSON_BODY_LIMIT))
         .with_state(backend);
     Versioned::new(routes)
+}
+
+/// axum's refusal of a body past [`JSON_BODY_LIMIT`] is plain text; docker's clients read
+/// `{"message"}` for every error.
+async fn too_large_as_json(response: axum::response::Response) -> axum::response::Response {
+    if response.status() != axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        return response;
+    }
+    let is_json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if is_json {
+        return response;
+    }
+    ApiError::new(
+        axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+        format!("request body too large: the limit is {JSON_BODY_LIMIT} bytes"),
+    )
+    .into_response()
 }
 
 /// Runs blocking engine work on tokio's blocking pool; a panic there is a 500, not a dead
