@@ -205,3 +205,30 @@ impl Drop for Daemon {
         self.stop();
     }
 }
+
+/// A bollard (the Rust Docker SDK) client of `daemon`'s socket, at bollard's own default
+/// version (tests negotiate when they mean to).
+pub fn bollard_client(daemon: &Daemon) -> bollard::Docker {
+    bollard::Docker::connect_with_unix(
+        daemon.socket.to_str().expect("a UTF-8 socket path"),
+        60,
+        bollard::API_DEFAULT_VERSION,
+    )
+    .expect("bollard client")
+}
+
+/// A single-threaded tokio runtime for a test's bollard calls.
+pub fn bollard_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+/// The HTTP status of a bollard error that is the daemon's answer.
+pub fn bollard_status(error: &bollard::errors::Error) -> u16 {
+    match error {
+        bollard::errors::Error::DockerResponseServerError { status_code, .. } => *status_code,
+        other => panic!("not a server error: {other:?}"),
+    }
+}

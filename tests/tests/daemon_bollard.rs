@@ -2,31 +2,14 @@
 //! its own idea of versions and shapes).
 
 use berth_tests::container::Sandbox;
-use berth_tests::daemon::Daemon;
-use bollard::Docker;
-
-fn client(daemon: &Daemon) -> Docker {
-    Docker::connect_with_unix(
-        daemon.socket.to_str().unwrap(),
-        60,
-        bollard::API_DEFAULT_VERSION,
-    )
-    .expect("bollard client")
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
+use berth_tests::daemon::{bollard_client, bollard_runtime, Daemon};
 
 #[test]
 fn bollard_negotiates_and_reads_the_system() {
     let sandbox = Sandbox::new();
     let daemon = Daemon::start(&sandbox);
-    runtime().block_on(async {
-        let docker = client(&daemon)
+    bollard_runtime().block_on(async {
+        let docker = bollard_client(&daemon)
             .negotiate_version()
             .await
             .expect("negotiate");

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use berth_tests::container::Sandbox;
-use berth_tests::daemon::Daemon;
+use berth_tests::daemon::{bollard_client, bollard_runtime, Daemon};
 use bollard::container::LogOutput;
 use bollard::exec::{CreateExecOptions, StartExecResults};
 use bollard::models::ContainerCreateBody;
@@ -12,24 +12,7 @@ use bollard::query_parameters::{
     AttachContainerOptions, CreateContainerOptions, ListContainersOptions, ListImagesOptions,
     LogsOptions, RemoveContainerOptions, RemoveImageOptions, TagImageOptions, WaitContainerOptions,
 };
-use bollard::Docker;
 use futures_util::StreamExt;
-
-fn client(daemon: &Daemon) -> Docker {
-    Docker::connect_with_unix(
-        daemon.socket.to_str().unwrap(),
-        60,
-        bollard::API_DEFAULT_VERSION,
-    )
-    .expect("bollard client")
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 fn create_options(name: &str) -> Option<CreateContainerOptions> {
     Some(CreateContainerOptions {
@@ -66,8 +49,8 @@ async fn collect_output(
 fn bollard_creates_runs_waits_reads_logs_and_removes_a_container() {
     let sandbox = Sandbox::with_probe();
     let daemon = Daemon::start(&sandbox);
-    runtime().block_on(async {
-        let docker = client(&daemon)
+    bollard_runtime().block_on(async {
+        let docker = bollard_client(&daemon)
             .negotiate_version()
             .await
             .expect("negotiate");
@@ -177,8 +160,8 @@ fn bollard_creates_runs_waits_reads_logs_and_removes_a_container() {
 fn bollard_execs_in_a_running_container() {
     let sandbox = Sandbox::with_probe();
     let daemon = Daemon::start(&sandbox);
-    runtime().block_on(async {
-        let docker = client(&daemon)
+    bollard_runtime().block_on(async {
+        let docker = bollard_client(&daemon)
             .negotiate_version()
             .await
             .expect("negotiate");
@@ -236,8 +219,8 @@ fn bollard_execs_in_a_running_container() {
 fn bollard_lists_inspects_tags_and_removes_images() {
     let sandbox = Sandbox::with_probe();
     let daemon = Daemon::start(&sandbox);
-    runtime().block_on(async {
-        let docker = client(&daemon)
+    bollard_runtime().block_on(async {
+        let docker = bollard_client(&daemon)
             .negotiate_version()
             .await
             .expect("negotiate");
@@ -315,8 +298,8 @@ fn bollard_attaches_with_stdin_and_its_end_is_the_containers() {
     use tokio::io::AsyncWriteExt;
     let sandbox = Sandbox::with_probe();
     let daemon = Daemon::start(&sandbox);
-    runtime().block_on(async {
-        let docker = client(&daemon)
+    bollard_runtime().block_on(async {
+        let docker = bollard_client(&daemon)
             .negotiate_version()
             .await
             .expect("negotiate");
@@ -376,8 +359,8 @@ fn bollard_detaches_with_its_keys_and_the_container_runs_on() {
     use tokio::io::AsyncWriteExt;
     let sandbox = Sandbox::with_probe();
     let daemon = Daemon::start(&sandbox);
-    runtime().block_on(async {
-        let docker = client(&daemon)
+    bollard_runtime().block_on(async {
+        let docker = bollard_client(&daemon)
             .negotiate_version()
             .await
             .expect("negotiate");

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use berth_tests::container::Sandbox;
-use berth_tests::daemon::Daemon;
+use berth_tests::daemon::{bollard_client, Daemon};
 use berth_tests::net::SubnetLease;
 use berth_tests::private_netns::PrivateNetns;
 use bollard::models::{
@@ -12,16 +12,6 @@ use bollard::models::{
     NetworkDisconnectRequest,
 };
 use bollard::query_parameters::ListNetworksOptionsBuilder;
-use bollard::Docker;
-
-fn client(daemon: &Daemon) -> Docker {
-    Docker::connect_with_unix(
-        daemon.socket.to_str().unwrap(),
-        60,
-        bollard::API_DEFAULT_VERSION,
-    )
-    .expect("bollard client")
-}
 
 #[test]
 fn bollard_creates_lists_inspects_connects_and_removes_a_network() {
@@ -44,7 +34,7 @@ fn bollard_creates_lists_inspects_connects_and_removes_a_network() {
         .build()
         .unwrap();
     runtime.block_on(async {
-        let docker = client(&daemon);
+        let docker = bollard_client(&daemon);
         let created = docker
             .create_network(NetworkCreateRequest {
                 name: "sdknet".into(),

@@ -4,40 +4,16 @@
 use std::collections::HashMap;
 
 use berth_tests::container::Sandbox;
-use berth_tests::daemon::Daemon;
+use berth_tests::daemon::{bollard_client, bollard_runtime, bollard_status, Daemon};
 use bollard::models::VolumeCreateRequest;
 use bollard::query_parameters::{ListVolumesOptions, RemoveVolumeOptions};
-use bollard::Docker;
-
-fn client(daemon: &Daemon) -> Docker {
-    Docker::connect_with_unix(
-        daemon.socket.to_str().unwrap(),
-        60,
-        bollard::API_DEFAULT_VERSION,
-    )
-    .expect("bollard client")
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-fn status_of(error: &bollard::errors::Error) -> u16 {
-    match error {
-        bollard::errors::Error::DockerResponseServerError { status_code, .. } => *status_code,
-        other => panic!("not a server error: {other:?}"),
-    }
-}
 
 #[test]
 fn bollard_creates_lists_inspects_and_removes_volumes() {
     let sandbox = Sandbox::new();
     let daemon = Daemon::start(&sandbox);
-    runtime().block_on(async {
-        let docker = client(&daemon)
+    bollard_runtime().block_on(async {
+        let docker = bollard_client(&daemon)
             .negotiate_version()
             .await
             .expect("negotiate");
@@ -94,12 +70,12 @@ fn bollard_creates_lists_inspects_and_removes_volumes() {
             .await
             .expect("remove");
         let err = docker.inspect_volume("bvol").await.unwrap_err();
-        assert_eq!(status_of(&err), 404, "{err}");
+        assert_eq!(bollard_status(&err), 404, "{err}");
         let err = docker
             .remove_volume("bvol", None::<RemoveVolumeOptions>)
             .await
             .unwrap_err();
-        assert_eq!(status_of(&err), 404, "{err}");
+        assert_eq!(bollard_status(&err), 404, "{err}");
         let err = docker
             .create_volume(VolumeCreateRequest {
                 name: Some("../up".into()),
@@ -107,7 +83,7 @@ fn bollard_creates_lists_inspects_and_removes_volumes() {
             })
             .await
             .unwrap_err();
-        assert_eq!(status_of(&err), 400, "{err}");
+        assert_eq!(bollard_status(&err), 400, "{err}");
         let all = docker
             .list_volumes(None::<ListVolumesOptions>)
             .await

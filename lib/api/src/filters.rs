@@ -5,6 +5,15 @@ use std::collections::BTreeMap;
 
 use crate::ApiError;
 
+/// docker's label filter, `KEY` or `KEY=VALUE`, against an object's labels (`label` gives
+/// the value of a key): the one test behind every resource's `label` and `label!`.
+pub fn label_matches<'a>(filter: &str, label: impl Fn(&str) -> Option<&'a str>) -> bool {
+    match filter.split_once('=') {
+        Some((key, value)) => label(key) == Some(value),
+        None => label(filter).is_some(),
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Filters {
     by_key: BTreeMap<String, Vec<String>>,

@@ -58,10 +58,9 @@ fn glob(pattern: &str, text: &str) -> bool {
 }
 
 fn label_matches(wanted: &[String], labels: &HashMap<String, String>) -> bool {
-    wanted.iter().all(|w| match w.split_once('=') {
-        Some((k, v)) => labels.get(k).is_some_and(|have| have == v),
-        None => labels.contains_key(w),
-    })
+    wanted
+        .iter()
+        .all(|w| berth_api::filters::label_matches(w, |key| labels.get(key).map(String::as_str)))
 }
 
 impl Engine {

@@ -152,10 +152,7 @@ pub(crate) fn view(paths: &Paths, info: &VolumeInfo, usage: bool) -> Result<Volu
 
 /// `label=KEY` or `label=KEY=VALUE`: does any match (`label!=`: none)?
 fn label_matches(wanted: &str, labels: &BTreeMap<String, String>) -> bool {
-    match wanted.split_once('=') {
-        Some((k, v)) => labels.get(k).is_some_and(|have| have == v),
-        None => labels.contains_key(wanted),
-    }
+    berth_api::filters::label_matches(wanted, |key| labels.get(key).map(String::as_str))
 }
 
 fn labels_of(info: &VolumeInfo) -> BTreeMap<String, String> {

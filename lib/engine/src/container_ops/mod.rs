@@ -54,6 +54,6 @@ fn find(engine: &Engine, reference: &str) -> Result<RunState, BackendError> {
     })
 }
 
-fn no_such_container(reference: &str) -> BackendError {
+pub(crate) fn no_such_container(reference: &str) -> BackendError {
     BackendError::not_found(format!("No such container: {reference}"))
 }

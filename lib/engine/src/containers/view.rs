@@ -329,9 +329,8 @@ fn matches(entry: &Entry, query: &ListQuery) -> bool {
                     .as_ref()
                     .and_then(|c| c.body.labels.clone())
                     .unwrap_or_default();
-                any(&|v| match v.split_once('=') {
-                    Some((k, val)) => labels.get(k).is_some_and(|l| l == val),
-                    None => labels.contains_key(v),
+                any(&|v| {
+                    berth_api::filters::label_matches(v, |key| labels.get(key).map(String::as_str))
                 })
             }
             _ => true,

@@ -68,10 +68,12 @@ fn truthy(key: &str, value: &str) -> Result<bool, BackendError> {
 fn labels_match(shown: &Shown, wanted: &[String], want: bool) -> bool {
     let labels = shown.labels();
     wanted.iter().all(|w| {
-        let has = match w.split_once('=') {
-            Some((k, v)) => labels.iter().any(|(lk, lv)| lk == k && lv == v),
-            None => labels.iter().any(|(lk, _)| lk == w),
-        };
+        let has = berth_api::filters::label_matches(w, |key| {
+            labels
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.as_str())
+        });
         has == want
     })
 }

@@ -32,25 +32,7 @@ fn parse_until(text: &str) -> Result<SystemTime, BackendError> {
 
 /// `key` or `key=value` against the labels.
 fn has_label(labels: &std::collections::HashMap<String, String>, filter: &str) -> bool {
-    match filter.split_once('=') {
-        Some((key, value)) => labels.get(key).is_some_and(|v| v == value),
-        None => labels.contains_key(filter),
-    }
-}
-
-/// Bytes below `dir`, symlinks not followed.
-fn size_of(dir: &std::path::Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    entries
-        .flatten()
-        .map(|e| match e.metadata() {
-            Ok(m) if m.is_dir() => size_of(&e.path()),
-            Ok(m) => m.len(),
-            Err(_) => 0,
-        })
-        .sum()
+    berth_api::filters::label_matches(filter, |key| labels.get(key).map(String::as_str))
 }
 
 pub fn prune(engine: &Arc<Engine>, filters: &Filters) -> Result<PruneReport, BackendError> {
@@ -91,7 +73,7 @@ pub fn prune(engine: &Arc<Engine>, filters: &Filters) -> Result<PruneReport, Bac
         {
             continue;
         }
-        let space = size_of(&paths.container_dir(&part.id).join("upper"));
+        let space = crate::volumes::tree_size(&paths.container_dir(&part.id).join("upper"));
         match removal.remove(part.id.as_str(), false, false) {
             Ok(()) => {
                 report.containers_deleted.push(part.id.to_string());

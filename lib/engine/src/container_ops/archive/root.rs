@@ -13,6 +13,8 @@ use berth_rootfs::detached::{detached_overlay, DetachedLayers};
 use berth_runtime::state::RunState;
 use rustix::fs::{open, Mode, OFlags};
 
+use crate::container_ops::no_such_container;
+
 /// Which tree an operation sees.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum View {
@@ -32,10 +34,6 @@ pub struct Root {
     pub layers: Vec<PathBuf>,
     /// Mount targets berth itself made in the rootfs (hidden from `docker diff`).
     pub mount_targets: Vec<String>,
-}
-
-pub fn no_such_container(reference: &str) -> BackendError {
-    BackendError::not_found(format!("No such container: {reference}"))
 }
 
 fn internal(what: impl std::fmt::Display) -> BackendError {
