@@ -2,6 +2,7 @@
 //! against throw-away stores (`TestStore`) and feed them images made here in pure Rust
 //! (`image`, `formats`) from the host's `/usr/bin/busybox`, with no network.
 
+pub mod client;
 pub mod container;
 pub mod daemon;
 pub mod escape;

@@ -264,6 +264,13 @@ impl crate::Engine {
                     }
                 }
                 Err(ContainerError::NotFound(_)) => {
+                    // A removal takes the record before the rest of the directory; an
+                    // in-process client exits on this answer, so "removed" waits for all.
+                    let dir = self.paths.container_dir(&first.id);
+                    if matches!(condition, WaitCondition::Removed) && dir.exists() {
+                        std::thread::sleep(POLL);
+                        continue;
+                    }
                     let remembered = self.memory.exits.lock().expect("exits").get(id).copied();
                     return Ok(remembered.unwrap_or(last_code));
                 }

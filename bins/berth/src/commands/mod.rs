@@ -1,0 +1,136 @@
+//! One module per group of docker commands; `dispatch` runs the one asked for and turns
+//! its outcome into the exit code, printing the error on stderr as docker does.
+
+mod containers;
+mod context;
+mod create_body;
+mod images;
+mod objects;
+mod ps;
+mod run;
+mod session;
+mod system;
+
+use berth_client::multi::Clients;
+use berth_client::template::Format;
+use berth_client::ClientError;
+
+use crate::cli::{Cli, Command};
+use crate::exit::{Failure, Outcome};
+
+pub async fn dispatch(cli: Cli) -> u8 {
+    let outcome = match &cli.command {
+        Command::Completion { shell } => completion(*shell),
+        Command::Man { dir } => man(dir),
+        Command::Context(c) => context::run(&crate::connect::config_dir(&cli), c),
+        _ => match crate::connect::clients(&cli) {
+            Ok(clients) => on_daemons(&clients, cli.command).await,
+            Err(e) => Err(Failure::new(125, e.to_string())),
+        },
+    };
+    match outcome {
+        Ok(code) => code,
+        Err(failure) => {
+            if let Some(message) = failure.message {
+                eprintln!("{message}");
+            }
+            failure.code
+        }
+    }
+}
+
+async fn on_daemons(clients: &Clients, command: Command) -> Outcome {
+    match command {
+        Command::Run(args) => run::run(clients, args).await,
+        Command::Create(args) => run::create(clients, args).await,
+        Command::Start(args) => run::start(clients, args).await,
+        Command::Attach(args) => run::attach(clients, args).await,
+        Command::Exec(args) => run::exec(clients, args).await,
+        Command::Stop(args) => containers::stop(clients, args, false).await,
+        Command::Restart(args) => containers::stop(clients, args, true).await,
+        Command::Kill(args) => containers::kill(clients, args).await,
+        Command::Rm(args) => containers::rm(clients, args).await,
+        Command::Wait(args) => containers::wait(clients, args).await,
+        Command::Pause(args) => containers::simple(clients, args, "pause").await,
+        Command::Unpause(args) => containers::simple(clients, args, "unpause").await,
+        Command::Rename {
+            container,
+            new_name,
+        } => containers::rename(clients, &container, &new_name).await,
+        Command::Port {
+            container,
+            private_port,
+        } => containers::port(clients, &container, private_port.as_deref()).await,
+        Command::Top { container, ps_args } => containers::top(clients, &container, &ps_args).await,
+        Command::Logs(args) => containers::logs(clients, args).await,
+        Command::Inspect(args) => containers::inspect(clients, args).await,
+        Command::Ps(args) => ps::ps(clients, args).await,
+        Command::Images(args) => images::images(clients, args).await,
+        Command::Rmi(args) => images::rmi(clients, args).await,
+        Command::Tag { source, target } => images::tag(clients, &source, &target).await,
+        Command::Load(args) => images::load(clients, args).await,
+        Command::Save(args) => images::save(clients, args).await,
+        Command::History(args) => images::history(clients, args).await,
+        Command::Pull(args) => images::pull(clients, args).await,
+        Command::Push(args) => images::push(clients, args).await,
+        Command::Version(args) => system::version(clients, args).await,
+        Command::Info(args) => system::info(clients, args).await,
+        Command::Volume(c) => objects::run(clients, objects::Kind::Volume, c).await,
+        Command::Network(c) => objects::run(clients, objects::Kind::Network, c).await,
+        Command::Completion { .. } | Command::Man { .. } | Command::Context(_) => Ok(0),
+    }
+}
+
+/// A `--format` for a table whose default is `default`; a bad one exits 125.
+pub fn format(text: Option<&str>, default: &str) -> Result<Format, Failure> {
+    Format::parse(text.unwrap_or("table"), default).map_err(Failure::from)
+}
+
+/// Prints every daemon's error on stderr (naming it when there are several); exit 1 when
+/// any failed, after the others' rows are printed.
+pub fn report_failures(clients: &Clients, failed: &[(String, ClientError)]) -> u8 {
+    for (host, e) in failed {
+        if clients.several() {
+            eprintln!("{host}: {e}");
+        } else {
+            eprintln!("{e}");
+        }
+    }
+    u8::from(!failed.is_empty())
+}
+
+/// Docker's docs for the query parameter `filters`: `{"key":["value",…]}` from `k=v` flags.
+pub fn filters_json(filters: &[String]) -> String {
+    let mut map: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for f in filters {
+        let (k, v) = f.split_once('=').unwrap_or((f, ""));
+        map.entry(k.to_string()).or_default().push(v.to_string());
+    }
+    serde_json::json!(map).to_string()
+}
+
+fn completion(shell: clap_complete::Shell) -> Outcome {
+    let mut command = <Cli as clap::CommandFactory>::command();
+    clap_complete::generate(shell, &mut command, "berth", &mut std::io::stdout());
+    Ok(0)
+}
+
+/// One man page per command, `berth.1` and `berth-run.1`…, generated from the flags.
+fn man(dir: &std::path::Path) -> Outcome {
+    let write = |name: &str, command: clap::Command| -> Result<(), Failure> {
+        let path = dir.join(format!("{name}.1"));
+        let mut out = Vec::new();
+        clap_mangen::Man::new(command)
+            .render(&mut out)
+            .map_err(|e| Failure::new(1, format!("{}: {e}", path.display())))?;
+        std::fs::write(&path, out).map_err(|e| Failure::new(1, format!("{}: {e}", path.display())))
+    };
+    std::fs::create_dir_all(dir).map_err(|e| Failure::new(1, format!("{}: {e}", dir.display())))?;
+    let command = <Cli as clap::CommandFactory>::command();
+    for sub in command.get_subcommands().filter(|s| !s.is_hide_set()) {
+        let name = format!("berth-{}", sub.get_name());
+        write(&name, sub.clone().name(name.clone()))?;
+    }
+    write("berth", command)?;
+    Ok(0)
+}

@@ -1,0 +1,63 @@
+//! `ps`: every daemon's containers at once, merged into one table with a HOST column when
+//! there are several; a daemon that fails is named on stderr and the exit code is 1.
+
+use berth_client::http::query;
+use berth_client::multi::Clients;
+use berth_client::views::{container_row, headers_for, PS_TABLE};
+use serde_json::Value;
+
+use crate::cli::PsArgs;
+use crate::exit::Outcome;
+
+pub async fn ps(clients: &Clients, args: PsArgs) -> Outcome {
+    let mut table = PS_TABLE.to_string();
+    if args.size {
+        table.push_str("\t{{.Size}}");
+    }
+    if clients.several() {
+        table = format!("{{{{.Host}}}}\t{table}");
+    }
+    let format_text = if args.quiet {
+        Some("{{.ID}}")
+    } else {
+        args.format.as_deref()
+    };
+    let format = super::format(format_text, &table)?;
+    let mut pairs = vec![(
+        "all",
+        (args.all || args.latest || args.last > 0).to_string(),
+    )];
+    if args.latest {
+        pairs.push(("limit", "1".into()));
+    } else if args.last > 0 {
+        pairs.push(("limit", args.last.to_string()));
+    }
+    if args.size {
+        pairs.push(("size", "1".into()));
+    }
+    if !args.filters.is_empty() {
+        pairs.push(("filters", super::filters_json(&args.filters)));
+    }
+    let path = format!("/containers/json?{}", query(&pairs));
+    let answers = clients
+        .each(|c| {
+            let path = path.clone();
+            async move { c.get_json::<Vec<Value>>(&path).await }
+        })
+        .await;
+    let several = clients.several();
+    let mut rows = Vec::new();
+    let mut failed = Vec::new();
+    for (client, answer) in answers {
+        match answer {
+            Ok(list) => {
+                rows.extend(list.iter().map(|c| {
+                    container_row(c, args.no_trunc, several.then_some(client.name.as_str()))
+                }))
+            }
+            Err(e) => failed.push((client.name.clone(), e)),
+        }
+    }
+    print!("{}", format.render_rows(&rows, &headers_for("container"))?);
+    Ok(super::report_failures(clients, &failed))
+}

@@ -1,0 +1,73 @@
+//! Exit codes as docker's CLI gives them: 125 when the client or the daemon failed a run,
+//! 126/127 when the command could not be invoked or found (from the daemon's message, as
+//! docker decides them), 1 for other commands' errors, else the container's own code.
+
+use std::process::ExitCode;
+
+use berth_client::ClientError;
+
+/// A command's failure and the code it exits with.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: u8,
+    pub message: Option<String>,
+}
+
+impl Failure {
+    pub fn new(code: u8, message: impl Into<String>) -> Failure {
+        Failure {
+            code,
+            message: Some(message.into()),
+        }
+    }
+}
+
+impl From<ClientError> for Failure {
+    fn from(e: ClientError) -> Failure {
+        let code = match e {
+            ClientError::Template(_) | ClientError::Usage(_) => 125,
+            _ => 1,
+        };
+        Failure::new(code, e.to_string())
+    }
+}
+
+/// A run's failure: 125, or 126/127 for a command the daemon could not invoke.
+pub fn run_failure(e: ClientError) -> Failure {
+    let message = e.to_string();
+    let lower = message.to_lowercase();
+    let code = if e.status().is_none() {
+        125
+    } else if lower.contains("executable file not found")
+        || lower.contains("no such file or directory")
+        || lower.contains("not found in $path")
+    {
+        127
+    } else if lower.contains("permission denied") || lower.contains("cannot execute") {
+        126
+    } else {
+        125
+    };
+    Failure::new(code, message)
+}
+
+/// A flag error: docker prints it with a hint and exits 125; help and version exit 0.
+pub fn usage(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            let _ = e.print();
+            ExitCode::SUCCESS
+        }
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = e.print();
+            ExitCode::from(125)
+        }
+        _ => {
+            let _ = e.print();
+            ExitCode::from(125)
+        }
+    }
+}
+
+pub type Outcome = Result<u8, Failure>;

@@ -1,0 +1,48 @@
+//! `berth`: docker's commands and flags over the Engine API, against berthd or dockerd
+//! (`-H`, `DOCKER_HOST`, contexts), several daemons at once, or, with no host configured,
+//! the same API in this process over the local store.
+
+mod cli;
+mod commands;
+mod connect;
+mod exit;
+mod tty;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    berth_common::edge::install_panic_hook("berth", berth_common::edge::Report::StderrOnly);
+    // In-process mode starts containers and DNS servers as berthd does: through this
+    // binary, spawned single-threaded (the runtime forks).
+    match std::env::args().nth(1).as_deref() {
+        Some(berth_engine::containers::START_HELPER) => {
+            return ExitCode::from(berth_engine::containers::helper_main() as u8);
+        }
+        Some(berth_engine::networks::DNS_HELPER) => {
+            let config = std::env::args().nth(2).unwrap_or_default();
+            return ExitCode::from(berth_engine::networks::dns_helper_main(&config) as u8);
+        }
+        _ => {}
+    }
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return exit::usage(e),
+    };
+    berth_common::edge::init_logging_at(&cli.log_level);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("berth: cannot start the async runtime: {e}");
+            return ExitCode::from(125);
+        }
+    };
+    let code = runtime.block_on(commands::dispatch(cli));
+    // A follow or an attach still reading stdin must not keep the process alive.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+    ExitCode::from(code)
+}
