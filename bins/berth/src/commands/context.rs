@@ -47,12 +47,7 @@ pub fn run(config: &Path, command: &ContextCommand) -> Outcome {
                     "DockerEndpoint": meta.host().unwrap_or_default(),
                 }));
             }
-            for row in &mut rows {
-                if row["Current"] == json!(true) {
-                    row["Name"] = json!(format!("{} *", row["Name"].as_str().unwrap_or_default()));
-                }
-            }
-            let table = "{{.Name}}\t{{.Description}}\t{{.DockerEndpoint}}";
+            let table = "{{.Name}}{{if .Current}} *{{end}}\t{{.Description}}\t{{.DockerEndpoint}}";
             let text = if *quiet {
                 Some("{{.Name}}")
             } else {

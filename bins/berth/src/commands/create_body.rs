@@ -144,9 +144,9 @@ fn restart_policy(spec: &str) -> Result<Value, String> {
         None => (spec, 0),
     };
     match name {
-        "no" | "" | "always" | "unless-stopped" | "on-failure" => {
-            Ok(json!({"Name": if name.is_empty() { "no" } else { name }, "MaximumRetryCount": count}))
-        }
+        "no" | "" | "always" | "unless-stopped" | "on-failure" => Ok(
+            json!({"Name": if name.is_empty() { "no" } else { name }, "MaximumRetryCount": count}),
+        ),
         _ => Err(format!("invalid restart policy format: {spec}")),
     }
 }
