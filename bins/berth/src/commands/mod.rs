@@ -1,11 +1,14 @@
 //! One module per group of docker commands; `dispatch` runs the one asked for and turns
 //! its outcome into the exit code, printing the error on stderr as docker does.
 
+mod auth;
 mod containers;
 mod context;
 mod create_body;
+mod files;
 mod images;
 mod objects;
+mod observe;
 mod ps;
 mod run;
 mod session;
@@ -15,7 +18,7 @@ use berth_client::multi::Clients;
 use berth_client::template::Format;
 use berth_client::ClientError;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, ContainerCommand, ImageCommand, SystemCommand};
 use crate::exit::{Failure, Outcome};
 
 pub async fn dispatch(cli: Cli) -> u8 {
@@ -23,6 +26,13 @@ pub async fn dispatch(cli: Cli) -> u8 {
         Command::Completion { shell } => completion(*shell),
         Command::Man { dir } => man(dir),
         Command::Context(c) => context::run(&crate::connect::config_dir(&cli), c),
+        Command::Logout { server } => {
+            auth::logout(&crate::connect::config_dir(&cli), server.as_deref())
+        }
+        Command::Login(args) => match crate::connect::clients(&cli) {
+            Ok(clients) => auth::login(&clients, &crate::connect::config_dir(&cli), args).await,
+            Err(e) => Err(Failure::new(125, e.to_string())),
+        },
         _ => match crate::connect::clients(&cli) {
             Ok(clients) => on_daemons(&clients, cli.command).await,
             Err(e) => Err(Failure::new(125, e.to_string())),
@@ -77,7 +87,46 @@ async fn on_daemons(clients: &Clients, command: Command) -> Outcome {
         Command::Info(args) => system::info(clients, args).await,
         Command::Volume(c) => objects::run(clients, objects::Kind::Volume, c).await,
         Command::Network(c) => objects::run(clients, objects::Kind::Network, c).await,
-        Command::Completion { .. } | Command::Man { .. } | Command::Context(_) => Ok(0),
+        Command::Cp {
+            source,
+            destination,
+            follow_link,
+            ..
+        } => files::cp(clients, &source, &destination, follow_link).await,
+        Command::Diff { container } => observe::diff(clients, &container).await,
+        Command::Export { output, container } => {
+            files::export(clients, &container, output.as_deref()).await
+        }
+        Command::Update(args) => observe::update(clients, args).await,
+        Command::Stats(args) => observe::stats(clients, args).await,
+        Command::Events(args) => observe::events(clients, args).await,
+        Command::Import(args) => files::import(clients, args).await,
+        Command::Build(args) => files::build(clients, args).await,
+        Command::System(SystemCommand::Df { verbose, format }) => {
+            observe::system_df(clients, verbose, format.as_deref()).await
+        }
+        Command::System(SystemCommand::Info(args)) => system::info(clients, args).await,
+        Command::System(SystemCommand::Events(args)) => observe::events(clients, args).await,
+        Command::System(SystemCommand::Prune { all, volumes, .. }) => {
+            observe::system_prune(clients, all, volumes).await
+        }
+        Command::Container(ContainerCommand::Prune { filters, .. }) => {
+            observe::prune_one(clients, "containers", &filters).await
+        }
+        Command::Container(ContainerCommand::Ls(args)) => ps::ps(clients, args).await,
+        Command::Image(ImageCommand::Prune { all, filters, .. }) => {
+            let mut filters = filters;
+            if all {
+                filters.push("dangling=false".into());
+            }
+            observe::prune_one(clients, "images", &filters).await
+        }
+        Command::Image(ImageCommand::Ls(args)) => images::images(clients, args).await,
+        Command::Completion { .. }
+        | Command::Man { .. }
+        | Command::Context(_)
+        | Command::Login(_)
+        | Command::Logout { .. } => Ok(0),
     }
 }
 
