@@ -37,8 +37,11 @@ pub async fn version(clients: &Clients, args: FormatArg) -> Outcome {
         let server = match answer {
             Ok(v) => v,
             Err(e) => {
+                if format.is_none() {
+                    print_version(&daemon.name, &client, &Value::Null, clients.several());
+                }
                 failed.push((daemon.name.clone(), e));
-                Value::Null
+                continue;
             }
         };
         let mut client = client.clone();
