@@ -350,3 +350,85 @@ fn run_it_in_process_is_a_terminal_session() {
     ok(berth_local(&sandbox, ["rm", "-f", "held"]));
     sandbox.assert_nothing_left();
 }
+
+#[test]
+fn piped_stdin_signals_and_start_attach_in_process() {
+    let sandbox = Sandbox::with_probe();
+    // -i: the end of the piped input is the container's.
+    let mut cmd = berth_local(
+        &sandbox,
+        [
+            "run",
+            "-i",
+            "--rm",
+            "--",
+            "probe:latest",
+            "sh",
+            "-c",
+            "cat; echo done",
+        ],
+    );
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"line one\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(text(&out).0, "line one\ndone\n", "{:?}", text(&out));
+    assert_eq!(out.status.code(), Some(0));
+
+    // --sig-proxy (the default without a tty): berth's SIGTERM is the container's.
+    let mut cmd = berth_local(
+        &sandbox,
+        [
+            "run",
+            "--rm",
+            "probe:latest",
+            "sh",
+            "-c",
+            "trap 'echo got-term; exit 7' TERM; echo ready; while true; do sleep 0.1; done",
+        ],
+    );
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let seen = collect(child.stdout.take().unwrap());
+    let start = Instant::now();
+    while !collected_text(&seen).contains("ready") {
+        assert!(start.elapsed() < Duration::from_secs(30), "never ready");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    assert_eq!(exit_code(&mut child), Some(7));
+    wait_for("the output", || collected_text(&seen).contains("got-term"));
+
+    // create, then start -a: the output and the code.
+    let id = ok(berth_local(
+        &sandbox,
+        [
+            "create",
+            "--name",
+            "later",
+            "probe:latest",
+            "sh",
+            "-c",
+            "echo from-start; exit 9",
+        ],
+    ));
+    assert_eq!(id.trim().len(), 64);
+    let out = output(berth_local(&sandbox, ["start", "-a", "later"]));
+    assert_eq!(text(&out).0, "from-start\n");
+    assert_eq!(out.status.code(), Some(9));
+    assert_eq!(
+        ok(berth_local(&sandbox, ["start", "later"])).trim(),
+        "later"
+    );
+    assert_eq!(ok(berth_local(&sandbox, ["wait", "later"])).trim(), "9");
+    ok(berth_local(&sandbox, ["rm", "later"]));
+    sandbox.assert_nothing_left();
+}
