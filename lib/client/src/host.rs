@@ -18,6 +18,12 @@ pub enum Address {
         host: String,
         port: u16,
     },
+    /// `ssh://[user@]host[:port]`: through `ssh` to a `dial-stdio` on the other side.
+    Ssh {
+        user: Option<String>,
+        host: String,
+        port: Option<u16>,
+    },
 }
 
 impl Address {
@@ -33,9 +39,34 @@ impl Address {
             }
             return Ok(Address::Unix(PathBuf::from(path)));
         }
+        if let Some(rest) = text.strip_prefix("ssh://") {
+            let rest = rest.trim_end_matches('/');
+            let (user, hostport) = match rest.rsplit_once('@') {
+                Some((u, h)) => (Some(u.to_string()), h),
+                None => (None, rest),
+            };
+            let (host, port) = match hostport.rsplit_once(':') {
+                Some((h, p)) => (
+                    h,
+                    Some(
+                        p.parse::<u16>()
+                            .map_err(|_| bad("the port is not a number"))?,
+                    ),
+                ),
+                None => (hostport, None),
+            };
+            if host.is_empty() || host.starts_with('-') {
+                return Err(bad("no host name"));
+            }
+            return Ok(Address::Ssh {
+                user,
+                host: host.to_string(),
+                port,
+            });
+        }
         let rest = text.strip_prefix("tcp://").unwrap_or(text);
         if rest.contains("://") {
-            return Err(bad("only unix:// and tcp:// are supported"));
+            return Err(bad("only unix://, tcp:// and ssh:// are supported"));
         }
         let rest = rest.trim_end_matches('/');
         let (host, port) = match rest.rsplit_once(':') {
@@ -105,7 +136,16 @@ mod tests {
                 port: 99
             }
         );
-        assert!(Address::parse("ssh://me@there", false).is_err());
+        assert_eq!(
+            Address::parse("ssh://me@there:2222", false).unwrap(),
+            Address::Ssh {
+                user: Some("me".into()),
+                host: "there".into(),
+                port: Some(2222)
+            }
+        );
+        assert!(Address::parse("ssh://-oProxyCommand=x", false).is_err());
+        assert!(Address::parse("http://there", false).is_err());
         assert!(Address::parse("unix://", false).is_err());
         assert!(Address::parse("tcp://h:port", false).is_err());
     }

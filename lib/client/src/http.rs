@@ -69,6 +69,11 @@ impl Client {
         matches!(self.transport, Transport::InProcess(_))
     }
 
+    /// How this daemon is reached (`dial-stdio` serves or relays through it).
+    pub fn transport(&self) -> &Transport {
+        &self.transport
+    }
+
     async fn open(&self) -> Result<hyper::client::conn::http1::SendRequest<RequestBody>> {
         let io: BoxIo = self.transport.connect(&self.name).await?;
         let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(io))

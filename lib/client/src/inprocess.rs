@@ -38,17 +38,24 @@ impl Local {
     /// A new connection to the API; its server runs as a task until the client end closes.
     pub fn connect(&self) -> tokio::io::DuplexStream {
         let (client, server) = tokio::io::duplex(PIPE);
-        let app = self.app.clone();
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |request| app.clone().oneshot(request));
-            let served = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(server), service)
-                .with_upgrades()
-                .await;
-            if let Err(e) = served {
-                tracing::debug!("in-process connection: {e}");
-            }
-        });
+        tokio::spawn(self.clone().serve(server));
         client
+    }
+
+    /// Serves one HTTP connection on `io` (an in-memory pipe, or the stdio of
+    /// `berth system dial-stdio`) until it closes.
+    pub async fn serve<I>(self, io: I)
+    where
+        I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
+    {
+        let app = self.app;
+        let service = hyper::service::service_fn(move |request| app.clone().oneshot(request));
+        let served = hyper::server::conn::http1::Builder::new()
+            .serve_connection(TokioIo::new(io), service)
+            .with_upgrades()
+            .await;
+        if let Err(e) = served {
+            tracing::debug!("in-process connection: {e}");
+        }
     }
 }

@@ -11,6 +11,7 @@ pub mod http;
 pub mod inprocess;
 pub mod multi;
 pub mod progress;
+pub mod ssh;
 pub mod template;
 pub mod tls;
 pub mod transport;

@@ -27,12 +27,16 @@ pub enum Transport {
         config: Arc<rustls::ClientConfig>,
     },
     InProcess(crate::inprocess::Local),
+    Ssh(crate::ssh::SshTarget),
 }
 
 impl Transport {
     pub fn new(address: Address, tls: Option<Arc<rustls::ClientConfig>>) -> Transport {
         match (address, tls) {
             (Address::Unix(path), _) => Transport::Unix(path),
+            (Address::Ssh { user, host, port }, _) => {
+                Transport::Ssh(crate::ssh::SshTarget { user, host, port })
+            }
             (Address::Tcp { host, port }, None) => Transport::Tcp(host, port),
             (Address::Tcp { host, port }, Some(config)) => Transport::Tls { host, port, config },
         }
@@ -72,6 +76,7 @@ impl Transport {
                 Ok(Box::pin(tls))
             }
             Transport::InProcess(local) => Ok(Box::pin(local.connect())),
+            Transport::Ssh(target) => Ok(Box::pin(target.connect(name)?)),
         }
     }
 }

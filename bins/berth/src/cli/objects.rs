@@ -114,6 +114,9 @@ pub enum SystemCommand {
     Info(crate::cli::FormatArg),
     /// Get real time events from the server
     Events(crate::cli::EventsArgs),
+    /// Proxy the stdio stream to the daemon (or serve the API in-process on it), for ssh://
+    #[command(name = "dial-stdio")]
+    DialStdio,
     /// Remove unused data
     Prune {
         /// Remove all unused images not just dangling ones

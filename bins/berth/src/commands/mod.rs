@@ -106,6 +106,7 @@ async fn on_daemons(clients: &Clients, command: Command) -> Outcome {
             observe::system_df(clients, verbose, format.as_deref()).await
         }
         Command::System(SystemCommand::Info(args)) => system::info(clients, args).await,
+        Command::System(SystemCommand::DialStdio) => system::dial_stdio(clients).await,
         Command::System(SystemCommand::Events(args)) => observe::events(clients, args).await,
         Command::System(SystemCommand::Prune { all, volumes, .. }) => {
             observe::system_prune(clients, all, volumes).await

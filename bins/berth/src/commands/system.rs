@@ -157,3 +157,36 @@ fn print_info(host: &str, info: &Value, several: bool) {
     println!(" ID: {}", s(&info["ID"]));
     println!(" Docker Root Dir: {}", s(&info["DockerRootDir"]));
 }
+
+/// `system dial-stdio`: this process's stdio as one connection to the daemon, what an
+/// `ssh://` client on another machine runs here. It needs a daemon: each ssh connection is
+/// a process of its own, and an engine in-process would take the work it does after an
+/// answer (AutoRemove, restarts) down with it. It ends when the daemon's side does: exiting
+/// is what closes stdout (tokio's shutdown of stdout does not), which the client reads as
+/// the end of a hijacked stream; the end of stdin half-closes the daemon's side.
+pub async fn dial_stdio(clients: &Clients) -> Outcome {
+    use berth_client::transport::Transport;
+    use tokio::io::AsyncWriteExt;
+    let client = clients.first();
+    if let Transport::InProcess(_) = client.transport() {
+        return Err(Failure::new(
+            125,
+            "dial-stdio needs a daemon: give -H, BERTH_HOST or DOCKER_HOST",
+        ));
+    }
+    let daemon = client.transport().connect(&client.name).await?;
+    let (mut from_daemon, mut to_daemon) = tokio::io::split(daemon);
+    tokio::spawn(async move {
+        let mut stdin = tokio::io::stdin();
+        let _ = tokio::io::copy(&mut stdin, &mut to_daemon).await;
+        let _ = to_daemon.shutdown().await;
+    });
+    let mut stdout = tokio::io::stdout();
+    let copied = tokio::io::copy(&mut from_daemon, &mut stdout).await;
+    let _ = stdout.flush().await;
+    match copied {
+        Ok(_) => Ok(0),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(0),
+        Err(e) => Err(Failure::new(1, format!("dial-stdio: {e}"))),
+    }
+}
