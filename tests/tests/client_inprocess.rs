@@ -430,5 +430,18 @@ fn piped_stdin_signals_and_start_attach_in_process() {
     );
     assert_eq!(ok(berth_local(&sandbox, ["wait", "later"])).trim(), "9");
     ok(berth_local(&sandbox, ["rm", "later"]));
+
+    // run -d --rm: this berth exits at once; the removal is handed to a helper of its own.
+    ok(berth_local(
+        &sandbox,
+        ["run", "-d", "--rm", "probe:latest", "sh", "-c", "sleep 0.5"],
+    ));
+    assert_eq!(ok(berth_local(&sandbox, ["ps", "-aq"])).trim().len(), 12);
+    wait_for("the removal", || {
+        ok(berth_local(&sandbox, ["ps", "-aq"])).trim().is_empty()
+            && std::fs::read_dir(sandbox.store.root().join("containers"))
+                .map(|d| d.count() == 0)
+                .unwrap_or(true)
+    });
     sandbox.assert_nothing_left();
 }

@@ -20,18 +20,25 @@ pub struct LocalStore {
     pub engine: berth_engine::EngineSettings,
 }
 
+/// The hidden subcommand that removes an AutoRemove container once it exits, for a
+/// container this process will not outlive (`run -d --rm`, a detach): the engine's own
+/// watcher is a thread of the process that started it.
+pub const AUTOREMOVE_HELPER: &str = "__autoremove";
+
 /// The API of one root, served in-process.
 #[derive(Clone)]
 pub struct Local {
     app: berth_api::Versioned,
+    store: LocalStore,
 }
 
 impl Local {
     pub fn new(store: LocalStore) -> Local {
         let paths = berth_common::Paths::new(&store.root, &store.run_dir);
-        let engine = Arc::new(berth_engine::Engine::new(paths, store.engine));
+        let engine = Arc::new(berth_engine::Engine::new(paths, store.engine.clone()));
         Local {
             app: berth_api::router(engine.backend()),
+            store,
         }
     }
 
@@ -57,5 +64,34 @@ impl Local {
         if let Err(e) = served {
             tracing::debug!("in-process connection: {e}");
         }
+    }
+
+    /// Starts `<current_exe> … __autoremove ID` on this store, in a process group of its
+    /// own (a closing terminal does not stop it), not waited for: it outlives this process.
+    pub fn spawn_autoremove(&self, id: &str) -> std::io::Result<()> {
+        use std::os::unix::process::CommandExt;
+        let mut cmd = std::process::Command::new(std::env::current_exe()?);
+        cmd.arg("--root")
+            .arg(&self.store.root)
+            .arg("--run-dir")
+            .arg(&self.store.run_dir)
+            .arg("--cgroup-parent")
+            .arg(&self.store.engine.cgroup_parent)
+            .arg("--nft-table")
+            .arg(&self.store.engine.net.nft_table);
+        if let Some(bridge) = &self.store.engine.net.default_bridge {
+            cmd.arg("--bridge-name").arg(bridge);
+        }
+        if let Some(subnet) = &self.store.engine.net.default_subnet {
+            cmd.arg("--default-subnet").arg(subnet.to_string());
+        }
+        cmd.arg(AUTOREMOVE_HELPER)
+            .arg(id)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .process_group(0)
+            .spawn()
+            .map(drop)
     }
 }

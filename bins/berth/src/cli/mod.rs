@@ -182,6 +182,9 @@ pub enum Command {
     Context(ContextCommand),
     /// Generate a shell completion script (bash, zsh, fish)
     Completion { shell: clap_complete::Shell },
+    /// Removes AutoRemove container ID once it has exited (spawned by an in-process run)
+    #[command(name = "__autoremove", hide = true)]
+    AutoRemove { id: String },
     /// Writes the man pages (berth.1, berth-run.1, …) into DIR
     #[command(name = "__man", hide = true)]
     Man { dir: PathBuf },

@@ -87,6 +87,7 @@ async fn on_daemons(clients: &Clients, command: Command) -> Outcome {
         Command::Info(args) => system::info(clients, args).await,
         Command::Volume(c) => objects::run(clients, objects::Kind::Volume, c).await,
         Command::Network(c) => objects::run(clients, objects::Kind::Network, c).await,
+        Command::AutoRemove { id } => run::autoremove(clients, &id).await,
         Command::Cp {
             source,
             destination,

@@ -104,6 +104,9 @@ pub async fn run(clients: &Clients, args: RunArgs) -> Outcome {
     let id = create_container(client, &args).await?;
     if args.detach {
         start_container(client, &id).await?;
+        if args.rm {
+            hand_over_removal(client, &id);
+        }
         println!("{id}");
         return Ok(0);
     }
@@ -356,5 +359,43 @@ fn exec_failure(e: ClientError) -> Failure {
     match failure.code {
         125 => Failure { code: 1, ..failure },
         _ => failure,
+    }
+}
+
+/// In-process, the engine's AutoRemove watcher is a thread of this process, which is about
+/// to exit with the container still running: a helper process takes the removal over.
+fn hand_over_removal(client: &Client, id: &str) {
+    if let berth_client::transport::Transport::InProcess(local) = client.transport() {
+        if let Err(e) = local.spawn_autoremove(id) {
+            eprintln!("WARNING: {id} will not be removed when it exits: {e}");
+        }
+    }
+}
+
+/// `__autoremove ID`: waits for the container to stop, then removes it as the engine's
+/// AutoRemove does (forced: its teardown may still be finishing), retrying while busy.
+pub async fn autoremove(clients: &Clients, id: &str) -> Outcome {
+    let client = clients.first();
+    let wait = format!("/containers/{id}/wait?condition=not-running");
+    match client
+        .send_json::<Value>(Method::POST, &wait, &Value::Null)
+        .await
+    {
+        Ok(_) => {}
+        Err(ClientError::Daemon { status: 404, .. }) => return Ok(0),
+        Err(e) => return Err(e.into()),
+    }
+    let started = std::time::Instant::now();
+    loop {
+        match client
+            .send(Method::DELETE, &format!("/containers/{id}?force=1"))
+            .await
+        {
+            Ok(_) | Err(ClientError::Daemon { status: 404, .. }) => return Ok(0),
+            Err(e) if started.elapsed() > std::time::Duration::from_secs(30) => {
+                return Err(e.into())
+            }
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(200)).await,
+        }
     }
 }
