@@ -56,8 +56,8 @@ pub struct Cli {
     pub cgroup_parent: String,
     #[command(flatten)]
     pub net: berth_cli::HostArgs,
-    /// Set the logging level (error, warn, info, debug)
-    #[arg(short = 'l', long, value_name = "LEVEL", default_value = "warn")]
+    /// Set the logging level (error, warn, info, debug); the in-process engine's too
+    #[arg(short = 'l', long, value_name = "LEVEL", default_value = "error")]
     pub log_level: String,
     #[command(subcommand)]
     pub command: Command,
