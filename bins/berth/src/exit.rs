@@ -71,3 +71,35 @@ pub fn usage(e: clap::Error) -> ExitCode {
 }
 
 pub type Outcome = Result<u8, Failure>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn daemon(message: &str) -> ClientError {
+        ClientError::Daemon {
+            status: 400,
+            message: message.into(),
+        }
+    }
+
+    #[test]
+    fn run_failures_exit_as_docker_s() {
+        let code = |e| run_failure(e).code;
+        assert_eq!(
+            code(daemon("exec: \"nope\": executable file not found in $PATH")),
+            127
+        );
+        assert_eq!(code(daemon("open /x: no such file or directory")), 127);
+        assert_eq!(code(daemon("exec /etc/passwd: permission denied")), 126);
+        assert_eq!(code(daemon("No such image: x")), 125);
+        let refused = ClientError::Connect {
+            host: "unix:///x".into(),
+            source: std::io::Error::from(std::io::ErrorKind::NotFound),
+        };
+        // The client's own failure is 125 whatever its words.
+        assert_eq!(code(refused), 125);
+        assert_eq!(Failure::from(ClientError::Template("x".into())).code, 125);
+        assert_eq!(Failure::from(daemon("No such container: x")).code, 1);
+    }
+}

@@ -282,3 +282,16 @@ pub fn reader_body<R: tokio::io::AsyncRead + Send + Sync + 'static>(reader: R) -
     let stream = tokio_util::io::ReaderStream::new(reader).map_ok(hyper::body::Frame::data);
     http_body_util::StreamBody::new(stream).boxed()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_lower_version_wins() {
+        assert_eq!(lower_version("1.41", CLIENT_API_VERSION), "1.41");
+        assert_eq!(lower_version("1.45", CLIENT_API_VERSION), "1.43");
+        assert_eq!(lower_version("1.9", "1.10"), "1.9");
+        assert_eq!(query(&[("name", "a b&c".into())]), "name=a+b%26c");
+    }
+}
