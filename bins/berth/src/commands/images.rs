@@ -67,7 +67,10 @@ pub async fn images(clients: &Clients, args: ImagesArgs) -> Outcome {
         // One line per image, not per tag.
         rows.dedup_by(|a, b| a["ID"] == b["ID"] && a.get("Host") == b.get("Host"));
     }
-    print!("{}", format.render_rows(&rows, &headers_for("image"))?);
+    // No daemon answered: only the errors, as docker prints for its one daemon.
+    if failed.len() < clients.0.len() {
+        print!("{}", format.render_rows(&rows, &headers_for("image"))?);
+    }
     Ok(super::report_failures(clients, &failed))
 }
 

@@ -148,7 +148,10 @@ async fn ls(
     } else {
         "network"
     };
-    print!("{}", format.render_rows(&rows, &headers_for(kind_name))?);
+    // No daemon answered: only the errors, as docker prints for its one daemon.
+    if failed.len() < clients.0.len() {
+        print!("{}", format.render_rows(&rows, &headers_for(kind_name))?);
+    }
     Ok(super::report_failures(clients, &failed))
 }
 

@@ -216,7 +216,9 @@ pub async fn stats(clients: &Clients, args: StatsArgs) -> Outcome {
         let (rows, failed) = sample_all(clients, &args).await;
         let text = format.render_rows(&rows, STATS_HEADERS)?;
         if args.no_stream {
-            print!("{text}");
+            if failed.len() < clients.0.len() {
+                print!("{text}");
+            }
             return Ok(super::report_failures(clients, &failed));
         }
         // docker's live view: the screen cleared, the table again, every second.

@@ -58,6 +58,9 @@ pub async fn ps(clients: &Clients, args: PsArgs) -> Outcome {
             Err(e) => failed.push((client.name.clone(), e)),
         }
     }
-    print!("{}", format.render_rows(&rows, &headers_for("container"))?);
+    // No daemon answered: only the errors, as docker prints for its one daemon.
+    if failed.len() < clients.0.len() {
+        print!("{}", format.render_rows(&rows, &headers_for("container"))?);
+    }
     Ok(super::report_failures(clients, &failed))
 }
