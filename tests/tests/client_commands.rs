@@ -151,6 +151,26 @@ fn daily_commands_in_process() {
     assert_eq!(net.trim().len(), 64, "{net}");
     let nets = b(&["network", "ls", "--format", "{{.Name}} {{.Driver}}"]);
     assert!(nets.lines().any(|l| l == "clientnet bridge"), "{nets}");
+    b(&[
+        "run",
+        "-d",
+        "--name",
+        "joiner",
+        "probe:latest",
+        "sh",
+        "-c",
+        "while true; do sleep 0.1; done",
+    ]);
+    b(&["network", "connect", "--alias", "jo", "clientnet", "joiner"]);
+    let nets = b(&[
+        "inspect",
+        "-f",
+        "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}",
+        "joiner",
+    ]);
+    assert!(nets.contains("clientnet"), "{nets}");
+    b(&["network", "disconnect", "clientnet", "joiner"]);
+    b(&["rm", "-f", "joiner"]);
     assert_eq!(b(&["network", "rm", "clientnet"]).trim(), "clientnet");
 
     let df = b(&["system", "df"]);

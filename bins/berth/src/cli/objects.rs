@@ -47,6 +47,25 @@ pub enum ObjectCommand {
         #[arg(required = true)]
         names: Vec<String>,
     },
+    /// Connect a container to a network (networks)
+    Connect {
+        /// Add network-scoped alias for the container
+        #[arg(long = "alias")]
+        aliases: Vec<String>,
+        /// IPv4 address
+        #[arg(long)]
+        ip: Option<String>,
+        network: String,
+        container: String,
+    },
+    /// Disconnect a container from a network (networks)
+    Disconnect {
+        /// Force the container to disconnect from a network
+        #[arg(short = 'f', long)]
+        force: bool,
+        network: String,
+        container: String,
+    },
     /// Remove all unused
     Prune {
         /// Do not prompt for confirmation

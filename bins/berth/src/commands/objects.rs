@@ -43,6 +43,35 @@ pub async fn run(clients: &Clients, kind: Kind, command: ObjectCommand) -> Outco
         }
         ObjectCommand::Rm { force, names } => rm(clients, kind, force, &names).await,
         ObjectCommand::Prune { .. } => prune(clients, kind).await,
+        ObjectCommand::Connect { .. } | ObjectCommand::Disconnect { .. }
+            if kind == Kind::Volume =>
+        {
+            Err(Failure::new(
+                125,
+                "connect and disconnect are network commands",
+            ))
+        }
+        ObjectCommand::Connect {
+            aliases,
+            ip,
+            network,
+            container,
+        } => {
+            let mut endpoint = json!({"Aliases": aliases});
+            if let Some(ip) = ip {
+                endpoint["IPAMConfig"] = json!({"IPv4Address": ip});
+            }
+            let body = json!({"Container": container, "EndpointConfig": endpoint});
+            network_call(clients, &network, "connect", &body).await
+        }
+        ObjectCommand::Disconnect {
+            force,
+            network,
+            container,
+        } => {
+            let body = json!({"Container": container, "Force": force});
+            network_call(clients, &network, "disconnect", &body).await
+        }
     }
 }
 
@@ -240,5 +269,19 @@ async fn prune(clients: &Clients, kind: Kind) -> Outcome {
             berth_client::views::human_size(answer["SpaceReclaimed"].as_f64().unwrap_or(0.0))
         );
     }
+    Ok(0)
+}
+
+async fn network_call(clients: &Clients, network: &str, verb: &str, body: &Value) -> Outcome {
+    let response = clients
+        .first()
+        .call(
+            Method::POST,
+            &format!("/networks/{network}/{verb}"),
+            berth_client::http::json_body(body),
+            &berth_client::http::json_header(),
+        )
+        .await?;
+    clients.first().collect(response).await?;
     Ok(0)
 }
