@@ -14,6 +14,7 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     berth_common::edge::install_panic_hook("berth", berth_common::edge::Report::StderrOnly);
+    quiet_on_broken_pipe();
     // In-process mode starts containers and DNS servers as berthd does: through this
     // binary, spawned single-threaded (the runtime forks).
     match std::env::args().nth(1).as_deref() {
@@ -45,4 +46,23 @@ fn main() -> ExitCode {
     // A follow or an attach still reading stdin must not keep the process alive.
     runtime.shutdown_timeout(std::time::Duration::from_millis(100));
     ExitCode::from(code)
+}
+
+/// `berth ps | head -1`: print! panics once the reader has gone (Rust ignores SIGPIPE, so
+/// the write fails with EPIPE). A shell tool ends quietly then, with the status a SIGPIPE
+/// death gives (141), instead of a panic report.
+fn quiet_on_broken_pipe() {
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let text = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if text.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        report(info);
+    }));
 }

@@ -162,7 +162,11 @@ pub fn filters_json(filters: &[String]) -> String {
 
 fn completion(shell: clap_complete::Shell) -> Outcome {
     let mut command = <Cli as clap::CommandFactory>::command();
-    clap_complete::generate(shell, &mut command, "berth", &mut std::io::stdout());
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut command, "berth", &mut script);
+    use std::io::Write;
+    // A reader that has gone (`| head`) is no error of ours.
+    let _ = std::io::stdout().write_all(&script);
     Ok(0)
 }
 
