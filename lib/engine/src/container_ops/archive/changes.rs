@@ -22,7 +22,7 @@ const ADDED: u8 = 1;
 const DELETED: u8 = 2;
 
 /// What berth-enter and the rootfs stage make in every container, whatever its mounts.
-pub(crate) const BERTH_MADE: &[&str] = &[
+const BERTH_MADE: &[&str] = &[
     "/etc/hosts",
     "/etc/hostname",
     "/etc/resolv.conf",

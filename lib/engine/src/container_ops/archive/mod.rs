@@ -16,7 +16,6 @@ use berth_api::{ArchiveBackend, BackendError};
 use rustix::fs::FileType;
 
 use crate::Engine;
-pub(crate) use changes::BERTH_MADE;
 pub(crate) use root::resolve;
 use root::{open_root, View};
 
