@@ -70,7 +70,7 @@ impl CommitBackend for Engine {
         for change in &request.changes {
             apply_change(&mut config, change)?;
         }
-        let mut skip: Vec<String> = crate::container_ops::archive::BERTH_MADE
+        let mut skip: Vec<String> = image_commit::CONTAINER_MADE
             .iter()
             .map(|s| s.to_string())
             .collect();

@@ -25,6 +25,17 @@ use crate::spec::{descriptor, to_sorted_json, Descriptor, MediaType, MEDIA_OCI_C
 use crate::store::{ImageInfo, LayerInput, LayerMeta, Store};
 use crate::unpack::UnpackOptions;
 
+/// What berth makes in every container's root (mount targets for /etc/hosts, /dev, /proc…):
+/// never part of a committed layer, as docker's init layer keeps its own out.
+pub const CONTAINER_MADE: &[&str] = &[
+    "/etc/hosts",
+    "/etc/hostname",
+    "/etc/resolv.conf",
+    "/dev",
+    "/proc",
+    "/sys",
+];
+
 /// A commit: the new layer's tree (none for a step that only changes the config), the
 /// parent and what the child's config says.
 pub struct CommitRequest<'a> {
