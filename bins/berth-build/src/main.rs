@@ -1,0 +1,161 @@
+//! `berth-build [OPTIONS] CONTEXT`: an image from a Dockerfile into the store, as
+//! `docker build` makes it, with no daemon. CONTEXT is a directory, or `-` for a tar on
+//! stdin.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use berth_builder::builder::{build, BuildOptions};
+use berth_builder::progress::{Progress, ProgressMode};
+use berth_common::{Paths, DEFAULT_ROOT, DEFAULT_RUN_DIR};
+use clap::{Parser, ValueEnum};
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ProgressArg {
+    Auto,
+    Plain,
+    Json,
+    Quiet,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum NetworkArg {
+    None,
+    Default,
+}
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "berth-build",
+    version,
+    about = "Build an image from a Dockerfile"
+)]
+struct Cli {
+    /// State directory of the store
+    #[arg(long, env = "BERTH_ROOT", default_value = DEFAULT_ROOT)]
+    root: PathBuf,
+    /// Runtime state directory
+    #[arg(long, env = "BERTH_RUN_DIR", default_value = DEFAULT_RUN_DIR)]
+    run_dir: PathBuf,
+    /// Name and optionally a tag (name:tag); repeatable
+    #[arg(short = 't', long = "tag")]
+    tags: Vec<String>,
+    /// Name of the Dockerfile (default: CONTEXT/Dockerfile)
+    #[arg(short = 'f', long = "file")]
+    file: Option<PathBuf>,
+    /// Set a build-time variable (KEY=VALUE, or KEY to take it from the environment)
+    #[arg(long = "build-arg")]
+    build_args: Vec<String>,
+    /// Set the target build stage to build
+    #[arg(long)]
+    target: Option<String>,
+    /// Do not use the cache when building the image
+    #[arg(long)]
+    no_cache: bool,
+    /// The network RUN steps get
+    #[arg(long, value_enum, default_value = "none")]
+    network: NetworkArg,
+    /// Set metadata for the image (KEY=VALUE)
+    #[arg(long = "label")]
+    labels: Vec<String>,
+    /// How progress is shown: plain lines, docker's JSON stream, or only the image ID
+    #[arg(long, value_enum, default_value = "auto")]
+    progress: ProgressArg,
+    /// Suppress the build output and print the image ID on success
+    #[arg(short = 'q', long)]
+    quiet: bool,
+    /// Parent cgroup of the RUN steps' containers
+    #[arg(long = "cgroup-parent", env = "BERTH_CGROUP_PARENT", default_value = berth_cgroups::DEFAULT_PARENT)]
+    cgroup_parent: String,
+    #[command(flatten)]
+    host: berth_cli::HostArgs,
+    /// The build context: a directory, or - for a tar on stdin
+    context: String,
+}
+
+fn pair(text: &str, flag: &str) -> anyhow::Result<(String, String)> {
+    match text.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        None if !text.is_empty() && flag == "--build-arg" => {
+            Ok((text.to_string(), std::env::var(text).unwrap_or_default()))
+        }
+        _ => anyhow::bail!("invalid {flag} {text:?}: expected KEY=VALUE"),
+    }
+}
+
+fn main() -> ExitCode {
+    if let Some(code) = berth_builder::helper_main() {
+        return ExitCode::from(code as u8);
+    }
+    berth_common::edge::install_panic_hook("berth-build", berth_common::edge::Report::StderrOnly);
+    let cli = Cli::parse();
+    berth_common::edge::init_logging(0);
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("berth-build: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let paths = Paths::new(&cli.root, &cli.run_dir);
+    let store = berth_image::Store::open(paths.clone())?;
+    // A tar on stdin is unpacked into the store's tmp/ for the build, and goes after.
+    let (context, _unpacked) = if cli.context == "-" {
+        let temp = berth_image::store::TempPath::new_dir(&store.paths().tmp(), "build-context")?;
+        tar::Archive::new(std::io::stdin().lock())
+            .unpack(temp.path())
+            .context("unpacking the build context from stdin")?;
+        (temp.path().to_path_buf(), Some(temp))
+    } else {
+        (PathBuf::from(&cli.context), None)
+    };
+    anyhow::ensure!(
+        context.is_dir(),
+        "unable to prepare context: path {:?} not found",
+        cli.context
+    );
+    let dockerfile = cli.file.map(|f| {
+        if f.is_absolute() || cli.context == "-" {
+            context.join(f.strip_prefix("/").unwrap_or(&f))
+        } else {
+            f
+        }
+    });
+    let opts = BuildOptions {
+        context: context.clone(),
+        dockerfile,
+        tags: cli.tags,
+        build_args: cli
+            .build_args
+            .iter()
+            .map(|a| pair(a, "--build-arg"))
+            .collect::<anyhow::Result<_>>()?,
+        target: cli.target,
+        no_cache: cli.no_cache,
+        network: cli.network == NetworkArg::Default,
+        labels: cli
+            .labels
+            .iter()
+            .map(|a| pair(a, "--label"))
+            .collect::<anyhow::Result<_>>()?,
+        cgroup_parent: cli.cgroup_parent,
+        net_host: cli.host.into(),
+    };
+    let mode = match (cli.quiet, cli.progress) {
+        (true, _) | (_, ProgressArg::Quiet) => ProgressMode::Quiet,
+        (_, ProgressArg::Json) => ProgressMode::Json,
+        _ => ProgressMode::Plain,
+    };
+    // Progress goes to stderr, as BuildKit's; -q prints the ID on stdout.
+    let out: Box<dyn std::io::Write + Send> = match mode {
+        ProgressMode::Quiet | ProgressMode::Json => Box::new(std::io::stdout()),
+        ProgressMode::Plain => Box::new(std::io::stderr()),
+    };
+    let mut progress = Progress::new(mode, out);
+    build(&paths, &opts, &mut progress)?;
+    Ok(())
+}

@@ -1,0 +1,183 @@
+//! What a build tells its user as it goes: BuildKit's plain progress (`#N [stage i/n]
+//! INSTRUCTION`, the step's output, `#N CACHED` or `#N DONE 0.3s`), or docker's JSON
+//! stream as the API sends it (`{"stream":"Step 1/4 : FROM …\n"}`, `{"aux":{"ID":…}}`,
+//! `{"errorDetail":…}`), which berthd's `/build` passes on as it is.
+
+use std::io::Write;
+use std::time::Instant;
+
+use serde_json::json;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProgressMode {
+    Plain,
+    Json,
+    /// Nothing but errors (docker build -q).
+    Quiet,
+}
+
+pub struct Progress {
+    mode: ProgressMode,
+    out: Box<dyn Write + Send>,
+    number: usize,
+    started: Instant,
+    /// Output not yet ended by a newline, in plain mode.
+    partial: Vec<u8>,
+}
+
+impl Progress {
+    pub fn new(mode: ProgressMode, out: Box<dyn Write + Send>) -> Progress {
+        Progress {
+            mode,
+            out,
+            number: 0,
+            started: Instant::now(),
+            partial: Vec::new(),
+        }
+    }
+
+    fn json(&mut self, value: serde_json::Value) {
+        let _ = writeln!(self.out, "{value}");
+        let _ = self.out.flush();
+    }
+
+    fn stream(&mut self, text: &str) {
+        self.json(json!({ "stream": text }));
+    }
+
+    fn plain(&mut self, text: &str) {
+        let _ = writeln!(self.out, "{text}");
+        let _ = self.out.flush();
+    }
+
+    /// A step begins: `label` is `stage 2/5`-like, `step`/`steps` count over the build.
+    pub fn step(&mut self, label: &str, step: usize, steps: usize, instruction: &str) {
+        self.number += 1;
+        self.started = Instant::now();
+        match self.mode {
+            ProgressMode::Plain => {
+                let n = self.number;
+                self.plain(&format!("#{n} [{label}] {instruction}"));
+            }
+            ProgressMode::Json => {
+                self.stream(&format!("Step {step}/{steps} : {instruction}"));
+                self.stream("\n");
+            }
+            ProgressMode::Quiet => {}
+        }
+    }
+
+    pub fn cached(&mut self, id: &str) {
+        match self.mode {
+            ProgressMode::Plain => {
+                let n = self.number;
+                self.plain(&format!("#{n} CACHED"));
+            }
+            ProgressMode::Json => {
+                self.stream(" ---> Using cache\n");
+                self.stream(&format!(" ---> {}\n", short(id)));
+            }
+            ProgressMode::Quiet => {}
+        }
+    }
+
+    pub fn running_in(&mut self, container: &str) {
+        if self.mode == ProgressMode::Json {
+            self.stream(&format!(" ---> Running in {}\n", short(container)));
+        }
+    }
+
+    /// The step's output, as it comes.
+    pub fn output(&mut self, bytes: &[u8]) {
+        match self.mode {
+            ProgressMode::Plain => {
+                self.partial.extend_from_slice(bytes);
+                while let Some(end) = self.partial.iter().position(|b| *b == b'\n') {
+                    let line: Vec<u8> = self.partial.drain(..=end).collect();
+                    let at = self.started.elapsed().as_secs_f64();
+                    let n = self.number;
+                    let text = String::from_utf8_lossy(&line[..line.len() - 1]).into_owned();
+                    self.plain(&format!("#{n} {at:.3} {text}"));
+                }
+            }
+            ProgressMode::Json => {
+                let text = String::from_utf8_lossy(bytes).into_owned();
+                self.stream(&text);
+            }
+            ProgressMode::Quiet => {}
+        }
+    }
+
+    fn flush_partial(&mut self) {
+        if !self.partial.is_empty() {
+            self.partial.push(b'\n');
+            self.output(&[]);
+        }
+    }
+
+    pub fn done(&mut self, id: &str) {
+        self.flush_partial();
+        match self.mode {
+            ProgressMode::Plain => {
+                let n = self.number;
+                let took = self.started.elapsed().as_secs_f64();
+                self.plain(&format!("#{n} DONE {took:.1}s"));
+            }
+            ProgressMode::Json => self.stream(&format!(" ---> {}\n", short(id))),
+            ProgressMode::Quiet => {}
+        }
+    }
+
+    pub fn warning(&mut self, text: &str) {
+        match self.mode {
+            ProgressMode::Plain => self.plain(&format!("WARNING: {text}")),
+            ProgressMode::Json => self.stream(&format!("[Warning] {text}\n")),
+            ProgressMode::Quiet => {}
+        }
+    }
+
+    pub fn error(&mut self, message: &str) {
+        self.flush_partial();
+        match self.mode {
+            ProgressMode::Plain | ProgressMode::Quiet => {
+                let n = self.number.max(1);
+                self.plain(&format!("#{n} ERROR: {message}"));
+            }
+            ProgressMode::Json => {
+                self.json(json!({"errorDetail": {"message": message}, "error": message}))
+            }
+        }
+    }
+
+    /// The image is written and named.
+    pub fn finished(&mut self, id: &str, names: &[String]) {
+        match self.mode {
+            ProgressMode::Plain => {
+                self.number += 1;
+                let n = self.number;
+                self.plain(&format!("#{n} exporting to image"));
+                self.plain(&format!("#{n} writing image {id} done"));
+                for name in names {
+                    self.plain(&format!("#{n} naming to {name} done"));
+                }
+                self.plain(&format!("#{n} DONE 0.0s"));
+            }
+            ProgressMode::Json => {
+                self.json(json!({"aux": {"ID": id}}));
+                self.stream(&format!("Successfully built {}\n", short(id)));
+                for name in names {
+                    self.stream(&format!("Successfully tagged {name}\n"));
+                }
+            }
+            ProgressMode::Quiet => {
+                let _ = writeln!(self.out, "{id}");
+            }
+        }
+    }
+}
+
+/// Docker's 12-digit form of an ID.
+pub fn short(id: &str) -> &str {
+    let hex = id.strip_prefix("sha256:").unwrap_or(id);
+    &hex[..hex.len().min(12)]
+}
