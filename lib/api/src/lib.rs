@@ -5,6 +5,7 @@
 //! ([`blocking`]), never on the async threads.
 
 pub mod archive;
+pub mod build;
 pub mod commit;
 pub mod container_ops;
 pub mod containers;
@@ -28,6 +29,7 @@ use axum::response::IntoResponse;
 use axum::Router;
 
 pub use archive::ArchiveBackend;
+pub use build::BuildBackend;
 pub use commit::CommitBackend;
 pub use container_ops::{ContainerAdminBackend, ContainerOpsBackend, StatsSample};
 pub use containers::ContainersBackend;
@@ -61,6 +63,7 @@ pub struct Backend {
     pub archive: Arc<dyn ArchiveBackend>,
     pub admin: Arc<dyn ContainerAdminBackend>,
     pub commit: Arc<dyn CommitBackend>,
+    pub build: Arc<dyn BuildBackend>,
 }
 
 /// The whole API: every resource's routes, behind version negotiation and the headers
@@ -78,6 +81,7 @@ pub fn router(backend: Backend) -> Versioned {
         .merge(networks::routes())
         .merge(archive::routes())
         .merge(commit::routes())
+        .merge(build::routes())
         .fallback(|| async { ApiError::not_found("page not found") })
         .layer(axum::middleware::map_response(too_large_as_json))
         .layer(axum::extract::DefaultBodyLimit::max(JSON_BODY_LIMIT))

@@ -40,7 +40,7 @@ const PREDEFINED_ARGS: &[&str] = &[
     "all_proxy",
 ];
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct BuildOptions {
     pub context: PathBuf,
     /// The Dockerfile; `<context>/Dockerfile` when None.

@@ -8,6 +8,7 @@ pub mod context;
 mod copy_step;
 pub mod dockerfile;
 pub mod error;
+pub mod helper;
 pub mod ignore;
 mod mount;
 pub mod progress;
@@ -21,6 +22,7 @@ pub use error::{BuildError, Result};
 pub fn helper_main() -> Option<i32> {
     match std::env::args().nth(1).as_deref() {
         Some(run_step::RUN_HELPER) => Some(run_step::helper_main()),
+        Some(helper::BUILD_HELPER) => Some(helper::helper_main()),
         _ => None,
     }
 }

@@ -3,6 +3,7 @@
 //! nothing of its own in memory that the store does not have: the stages, `berth-run` and
 //! an in-process `berth` may use the same root at the same time, under the same locks.
 
+mod build;
 mod commit;
 mod container_ops;
 pub mod containers;
@@ -100,6 +101,7 @@ impl Engine {
             archive: self.clone(),
             admin: Arc::new(container_ops::admin::Admin(self.clone())),
             commit: self.clone(),
+            build: self.clone(),
         }
     }
 }

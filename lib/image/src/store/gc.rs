@@ -267,3 +267,12 @@ impl Store {
         }
     }
 }
+
+impl Store {
+    /// Removes what no image, container or build cache uses (after the build cache
+    /// forgot its steps: `docker builder prune`).
+    pub fn collect_unused(&self) -> Result<GcReport> {
+        let _store = self.lock_store(LockMode::Exclusive)?;
+        self.collect_garbage()
+    }
+}
