@@ -345,3 +345,61 @@ fn copy_out_of_the_context_is_refused_and_symlinks_stay_links() {
     assert_eq!(out, format!("{}\ndangling\n", secret.display()));
     sandbox.assert_nothing_left();
 }
+
+#[test]
+fn config_instructions_onbuild_add_archives_and_copy_from_an_image() {
+    let sandbox = Sandbox::with_probe();
+    let ctx = tempfile::tempdir().unwrap();
+    // A gzip tar in the context: ADD unpacks it, COPY copies it as it is.
+    let tar_path = ctx.path().join("files.tar.gz");
+    {
+        let file = std::fs::File::create(&tar_path).unwrap();
+        let gz = flate2::write::GzEncoder::new(file, flate2::Compression::fast());
+        let mut tar = tar::Builder::new(gz);
+        let mut header = tar::Header::new_gnu();
+        header.set_size(6);
+        header.set_mode(0o755);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(1_000_000);
+        tar.append_data(&mut header, "tool/run.sh", &b"echo x"[..])
+            .unwrap();
+        tar.into_inner().unwrap().finish().unwrap();
+    }
+    write(
+        ctx.path(),
+        "Dockerfile",
+        "FROM probe:latest AS base\nONBUILD RUN echo triggered > /onbuild\n\n\
+         FROM base\nSHELL [\"/bin/sh\", \"-c\"]\nWORKDIR /new/place\nRUN pwd > /pwd\n\
+         ADD files.tar.gz /opt/\nCOPY files.tar.gz /packed/\nCOPY --from=probe:latest /etc/passwd /copied-passwd\n\
+         VOLUME /data\nSTOPSIGNAL SIGINT\nHEALTHCHECK --interval=5s --retries=2 CMD cat /pwd\n",
+    );
+    let ctx_path = ctx.path().to_str().unwrap();
+    build_ok(&sandbox, &["-t", "cfg", ctx_path]);
+    let out = sandbox.ok([
+        "--rm",
+        "cfg",
+        "sh",
+        "-c",
+        "cat /pwd /onbuild; busybox ls /opt/tool; busybox ls /packed; busybox head -c 4 /copied-passwd; echo",
+    ]);
+    assert_eq!(out, "/new/place\ntriggered\nrun.sh\nfiles.tar.gz\nroot\n");
+    let config = &inspect(&sandbox, "cfg")["Config"];
+    assert_eq!(config["StopSignal"], "SIGINT", "{config:#}");
+    assert_eq!(config["WorkingDir"], "/new/place");
+    assert!(config["Volumes"]["/data"].is_object(), "{config:#}");
+    assert_eq!(
+        config["Healthcheck"]["Test"],
+        serde_json::json!(["CMD-SHELL", "cat /pwd"])
+    );
+    assert_eq!(config["Healthcheck"]["Interval"], 5_000_000_000u64);
+    assert_eq!(config["Healthcheck"]["Retries"], 2);
+    // The trigger ran in the child and is not inherited further.
+    assert!(
+        config
+            .get("OnBuild")
+            .is_none_or(|o| o.is_null() || o.as_array().is_some_and(|a| a.is_empty())),
+        "{config:#}"
+    );
+    sandbox.assert_nothing_left();
+}

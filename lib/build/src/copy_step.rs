@@ -249,7 +249,13 @@ fn unpack_archive(path: &Path, into: &Path) -> Result<()> {
     // tar's unpack_in refuses names that climb out and writes through no symlink it made.
     for entry in archive.entries().map_err(|e| BuildError::io(path, e))? {
         let mut entry = entry.map_err(|e| BuildError::io(path, e))?;
-        entry.unpack_in(into).map_err(|e| BuildError::io(path, e))?;
+        entry.unpack_in(into).map_err(|e| {
+            // tar's message names the entry; the cause is in its source.
+            let cause = std::error::Error::source(&e)
+                .map(|s| format!(": {s}"))
+                .unwrap_or_default();
+            BuildError::io(path, std::io::Error::new(e.kind(), format!("{e}{cause}")))
+        })?;
     }
     Ok(())
 }
