@@ -403,3 +403,30 @@ fn config_instructions_onbuild_add_archives_and_copy_from_an_image() {
     );
     sandbox.assert_nothing_left();
 }
+
+#[test]
+fn independent_stages_build_side_by_side() {
+    let sandbox = Sandbox::with_probe();
+    let ctx = tempfile::tempdir().unwrap();
+    // Each stage's RUN waits (10 s at most) for the other's to have started: built one
+    // after the other, the first would give up and fail.
+    let wait_for = |me: &str, other: &str| {
+        format!(
+            "RUN --mount=type=cache,id=rendezvous,target=/sync echo > /sync/{me}; i=0; \
+             while [ ! -e /sync/{other} ] && [ $i -lt 100 ]; do busybox sleep 0.1; i=$((i+1)); done; \
+             test -e /sync/{other} && echo {me} > /{me}"
+        )
+    };
+    write(
+        ctx.path(),
+        "Dockerfile",
+        &format!(
+            "FROM probe:latest AS a\n{}\nFROM probe:latest AS b\n{}\nFROM probe:latest\nCOPY --from=a /a /a\nCOPY --from=b /b /b\n",
+            wait_for("a", "b"),
+            wait_for("b", "a")
+        ),
+    );
+    build_ok(&sandbox, &["-t", "par", ctx.path().to_str().unwrap()]);
+    assert_eq!(sandbox.ok(["--rm", "par", "cat", "/a", "/b"]), "a\nb\n");
+    sandbox.assert_nothing_left();
+}

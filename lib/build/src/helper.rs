@@ -96,7 +96,7 @@ pub fn helper_main() -> i32 {
         Err(e) => {
             // A failed step has told the stream already.
             if !matches!(e, BuildError::Step { .. }) {
-                progress.error(&e.to_string());
+                progress.error(0, &e.to_string());
             }
             1
         }

@@ -3,8 +3,9 @@
 //! stream as the API sends it (`{"stream":"Step 1/4 : FROM …\n"}`, `{"aux":{"ID":…}}`,
 //! `{"errorDetail":…}`), which berthd's `/build` passes on as it is.
 
+use std::collections::HashMap;
 use std::io::Write;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 
@@ -20,9 +21,10 @@ pub struct Progress {
     mode: ProgressMode,
     out: Box<dyn Write + Send>,
     number: usize,
-    started: Instant,
-    /// Output not yet ended by a newline, in plain mode.
-    partial: Vec<u8>,
+    /// Per step (stages build side by side): when it began, and its output not yet ended
+    /// by a newline (plain mode).
+    started: HashMap<usize, Instant>,
+    partial: HashMap<usize, Vec<u8>>,
 }
 
 impl Progress {
@@ -31,8 +33,8 @@ impl Progress {
             mode,
             out,
             number: 0,
-            started: Instant::now(),
-            partial: Vec::new(),
+            started: HashMap::new(),
+            partial: HashMap::new(),
         }
     }
 
@@ -50,13 +52,20 @@ impl Progress {
         let _ = self.out.flush();
     }
 
+    fn elapsed(&self, n: usize) -> Duration {
+        self.started
+            .get(&n)
+            .map_or(Duration::ZERO, Instant::elapsed)
+    }
+
     /// A step begins: `label` is `stage 2/5`-like, `step`/`steps` count over the build.
-    pub fn step(&mut self, label: &str, step: usize, steps: usize, instruction: &str) {
+    /// Its number, for what is told of it later.
+    pub fn step(&mut self, label: &str, step: usize, steps: usize, instruction: &str) -> usize {
         self.number += 1;
-        self.started = Instant::now();
+        let n = self.number;
+        self.started.insert(n, Instant::now());
         match self.mode {
             ProgressMode::Plain => {
-                let n = self.number;
                 self.plain(&format!("#{n} [{label}] {instruction}"));
             }
             ProgressMode::Json => {
@@ -65,12 +74,12 @@ impl Progress {
             }
             ProgressMode::Quiet => {}
         }
+        n
     }
 
-    pub fn cached(&mut self, id: &str) {
+    pub fn cached(&mut self, n: usize, id: &str) {
         match self.mode {
             ProgressMode::Plain => {
-                let n = self.number;
                 self.plain(&format!("#{n} CACHED"));
             }
             ProgressMode::Json => {
@@ -81,23 +90,20 @@ impl Progress {
         }
     }
 
-    pub fn running_in(&mut self, container: &str) {
-        if self.mode == ProgressMode::Json {
-            self.stream(&format!(" ---> Running in {}\n", short(container)));
-        }
-    }
-
     /// The step's output, as it comes.
-    pub fn output(&mut self, bytes: &[u8]) {
+    pub fn output(&mut self, n: usize, bytes: &[u8]) {
         match self.mode {
             ProgressMode::Plain => {
-                self.partial.extend_from_slice(bytes);
-                while let Some(end) = self.partial.iter().position(|b| *b == b'\n') {
-                    let line: Vec<u8> = self.partial.drain(..=end).collect();
-                    let at = self.started.elapsed().as_secs_f64();
-                    let n = self.number;
+                let mut partial = self.partial.remove(&n).unwrap_or_default();
+                partial.extend_from_slice(bytes);
+                while let Some(end) = partial.iter().position(|b| *b == b'\n') {
+                    let line: Vec<u8> = partial.drain(..=end).collect();
+                    let at = self.elapsed(n).as_secs_f64();
                     let text = String::from_utf8_lossy(&line[..line.len() - 1]).into_owned();
                     self.plain(&format!("#{n} {at:.3} {text}"));
+                }
+                if !partial.is_empty() {
+                    self.partial.insert(n, partial);
                 }
             }
             ProgressMode::Json => {
@@ -108,19 +114,17 @@ impl Progress {
         }
     }
 
-    fn flush_partial(&mut self) {
-        if !self.partial.is_empty() {
-            self.partial.push(b'\n');
-            self.output(&[]);
+    fn flush_partial(&mut self, n: usize) {
+        if self.partial.contains_key(&n) {
+            self.output(n, b"\n");
         }
     }
 
-    pub fn done(&mut self, id: &str) {
-        self.flush_partial();
+    pub fn done(&mut self, n: usize, id: &str) {
+        self.flush_partial(n);
         match self.mode {
             ProgressMode::Plain => {
-                let n = self.number;
-                let took = self.started.elapsed().as_secs_f64();
+                let took = self.elapsed(n).as_secs_f64();
                 self.plain(&format!("#{n} DONE {took:.1}s"));
             }
             ProgressMode::Json => self.stream(&format!(" ---> {}\n", short(id))),
@@ -136,11 +140,12 @@ impl Progress {
         }
     }
 
-    pub fn error(&mut self, message: &str) {
-        self.flush_partial();
+    /// A step failed (`n` 0: the build, before or after its steps).
+    pub fn error(&mut self, n: usize, message: &str) {
+        self.flush_partial(n);
         match self.mode {
             ProgressMode::Plain | ProgressMode::Quiet => {
-                let n = self.number.max(1);
+                let n = n.max(1);
                 self.plain(&format!("#{n} ERROR: {message}"));
             }
             ProgressMode::Json => {

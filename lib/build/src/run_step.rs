@@ -102,6 +102,8 @@ pub fn run_step(
 /// The helper's life: one step, one answer.
 pub fn helper_main() -> i32 {
     berth_common::edge::init_logging(0);
+    // The step's processes get docker's umask, whatever the builder's is.
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o022));
     let mut text = String::new();
     let _ = std::io::stdin().read_to_string(&mut text);
     let request: RunStepRequest = match serde_json::from_str(&text) {

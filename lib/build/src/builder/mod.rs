@@ -6,6 +6,8 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 use std::time::SystemTime;
 
 use berth_common::{ErrorKind, Paths};
@@ -25,6 +27,10 @@ use crate::dockerfile::{self, words, Command, CommandLine, Instruction, MountKin
 use crate::error::{BuildError, Result};
 use crate::progress::Progress;
 use crate::run_step::{run_step, RunStepRequest};
+
+mod apply;
+mod copy;
+mod run;
 
 /// Docker's build arguments every build knows without an ARG (the proxies).
 const PREDEFINED_ARGS: &[&str] = &[
@@ -82,6 +88,8 @@ struct State {
     cmd_set: bool,
     /// What identifies the base when the stage has no step yet.
     base_key: String,
+    /// The progress number of the step under way.
+    n: usize,
 }
 
 struct Build<'a> {
@@ -92,13 +100,15 @@ struct Build<'a> {
     context: SourceTree,
     escape: char,
     global_args: BTreeMap<String, String>,
-    used_args: BTreeSet<String>,
-    results: HashMap<usize, ImageInfo>,
+    used_args: Mutex<BTreeSet<String>>,
+    /// The images of the stages built so far.
+    results: Mutex<HashMap<usize, ImageInfo>>,
     stages: Vec<Stage>,
     created: Option<SystemTime>,
-    step_number: usize,
+    step_number: AtomicUsize,
     total_steps: usize,
-    progress: &'a mut Progress,
+    /// Shared by the stages that build side by side.
+    progress: Mutex<&'a mut Progress>,
 }
 
 pub fn build(paths: &Paths, opts: &BuildOptions, progress: &mut Progress) -> Result<Built> {
@@ -127,13 +137,13 @@ pub fn build(paths: &Paths, opts: &BuildOptions, progress: &mut Progress) -> Res
         context: SourceTree::context(&opts.context)?,
         escape: file.directives.escape,
         global_args: BTreeMap::new(),
-        used_args: BTreeSet::new(),
-        results: HashMap::new(),
+        used_args: Mutex::new(BTreeSet::new()),
+        results: Mutex::new(HashMap::new()),
         stages: Vec::new(),
         created: source_date_epoch(),
-        step_number: 0,
+        step_number: AtomicUsize::new(0),
         total_steps: 0,
-        progress,
+        progress: Mutex::new(progress),
     };
     build.split_stages(file.instructions)?;
     let target = build.target_index()?;
@@ -143,26 +153,22 @@ pub fn build(paths: &Paths, opts: &BuildOptions, progress: &mut Progress) -> Res
         .map(|i| build.stages[*i].steps.len() + 1)
         .sum();
     let _lock = lock_shared(&store)?;
-    let mut last = None;
-    for index in needed {
-        let image = build.stage(index)?;
-        build.results.insert(index, image.clone());
-        last = Some(image);
-    }
+    build.run_stages(&needed)?;
+    let last = build.results.lock().expect("not poisoned")[&target].clone();
+    let used = build.used_args.lock().expect("not poisoned").clone();
     let unused: Vec<&String> = opts
         .build_args
         .iter()
         .map(|(k, _)| k)
-        .filter(|k| !build.used_args.contains(*k) && !PREDEFINED_ARGS.contains(&k.as_str()))
+        .filter(|k| !used.contains(*k) && !PREDEFINED_ARGS.contains(&k.as_str()))
         .collect();
     if !unused.is_empty() {
         let list: Vec<&str> = unused.iter().map(|s| s.as_str()).collect();
-        build.progress.warning(&format!(
+        build.p().warning(&format!(
             "One or more build-args [{}] were not consumed",
             list.join(" ")
         ));
     }
-    let last = last.expect("a Dockerfile has a stage");
     let (_, config) = store.config_of(&last)?;
     let mut document = config.document;
     // --label: on the image the build names, not on its cached steps.
@@ -175,11 +181,70 @@ pub fn build(paths: &Paths, opts: &BuildOptions, progress: &mut Progress) -> Res
         );
     }
     let image = put_image(&store, &document, last.manifest.layers(), &names)?;
-    build.progress.finished(image.id.as_str(), &names);
+    build.p().finished(image.id.as_str(), &names);
     Ok(Built { image, names })
 }
 
-impl Build<'_> {
+impl<'a> Build<'a> {
+    fn p(&self) -> std::sync::MutexGuard<'_, &'a mut Progress> {
+        self.progress.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn next_step(&self) -> usize {
+        self.step_number.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Builds the stages, each as soon as those it needs are built: independent stages
+    /// side by side, one thread each (their RUN steps fork only in their helpers). The
+    /// first failure is the build's; stages already under way finish first.
+    fn run_stages(&self, needed: &[usize]) -> Result<()> {
+        let deps: HashMap<usize, Vec<usize>> =
+            needed.iter().map(|i| (*i, self.deps_of(*i))).collect();
+        std::thread::scope(|scope| {
+            let (tx, rx) = std::sync::mpsc::channel::<(usize, Result<ImageInfo>)>();
+            let mut started = BTreeSet::new();
+            let mut done = BTreeSet::new();
+            let mut running = 0;
+            let mut failure = None;
+            loop {
+                if failure.is_none() {
+                    for index in needed {
+                        let ready = deps[index].iter().all(|d| done.contains(d));
+                        if ready && started.insert(*index) {
+                            let tx = tx.clone();
+                            let index = *index;
+                            running += 1;
+                            scope.spawn(move || {
+                                let _ = tx.send((index, self.stage(index)));
+                            });
+                        }
+                    }
+                }
+                if running == 0 {
+                    break;
+                }
+                let (index, result) = rx.recv().expect("a stage thread sends its result");
+                running -= 1;
+                match result {
+                    Ok(image) => {
+                        self.results
+                            .lock()
+                            .expect("not poisoned")
+                            .insert(index, image);
+                        done.insert(index);
+                    }
+                    Err(e) => {
+                        failure.get_or_insert(e);
+                    }
+                }
+            }
+            match failure {
+                Some(e) => Err(e),
+                None => Ok(()),
+            }
+        })
+    }
+
     fn split_stages(&mut self, instructions: Vec<Instruction>) -> Result<()> {
         for instruction in instructions {
             match &instruction.command {
@@ -198,7 +263,10 @@ impl Build<'_> {
                         if let Some(value) = value {
                             self.global_args.insert(name.clone(), value);
                         }
-                        self.used_args.insert(name.clone());
+                        self.used_args
+                            .get_mut()
+                            .expect("not poisoned")
+                            .insert(name.clone());
                     }
                 }
                 _ => self
@@ -250,34 +318,39 @@ impl Build<'_> {
         }
     }
 
-    /// The stages `target` needs (FROM an earlier stage, COPY --from, RUN --mount from),
-    /// in Dockerfile order; the others are skipped.
+    /// The stages `target` needs, in Dockerfile order; the others are skipped.
     fn needed(&self, target: usize) -> Vec<usize> {
         let mut needed = BTreeSet::new();
         let mut todo = vec![target];
         while let Some(index) = todo.pop() {
-            if !needed.insert(index) {
-                continue;
-            }
-            let stage = &self.stages[index];
-            let mut refs: Vec<String> = vec![stage.base.clone()];
-            for step in &stage.steps {
-                match &step.command {
-                    Command::Copy(c) | Command::Add(c) => refs.extend(c.from.clone()),
-                    Command::Run { mounts, .. } => {
-                        refs.extend(mounts.iter().filter_map(|m| m.from.clone()))
-                    }
-                    _ => {}
-                }
-            }
-            for name in refs {
-                let name = self.expand_global(&name);
-                if let Some(dep) = self.stage_index(&name).filter(|d| *d < index) {
-                    todo.push(dep);
-                }
+            if needed.insert(index) {
+                todo.extend(self.deps_of(index));
             }
         }
         needed.into_iter().collect()
+    }
+
+    /// The earlier stages a stage uses: FROM one, COPY --from, RUN --mount from.
+    fn deps_of(&self, index: usize) -> Vec<usize> {
+        let stage = &self.stages[index];
+        let mut refs: Vec<String> = vec![stage.base.clone()];
+        for step in &stage.steps {
+            match &step.command {
+                Command::Copy(c) | Command::Add(c) => refs.extend(c.from.clone()),
+                Command::Run { mounts, .. } => {
+                    refs.extend(mounts.iter().filter_map(|m| m.from.clone()))
+                }
+                _ => {}
+            }
+        }
+        let mut deps: Vec<usize> = refs
+            .iter()
+            .filter_map(|name| self.stage_index(&self.expand_global(name)))
+            .filter(|d| *d < index)
+            .collect();
+        deps.sort();
+        deps.dedup();
+        deps
     }
 
     fn expand_global(&self, word: &str) -> String {
@@ -294,20 +367,20 @@ impl Build<'_> {
         format!("{name} {step}/{}", stage.steps.len() + 1)
     }
 
-    fn stage(&mut self, index: usize) -> Result<ImageInfo> {
+    fn stage(&self, index: usize) -> Result<ImageInfo> {
         let base = self.expand_global(&self.stages[index].base);
         let label = self.stage_label(index, 1);
         let from_text = self.stages[index].from_text.clone();
         let from_line = self.stages[index].from_line;
-        self.step_number += 1;
-        self.progress
-            .step(&label, self.step_number, self.total_steps, &from_text);
+        let n = self
+            .p()
+            .step(&label, self.next_step(), self.total_steps, &from_text);
         let base_image = if base.eq_ignore_ascii_case("scratch") {
             None
         } else if let Some(dep) = self.stage_index(&base).filter(|d| *d < index) {
-            Some(self.results[&dep].clone())
+            Some(self.results.lock().expect("not poisoned")[&dep].clone())
         } else {
-            Some(self.store.resolve(&base).map_err(|e| match e {
+            let found = self.store.resolve(&base).map_err(|e| match e {
                 berth_image::ImageError::NotFound(_) => BuildError::Step {
                     step: label.clone(),
                     instruction: from_text.clone(),
@@ -318,7 +391,11 @@ impl Build<'_> {
                     kind: ErrorKind::NotFound,
                 },
                 other => other.into(),
-            })?)
+            });
+            if let Err(e) = &found {
+                self.p().error(n, &e.to_string());
+            }
+            Some(found?)
         };
         let parent = ParentImage::of(self.store, base_image.as_ref())?;
         let document = parent.config.clone().unwrap_or_else(|| json!({}));
@@ -331,9 +408,10 @@ impl Build<'_> {
             parent,
             args: BTreeMap::new(),
             cmd_set: false,
+            n,
         };
-        self.progress
-            .done(base_image.as_ref().map_or("scratch", |i| i.id.as_str()));
+        self.p()
+            .done(n, base_image.as_ref().map_or("scratch", |i| i.id.as_str()));
         // The base's ONBUILD triggers run first, and are not inherited.
         let triggers: Vec<String> = config::run_config(&mut state.document)
             .remove("OnBuild")
@@ -359,9 +437,9 @@ impl Build<'_> {
         steps.extend(self.stages[index].steps.clone());
         for (at, step) in steps.iter().enumerate() {
             let label = self.stage_label(index, at + 2);
-            self.step_number += 1;
-            self.progress
-                .step(&label, self.step_number, self.total_steps, &step.original);
+            state.n = self
+                .p()
+                .step(&label, self.next_step(), self.total_steps, &step.original);
             if let Err(e) = self.step(&mut state, step) {
                 let e = match e {
                     BuildError::Step { reason, kind, .. } => BuildError::Step {
@@ -379,7 +457,7 @@ impl Build<'_> {
                         reason: other.to_string(),
                     },
                 };
-                self.progress.error(&e.to_string());
+                self.p().error(state.n, &e.to_string());
                 return Err(e);
             }
         }
@@ -431,7 +509,7 @@ impl Build<'_> {
             .to_string()
     }
 
-    fn step(&mut self, state: &mut State, step: &Instruction) -> Result<()> {
+    fn step(&self, state: &mut State, step: &Instruction) -> Result<()> {
         let mut doc = state.document.clone();
         let parent_key = state
             .image
@@ -440,7 +518,10 @@ impl Build<'_> {
         match &step.command {
             Command::Arg(pairs) => {
                 for (name, default) in pairs {
-                    self.used_args.insert(name.clone());
+                    self.used_args
+                        .lock()
+                        .expect("not poisoned")
+                        .insert(name.clone());
                     let value = self
                         .arg_value(name, default.as_deref(), &Self::lookup(state))?
                         .or_else(|| self.global_args.get(name).cloned());
@@ -449,8 +530,8 @@ impl Build<'_> {
                         None => state.args.remove(name),
                     };
                 }
-                self.progress
-                    .done(state.image.as_ref().map_or("", |i| i.id.as_str()));
+                self.p()
+                    .done(state.n, state.image.as_ref().map_or("", |i| i.id.as_str()));
                 return Ok(());
             }
             Command::Run { .. } => return self.run(state, step, &parent_key),
@@ -473,125 +554,10 @@ impl Build<'_> {
         self.finish_step(state, &key, doc, None, &shown)
     }
 
-    /// A config-only instruction applied to `doc`; the history text.
-    fn apply_config(
-        &self,
-        state: &mut State,
-        doc: &mut Value,
-        command: &Command,
-    ) -> Result<String> {
-        let mut cmd_set_now = state.cmd_set;
-        let cmd_set = &mut cmd_set_now;
-        let vars = Self::lookup(state);
-        let x =
-            |w: &str| words::expand(w, self.escape, &vars).map_err(|e| BuildError::Context(e.0));
-        let keyword = command.keyword();
-        let config = config::run_config(doc);
-        let shown = match command {
-            Command::Env(pairs) => {
-                let mut shown = Vec::new();
-                for (k, v) in pairs {
-                    let v = x(v)?;
-                    config::set_env(config, k, &v);
-                    shown.push(format!("{k}={v}"));
-                }
-                format!("ENV {}", shown.join(" "))
-            }
-            Command::Label(pairs) => {
-                let mut shown = Vec::new();
-                for (k, v) in pairs {
-                    let (k, v) = (x(k)?, x(v)?);
-                    config::add_to_map(config, "Labels", &k, Value::String(v.clone()));
-                    shown.push(format!("{k}={v}"));
-                }
-                format!("LABEL {}", shown.join(" "))
-            }
-            Command::Expose(ports) => {
-                let mut shown = Vec::new();
-                for p in ports {
-                    for port in config::ports(&x(p)?).map_err(BuildError::Context)? {
-                        config::add_to_map(config, "ExposedPorts", &port, json!({}));
-                        shown.push(port);
-                    }
-                }
-                format!("EXPOSE map[{}]", shown.join(" "))
-            }
-            Command::Volume(paths) => {
-                let mut shown = Vec::new();
-                for p in paths {
-                    let p = x(p)?;
-                    config::add_to_map(config, "Volumes", &p, json!({}));
-                    shown.push(p);
-                }
-                format!("VOLUME [{}]", shown.join(" "))
-            }
-            Command::User(user) => {
-                let user = x(user)?;
-                config.insert("User".into(), user.clone().into());
-                format!("USER {user}")
-            }
-            Command::Workdir(dir) => {
-                let current = config
-                    .get("WorkingDir")
-                    .and_then(Value::as_str)
-                    .unwrap_or("/")
-                    .to_string();
-                let dir = config::absolute(&current, &x(dir)?);
-                config.insert("WorkingDir".into(), dir.clone().into());
-                format!("WORKDIR {dir}")
-            }
-            Command::StopSignal(signal) => {
-                let signal = x(signal)?;
-                config.insert("StopSignal".into(), signal.clone().into());
-                format!("STOPSIGNAL {signal}")
-            }
-            Command::Shell(shell) => {
-                config.insert("Shell".into(), json!(shell));
-                format!("SHELL {}", json!(shell))
-            }
-            Command::Cmd(line) => {
-                let argv = config::argv(config, line);
-                config.insert("Cmd".into(), json!(argv));
-                *cmd_set = true;
-                format!("CMD {}", json!(argv))
-            }
-            Command::Entrypoint(line) => {
-                let argv = config::argv(config, line);
-                config.insert("Entrypoint".into(), json!(argv));
-                if !*cmd_set {
-                    config.insert("Cmd".into(), Value::Null);
-                }
-                format!("ENTRYPOINT {}", json!(argv))
-            }
-            Command::Healthcheck(check) => {
-                config.insert("Healthcheck".into(), config::healthcheck(check.as_ref()));
-                "HEALTHCHECK".to_string()
-            }
-            Command::Onbuild(trigger) => {
-                let list = config.entry("OnBuild").or_insert_with(|| json!([]));
-                if !list.is_array() {
-                    *list = json!([]);
-                }
-                if let Some(l) = list.as_array_mut() {
-                    l.push(trigger.clone().into());
-                }
-                format!("ONBUILD {trigger}")
-            }
-            Command::Maintainer(who) => {
-                doc["author"] = Value::String(who.clone());
-                format!("MAINTAINER {who}")
-            }
-            _ => keyword.to_string(),
-        };
-        drop(vars);
-        state.cmd_set = cmd_set_now;
-        Ok(shown)
-    }
-
     /// Reuses the cached image for `key`, or commits the step (its layer, if any) and
     /// caches it; the stage moves on to it.
     fn finish_step(
-        &mut self,
+        &self,
         state: &mut State,
         key: &str,
         doc: Value,
@@ -613,11 +579,11 @@ impl Build<'_> {
         let layers = child_layers(&state.parent, layer)?;
         let image = put_unindexed(self.store, &document, &layers)?;
         self.cache.put(key, &image)?;
-        self.progress.done(image.id.as_str());
+        self.p().done(state.n, image.id.as_str());
         self.move_to(state, image)
     }
 
-    fn move_to(&mut self, state: &mut State, image: ImageInfo) -> Result<()> {
+    fn move_to(&self, state: &mut State, image: ImageInfo) -> Result<()> {
         state.parent = ParentImage::of(self.store, Some(&image))?;
         state.document = state.parent.config.clone().unwrap_or_else(|| json!({}));
         state.image = Some(image);
@@ -625,13 +591,13 @@ impl Build<'_> {
     }
 
     /// A cached step's image, when the cache may be used and has it.
-    fn cached(&mut self, state: &mut State, key: &str) -> Result<bool> {
+    fn cached(&self, state: &mut State, key: &str) -> Result<bool> {
         if self.opts.no_cache {
             return Ok(false);
         }
         match self.cache.get(self.store, key) {
             Some(image) => {
-                self.progress.cached(image.id.as_str());
+                self.p().cached(state.n, image.id.as_str());
                 self.move_to(state, image)?;
                 Ok(true)
             }
@@ -649,244 +615,11 @@ impl Build<'_> {
         }
     }
 
-    fn copy(
-        &mut self,
-        state: &mut State,
-        spec: &dockerfile::CopySpec,
-        add: bool,
-        parent_key: &str,
-    ) -> Result<()> {
-        let layers = self.layer_dirs(state)?;
-        // --from: a stage built before, or an image of the store, mounted read-only.
-        let from = match &spec.from {
-            Some(from) => {
-                let from = self.expand(state, from)?;
-                let image = match self.stage_index(&from) {
-                    Some(i) => self.results.get(&i).cloned().ok_or_else(|| {
-                        BuildError::Context(format!("stage {from} is not built before this step"))
-                    })?,
-                    None => self.store.resolve(&from)?,
-                };
-                let mount = crate::mount::ImageTree::mount(self.store, &image)?;
-                let tree = SourceTree {
-                    root: mount.path(),
-                    ignore: Default::default(),
-                    what: from.clone(),
-                };
-                Some((mount, tree, image.manifest_digest.to_string()))
-            }
-            None => None,
-        };
-        let outcome = {
-            let tree = from.as_ref().map_or(&self.context, |(_, t, _)| t);
-            let vars = Self::lookup(state);
-            let input = CopyInput {
-                spec,
-                add,
-                escape: self.escape,
-                vars: &vars,
-                tree,
-                from_identity: from.as_ref().map(|(_, _, id)| id.clone()),
-                workdir: Self::workdir(state),
-                layers: &layers,
-            };
-            let plan = copy_step::plan(&input)?;
-            let key = Cache::key(&[parent_key, &plan.key]);
-            let hit = (!self.opts.no_cache)
-                .then(|| self.cache.get(self.store, &key))
-                .flatten();
-            match hit {
-                Some(image) => Ok(image),
-                None => {
-                    let work = TempPath::new_dir(&self.paths.tmp(), "build-copy")?;
-                    copy_step::materialize(&plan, tree, work.path())?;
-                    let layer = write_layer(
-                        self.store,
-                        work.path(),
-                        state.parent.chain.as_ref(),
-                        &LayerTarOptions {
-                            skip: Vec::new(),
-                            clamp_mtime: self.clamp(),
-                        },
-                    )?;
-                    Err((key, layer, plan.created_by))
-                }
-            }
-        };
-        drop(from);
-        match outcome {
-            Ok(image) => {
-                self.progress.cached(image.id.as_str());
-                self.move_to(state, image)
-            }
-            Err((key, layer, created_by)) => {
-                let doc = state.document.clone();
-                self.finish_step(state, &key, doc, Some(&layer), &created_by)
-            }
-        }
-    }
-
     fn clamp(&self) -> Option<i64> {
         self.created.map(|t| {
             t.duration_since(SystemTime::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs() as i64)
         })
-    }
-
-    fn run(&mut self, state: &mut State, step: &Instruction, parent_key: &str) -> Result<()> {
-        let Command::Run {
-            line,
-            mounts,
-            network,
-            heredocs,
-        } = &step.command
-        else {
-            unreachable!("run() is called for RUN");
-        };
-        let config = config::run_config(&mut state.document).clone();
-        let argv = match (line, heredocs.as_slice()) {
-            // `RUN <<EOF` alone: the heredoc is the script.
-            (CommandLine::Shell(text), [doc])
-                if text.trim().starts_with("<<") && !text.contains(' ') =>
-            {
-                let mut argv = config::shell(&config);
-                argv.push(doc.content.clone());
-                argv
-            }
-            (CommandLine::Shell(text), docs) if !docs.is_empty() => {
-                let mut script = text.clone();
-                for doc in docs {
-                    script.push('\n');
-                    script.push_str(&doc.content);
-                    script.push_str(&doc.name);
-                }
-                let mut argv = config::shell(&config);
-                argv.push(script);
-                argv
-            }
-            (line, _) => config::argv(&config, line),
-        };
-        let env_names: BTreeSet<String> =
-            config::env(&config).into_iter().map(|(k, _)| k).collect();
-        let arg_env: Vec<String> = state
-            .args
-            .iter()
-            .filter(|(k, _)| !env_names.contains(*k))
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
-        let network_on = match network.as_deref() {
-            Some("none") => false,
-            Some(_) => true,
-            None => self.opts.network,
-        };
-        let mut mount = berth_rootfs::MountRequest::default();
-        let mut mount_key = Vec::new();
-        for m in mounts {
-            let target =
-                crate::config::absolute(&Self::workdir(state), &self.expand(state, &m.target)?);
-            match m.kind {
-                MountKind::Cache => {
-                    let id = m.id.clone().unwrap_or_else(|| target.clone());
-                    let dir = self.cache.mount_dir(&id)?;
-                    mount.volumes.push(format!("{}:{target}", dir.display()));
-                    mount_key.push(format!("cache:{id}:{target}"));
-                }
-                MountKind::Tmpfs => {
-                    let size = m.size.map(|s| format!(":size={s}")).unwrap_or_default();
-                    mount.tmpfs.push(format!("{target}{size}"));
-                    mount_key.push(format!("tmpfs:{target}"));
-                }
-                MountKind::Bind => {
-                    if m.from.is_some() {
-                        return Err(BuildError::Context(
-                            "RUN --mount=type=bind,from=… is not supported yet: COPY --from the files first".into(),
-                        ));
-                    }
-                    let source = m.source.clone().unwrap_or_default();
-                    let rel = self.expand(state, &source)?;
-                    let found = self.context.resolve(&rel)?;
-                    let path = self.context.locate(&found[0])?.ok_or_else(|| {
-                        BuildError::Context(format!("{rel}: not found in the build context"))
-                    })?;
-                    // Writes to a bind of the context are never kept (docker discards them).
-                    mount
-                        .volumes
-                        .push(format!("{}:{target}:ro", path.display()));
-                    mount_key.push(format!(
-                        "bind:{rel}:{}:{target}",
-                        self.context.hash(&found[0])?
-                    ));
-                }
-                MountKind::Secret => {
-                    if m.required {
-                        return Err(BuildError::Context(format!(
-                            "secret {} is required but berth's builder was given no secrets",
-                            m.id.as_deref().unwrap_or(&m.target)
-                        )));
-                    }
-                }
-            }
-        }
-        let key = Cache::key(&[
-            parent_key,
-            "RUN",
-            &json!(argv).to_string(),
-            &arg_env.join("\n"),
-            &mount_key.join("\n"),
-            if network_on { "net" } else { "nonet" },
-        ]);
-        if self.cached(state, &key)? {
-            return Ok(());
-        }
-        let image = match &state.image {
-            Some(image) => image.clone(),
-            None => put_unindexed(self.store, &state.document, &[])?,
-        };
-        let mut run = berth_runtime::RunRequest::new(image.id.to_string());
-        run.name = Some(format!("berth-build-{:016x}", rand_u64()));
-        run.command = argv.clone();
-        run.mount = mount;
-        run.cgroup_parent = self.opts.cgroup_parent.clone();
-        run.net_host = self.opts.net_host.clone();
-        run.net.network = if network_on {
-            berth_net::settings::DEFAULT_NETWORK.into()
-        } else {
-            "none".into()
-        };
-        run.process.entrypoint = Some(String::new());
-        run.process.env = arg_env;
-        let answer = self
-            .paths
-            .tmp()
-            .join(format!("build-run-{:016x}.json", rand_u64()));
-        let request = RunStepRequest {
-            root: self.paths.root().to_path_buf(),
-            run_dir: self.paths.run_dir().to_path_buf(),
-            manifest: image.manifest_digest.to_string(),
-            run,
-            parent_chain: state.parent.chain.as_ref().map(|c| c.to_string()),
-            clamp_mtime: self.clamp(),
-            answer,
-        };
-        let progress = &mut *self.progress;
-        let (code, layer) = run_step(&request, &mut |bytes| progress.output(bytes))?;
-        if code != 0 {
-            return Err(BuildError::Step {
-                step: String::new(),
-                instruction: String::new(),
-                line: step.line,
-                reason: format!(
-                    "process \"{}\" did not complete successfully: exit code: {code}",
-                    argv.join(" ")
-                ),
-                kind: ErrorKind::InvalidInput,
-            });
-        }
-        let layer =
-            layer.ok_or_else(|| BuildError::Context("the RUN step made no layer".into()))?;
-        let doc = state.document.clone();
-        let created_by = format!("RUN {} # buildkit", argv.join(" "));
-        self.finish_step(state, &key, doc, Some(&layer), &created_by)
     }
 }
 
