@@ -241,6 +241,16 @@ fn dockerignore_heredoc_and_cache_mounts() {
         "test -e /cache/log && echo leaked || echo clean",
     ]);
     assert_eq!(out, "clean\n");
+    // berth-unpack prune --build-cache forgets the steps and the cache mounts; the image
+    // built stays.
+    let out = sandbox
+        .stage_command("berth-unpack", ["prune", "--build-cache"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let log = build_ok(&sandbox, &["-t", "ign", "--progress", "plain", ctx_path]);
+    assert!(!log.contains("CACHED"), "{log}");
+    assert_eq!(sandbox.ok(["--rm", "ign", "cat", "/count"]), "1\n");
     sandbox.assert_nothing_left();
 }
 

@@ -4,7 +4,7 @@
 //! A step's key is the hash of its parent, its instruction as expanded, the build args
 //! and environment it sees and the content hash of what it copies.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use berth_image::commit::image_by_manifest;
 use berth_image::store::ImageInfo;
@@ -26,7 +26,7 @@ pub struct PruneReport {
 
 impl Cache {
     pub fn open(store: &Store) -> Result<Cache> {
-        let dir = store.paths().root().join("build-cache");
+        let dir = store.build_cache_dir();
         for sub in ["steps", "roots", "mounts"] {
             let path = dir.join(sub);
             std::fs::create_dir_all(&path).map_err(|e| BuildError::io(&path, e))?;
@@ -74,28 +74,8 @@ impl Cache {
 
     /// Forgets every step and cache mount; the store's next garbage collection removes
     /// the images only the cache kept.
-    pub fn prune(&self) -> Result<PruneReport> {
-        let steps = clear(&self.dir.join("steps"))?;
-        clear(&self.dir.join("roots"))?;
-        let mounts = clear(&self.dir.join("mounts"))?;
+    pub fn prune(&self, store: &Store) -> Result<PruneReport> {
+        let (steps, mounts) = store.forget_build_cache()?;
         Ok(PruneReport { steps, mounts })
     }
-}
-
-fn clear(dir: &Path) -> Result<u64> {
-    let mut count = 0;
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Ok(0);
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        let result = if path.is_dir() && !path.is_symlink() {
-            std::fs::remove_dir_all(&path)
-        } else {
-            std::fs::remove_file(&path)
-        };
-        result.map_err(|e| BuildError::io(&path, e))?;
-        count += 1;
-    }
-    Ok(count)
 }

@@ -69,7 +69,7 @@ impl BuildBackend for Engine {
         let cache = berth_builder::cache::Cache::open(&store)
             .map_err(|e| BackendError::new(e.kind(), e.to_string()))?;
         let steps = cache
-            .prune()
+            .prune(&store)
             .map_err(|e| BackendError::new(e.kind(), e.to_string()))?;
         let report = store
             .collect_unused()

@@ -213,7 +213,7 @@ impl Store {
     /// What a build cache keeps (`<root>/build-cache/roots/<manifest hex>`): the manifests
     /// of its steps' images.
     pub fn build_cache_roots(&self) -> Vec<Digest> {
-        let dir = self.paths.root().join("build-cache").join("roots");
+        let dir = self.build_cache_dir().join("roots");
         let Ok(entries) = std::fs::read_dir(dir) else {
             return Vec::new();
         };
@@ -275,4 +275,38 @@ impl Store {
         let _store = self.lock_store(LockMode::Exclusive)?;
         self.collect_garbage()
     }
+}
+
+impl Store {
+    /// `<root>/build-cache/`: the builder's steps, the roots they keep here, cache mounts.
+    pub fn build_cache_dir(&self) -> std::path::PathBuf {
+        self.paths.root().join("build-cache")
+    }
+
+    /// Forgets the build cache (its steps and cache mounts; how many entries went): what
+    /// only it kept goes with the next garbage collection.
+    pub fn forget_build_cache(&self) -> Result<(u64, u64)> {
+        let dir = self.build_cache_dir();
+        let steps = clear_dir(&dir.join("steps"))?;
+        clear_dir(&dir.join("roots"))?;
+        let mounts = clear_dir(&dir.join("mounts"))?;
+        Ok((steps, mounts))
+    }
+}
+
+fn clear_dir(dir: &std::path::Path) -> Result<u64> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(0);
+    };
+    let mut count = 0;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let result = match std::fs::symlink_metadata(&path) {
+            Ok(m) if m.is_dir() => std::fs::remove_dir_all(&path),
+            _ => std::fs::remove_file(&path),
+        };
+        result.map_err(|e| ImageError::io(&path, e))?;
+        count += 1;
+    }
+    Ok(count)
 }
