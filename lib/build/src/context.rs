@@ -8,6 +8,7 @@ use std::io::Read;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 
+use rustix::fs::{AtFlags, Timespec, Timestamps};
 use sha2::{Digest as _, Sha256};
 
 use crate::error::{BuildError, Result};
@@ -267,7 +268,8 @@ pub fn copy_entry(
     let kind = meta.file_type();
     if kind.is_dir() {
         let dest = to;
-        if !contents_of_dir || !dest.exists() {
+        let made = !contents_of_dir || !dest.exists();
+        if made {
             make_dir(dest, attrs.chmod.unwrap_or(meta.mode() & 0o7777), attrs)?;
         }
         let mut names: Vec<_> = fs::read_dir(from)
@@ -294,6 +296,10 @@ pub fn copy_entry(
                 false,
             )?;
         }
+        // Last: adding the children changed it.
+        if made {
+            set_times(dest, meta.mtime(), AtFlags::empty())?;
+        }
         return Ok(());
     }
     if tree.ignore.excludes(rel) {
@@ -310,7 +316,7 @@ pub fn copy_entry(
         std::os::unix::fs::symlink(&target, to).map_err(|e| BuildError::io(to, e))?;
         std::os::unix::fs::lchown(to, Some(attrs.uid), Some(attrs.gid))
             .map_err(|e| BuildError::io(to, e))?;
-        return Ok(());
+        return set_times(to, meta.mtime(), AtFlags::SYMLINK_NOFOLLOW);
     }
     if kind.is_file() {
         fs::copy(from, to).map_err(|e| BuildError::io(to, e))?;
@@ -319,9 +325,7 @@ pub fn copy_entry(
         let mode = attrs.chmod.unwrap_or(meta.mode() & 0o7777);
         fs::set_permissions(to, fs::Permissions::from_mode(mode))
             .map_err(|e| BuildError::io(to, e))?;
-        let mtime = filetime_of(&meta);
-        set_mtime(to, mtime)?;
-        return Ok(());
+        return set_times(to, meta.mtime(), AtFlags::empty());
     }
     // Devices, fifos and sockets in a context are not copied (docker skips sockets and
     // refuses devices from a context).
@@ -351,17 +355,19 @@ pub fn make_dir(path: &Path, mode: u32, attrs: CopyAttrs) -> Result<()> {
     fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(|e| BuildError::io(path, e))
 }
 
-fn filetime_of(meta: &fs::Metadata) -> i64 {
-    meta.mtime()
-}
-
-fn set_mtime(path: &Path, secs: i64) -> Result<()> {
-    let file = fs::File::options()
-        .write(true)
-        .open(path)
-        .map_err(|e| BuildError::io(path, e))?;
-    let time = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs.max(0) as u64);
-    file.set_modified(time).map_err(|e| BuildError::io(path, e))
+/// Access and modification times of what a copy made: the source's modification time, as
+/// docker keeps it.
+fn set_times(path: &Path, secs: i64, flags: AtFlags) -> Result<()> {
+    let at = Timespec {
+        tv_sec: secs,
+        tv_nsec: 0,
+    };
+    let times = Timestamps {
+        last_access: at,
+        last_modification: at,
+    };
+    rustix::fs::utimensat(rustix::fs::CWD, path, &times, flags)
+        .map_err(|e| BuildError::io(path, e.into()))
 }
 
 #[cfg(test)]
@@ -395,7 +401,7 @@ mod tests {
         fs::write(dir.path().join("f"), "one").unwrap();
         let tree = SourceTree::context(dir.path()).unwrap();
         let first = tree.hash("").unwrap();
-        set_mtime(&dir.path().join("f"), 1000).unwrap();
+        set_times(&dir.path().join("f"), 1000, AtFlags::empty()).unwrap();
         assert_eq!(tree.hash("").unwrap(), first);
         fs::write(dir.path().join("f"), "two").unwrap();
         assert_ne!(tree.hash("").unwrap(), first);
