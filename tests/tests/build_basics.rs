@@ -385,7 +385,21 @@ fn config_instructions_onbuild_add_archives_and_copy_from_an_image() {
          VOLUME /data\nSTOPSIGNAL SIGINT\nHEALTHCHECK --interval=5s --retries=2 CMD cat /pwd\n",
     );
     let ctx_path = ctx.path().to_str().unwrap();
-    build_ok(&sandbox, &["-t", "cfg", ctx_path]);
+    let archive = ctx.path().join("out.tar");
+    let dest = format!("type=oci,dest={}", archive.display());
+    build_ok(&sandbox, &["-t", "cfg", "-o", &dest, ctx_path]);
+    // -o wrote the image as an OCI archive too.
+    let members: Vec<String> = tar::Archive::new(std::fs::File::open(&archive).unwrap())
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert!(members.iter().any(|m| m == "index.json"), "{members:?}");
+    let out = build(
+        &sandbox,
+        &["-t", "cfg", "--platform", "linux/s390x", ctx_path],
+    );
+    assert!(!out.status.success(), "{}", text(&out));
     let out = sandbox.ok([
         "--rm",
         "cfg",

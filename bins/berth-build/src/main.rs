@@ -65,6 +65,12 @@ struct Cli {
     /// Suppress the build output and print the image ID on success
     #[arg(short = 'q', long)]
     quiet: bool,
+    /// The platform to build for: only the host's (linux/ARCH)
+    #[arg(long)]
+    platform: Option<String>,
+    /// Also write the image out: type=docker|oci,dest=FILE (a docker-archive or OCI archive)
+    #[arg(short = 'o', long = "output")]
+    output: Option<String>,
     /// Parent cgroup of the RUN steps' containers
     #[arg(long = "cgroup-parent", env = "BERTH_CGROUP_PARENT", default_value = berth_cgroups::DEFAULT_PARENT)]
     cgroup_parent: String,
@@ -102,6 +108,14 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     let paths = Paths::new(&cli.root, &cli.run_dir);
+    if let Some(platform) = &cli.platform {
+        let host = format!("linux/{}", berth_image::host_architecture());
+        anyhow::ensure!(
+            *platform == host,
+            "--platform {platform}: only the host's platform ({host}) can be built here"
+        );
+    }
+    let output = cli.output.as_deref().map(parse_output).transpose()?;
     let store = berth_image::Store::open(paths.clone())?;
     // A tar on stdin is unpacked into the store's tmp/ for the build, and goes after.
     let (context, _unpacked) = if cli.context == "-" {
@@ -156,6 +170,35 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         ProgressMode::Plain => Box::new(std::io::stderr()),
     };
     let mut progress = Progress::new(mode, out);
-    build(&paths, &opts, &mut progress)?;
+    let built = build(&paths, &opts, &mut progress)?;
+    if let Some((format, dest)) = output {
+        let item = berth_image::export::SaveItem {
+            image: built.image,
+            names: built.names,
+        };
+        berth_image::export::save(&store, &[item], format, &dest)
+            .with_context(|| format!("writing the image to {}", dest.display()))?;
+    }
     Ok(())
+}
+
+/// `-o type=docker,dest=FILE` (BuildKit's exporter syntax; `type=oci`, `type=tar` too).
+fn parse_output(text: &str) -> anyhow::Result<(berth_image::export::SaveFormat, PathBuf)> {
+    use berth_image::export::SaveFormat;
+    let (mut format, mut dest) = (None, None);
+    for part in text.split(',') {
+        match part.split_once('=') {
+            Some(("type", "docker")) => format = Some(SaveFormat::DockerArchive),
+            Some(("type", "oci")) => format = Some(SaveFormat::OciArchive),
+            Some(("type", other)) => {
+                anyhow::bail!("-o type={other}: berth-build writes type=docker or type=oci")
+            }
+            Some(("dest", path)) => dest = Some(PathBuf::from(path)),
+            _ => anyhow::bail!("-o {text:?}: expected type=docker|oci,dest=FILE"),
+        }
+    }
+    match (format, dest) {
+        (Some(format), Some(dest)) => Ok((format, dest)),
+        _ => anyhow::bail!("-o {text:?}: expected type=docker|oci,dest=FILE"),
+    }
 }
