@@ -93,6 +93,24 @@ fn docker_build_then_run_and_rebuild_from_the_cache() {
     let again = daemon.docker_ok(["image", "inspect", "--format", "{{.Id}}", "built:2"]);
     assert_eq!(again, id);
 
+    // -q: the ID alone.
+    let out = docker_build(
+        &daemon,
+        &[
+            "-q",
+            "-t",
+            "built:q",
+            "--build-arg",
+            "WHO=docker",
+            "--label",
+            "made.by=test",
+            ctx_path,
+        ],
+    );
+    let (stdout, stderr) = texts(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert_eq!(stdout.trim(), id.trim(), "{stderr}");
+
     // -f names a Dockerfile elsewhere in the context.
     std::fs::create_dir(ctx.path().join("sub")).unwrap();
     write(

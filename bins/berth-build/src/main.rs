@@ -166,7 +166,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     };
     // Progress goes to stderr, as BuildKit's; -q prints the ID on stdout.
     let out: Box<dyn std::io::Write + Send> = match mode {
-        ProgressMode::Quiet | ProgressMode::Json => Box::new(std::io::stdout()),
+        ProgressMode::Quiet | ProgressMode::Json | ProgressMode::JsonQuiet => {
+            Box::new(std::io::stdout())
+        }
         ProgressMode::Plain => Box::new(std::io::stderr()),
     };
     let mut progress = Progress::new(mode, out);

@@ -23,6 +23,9 @@ pub struct HelperBuild {
     pub root: PathBuf,
     pub run_dir: PathBuf,
     pub options: BuildOptions,
+    /// `docker build -q`: only the image ID (and errors) in the stream.
+    #[serde(default)]
+    pub quiet: bool,
 }
 
 /// Runs the build in the helper; `out` gets each line of the JSON stream (and says
@@ -90,7 +93,12 @@ pub fn helper_main() -> i32 {
         }
     };
     let paths = Paths::new(&request.root, &request.run_dir);
-    let mut progress = Progress::new(ProgressMode::Json, Box::new(std::io::stdout()));
+    let mode = if request.quiet {
+        ProgressMode::JsonQuiet
+    } else {
+        ProgressMode::Json
+    };
+    let mut progress = Progress::new(mode, Box::new(std::io::stdout()));
     match build(&paths, &request.options, &mut progress) {
         Ok(_) => 0,
         Err(e) => {

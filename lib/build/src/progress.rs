@@ -13,8 +13,10 @@ use serde_json::json;
 pub enum ProgressMode {
     Plain,
     Json,
-    /// Nothing but errors (docker build -q).
+    /// Nothing but errors and the image ID at the end (`berth-build -q`).
     Quiet,
+    /// The JSON stream of `docker build -q`: errors, then the ID as the one `stream`.
+    JsonQuiet,
 }
 
 pub struct Progress {
@@ -72,7 +74,7 @@ impl Progress {
                 self.stream(&format!("Step {step}/{steps} : {instruction}"));
                 self.stream("\n");
             }
-            ProgressMode::Quiet => {}
+            ProgressMode::Quiet | ProgressMode::JsonQuiet => {}
         }
         n
     }
@@ -86,7 +88,7 @@ impl Progress {
                 self.stream(" ---> Using cache\n");
                 self.stream(&format!(" ---> {}\n", short(id)));
             }
-            ProgressMode::Quiet => {}
+            ProgressMode::Quiet | ProgressMode::JsonQuiet => {}
         }
     }
 
@@ -110,7 +112,7 @@ impl Progress {
                 let text = String::from_utf8_lossy(bytes).into_owned();
                 self.stream(&text);
             }
-            ProgressMode::Quiet => {}
+            ProgressMode::Quiet | ProgressMode::JsonQuiet => {}
         }
     }
 
@@ -128,7 +130,7 @@ impl Progress {
                 self.plain(&format!("#{n} DONE {took:.1}s"));
             }
             ProgressMode::Json => self.stream(&format!(" ---> {}\n", short(id))),
-            ProgressMode::Quiet => {}
+            ProgressMode::Quiet | ProgressMode::JsonQuiet => {}
         }
     }
 
@@ -136,7 +138,7 @@ impl Progress {
         match self.mode {
             ProgressMode::Plain => self.plain(&format!("WARNING: {text}")),
             ProgressMode::Json => self.stream(&format!("[Warning] {text}\n")),
-            ProgressMode::Quiet => {}
+            ProgressMode::Quiet | ProgressMode::JsonQuiet => {}
         }
     }
 
@@ -148,7 +150,7 @@ impl Progress {
                 let n = n.max(1);
                 self.plain(&format!("#{n} ERROR: {message}"));
             }
-            ProgressMode::Json => {
+            ProgressMode::Json | ProgressMode::JsonQuiet => {
                 self.json(json!({"errorDetail": {"message": message}, "error": message}))
             }
         }
@@ -176,6 +178,10 @@ impl Progress {
             }
             ProgressMode::Quiet => {
                 let _ = writeln!(self.out, "{id}");
+            }
+            ProgressMode::JsonQuiet => {
+                self.json(json!({"aux": {"ID": id}}));
+                self.stream(&format!("{id}\n"));
             }
         }
     }

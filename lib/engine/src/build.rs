@@ -58,6 +58,7 @@ impl BuildBackend for Engine {
             root: self.paths().root().to_path_buf(),
             run_dir: self.paths().run_dir().to_path_buf(),
             options,
+            quiet: request.quiet,
         };
         build_in_helper(&helper, out).map_err(|e| BackendError::new(e.kind(), e.to_string()))?;
         Ok(())

@@ -5,7 +5,7 @@
 //! step's temp tree goes with its `TempPath`; the RUN helper removes its container).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::SystemTime;
@@ -463,7 +463,6 @@ impl<'a> Build<'a> {
         }
         // A stage with no step of its own is its base as it is (with no OnBuild left).
         match state.image {
-            Some(image) if !steps.is_empty() => Ok(image),
             Some(image) => Ok(image),
             None => {
                 let layers = Vec::new();
@@ -627,16 +626,4 @@ fn rand_u64() -> u64 {
     let mut bytes = [0u8; 8];
     let _ = rustix::rand::getrandom(&mut bytes, rustix::rand::GetRandomFlags::empty());
     u64::from_le_bytes(bytes) ^ u64::from(std::process::id())
-}
-
-/// The context directory of a build, when it is one (not a tar).
-pub fn context_dir(path: &Path) -> Result<PathBuf> {
-    if path.is_dir() {
-        Ok(path.to_path_buf())
-    } else {
-        Err(BuildError::Context(format!(
-            "{}: not a directory",
-            path.display()
-        )))
-    }
 }
