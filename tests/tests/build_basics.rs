@@ -454,3 +454,29 @@ fn independent_stages_build_side_by_side() {
     assert_eq!(sandbox.ok(["--rm", "par", "cat", "/a", "/b"]), "a\nb\n");
     sandbox.assert_nothing_left();
 }
+
+#[test]
+fn run_steps_have_no_network_unless_asked() {
+    let sandbox = Sandbox::with_probe();
+    let ctx = tempfile::tempdir().unwrap();
+    write(
+        ctx.path(),
+        "Dockerfile",
+        "FROM probe:latest\nRUN busybox ip -o -4 addr | busybox grep -v ' lo ' | busybox wc -l > /links\n",
+    );
+    let ctx_path = ctx.path().to_str().unwrap();
+    build_ok(&sandbox, &["-t", "nonet", ctx_path]);
+    assert_eq!(
+        sandbox.ok(["--rm", "--network", "none", "nonet", "cat", "/links"]),
+        "0\n"
+    );
+    build_ok(
+        &sandbox,
+        &["-t", "withnet", "--network", "default", ctx_path],
+    );
+    assert_eq!(
+        sandbox.ok(["--rm", "--network", "none", "withnet", "cat", "/links"]),
+        "1\n"
+    );
+    sandbox.assert_nothing_left();
+}
