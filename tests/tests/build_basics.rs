@@ -382,7 +382,8 @@ fn config_instructions_onbuild_add_archives_and_copy_from_an_image() {
         "FROM probe:latest AS base\nONBUILD RUN echo triggered > /onbuild\n\n\
          FROM base\nSHELL [\"/bin/sh\", \"-c\"]\nWORKDIR /new/place\nRUN pwd > /pwd\n\
          ADD files.tar.gz /opt/\nCOPY files.tar.gz /packed/\nCOPY --from=probe:latest /etc/passwd /copied-passwd\n\
-         VOLUME /data\nSTOPSIGNAL SIGINT\nHEALTHCHECK --interval=5s --retries=2 CMD cat /pwd\n",
+         VOLUME /data\nSTOPSIGNAL SIGINT\nHEALTHCHECK --interval=5s --retries=2 CMD cat /pwd\n\
+         RUN <<SCRIPT\n#!/bin/sh\necho \"$0 ran\" > /shebang\nSCRIPT\n",
     );
     let ctx_path = ctx.path().to_str().unwrap();
     let archive = ctx.path().join("out.tar");
@@ -405,9 +406,13 @@ fn config_instructions_onbuild_add_archives_and_copy_from_an_image() {
         "cfg",
         "sh",
         "-c",
-        "cat /pwd /onbuild; busybox ls /opt/tool; busybox ls /packed; busybox head -c 4 /copied-passwd; echo",
+        "cat /pwd /onbuild; busybox ls /opt/tool; busybox ls /packed; busybox head -c 4 /copied-passwd; echo; \
+         cat /shebang; test -e /.berth-heredoc-SCRIPT || echo no-script-left",
     ]);
-    assert_eq!(out, "/new/place\ntriggered\nrun.sh\nfiles.tar.gz\nroot\n");
+    assert_eq!(
+        out,
+        "/new/place\ntriggered\nrun.sh\nfiles.tar.gz\nroot\n/.berth-heredoc-SCRIPT ran\nno-script-left\n"
+    );
     let config = &inspect(&sandbox, "cfg")["Config"];
     assert_eq!(config["StopSignal"], "SIGINT", "{config:#}");
     assert_eq!(config["WorkingDir"], "/new/place");

@@ -20,8 +20,28 @@ impl Build<'_> {
             unreachable!("run() is called for RUN");
         };
         let config = config::run_config(&mut state.document).clone();
+        // A script with a `#!` line runs as a file under its interpreter, as BuildKit runs
+        // it: the file is bound read-only into the container for the step.
+        let mut script_file: Option<(TempPath, String)> = None;
         let argv = match (line, heredocs.as_slice()) {
-            // `RUN <<EOF` alone: the heredoc is the script.
+            (CommandLine::Shell(text), [doc])
+                if text.trim().starts_with("<<")
+                    && !text.contains(' ')
+                    && doc.content.starts_with("#!") =>
+            {
+                let file = TempPath::new_file(&self.paths.tmp(), "build-script")?;
+                std::fs::write(file.path(), &doc.content)
+                    .map_err(|e| BuildError::io(file.path(), e))?;
+                std::fs::set_permissions(
+                    file.path(),
+                    std::os::unix::fs::PermissionsExt::from_mode(0o755),
+                )
+                .map_err(|e| BuildError::io(file.path(), e))?;
+                let target = format!("/.berth-heredoc-{}", doc.name);
+                script_file = Some((file, target.clone()));
+                vec![target]
+            }
+            // `RUN <<EOF` alone: the heredoc is the script, run by the shell.
             (CommandLine::Shell(text), [doc])
                 if text.trim().starts_with("<<") && !text.contains(' ') =>
             {
@@ -102,6 +122,12 @@ impl Build<'_> {
                     }
                 }
             }
+        }
+        if let Some((file, target)) = &script_file {
+            mount
+                .volumes
+                .push(format!("{}:{target}:ro", file.path().display()));
+            mount_key.push(format!("script:{}", heredocs[0].content));
         }
         let key = Cache::key(&[
             parent_key,
