@@ -485,3 +485,33 @@ fn run_steps_have_no_network_unless_asked() {
     );
     sandbox.assert_nothing_left();
 }
+
+#[test]
+fn secrets_are_there_for_the_step_only() {
+    let sandbox = Sandbox::with_probe();
+    let ctx = tempfile::tempdir().unwrap();
+    let secret = ctx.path().join("token.txt");
+    std::fs::write(&secret, "s3cret\n").unwrap();
+    write(
+        ctx.path(),
+        "Dockerfile",
+        "FROM probe:latest\nRUN --mount=type=secret,id=token,required \
+         busybox wc -c < /run/secrets/token > /token-size\n",
+    );
+    write(ctx.path(), ".dockerignore", "token.txt\n");
+    let ctx_path = ctx.path().to_str().unwrap();
+    let out = build(&sandbox, &["-t", "sec", ctx_path]);
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("secret token is required"));
+    let given = format!("id=token,src={}", secret.display());
+    build_ok(&sandbox, &["-t", "sec", "--secret", &given, ctx_path]);
+    let out = sandbox.ok([
+        "--rm",
+        "sec",
+        "sh",
+        "-c",
+        "cat /token-size; test -e /run/secrets/token && echo leaked || echo gone",
+    ]);
+    assert_eq!(out, "7\ngone\n");
+    sandbox.assert_nothing_left();
+}

@@ -59,6 +59,9 @@ struct Cli {
     /// Set metadata for the image (KEY=VALUE)
     #[arg(long = "label")]
     labels: Vec<String>,
+    /// A secret RUN --mount=type=secret can use: id=ID,src=FILE (or env=VAR)
+    #[arg(long = "secret")]
+    secrets: Vec<String>,
     /// How progress is shown: plain lines, docker's JSON stream, or only the image ID
     #[arg(long, value_enum, default_value = "auto")]
     progress: ProgressArg,
@@ -132,6 +135,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         "unable to prepare context: path {:?} not found",
         cli.context
     );
+    // An env= secret's file lives as long as the build (its TempPath).
+    let secrets = cli
+        .secrets
+        .iter()
+        .map(|s| secret(s, &store))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let dockerfile = cli.file.map(|f| {
         if f.is_absolute() || cli.context == "-" {
             context.join(f.strip_prefix("/").unwrap_or(&f))
@@ -156,6 +165,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             .iter()
             .map(|a| pair(a, "--label"))
             .collect::<anyhow::Result<_>>()?,
+        secrets: secrets
+            .iter()
+            .map(|(id, path, _)| (id.clone(), path.clone()))
+            .collect(),
         cgroup_parent: cli.cgroup_parent,
         net_host: cli.host.into(),
     };
@@ -182,6 +195,42 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             .with_context(|| format!("writing the image to {}", dest.display()))?;
     }
     Ok(())
+}
+
+/// `--secret id=ID,src=FILE` (`source=` too), or `id=ID,env=VAR`: an environment
+/// variable's value is written to a file under the store's tmp/ for the build.
+type Secret = (String, PathBuf, Option<berth_image::store::TempPath>);
+
+fn secret(text: &str, store: &berth_image::Store) -> anyhow::Result<Secret> {
+    let (mut id, mut src, mut env) = (None, None, None);
+    for part in text.split(',') {
+        match part.split_once('=') {
+            Some(("id", v)) => id = Some(v.to_string()),
+            Some(("src" | "source", v)) => src = Some(PathBuf::from(v)),
+            Some(("env", v)) => env = Some(v.to_string()),
+            _ => anyhow::bail!("--secret {text:?}: expected id=ID,src=FILE or id=ID,env=VAR"),
+        }
+    }
+    let id = id.ok_or_else(|| anyhow::anyhow!("--secret {text:?}: no id"))?;
+    match (src, env) {
+        (Some(src), None) => {
+            anyhow::ensure!(
+                src.is_file(),
+                "--secret {text:?}: {} is not a file",
+                src.display()
+            );
+            Ok((id, src.canonicalize()?, None))
+        }
+        (None, Some(var)) => {
+            let value = std::env::var(&var)
+                .with_context(|| format!("--secret {text:?}: ${var} is not set"))?;
+            let file =
+                berth_image::store::TempPath::new_file(&store.paths().tmp(), "build-secret")?;
+            std::fs::write(file.path(), value)?;
+            Ok((id, file.path().to_path_buf(), Some(file)))
+        }
+        _ => anyhow::bail!("--secret {text:?}: give src=FILE or env=VAR"),
+    }
 }
 
 /// `-o type=docker,dest=FILE` (BuildKit's exporter syntax; `type=oci`, `type=tar` too).

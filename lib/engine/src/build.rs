@@ -51,6 +51,7 @@ impl BuildBackend for Engine {
             no_cache: request.no_cache,
             network: request.network,
             labels: request.labels.clone(),
+            secrets: Vec::new(),
             cgroup_parent: self.settings().cgroup_parent.clone(),
             net_host: self.settings().net.clone(),
         };

@@ -59,6 +59,9 @@ pub struct BuildOptions {
     /// RUN steps get the default network (else none).
     pub network: bool,
     pub labels: Vec<(String, String)>,
+    /// `--secret id=ID,src=FILE`: files `RUN --mount=type=secret` binds read-only.
+    #[serde(default)]
+    pub secrets: Vec<(String, PathBuf)>,
     pub cgroup_parent: String,
     pub net_host: berth_net::HostSettings,
 }

@@ -114,11 +114,24 @@ impl Build<'_> {
                     ));
                 }
                 MountKind::Secret => {
-                    if m.required {
-                        return Err(BuildError::Context(format!(
-                            "secret {} is required but berth's builder was given no secrets",
-                            m.id.as_deref().unwrap_or(&m.target)
-                        )));
+                    // The id defaults to the target's last component, as BuildKit's.
+                    let id = m.id.clone().unwrap_or_else(|| {
+                        target.rsplit('/').next().unwrap_or_default().to_string()
+                    });
+                    match self.opts.secrets.iter().find(|(k, _)| *k == id) {
+                        // Bound read-only for the step; never in the layer or the key.
+                        Some((_, source)) => {
+                            mount
+                                .volumes
+                                .push(format!("{}:{target}:ro", source.display()));
+                            mount_key.push(format!("secret:{id}:{target}"));
+                        }
+                        None if m.required => {
+                            return Err(BuildError::Context(format!(
+                                "secret {id} is required but was not given (--secret id={id},src=FILE)"
+                            )));
+                        }
+                        None => {}
                     }
                 }
             }
