@@ -72,6 +72,12 @@ impl Build<'_> {
             .collect();
         let network_on = match network.as_deref() {
             Some("none") => false,
+            // As BuildKit without the network.host entitlement: never the host's network.
+            Some("host") => {
+                return Err(BuildError::Context(
+                    "RUN --network=host is not allowed: berth's builder grants no network.host entitlement".into(),
+                ))
+            }
             Some(_) => true,
             None => self.opts.network,
         };
