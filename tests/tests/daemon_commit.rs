@@ -76,13 +76,20 @@ fn a_committed_container_runs_with_its_changes_and_the_changed_config() {
     let history = daemon.docker_ok(["history", "--no-trunc", "committed:v1"]);
     assert!(history.contains("a message"), "{history}");
 
-    // The commit was recorded as an event of the container.
+    // The commit was recorded as an event of the container (until a second from now: the
+    // CLI sends whole seconds, and the event may be of this one).
+    let until = (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 1)
+    .to_string();
     let events = daemon.docker_ok([
         "events",
         "--since",
         "0",
         "--until",
-        "0s",
+        &until,
         "--filter",
         "event=commit",
         "--format",
