@@ -94,7 +94,11 @@ pub enum Command {
         force: bool,
     },
     /// Delete images without a name and everything only they used
-    Prune,
+    Prune {
+        /// Also forget the build cache (berth-build's steps and cache mounts)
+        #[arg(long)]
+        build_cache: bool,
+    },
 }
 
 #[derive(Args, Default, Clone)]

@@ -157,7 +157,10 @@ fn run(cli: Cli) -> Result<()> {
                 output::remove(&store, asked, force)?;
             }
         }
-        Command::Prune => {
+        Command::Prune { build_cache } => {
+            if build_cache {
+                store.forget_build_cache()?;
+            }
             let (images, report) = store.prune()?;
             output::pruned(&images, &report);
         }

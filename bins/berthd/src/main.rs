@@ -19,6 +19,10 @@ const DRAIN: Duration = Duration::from_secs(10);
 
 fn main() -> ExitCode {
     berth_common::edge::install_panic_hook("berthd", berth_common::edge::Report::StderrOnly);
+    // ... and as the builder's helpers (`docker build`: the build and its RUN steps).
+    if let Some(code) = berth_builder::helper_main() {
+        return ExitCode::from(code as u8);
+    }
     // berthd spawns itself single-threaded to start containers (the runtime forks).
     if std::env::args().nth(1).as_deref() == Some(berth_engine::containers::START_HELPER) {
         return ExitCode::from(berth_engine::containers::helper_main() as u8);

@@ -5,6 +5,8 @@
 //! ([`blocking`]), never on the async threads.
 
 pub mod archive;
+pub mod build;
+pub mod commit;
 pub mod container_ops;
 pub mod containers;
 mod error;
@@ -27,6 +29,8 @@ use axum::response::IntoResponse;
 use axum::Router;
 
 pub use archive::ArchiveBackend;
+pub use build::BuildBackend;
+pub use commit::CommitBackend;
 pub use container_ops::{ContainerAdminBackend, ContainerOpsBackend, StatsSample};
 pub use containers::ContainersBackend;
 pub use error::{status_of, ApiError, BackendError};
@@ -58,6 +62,8 @@ pub struct Backend {
     pub networks: Arc<dyn NetworksBackend>,
     pub archive: Arc<dyn ArchiveBackend>,
     pub admin: Arc<dyn ContainerAdminBackend>,
+    pub commit: Arc<dyn CommitBackend>,
+    pub build: Arc<dyn BuildBackend>,
 }
 
 /// The whole API: every resource's routes, behind version negotiation and the headers
@@ -74,6 +80,8 @@ pub fn router(backend: Backend) -> Versioned {
         .merge(system_df::routes())
         .merge(networks::routes())
         .merge(archive::routes())
+        .merge(commit::routes())
+        .merge(build::routes())
         .fallback(|| async { ApiError::not_found("page not found") })
         .layer(axum::middleware::map_response(too_large_as_json))
         .layer(axum::extract::DefaultBodyLimit::max(JSON_BODY_LIMIT))

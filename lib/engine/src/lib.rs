@@ -3,6 +3,8 @@
 //! nothing of its own in memory that the store does not have: the stages, `berth-run` and
 //! an in-process `berth` may use the same root at the same time, under the same locks.
 
+mod build;
+mod commit;
 mod container_ops;
 pub mod containers;
 mod daemon_lock;
@@ -98,6 +100,8 @@ impl Engine {
             networks: self.clone(),
             archive: self.clone(),
             admin: Arc::new(container_ops::admin::Admin(self.clone())),
+            commit: self.clone(),
+            build: self.clone(),
         }
     }
 }

@@ -16,6 +16,7 @@ pub use store::{ImageInfo, Store};
 pub mod formats;
 pub use formats::oci_layout::host_architecture;
 pub mod changes;
+pub mod commit;
 pub mod export;
 pub mod import;
 pub mod views;

@@ -75,12 +75,35 @@ pub fn prepare_as(
     container: Option<berth_common::ContainerPart>,
     trace: &mut Trace,
 ) -> Result<Prepared, RunError> {
+    prepare_with(paths, request, container, trace, |trace| {
+        trace.stage("image", || image_record(paths, &request.image))
+    })
+}
+
+/// [`prepare`] of a new container over an image record made by the caller (a build's
+/// step, whose image is in no index): `request.image` only names it in events and state.
+pub fn prepare_image(
+    paths: &Paths,
+    request: &RunRequest,
+    image: ContainerRecord,
+    trace: &mut Trace,
+) -> Result<Prepared, RunError> {
+    prepare_with(paths, request, None, trace, |_| Ok(image))
+}
+
+fn prepare_with(
+    paths: &Paths,
+    request: &RunRequest,
+    container: Option<berth_common::ContainerPart>,
+    trace: &mut Trace,
+    image: impl FnOnce(&mut Trace) -> Result<ContainerRecord, RunError>,
+) -> Result<Prepared, RunError> {
     // Bad input is found before anything is made.
     let (limits, setup) = request.checked()?;
     // A termination signal waits until the setup is whole, and then undoes it (below):
     // never a process killed with half a container in place.
     let setup_first = berth_common::TerminationBlocked::new();
-    let mut record = trace.stage("image", || image_record(paths, &request.image))?;
+    let mut record = image(trace)?;
     // A container registered before (by a daemon's create) had its create recorded then.
     let new = container.is_none();
     if container.is_some() {
@@ -167,7 +190,17 @@ pub fn prepare_as(
 /// Runs the request's image (a stored image, or an archive path to load first) to
 /// completion, in the foreground: its stdio is berth-run's.
 pub fn run(paths: &Paths, request: &RunRequest, trace: &mut Trace) -> Result<Outcome, RunError> {
-    let mut prepared = prepare(paths, request, trace)?;
+    let prepared = prepare(paths, request, trace)?;
+    run_prepared(paths, request, prepared, trace)
+}
+
+/// [`run`] of a container already prepared (by [`prepare_image`]: a build's step).
+pub fn run_prepared(
+    paths: &Paths,
+    request: &RunRequest,
+    mut prepared: Prepared,
+    trace: &mut Trace,
+) -> Result<Outcome, RunError> {
     let raw_mode = prepared
         .spec
         .tty

@@ -40,6 +40,10 @@ impl Store {
                 parent = Some(chain);
             }
         }
+        // A build's cached steps are images in no index: the cache names them.
+        for manifest in self.build_cache_roots() {
+            self.keep_unindexed(&manifest, &mut blobs_in_use, &mut chains_in_use);
+        }
         // Containers keep their image's layers even after the image is untagged and removed.
         for container in self.containers_using_layers() {
             chains_in_use.extend(
@@ -203,4 +207,106 @@ fn list(dir: &std::path::Path) -> Result<Vec<(String, std::path::PathBuf)>> {
         ));
     }
     Ok(out)
+}
+
+impl Store {
+    /// What a build cache keeps (`<root>/build-cache/roots/<manifest hex>`): the manifests
+    /// of its steps' images.
+    pub fn build_cache_roots(&self) -> Vec<Digest> {
+        let dir = self.build_cache_dir().join("roots");
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return Vec::new();
+        };
+        entries
+            .flatten()
+            .filter_map(|e| {
+                Digest::parse(&format!("sha256:{}", e.file_name().to_string_lossy())).ok()
+            })
+            .collect()
+    }
+
+    /// Marks an unindexed image's manifest, config, layer blobs and chains as in use;
+    /// one whose manifest is gone or broken keeps nothing.
+    fn keep_unindexed(
+        &self,
+        manifest: &Digest,
+        blobs: &mut HashSet<String>,
+        chains: &mut HashSet<String>,
+    ) {
+        let Ok(data) = self.read_blob(manifest) else {
+            return;
+        };
+        let Ok(parsed) = serde_json::from_slice::<crate::spec::Manifest>(&data) else {
+            return;
+        };
+        let Ok(config_digest) = Digest::parse(parsed.config().digest().as_ref()) else {
+            return;
+        };
+        let Ok(config) = self
+            .read_blob(&config_digest)
+            .map_err(|_| ())
+            .and_then(|c| crate::spec::ImageConfigFile::parse(&c).map_err(|_| ()))
+        else {
+            return;
+        };
+        blobs.insert(manifest.hex().to_string());
+        blobs.insert(config_digest.hex().to_string());
+        for layer in parsed.layers() {
+            if let Ok(d) = Digest::parse(layer.digest().as_ref()) {
+                blobs.insert(d.hex().to_string());
+            }
+        }
+        let mut parent: Option<Digest> = None;
+        for diff_id in config.diff_ids() {
+            let Ok(diff) = Digest::parse(diff_id) else {
+                return;
+            };
+            let chain = Digest::chain(parent.as_ref(), &diff);
+            chains.insert(chain.hex().to_string());
+            parent = Some(chain);
+        }
+    }
+}
+
+impl Store {
+    /// Removes what no image, container or build cache uses (after the build cache
+    /// forgot its steps: `docker builder prune`).
+    pub fn collect_unused(&self) -> Result<GcReport> {
+        let _store = self.lock_store(LockMode::Exclusive)?;
+        self.collect_garbage()
+    }
+}
+
+impl Store {
+    /// `<root>/build-cache/`: the builder's steps, the roots they keep here, cache mounts.
+    pub fn build_cache_dir(&self) -> std::path::PathBuf {
+        self.paths.root().join("build-cache")
+    }
+
+    /// Forgets the build cache (its steps and cache mounts; how many entries went): what
+    /// only it kept goes with the next garbage collection.
+    pub fn forget_build_cache(&self) -> Result<(u64, u64)> {
+        let dir = self.build_cache_dir();
+        let steps = clear_dir(&dir.join("steps"))?;
+        clear_dir(&dir.join("roots"))?;
+        let mounts = clear_dir(&dir.join("mounts"))?;
+        Ok((steps, mounts))
+    }
+}
+
+fn clear_dir(dir: &std::path::Path) -> Result<u64> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(0);
+    };
+    let mut count = 0;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let result = match std::fs::symlink_metadata(&path) {
+            Ok(m) if m.is_dir() => std::fs::remove_dir_all(&path),
+            _ => std::fs::remove_file(&path),
+        };
+        result.map_err(|e| ImageError::io(&path, e))?;
+        count += 1;
+    }
+    Ok(count)
 }

@@ -1,0 +1,91 @@
+//! `docker build` and `docker builder prune` for berthd: the uploaded context unpacked
+//! into the store's tmp/, the build run by the builder in a helper process (berthd is
+//! multi-threaded and a build forks), its JSON stream passed on line by line.
+
+use std::path::{Path, PathBuf};
+
+use berth_api::build::{BuildPruneReport, BuildRequest};
+use berth_api::{BackendError, BuildBackend};
+use berth_builder::builder::BuildOptions;
+use berth_builder::helper::{build_in_helper, HelperBuild};
+use berth_image::store::TempPath;
+use berth_image::Store;
+
+use crate::Engine;
+
+fn internal(e: impl std::fmt::Display) -> BackendError {
+    BackendError::internal(e.to_string())
+}
+
+impl BuildBackend for Engine {
+    fn scratch_dir(&self) -> Result<PathBuf, BackendError> {
+        let tmp = self.paths().tmp();
+        std::fs::create_dir_all(&tmp).map_err(internal)?;
+        let dir = tmp.join(format!(
+            "build-upload-{}",
+            &berth_common::units::random_id()[..16]
+        ));
+        std::fs::create_dir(&dir).map_err(|e| internal(format!("{}: {e}", dir.display())))?;
+        Ok(dir)
+    }
+
+    fn build(
+        &self,
+        request: &BuildRequest,
+        context: &Path,
+        out: &mut dyn FnMut(&[u8]) -> bool,
+    ) -> Result<(), BackendError> {
+        let unpacked = TempPath::new_dir(&self.paths().tmp(), "build-context")
+            .map_err(|e| BackendError::new(e.kind(), e.to_string()))?;
+        let file = std::fs::File::open(context).map_err(internal)?;
+        tar::Archive::new(std::io::BufReader::new(file))
+            .unpack(unpacked.path())
+            .map_err(|e| BackendError::invalid(format!("the build context is not a tar: {e}")))?;
+        let dockerfile = berth_builder::ignore::clean(&request.dockerfile);
+        let options = BuildOptions {
+            context: unpacked.path().to_path_buf(),
+            dockerfile: Some(unpacked.path().join(dockerfile)),
+            tags: request.tags.clone(),
+            build_args: request.build_args.clone(),
+            target: request.target.clone(),
+            no_cache: request.no_cache,
+            network: request.network,
+            labels: request.labels.clone(),
+            secrets: Vec::new(),
+            cgroup_parent: self.settings().cgroup_parent.clone(),
+            net_host: self.settings().net.clone(),
+        };
+        let helper = HelperBuild {
+            root: self.paths().root().to_path_buf(),
+            run_dir: self.paths().run_dir().to_path_buf(),
+            options,
+            quiet: request.quiet,
+        };
+        build_in_helper(&helper, out).map_err(|e| BackendError::new(e.kind(), e.to_string()))?;
+        Ok(())
+    }
+
+    fn prune(&self) -> Result<BuildPruneReport, BackendError> {
+        let store = Store::open(self.paths().clone())
+            .map_err(|e| BackendError::new(e.kind(), e.to_string()))?;
+        let cache = berth_builder::cache::Cache::open(&store)
+            .map_err(|e| BackendError::new(e.kind(), e.to_string()))?;
+        let steps = cache
+            .prune(&store)
+            .map_err(|e| BackendError::new(e.kind(), e.to_string()))?;
+        let report = store
+            .collect_unused()
+            .map_err(|e| BackendError::new(e.kind(), e.to_string()))?;
+        let mut caches = report.layers.clone();
+        caches.extend(report.blobs.iter().cloned());
+        tracing::info!(
+            steps = steps.steps,
+            mounts = steps.mounts,
+            "build cache pruned"
+        );
+        Ok(BuildPruneReport {
+            caches,
+            space: report.bytes,
+        })
+    }
+}
