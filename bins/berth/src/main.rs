@@ -15,17 +15,10 @@ use clap::Parser;
 fn main() -> ExitCode {
     berth_common::edge::install_panic_hook("berth", berth_common::edge::Report::StderrOnly);
     quiet_on_broken_pipe();
-    // In-process mode starts containers and DNS servers as berthd does: through this
-    // binary, spawned single-threaded (the runtime forks).
-    match std::env::args().nth(1).as_deref() {
-        Some(berth_engine::containers::START_HELPER) => {
-            return ExitCode::from(berth_engine::containers::helper_main() as u8);
-        }
-        Some(berth_engine::networks::DNS_HELPER) => {
-            let config = std::env::args().nth(2).unwrap_or_default();
-            return ExitCode::from(berth_engine::networks::dns_helper_main(&config) as u8);
-        }
-        _ => {}
+    // In-process mode spawns this binary single-threaded for work that forks, as berthd
+    // does: container starts, DNS servers, builds and their RUN steps.
+    if let Some(code) = berth_engine::helper_main() {
+        return ExitCode::from(code as u8);
     }
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,

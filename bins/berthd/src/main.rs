@@ -19,18 +19,10 @@ const DRAIN: Duration = Duration::from_secs(10);
 
 fn main() -> ExitCode {
     berth_common::edge::install_panic_hook("berthd", berth_common::edge::Report::StderrOnly);
-    // ... and as the builder's helpers (`docker build`: the build and its RUN steps).
-    if let Some(code) = berth_builder::helper_main() {
+    // berthd spawns itself single-threaded for work that forks: container starts, a
+    // network's DNS server, builds and their RUN steps.
+    if let Some(code) = berth_engine::helper_main() {
         return ExitCode::from(code as u8);
-    }
-    // berthd spawns itself single-threaded to start containers (the runtime forks).
-    if std::env::args().nth(1).as_deref() == Some(berth_engine::containers::START_HELPER) {
-        return ExitCode::from(berth_engine::containers::helper_main() as u8);
-    }
-    // ... and as the DNS server of a user-defined network its containers attach to.
-    if std::env::args().nth(1).as_deref() == Some(berth_engine::networks::DNS_HELPER) {
-        let config = std::env::args().nth(2).unwrap_or_default();
-        return ExitCode::from(berth_engine::networks::dns_helper_main(&config) as u8);
     }
     let cli = config::Cli::parse();
     let settings = match config::Settings::resolve(cli.clone()) {

@@ -11,6 +11,7 @@ mod daemon_lock;
 mod events;
 pub mod exec;
 mod health;
+pub mod helpers;
 mod host;
 mod images;
 pub mod networks;
@@ -24,6 +25,7 @@ use std::sync::Arc;
 use berth_common::Paths;
 
 pub use daemon_lock::{DaemonLock, DaemonLockError};
+pub use helpers::helper_main;
 
 /// What the engine is configured with beyond its root: host-wide settings that
 /// `berth-run` takes as flags.
