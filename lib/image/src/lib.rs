@@ -18,4 +18,5 @@ pub use formats::oci_layout::host_architecture;
 pub mod changes;
 pub mod export;
 pub mod import;
+pub mod remote;
 pub mod views;
