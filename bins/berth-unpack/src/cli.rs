@@ -59,6 +59,25 @@ pub enum Command {
         #[command(flatten)]
         flags: LoadFlags,
     },
+    /// Pull an image from a registry, like `docker pull`; prints its container record
+    Pull {
+        /// NAME[:TAG] or NAME@sha256:DIGEST; the default registry is docker.io
+        reference: String,
+        /// Speak plain HTTP to this registry (HOST[:PORT]); loopback registries always are
+        #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
+        insecure_registries: Vec<String>,
+        /// The entry of a manifest list to pull (default: the host's)
+        #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+        platform: Option<String>,
+        /// Layers downloaded at once
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=32))]
+        max_concurrent_downloads: u16,
+        /// Print only the image ID
+        #[arg(short, long)]
+        quiet: bool,
+        #[command(flatten)]
+        flags: LoadFlags,
+    },
     /// Save images to a docker-archive, an OCI archive or an OCI layout directory
     Save {
         #[arg(required = true)]

@@ -3,6 +3,7 @@
 mod cli;
 mod output;
 mod progress;
+mod pull;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -28,7 +29,7 @@ fn main() -> ExitCode {
     // The pipeline's start, load and import print a record; the rest print for people.
     let is_stage = matches!(
         cli.command,
-        None | Some(Command::Load { .. } | Command::Import { .. })
+        None | Some(Command::Load { .. } | Command::Import { .. } | Command::Pull { .. })
     );
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -120,6 +121,32 @@ fn run(cli: Cli) -> Result<()> {
                 println!("{}", image.id);
             } else {
                 output::json_line(&store.record(&image, reference.as_deref())?);
+            }
+        }
+        Command::Pull {
+            reference,
+            insecure_registries,
+            platform,
+            max_concurrent_downloads,
+            quiet,
+            flags,
+        } => {
+            let request = pull::Request {
+                reference: &reference,
+                insecure_registries,
+                platform: platform.as_deref(),
+                concurrency: max_concurrent_downloads.into(),
+                quiet,
+            };
+            let image = pull::run(
+                &store,
+                &request,
+                import_options(&flags, &progress::Bars::new(false)),
+            )?;
+            if quiet {
+                println!("{}", image.id);
+            } else {
+                output::json_line(&store.record(&image, image.names.first().map(String::as_str))?);
             }
         }
         Command::Save {

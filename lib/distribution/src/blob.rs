@@ -94,8 +94,11 @@ impl BlobStream {
             return Err(io::Error::new(
                 cause.kind(),
                 format!(
-                    "blob {}: the download broke off after {} of {} bytes: {cause}",
-                    self.digest, self.done, self.size
+                    "blob {} from registry {}: the download broke off after {} of {} bytes: {cause}",
+                    self.digest,
+                    self.registry.name(),
+                    self.done,
+                    self.size
                 ),
             ));
         }
@@ -107,8 +110,11 @@ impl BlobStream {
                 Ok(())
             }
             Err(e) => Err(io::Error::other(format!(
-                "blob {}: the download broke off after {} of {} bytes ({cause}), and resuming failed: {e}",
-                self.digest, self.done, self.size
+                "blob {} from registry {}: the download broke off after {} of {} bytes ({cause}), and resuming failed: {e}",
+                self.digest,
+                self.registry.name(),
+                self.done,
+                self.size
             ))),
         }
     }

@@ -71,6 +71,12 @@ impl Registry {
             // Storage redirects go elsewhere: the registry's token must not follow them.
             .redirect_auth_headers(ureq::config::RedirectAuthHeaders::SameHost)
             .user_agent(concat!("berth/", env!("CARGO_PKG_VERSION")))
+            // The proxy variables are honoured (with NO_PROXY), but never for the loopback.
+            .proxy(if is_loopback(api_host) {
+                None
+            } else {
+                ureq::Proxy::try_from_env()
+            })
             .build();
         let credentials = match &opts.credentials {
             Some(c) => Some(c.clone()),
@@ -246,8 +252,12 @@ impl Registry {
 /// The loopback and the hosts named insecure are spoken to over plain HTTP, as docker does.
 fn is_insecure(api_host: &str, insecure: &[String]) -> bool {
     let host = host_part(api_host);
-    let loopback = host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
-    loopback || insecure.iter().any(|i| i == api_host || i == host)
+    is_loopback(api_host) || insecure.iter().any(|i| i == api_host || i == host)
+}
+
+fn is_loopback(api_host: &str) -> bool {
+    let host = host_part(api_host);
+    host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 fn host_part(api_host: &str) -> &str {

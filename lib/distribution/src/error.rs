@@ -11,7 +11,7 @@ pub enum DistributionError {
     BadReference { reference: String, reason: String },
     #[error("cannot reach registry {host}: {reason}")]
     Unreachable { host: String, reason: String },
-    #[error("unauthorized: authentication required by registry {registry}{}", detail(.message))]
+    #[error("unauthorized: authentication required by registry {registry}{}", detail(.message.trim_start_matches("authentication required")))]
     Unauthorized { registry: String, message: String },
     #[error("denied: registry {registry} refuses access to {repository}{}", detail(.message))]
     Denied {
@@ -54,6 +54,12 @@ pub enum DistributionError {
     },
     #[error("no matching manifest for {platform} in the manifest list entries of {reference}")]
     NoPlatform { reference: String, platform: String },
+    #[error("image with reference {reference} was found but does not match the specified platform: wanted {wanted}, actual: {actual}")]
+    WrongPlatform {
+        reference: String,
+        wanted: String,
+        actual: String,
+    },
     #[error("invalid platform {platform:?}: {reason}")]
     BadPlatform {
         platform: String,
@@ -90,6 +96,7 @@ impl DistributionError {
             | DistributionError::BadManifest { .. }
             | DistributionError::DigestMismatch { .. }
             | DistributionError::NoPlatform { .. }
+            | DistributionError::WrongPlatform { .. }
             // The caller's credentials are at fault, not the host.
             | DistributionError::Unauthorized { .. }
             | DistributionError::Denied { .. }

@@ -86,6 +86,7 @@ pub fn pull(
 ) -> Result<Pulled> {
     let shown = reference.to_string();
     let (top_digest, image_digest, manifest_bytes, parsed) = resolve(registry, reference, opts)?;
+    let from_list = top_digest != image_digest;
     opts.progress.resolved(reference, &top_digest);
     let config = fetch_small_blob(registry, reference, &parsed.config, "config")?;
     let config_doc =
@@ -94,6 +95,9 @@ pub fn pull(
             digest: parsed.config.digest.to_string(),
             reason: format!("the config is not a valid image config (JSON): {e}"),
         })?;
+    if let (Some(wanted), false) = (&opts.platform, from_list) {
+        check_platform(&shown, wanted, &config_doc)?;
+    }
     let diff_ids = config_doc
         .diff_ids()
         .iter()
@@ -136,6 +140,27 @@ pub fn pull(
         digest: top_digest,
         name: names.into_iter().next(),
         downloaded,
+    })
+}
+
+/// A single-platform image asked for with `--platform` must be of that platform, as
+/// docker checks.
+fn check_platform(shown: &str, wanted: &Platform, config: &ImageConfigFile) -> Result<()> {
+    let os = config.typed.os().to_string();
+    let architecture = config.typed.architecture().to_string();
+    let variant = config.typed.variant().clone();
+    if wanted.matches(&os, &architecture, variant.as_deref()) {
+        return Ok(());
+    }
+    let actual = Platform {
+        os,
+        architecture,
+        variant,
+    };
+    Err(DistributionError::WrongPlatform {
+        reference: shown.to_string(),
+        wanted: wanted.to_string(),
+        actual: actual.to_string(),
     })
 }
 
@@ -359,7 +384,9 @@ fn fetch_layer(
         progress: &report,
     };
     let mut open_error = None;
+    let mut fetched = false;
     let result = ingest.layer(&input, &mut || {
+        fetched = true;
         downloaded.store(true, Ordering::SeqCst);
         match BlobStream::open(registry, &reference.repository, id, total) {
             Ok(stream) => Ok(LayerSource::stream(Box::new(stream))),
@@ -372,7 +399,9 @@ fn fetch_layer(
     });
     match (result, open_error) {
         (Ok(_), _) => {
-            opts.progress.layer(id, LayerEvent::Complete);
+            if fetched {
+                opts.progress.layer(id, LayerEvent::Complete);
+            }
             Ok(())
         }
         // The registry's own error reads better than the store's wrapping of it.
