@@ -32,6 +32,7 @@ pub fn run(store: &Store, request: &Request<'_>, import: ImportOptions<'_>) -> R
         &RegistryOptions {
             insecure: request.insecure_registries.clone(),
             credentials: None,
+            docker_config: true,
         },
     )?;
     let display = Display::new(!request.quiet);

@@ -7,6 +7,7 @@
 pub mod archive;
 pub mod container_ops;
 pub mod containers;
+pub mod distribution;
 mod error;
 pub mod events;
 pub mod exec;
@@ -29,6 +30,7 @@ use axum::Router;
 pub use archive::ArchiveBackend;
 pub use container_ops::{ContainerAdminBackend, ContainerOpsBackend, StatsSample};
 pub use containers::ContainersBackend;
+pub use distribution::DistributionBackend;
 pub use error::{status_of, ApiError, BackendError};
 pub use events::EventsBackend;
 pub use exec::ExecBackend;
@@ -58,6 +60,7 @@ pub struct Backend {
     pub networks: Arc<dyn NetworksBackend>,
     pub archive: Arc<dyn ArchiveBackend>,
     pub admin: Arc<dyn ContainerAdminBackend>,
+    pub distribution: Arc<dyn DistributionBackend>,
 }
 
 /// The whole API: every resource's routes, behind version negotiation and the headers
@@ -74,6 +77,7 @@ pub fn router(backend: Backend) -> Versioned {
         .merge(system_df::routes())
         .merge(networks::routes())
         .merge(archive::routes())
+        .merge(distribution::routes())
         .fallback(|| async { ApiError::not_found("page not found") })
         .layer(axum::middleware::map_response(too_large_as_json))
         .layer(axum::extract::DefaultBodyLimit::max(JSON_BODY_LIMIT))

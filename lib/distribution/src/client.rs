@@ -22,6 +22,9 @@ pub struct RegistryOptions {
     pub insecure: Vec<String>,
     /// Overrides what the docker config holds for this registry.
     pub credentials: Option<Credentials>,
+    /// Without `credentials`, look in the docker config (a client does; a daemon takes
+    /// only what its client sends).
+    pub docker_config: bool,
 }
 
 #[derive(Clone)]
@@ -80,7 +83,8 @@ impl Registry {
             .build();
         let credentials = match &opts.credentials {
             Some(c) => Some(c.clone()),
-            None => crate::credentials::lookup(name)?,
+            None if opts.docker_config => crate::credentials::lookup(name)?,
+            None => None,
         };
         let registry = Registry {
             inner: Arc::new(Inner {

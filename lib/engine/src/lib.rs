@@ -6,6 +6,7 @@
 mod container_ops;
 pub mod containers;
 mod daemon_lock;
+mod distribution;
 mod events;
 pub mod exec;
 mod health;
@@ -98,6 +99,7 @@ impl Engine {
             networks: self.clone(),
             archive: self.clone(),
             admin: Arc::new(container_ops::admin::Admin(self.clone())),
+            distribution: Arc::new(distribution::Distribution(self.clone())),
         }
     }
 }

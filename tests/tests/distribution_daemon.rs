@@ -1,0 +1,99 @@
+//! `docker pull` through berthd from a real registry (docker-registry behind htpasswd):
+//! the CLI's credentials come as X-Registry-Auth, its progress bars from berthd's JSON
+//! lines; the pulled image runs with `docker run --rm`.
+
+use berth_tests::container::Sandbox;
+use berth_tests::daemon::Daemon;
+use berth_tests::image::busybox_entries;
+use berth_tests::registry::{docker_config, Auth, Registry, PASSWORD, USER};
+use berth_tests::{Compression, Entry, ImageSpec, Layer};
+
+#[test]
+fn docker_pull_then_run_through_berthd() {
+    let registry = Registry::start(Auth::Htpasswd);
+    let built = ImageSpec::new(vec![
+        Layer::new(busybox_entries()).compressed(Compression::Gzip),
+        Layer::new(vec![
+            Entry::dir("etc"),
+            Entry::file("etc/motd", "via berthd\n"),
+        ])
+        .compressed(Compression::Gzip),
+    ])
+    .build();
+    registry.seed(&built, "team/app:1", Some((USER, PASSWORD)));
+    let sandbox = Sandbox::new();
+    let daemon = Daemon::start(&sandbox);
+    let name = format!("{}/team/app:1", registry.host());
+
+    // No credentials: unauthorized, naming the registry; nothing stored.
+    let out = daemon.docker(["pull", &name]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "pull without credentials succeeded");
+    assert!(
+        stderr.contains("unauthorized") && stderr.contains(&registry.host()),
+        "{stderr}"
+    );
+    assert!(daemon.docker_ok(["images", "-q"]).trim().is_empty());
+
+    // The CLI's own config.json: it sends the credentials as X-Registry-Auth.
+    docker_config(
+        &sandbox.store.base().join("docker-config"),
+        &registry.host(),
+        USER,
+        PASSWORD,
+    );
+    let missing = format!("{}/team/app:2", registry.host());
+    let out = daemon.docker(["pull", &missing]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains(&format!("manifest for {missing} not found")),
+        "{stderr}"
+    );
+
+    let pulled = daemon.docker_ok(["pull", &name]);
+    assert!(pulled.contains("Pull complete"), "{pulled}");
+    assert!(
+        pulled.contains(&format!("Digest: {}", built.manifest_digest)),
+        "{pulled}"
+    );
+    assert!(
+        pulled.contains(&format!("Status: Downloaded newer image for {name}")),
+        "{pulled}"
+    );
+    assert_eq!(pulled.lines().last(), Some(name.as_str()));
+    let id = daemon.docker_ok(["image", "inspect", &name, "--format", "{{.Id}}"]);
+    assert_eq!(id.trim(), built.id());
+    // `--until 0s` is the start of this second: what just happened shows from the next.
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    let events = daemon.docker_ok([
+        "events",
+        "--since",
+        "0",
+        "--until",
+        "0s",
+        "--filter",
+        "type=image",
+        "--format",
+        "{{.Action}} {{.Actor.ID}} {{.Actor.Attributes.name}}",
+    ]);
+    let repo = format!("{}/team/app", registry.host());
+    assert!(
+        events.lines().any(|l| l == format!("pull {name} {repo}")),
+        "{events}"
+    );
+    let again = daemon.docker_ok(["pull", &name]);
+    assert!(again.contains("Image is up to date"), "{again}");
+
+    let out = daemon.docker_ok([
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        &name,
+        "cat",
+        "/etc/motd",
+    ]);
+    assert_eq!(out, "via berthd\n");
+    sandbox.assert_nothing_left();
+}
