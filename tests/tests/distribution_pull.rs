@@ -311,14 +311,15 @@ fn cut_off(bytes: &[u8], cut: usize) -> Answer {
     )
 }
 
-#[test]
-fn a_dropped_connection_resumes_with_a_range_request() {
-    let built = image("resumed\n");
-    let layer = built.layers[0].digest.clone();
-    let ranges: Arc<Mutex<Vec<String>>> = Arc::default();
-    let seen = ranges.clone();
-    let server = serve(
-        &built,
+/// A server that honours Range for `layer` and records each request's Range header.
+fn serve_ranges(
+    built: &BuiltImage,
+    layer: String,
+    seen: Arc<Mutex<Vec<String>>>,
+    cut_first: bool,
+) -> TinyServer {
+    serve(
+        built,
         None,
         vec![],
         Box::new(move |digest, bytes, headers| {
@@ -329,9 +330,11 @@ fn a_dropped_connection_resumes_with_a_range_request() {
                 .iter()
                 .find(|(k, _)| k == "range")
                 .map(|(_, v)| v.clone());
+            let first = seen.lock().unwrap().is_empty();
             seen.lock().unwrap().push(range.clone().unwrap_or_default());
             match range {
-                None => Some(cut_off(bytes, bytes.len() / 2)),
+                None if cut_first && first => Some(cut_off(bytes, bytes.len() / 2)),
+                None => None,
                 Some(range) => {
                     let from: usize = range
                         .trim_start_matches("bytes=")
@@ -347,7 +350,14 @@ fn a_dropped_connection_resumes_with_a_range_request() {
                 }
             }
         }),
-    );
+    )
+}
+
+#[test]
+fn a_dropped_connection_resumes_with_a_range_request() {
+    let built = image("resumed\n");
+    let ranges: Arc<Mutex<Vec<String>>> = Arc::default();
+    let server = serve_ranges(&built, built.layers[0].digest.clone(), ranges.clone(), true);
     let store = TestStore::new();
     let record = pull_ok(&store, &[&format!("{}/x:1", server.host())], None);
     assert_eq!(record["image"]["id"], built.id());
@@ -359,33 +369,78 @@ fn a_dropped_connection_resumes_with_a_range_request() {
 }
 
 #[test]
-fn a_registry_that_goes_down_mid_pull_is_named_and_a_retry_succeeds() {
+fn a_registry_that_goes_down_mid_pull_is_named_and_a_retry_resumes() {
     let built = image("down and up\n");
     let layer = built.layers[0].digest.clone();
+    let cut = built.layers[0].blob.len() / 3;
+    let wanted = layer.clone();
     let server = serve(
         &built,
         None,
         vec![],
-        Box::new(move |digest, bytes, _| {
-            (digest == layer).then(|| cut_off(bytes, bytes.len() / 3))
-        }),
+        Box::new(move |digest, bytes, _| (digest == wanted).then(|| cut_off(bytes, cut))),
     );
     let store = TestStore::new();
     let host = server.host();
     let name = format!("{host}/x:1");
-    pull_fails(
-        &store,
-        &[&name],
-        None,
-        &["broke off", &built.layers[0].digest],
-    );
+    pull_fails(&store, &[&name], None, &["broke off", &layer, &host]);
     assert_empty(&store);
+    // What arrived is kept outside tmp/, for the next attempt.
+    let kept = store
+        .root()
+        .join("downloads")
+        .join(berth_tests::hex_part(&layer));
+    assert_eq!(
+        std::fs::metadata(&kept).map(|m| m.len() as usize).ok(),
+        Some(cut),
+        "{}",
+        kept.display()
+    );
     drop(server);
     pull_fails(&store, &[&name], None, &["cannot reach registry", &host]);
     assert_empty(&store);
-    let healthy = serve(&built, None, vec![], Box::new(|_, _, _| None));
+    // Back up (on another port): only the rest of the layer is asked for.
+    let ranges: Arc<Mutex<Vec<String>>> = Arc::default();
+    let healthy = serve_ranges(&built, layer.clone(), ranges.clone(), false);
     let record = pull_ok(&store, &[&format!("{}/x:1", healthy.host())], None);
     assert_eq!(record["image"]["id"], built.id());
+    assert_eq!(*ranges.lock().unwrap(), vec![format!("bytes={cut}-")]);
+    assert!(
+        !kept.exists(),
+        "the kept part is dropped once the blob is stored"
+    );
+    assert!(
+        store.tmp_entries().is_empty(),
+        "tmp left: {:?}",
+        store.tmp_entries()
+    );
+}
+
+#[test]
+fn a_kept_part_that_proves_wrong_is_dropped() {
+    let built = image("kept but wrong\n");
+    let layer = built.layers[0].digest.clone();
+    let store = TestStore::new();
+    // A kept part whose bytes are not the blob's: the digest check fails, the part goes,
+    // and the next attempt downloads the whole blob.
+    let downloads = store.root().join("downloads");
+    std::fs::create_dir_all(&downloads).unwrap();
+    let kept = downloads.join(berth_tests::hex_part(&layer));
+    let mut wrong = built.layers[0].blob[..100].to_vec();
+    wrong[50] ^= 0xff;
+    std::fs::write(&kept, &wrong).unwrap();
+    let ranges: Arc<Mutex<Vec<String>>> = Arc::default();
+    let server = serve_ranges(&built, layer.clone(), ranges.clone(), false);
+    let name = format!("{}/x:1", server.host());
+    pull_fails(&store, &[&name], None, &[&layer]);
+    assert_empty(&store);
+    assert!(!kept.exists(), "a wrong kept part is dropped");
+    let record = pull_ok(&store, &[&name], None);
+    assert_eq!(record["image"]["id"], built.id());
+    assert_eq!(
+        *ranges.lock().unwrap(),
+        vec!["bytes=100-".to_string(), String::new()]
+    );
 }
 
 #[test]

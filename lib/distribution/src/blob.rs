@@ -4,6 +4,8 @@
 //! size the manifest promised.
 
 use std::io::{self, Read};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use berth_image::Digest;
@@ -23,6 +25,8 @@ pub struct BlobStream {
     done: u64,
     body: Option<ureq::BodyReader<'static>>,
     resumes: u32,
+    /// Set when the download broke off for good: what arrived is worth keeping.
+    broke_off: Arc<AtomicBool>,
 }
 
 impl BlobStream {
@@ -32,16 +36,38 @@ impl BlobStream {
         digest: &Digest,
         size: u64,
     ) -> Result<BlobStream> {
+        Self::open_at(registry, repository, (digest, size), 0, Arc::default())
+    }
+
+    /// The blob from byte `offset` on (the rest of a kept download); `broke_off` is set if
+    /// the download breaks off for good, here or later.
+    pub fn open_at(
+        registry: &Registry,
+        repository: &str,
+        (digest, size): (&Digest, u64),
+        offset: u64,
+        broke_off: Arc<AtomicBool>,
+    ) -> Result<BlobStream> {
         let mut stream = BlobStream {
             registry: registry.clone(),
             repository: repository.to_string(),
             digest: digest.clone(),
             size,
-            done: 0,
+            done: offset.min(size),
             body: None,
             resumes: 0,
+            broke_off,
         };
-        stream.body = Some(stream.connect()?);
+        if stream.done == size {
+            return Ok(stream);
+        }
+        match stream.connect() {
+            Ok(body) => stream.body = Some(body),
+            Err(e) => {
+                stream.broke_off.store(true, Ordering::SeqCst);
+                return Err(e);
+            }
+        }
         Ok(stream)
     }
 
@@ -91,6 +117,7 @@ impl BlobStream {
         self.body = None;
         self.resumes += 1;
         if self.resumes > MAX_RESUMES {
+            self.broke_off.store(true, Ordering::SeqCst);
             return Err(io::Error::new(
                 cause.kind(),
                 format!(
@@ -109,13 +136,16 @@ impl BlobStream {
                 self.body = Some(body);
                 Ok(())
             }
-            Err(e) => Err(io::Error::other(format!(
+            Err(e) => Err({
+                self.broke_off.store(true, Ordering::SeqCst);
+                io::Error::other(format!(
                 "blob {} from registry {}: the download broke off after {} of {} bytes ({cause}), and resuming failed: {e}",
                 self.digest,
                 self.registry.name(),
                 self.done,
                 self.size
-            ))),
+            ))
+            }),
         }
     }
 }

@@ -4,7 +4,7 @@
 //! verified. A layer the store holds (unpacked, with its blob) is never fetched.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use berth_image::remote::Ingest;
 use berth_image::spec::ImageConfigFile;
@@ -385,10 +385,18 @@ fn fetch_layer(
     };
     let mut open_error = None;
     let mut fetched = false;
-    let result = ingest.layer(&input, &mut || {
+    let broke_off = Arc::new(AtomicBool::new(false));
+    let result = ingest.layer_resumable(&input, &mut |offset| {
         fetched = true;
         downloaded.store(true, Ordering::SeqCst);
-        match BlobStream::open(registry, &reference.repository, id, total) {
+        let blob = (id, total);
+        match BlobStream::open_at(
+            registry,
+            &reference.repository,
+            blob,
+            offset,
+            broke_off.clone(),
+        ) {
             Ok(stream) => Ok(LayerSource::stream(Box::new(stream))),
             Err(e) => {
                 let shown = e.to_string();
@@ -397,6 +405,11 @@ fn fetch_layer(
             }
         }
     });
+    // What arrived before the registry went away is kept for the next attempt; content
+    // that proved wrong is not.
+    if result.is_err() && !broke_off.load(Ordering::SeqCst) {
+        ingest.discard_partial(id);
+    }
     match (result, open_error) {
         (Ok(_), _) => {
             if fetched {

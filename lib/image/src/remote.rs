@@ -38,6 +38,21 @@ impl<'a> Ingest<'a> {
         self.store.ingest_layer(input, open)
     }
 
+    /// [`Ingest::layer`] for a download that may resume: `open(offset)` gives the blob from
+    /// byte `offset` on (`Store::ingest_layer_resumable`).
+    pub fn layer_resumable(
+        &self,
+        input: &LayerInput<'_>,
+        open: &mut dyn FnMut(u64) -> Result<LayerSource>,
+    ) -> Result<LayerMeta> {
+        self.store.ingest_layer_resumable(input, open)
+    }
+
+    /// Drops the kept part of a download whose content proved wrong.
+    pub fn discard_partial(&self, blob: &Digest) {
+        self.store.discard_partial(blob)
+    }
+
     /// True when the layer and its blob are both stored: ingesting it reads nothing.
     pub fn has_layer(&self, chain: &Digest, blob: &Digest) -> bool {
         self.store.layer_dir(chain).join("layer.json").is_file() && self.store.has_blob(blob)
