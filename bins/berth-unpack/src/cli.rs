@@ -78,6 +78,17 @@ pub enum Command {
         #[command(flatten)]
         flags: LoadFlags,
     },
+    /// Push an image of the store to the registry its name says, like `docker push`
+    Push {
+        /// The image's name in the store (tag it first: `berth-unpack tag SRC HOST/REPO:TAG`)
+        reference: String,
+        /// Speak plain HTTP to this registry (HOST[:PORT]); loopback registries always are
+        #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
+        insecure_registries: Vec<String>,
+        /// No progress lines on stderr
+        #[arg(short, long)]
+        quiet: bool,
+    },
     /// Save images to a docker-archive, an OCI archive or an OCI layout directory
     Save {
         #[arg(required = true)]

@@ -4,6 +4,7 @@ mod cli;
 mod output;
 mod progress;
 mod pull;
+mod push;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -149,6 +150,11 @@ fn run(cli: Cli) -> Result<()> {
                 output::json_line(&store.record(&image, image.names.first().map(String::as_str))?);
             }
         }
+        Command::Push {
+            reference,
+            insecure_registries,
+            quiet,
+        } => push::run(&store, &reference, insecure_registries, quiet)?,
         Command::Save {
             images,
             output: dest,

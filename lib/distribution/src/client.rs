@@ -49,6 +49,13 @@ struct AuthState {
     tokens: TokenCache,
 }
 
+/// A request's body; a file is opened again for a retry.
+pub enum Payload<'a> {
+    Empty,
+    Bytes(&'a [u8]),
+    File(&'a std::path::Path),
+}
+
 /// What the registry said in its `{"errors":[…]}` body.
 #[derive(Debug, Default)]
 pub struct RegistryMessage {
@@ -131,13 +138,34 @@ impl Registry {
         headers: &[(&str, &str)],
     ) -> Result<Response<Body>> {
         let url = format!("{}/v2/{path}", self.inner.base);
+        self.request_to(method, &url, scope, headers, &Payload::Empty)
+    }
+
+    /// An upload's `Location`, absolute or relative to the registry, as a URL.
+    pub fn resolve(&self, location: &str) -> String {
+        if location.starts_with("http://") || location.starts_with("https://") {
+            location.to_string()
+        } else {
+            format!("{}/{}", self.inner.base, location.trim_start_matches('/'))
+        }
+    }
+
+    /// [`Registry::request`] to a whole URL (an upload's location), with a body.
+    pub fn request_to(
+        &self,
+        method: Method,
+        url: &str,
+        scope: &str,
+        headers: &[(&str, &str)],
+        payload: &Payload<'_>,
+    ) -> Result<Response<Body>> {
         for first in [true, false] {
             let auth = self.authorization(scope)?;
             let mut all: Vec<(&str, &str)> = headers.to_vec();
             if let Some(auth) = &auth {
                 all.push(("Authorization", auth));
             }
-            let response = self.send(method.clone(), &url, &all)?;
+            let response = self.send_payload(method.clone(), url, &all, payload)?;
             if response.status().as_u16() != 401 {
                 return Ok(response);
             }
@@ -206,14 +234,31 @@ impl Registry {
     }
 
     fn send(&self, method: Method, url: &str, headers: &[(&str, &str)]) -> Result<Response<Body>> {
+        self.send_payload(method, url, headers, &Payload::Empty)
+    }
+
+    fn send_payload(
+        &self,
+        method: Method,
+        url: &str,
+        headers: &[(&str, &str)],
+        payload: &Payload<'_>,
+    ) -> Result<Response<Body>> {
         let mut request = Request::builder().method(method).uri(url);
         for (key, value) in headers {
             request = request.header(*key, *value);
         }
-        let request = request
-            .body(())
-            .map_err(|e| self.protocol(url, e.to_string()))?;
-        self.inner.agent.run(request).map_err(|e| self.transport(e))
+        let bad = |e: ureq::http::Error| self.protocol(url, e.to_string());
+        let result = match payload {
+            Payload::Empty => self.inner.agent.run(request.body(()).map_err(bad)?),
+            Payload::Bytes(bytes) => self.inner.agent.run(request.body(*bytes).map_err(bad)?),
+            Payload::File(path) => {
+                let file = std::fs::File::open(path)
+                    .map_err(|e| self.protocol(url, format!("{}: {e}", path.display())))?;
+                self.inner.agent.run(request.body(file).map_err(bad)?)
+            }
+        };
+        result.map_err(|e| self.transport(e))
     }
 
     fn transport(&self, error: ureq::Error) -> DistributionError {

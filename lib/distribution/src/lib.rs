@@ -11,6 +11,7 @@ pub mod error;
 pub mod manifest;
 pub mod platform;
 pub mod pull;
+pub mod push;
 pub mod reference;
 
 pub use client::{Registry, RegistryOptions};

@@ -1,0 +1,200 @@
+//! `push`: an image of the store to a registry, as stored: the manifest byte for byte (so
+//! its digest, and the config's `diff_ids`, stay those of the local image), its layer
+//! blobs and config as the store keeps them. A blob the registry has (HEAD) is not sent;
+//! the others go up in one monolithic PUT each, the manifest last.
+
+use berth_image::store::ImageInfo;
+use berth_image::{Digest, Store};
+use ureq::http::Method;
+
+use crate::client::{message_of, Payload, Registry};
+use crate::error::{DistributionError, Result};
+use crate::reference::RemoteRef;
+
+/// How a blob went, for progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PushEvent {
+    Preparing,
+    AlreadyExists,
+    Pushed,
+}
+
+pub trait PushProgress: Sync {
+    fn blob(&self, _id: &Digest, _event: PushEvent) {}
+}
+
+struct NoProgress;
+impl PushProgress for NoProgress {}
+
+pub fn no_progress() -> &'static dyn PushProgress {
+    &NoProgress
+}
+
+#[derive(Debug)]
+pub struct Pushed {
+    pub digest: Digest,
+    pub size: u64,
+    pub tag: String,
+}
+
+#[derive(serde::Deserialize)]
+struct StoredManifest {
+    #[serde(rename = "mediaType", default)]
+    media_type: Option<String>,
+    config: StoredBlob,
+    layers: Vec<StoredBlob>,
+}
+
+#[derive(serde::Deserialize)]
+struct StoredBlob {
+    digest: String,
+}
+
+pub fn push(
+    store: &Store,
+    registry: &Registry,
+    image: &ImageInfo,
+    reference: &RemoteRef,
+    progress: &dyn PushProgress,
+) -> Result<Pushed> {
+    let manifest = store.read_blob(&image.manifest_digest)?;
+    let parsed: StoredManifest =
+        serde_json::from_slice(&manifest).map_err(|e| DistributionError::BadManifest {
+            reference: reference.to_string(),
+            digest: image.manifest_digest.to_string(),
+            reason: format!("the stored manifest is not valid: {e}"),
+        })?;
+    let mut blobs = Vec::with_capacity(parsed.layers.len() + 1);
+    for blob in parsed.layers.iter().chain([&parsed.config]) {
+        blobs.push(Digest::parse(&blob.digest)?);
+    }
+    for blob in &blobs {
+        progress.blob(blob, PushEvent::Preparing);
+    }
+    for blob in &blobs {
+        if has_blob(registry, reference, blob)? {
+            progress.blob(blob, PushEvent::AlreadyExists);
+            continue;
+        }
+        upload(store, registry, reference, blob)?;
+        progress.blob(blob, PushEvent::Pushed);
+    }
+    let tag = reference.tag.clone().unwrap_or_else(|| "latest".into());
+    let media_type = parsed
+        .media_type
+        .unwrap_or_else(|| crate::manifest::OCI_MANIFEST.into());
+    let url = registry.resolve(&format!("v2/{}/manifests/{tag}", reference.repository));
+    let response = registry.request_to(
+        Method::PUT,
+        &url,
+        &scope(reference),
+        &[("Content-Type", &media_type)],
+        &Payload::Bytes(&manifest),
+    )?;
+    let status = response.status().as_u16();
+    if status != 201 && status != 200 {
+        return Err(failure(
+            registry,
+            reference,
+            "manifest PUT",
+            status,
+            response,
+        ));
+    }
+    Ok(Pushed {
+        digest: Digest::of_bytes(&manifest),
+        size: manifest.len() as u64,
+        tag,
+    })
+}
+
+fn scope(reference: &RemoteRef) -> String {
+    format!("repository:{}:pull,push", reference.repository)
+}
+
+fn has_blob(registry: &Registry, reference: &RemoteRef, blob: &Digest) -> Result<bool> {
+    let response = registry.request(
+        Method::HEAD,
+        &format!("{}/blobs/{blob}", reference.repository),
+        &scope(reference),
+        &[],
+    )?;
+    match response.status().as_u16() {
+        200 => Ok(true),
+        404 => Ok(false),
+        status => Err(failure(
+            registry,
+            reference,
+            &format!("HEAD blob {blob}"),
+            status,
+            response,
+        )),
+    }
+}
+
+/// POST for an upload location, then one PUT of the whole blob with its digest.
+fn upload(store: &Store, registry: &Registry, reference: &RemoteRef, blob: &Digest) -> Result<()> {
+    let start = registry.resolve(&format!("v2/{}/blobs/uploads/", reference.repository));
+    let response = registry.request_to(
+        Method::POST,
+        &start,
+        &scope(reference),
+        &[],
+        &Payload::Bytes(&[]),
+    )?;
+    let status = response.status().as_u16();
+    if status != 202 {
+        return Err(failure(
+            registry,
+            reference,
+            "blob upload",
+            status,
+            response,
+        ));
+    }
+    let location = response
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .map(String::from)
+        .ok_or_else(|| registry.protocol("blob upload", "the answer has no Location".into()))?;
+    let mut url = registry.resolve(&location);
+    url.push(if url.contains('?') { '&' } else { '?' });
+    url.push_str(&format!("digest={blob}"));
+    let path = store.blob_path(blob);
+    let response = registry.request_to(
+        Method::PUT,
+        &url,
+        &scope(reference),
+        &[("Content-Type", "application/octet-stream")],
+        &Payload::File(&path),
+    )?;
+    let status = response.status().as_u16();
+    if status != 201 {
+        return Err(failure(
+            registry,
+            reference,
+            &format!("upload of blob {blob}"),
+            status,
+            response,
+        ));
+    }
+    Ok(())
+}
+
+fn failure(
+    registry: &Registry,
+    reference: &RemoteRef,
+    what: &str,
+    status: u16,
+    response: ureq::http::Response<ureq::Body>,
+) -> DistributionError {
+    if status == 403 {
+        return DistributionError::Denied {
+            registry: registry.name().to_string(),
+            repository: reference.repository.clone(),
+            message: message_of(response).message,
+        };
+    }
+    registry.status_error(what, status, response)
+}
