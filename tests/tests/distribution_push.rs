@@ -39,13 +39,7 @@ fn ok(store: &TestStore, args: &[&str], config: &Path) -> Output {
 
 /// Loads `built` (written as `format`) into a fresh store, pushes it as `name`, pulls it
 /// into another store; returns the pushed digest line and the pulled ID.
-fn round_trip(
-    registry: &Registry,
-    built: &BuiltImage,
-    format: Format,
-    name: &str,
-    config: &Path,
-) -> (String, String) {
+fn round_trip(built: &BuiltImage, format: Format, name: &str, config: &Path) -> (String, String) {
     let source = TestStore::new();
     let archive = write_images(format, std::slice::from_ref(built), &source.work("image"));
     source.load(&archive);
@@ -81,7 +75,7 @@ fn push_then_pull_back_gives_the_same_image() {
     // An OCI layout: its manifest goes up byte for byte.
     let built = image("pushed\n");
     let name = format!("{}/team/pushed:1", registry.host());
-    let (line, id) = round_trip(&registry, &built, Format::OciDir, &name, &config);
+    let (line, id) = round_trip(&built, Format::OciDir, &name, &config);
     assert_eq!(
         line,
         format!(
@@ -98,7 +92,7 @@ fn push_then_pull_back_gives_the_same_image() {
         .created("2024-02-02T00:00:00Z")
         .build();
     let name = format!("{}/team/classic:2", registry.host());
-    let (line, id) = round_trip(&registry, &classic, Format::DockerClassic, &name, &config);
+    let (line, id) = round_trip(&classic, Format::DockerClassic, &name, &config);
     assert!(line.starts_with("2: digest: sha256:"), "{line}");
     assert_eq!(id, classic.id());
 }
