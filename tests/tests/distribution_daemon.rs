@@ -95,5 +95,76 @@ fn docker_pull_then_run_through_berthd() {
         "/etc/motd",
     ]);
     assert_eq!(out, "via berthd\n");
+    // The CLI may return before the daemon has removed the --rm container (seen once).
+    berth_tests::wait_for("the --rm container to go", || {
+        daemon.docker_ok(["ps", "-aq"]).trim().is_empty()
+    });
     sandbox.assert_nothing_left();
+}
+
+#[test]
+fn docker_push_through_berthd_then_pull_back() {
+    let registry = Registry::start(Auth::Htpasswd);
+    let sandbox = Sandbox::new();
+    let daemon = Daemon::start(&sandbox);
+    let archive = sandbox.store.work("probe.tar");
+    berth_tests::probe::write_probe_image(&archive, "probe:latest");
+    daemon.docker_ok(["load", "-i", archive.to_str().unwrap()]);
+    let id = daemon.docker_ok(["image", "inspect", "probe", "--format", "{{.Id}}"]);
+    let name = format!("{}/team/probe:2", registry.host());
+    daemon.docker_ok(["tag", "probe", &name]);
+
+    let out = daemon.docker(["push", &name]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "a push without credentials succeeded"
+    );
+    assert!(
+        stderr.contains("unauthorized") && stderr.contains(&registry.host()),
+        "{stderr}"
+    );
+
+    let config = docker_config(
+        &sandbox.store.base().join("docker-config"),
+        &registry.host(),
+        USER,
+        PASSWORD,
+    );
+    let pushed = daemon.docker_ok(["push", &name]);
+    assert!(pushed.contains("Pushed"), "{pushed}");
+    assert!(pushed.contains("2: digest: sha256:"), "{pushed}");
+    let again = daemon.docker_ok(["push", &name]);
+    assert!(again.contains("Layer already exists"), "{again}");
+
+    // Back through the toolkit: the same image ID.
+    let other = berth_tests::TestStore::new();
+    let out = other
+        .command()
+        .args(["pull", "-q", &name])
+        .env("DOCKER_CONFIG", &config)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        berth_tests::store::describe(&out)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), id.trim());
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    let events = daemon.docker_ok([
+        "events",
+        "--since",
+        "0",
+        "--until",
+        "0s",
+        "--filter",
+        "type=image",
+        "--format",
+        "{{.Action}} {{.Actor.ID}}",
+    ]);
+    assert!(
+        events.lines().any(|l| l == format!("push {name}")),
+        "{events}"
+    );
 }

@@ -50,6 +50,16 @@ pub trait DistributionBackend: Send + Sync + 'static {
         request: &PullRequest,
         progress: &mut (dyn FnMut(serde_json::Value) -> bool + Send),
     ) -> Result<(), BackendError>;
+
+    /// Pushes the local image `name:tag` to the registry its name says, with docker's
+    /// progress messages.
+    fn push(
+        &self,
+        name: &str,
+        tag: &str,
+        auth: Option<RegistryAuth>,
+        progress: &mut (dyn FnMut(serde_json::Value) -> bool + Send),
+    ) -> Result<(), BackendError>;
 }
 
 pub fn routes() -> Router<Backend> {
@@ -91,11 +101,39 @@ async fn create(
         platform: q.platform.filter(|p| !p.is_empty()),
         auth: registry_auth(&headers)?,
     };
-    let (tx, mut rx) = mpsc::channel::<Message>(64);
     let distribution = backend.distribution.clone();
+    Ok(stream_job(move |send| distribution.pull(&request, send)).await?)
+}
+
+/// `POST /images/{name}/push?tag=…` (routed by images.rs, whose tail route owns the path).
+pub async fn push(
+    backend: Backend,
+    name: String,
+    tag: Option<String>,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
+    let auth = registry_auth(headers)?;
+    let tag = tag
+        .filter(|t| !t.is_empty())
+        .unwrap_or_else(|| "latest".into());
+    let distribution = backend.distribution.clone();
+    stream_job(move |send| distribution.push(&name, &tag, auth, send)).await
+}
+
+type Job = dyn FnOnce(&mut (dyn FnMut(serde_json::Value) -> bool + Send)) -> Result<(), BackendError>
+    + Send;
+
+/// Runs `job` on the blocking pool; its messages become the chunked JSON answer.
+async fn stream_job(
+    job: impl FnOnce(&mut (dyn FnMut(serde_json::Value) -> bool + Send)) -> Result<(), BackendError>
+        + Send
+        + 'static,
+) -> Result<Response, ApiError> {
+    let job: Box<Job> = Box::new(job);
+    let (tx, mut rx) = mpsc::channel::<Message>(64);
     tokio::task::spawn_blocking(move || {
         let mut send = |line| tx.blocking_send(Message::Line(line)).is_ok();
-        if let Err(e) = distribution.pull(&request, &mut send) {
+        if let Err(e) = job(&mut send) {
             let _ = tx.blocking_send(Message::Failed(e));
         }
     });

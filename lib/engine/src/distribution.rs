@@ -71,6 +71,68 @@ impl DistributionBackend for Distribution {
         );
         Ok(())
     }
+
+    fn push(
+        &self,
+        name: &str,
+        tag: &str,
+        auth: Option<RegistryAuth>,
+        progress: &mut (dyn FnMut(Value) -> bool + Send),
+    ) -> Result<(), BackendError> {
+        let asked = format!("{name}:{tag}");
+        let store = Store::open(self.0.paths().clone())
+            .map_err(|e| BackendError::new(e.kind(), e.to_string()))?;
+        let image = store.resolve(&asked).map_err(|e| match e {
+            berth_image::ImageError::NotFound(_) => BackendError::not_found(format!(
+                "An image does not exist locally with the tag: {name}"
+            )),
+            e => BackendError::new(e.kind(), e.to_string()),
+        })?;
+        let reference = RemoteRef::parse(&asked).map_err(backend_error)?;
+        let options = RegistryOptions {
+            insecure: self.0.settings().insecure_registries.clone(),
+            credentials: auth.as_ref().and_then(credentials_of),
+            docker_config: false,
+        };
+        let registry = Registry::connect(&reference.registry, reference.api_host(), &options)
+            .map_err(backend_error)?;
+        let lines = DockerLines {
+            sink: Mutex::new(progress),
+            last: Mutex::default(),
+        };
+        lines.send(json!({
+            "status": format!("The push refers to repository [{}]", reference.familiar_name())
+        }));
+        let pushed = berth_distribution::push::push(&store, &registry, &image, &reference, &lines)
+            .map_err(backend_error)?;
+        let status = format!(
+            "{}: digest: {} size: {}",
+            pushed.tag, pushed.digest, pushed.size
+        );
+        lines.send(json!({ "status": status }));
+        lines.send(json!({
+            "progressDetail": {},
+            "aux": { "Tag": pushed.tag, "Digest": pushed.digest.to_string(), "Size": pushed.size },
+        }));
+        use berth_common::events::{emit, Event, Kind};
+        emit(
+            self.0.paths(),
+            &Event::new(Kind::Image, "push", &asked).with("name", reference.familiar_name()),
+        );
+        Ok(())
+    }
+}
+
+impl berth_distribution::push::PushProgress for DockerLines<'_> {
+    fn blob(&self, id: &Digest, event: berth_distribution::push::PushEvent) {
+        use berth_distribution::push::PushEvent;
+        let status = match event {
+            PushEvent::Preparing => "Preparing",
+            PushEvent::AlreadyExists => "Layer already exists",
+            PushEvent::Pushed => "Pushed",
+        };
+        self.send(json!({ "status": status, "progressDetail": {}, "id": short(id) }));
+    }
 }
 
 /// What the client sent: a user and password, or config.json's base64 `auth`.
