@@ -102,7 +102,7 @@ async fn create(
         auth: registry_auth(&headers)?,
     };
     let distribution = backend.distribution.clone();
-    Ok(stream_job(move |send| distribution.pull(&request, send)).await?)
+    stream_job(move |send| distribution.pull(&request, send)).await
 }
 
 /// `POST /images/{name}/push?tag=…` (routed by images.rs, whose tail route owns the path).
