@@ -125,12 +125,15 @@ fn docker_push_through_berthd_then_pull_back() {
         "{stderr}"
     );
 
-    let config = docker_config(
-        &sandbox.store.base().join("docker-config"),
-        &registry.host(),
-        USER,
-        PASSWORD,
-    );
+    // docker login: berthd's /auth checks, the CLI keeps what passed.
+    let host = registry.host();
+    let out = daemon.docker(["login", "-u", USER, "-p", "wrong", &host]);
+    assert!(!out.status.success(), "a wrong password logged in");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("unauthorized"), "{stderr}");
+    let out = daemon.docker_ok(["login", "-u", USER, "-p", PASSWORD, &host]);
+    assert!(out.contains("Login Succeeded"), "{out}");
+    let config = sandbox.store.base().join("docker-config");
     let pushed = daemon.docker_ok(["push", &name]);
     assert!(pushed.contains("Pushed"), "{pushed}");
     assert!(pushed.contains("2: digest: sha256:"), "{pushed}");

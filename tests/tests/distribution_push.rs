@@ -119,3 +119,135 @@ fn a_push_with_wrong_credentials_is_unauthorized() {
         "{stderr}"
     );
 }
+
+fn login(
+    store: &TestStore,
+    config: &Path,
+    host: &str,
+    password: &str,
+    path: Option<&str>,
+) -> Output {
+    use std::io::Write;
+    let mut cmd = store.command();
+    cmd.args(["login", "-u", USER, "--password-stdin", host])
+        .env("DOCKER_CONFIG", config)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    if let Some(path) = path {
+        cmd.env("PATH", path);
+    }
+    let mut child = cmd.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{password}\n").as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn login_stores_what_the_registry_accepts_and_logout_forgets_it() {
+    let registry = Registry::start(Auth::Htpasswd);
+    let host = registry.host();
+    let store = TestStore::new();
+    let config = store.work("docker");
+    let out = login(&store, &config, &host, "wrong", None);
+    assert!(!out.status.success(), "a wrong password logged in");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("unauthorized"),
+        "{}",
+        describe(&out)
+    );
+    assert!(
+        !config.join("config.json").exists(),
+        "nothing is stored for a refused login"
+    );
+
+    let out = login(&store, &config, &host, PASSWORD, None);
+    assert!(out.status.success(), "{}", describe(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "Login Succeeded"
+    );
+    let saved: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(config.join("config.json")).unwrap()).unwrap();
+    let auth = saved["auths"][&host]["auth"].as_str().unwrap();
+    assert_eq!(
+        auth,
+        berth_tests::registry::base64(format!("{USER}:{PASSWORD}").as_bytes(), false)
+    );
+
+    let built = image("after login\n");
+    store.load(&write_images(
+        Format::OciDir,
+        std::slice::from_ref(&built),
+        &store.work("image"),
+    ));
+    let name = format!("{host}/logged/in:1");
+    ok(&store, &["tag", &built.id(), &name], &config);
+    ok(&store, &["push", &name], &config);
+
+    let out = ok(&store, &["logout", &host], &config);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("Removing login credentials for {host}")
+    );
+    let out = run(&store, &["push", &name], &config);
+    assert!(!out.status.success(), "pushed after logout");
+}
+
+#[test]
+fn a_credential_helper_stores_and_gives_the_credentials() {
+    let registry = Registry::start(Auth::Htpasswd);
+    let host = registry.host();
+    let store = TestStore::new();
+    let config = store.work("docker");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::write(config.join("config.json"), r#"{"credsStore":"berthtest"}"#).unwrap();
+    // A helper speaking docker's protocol, keeping one secret in a file beside it.
+    let bin = store.work("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let kept = store.work("helper-secret.json");
+    let helper = bin.join("docker-credential-berthtest");
+    std::fs::write(
+        &helper,
+        format!(
+            "#!/bin/sh\ncase \"$1\" in\n  store) cat > {kept} ;;\n  get) read server; [ -f {kept} ] || {{ echo 'credentials not found in native keychain'; exit 1; }}; cat {kept} ;;\n  erase) rm -f {kept} ;;\nesac\n",
+            kept = kept.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+
+    let out = login(&store, &config, &host, PASSWORD, Some(&path));
+    assert!(out.status.success(), "{}", describe(&out));
+    let secret: serde_json::Value = serde_json::from_slice(&std::fs::read(&kept).unwrap()).unwrap();
+    assert_eq!(secret["Username"], USER);
+    assert_eq!(secret["ServerURL"], host.as_str());
+    let saved = std::fs::read_to_string(config.join("config.json")).unwrap();
+    assert!(
+        !saved.contains("auths"),
+        "the helper keeps the secret, not config.json: {saved}"
+    );
+
+    let built = image("via a helper\n");
+    registry.seed(&built, "helped:1", Some((USER, PASSWORD)));
+    let other = TestStore::new();
+    let out = other
+        .command()
+        .args(["pull", "-q", &format!("{host}/helped:1")])
+        .env("DOCKER_CONFIG", &config)
+        .env("PATH", &path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", describe(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), built.id());
+}

@@ -89,6 +89,26 @@ pub enum Command {
         #[arg(short, long)]
         quiet: bool,
     },
+    /// Log in to a registry (checked against it), storing the credentials as docker does
+    Login {
+        /// HOST[:PORT]; Docker Hub when left out
+        registry: Option<String>,
+        #[arg(short, long)]
+        username: Option<String>,
+        #[arg(short, long)]
+        password: Option<String>,
+        /// Read the password from standard input
+        #[arg(long)]
+        password_stdin: bool,
+        /// Speak plain HTTP to this registry (HOST[:PORT]); loopback registries always are
+        #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
+        insecure_registries: Vec<String>,
+    },
+    /// Forget a registry's stored credentials
+    Logout {
+        /// HOST[:PORT]; Docker Hub when left out
+        registry: Option<String>,
+    },
     /// Save images to a docker-archive, an OCI archive or an OCI layout directory
     Save {
         #[arg(required = true)]

@@ -1,6 +1,7 @@
 //! `berth-unpack`: the image stage. Thin: parses flags, calls berth-image, prints.
 
 mod cli;
+mod login;
 mod output;
 mod progress;
 mod pull;
@@ -155,6 +156,23 @@ fn run(cli: Cli) -> Result<()> {
             insecure_registries,
             quiet,
         } => push::run(&store, &reference, insecure_registries, quiet)?,
+        Command::Login {
+            registry,
+            username,
+            password,
+            password_stdin,
+            insecure_registries,
+        } => {
+            let request = login::Login {
+                registry: registry.as_deref(),
+                username,
+                password,
+                password_stdin,
+                insecure: insecure_registries,
+            };
+            login::login(request)?;
+        }
+        Command::Logout { registry } => login::logout(registry.as_deref())?,
         Command::Save {
             images,
             output: dest,

@@ -51,6 +51,9 @@ pub trait DistributionBackend: Send + Sync + 'static {
         progress: &mut (dyn FnMut(serde_json::Value) -> bool + Send),
     ) -> Result<(), BackendError>;
 
+    /// `docker login`'s check of credentials against `auth.serveraddress`.
+    fn login(&self, auth: &RegistryAuth) -> Result<(), BackendError>;
+
     /// Pushes the local image `name:tag` to the registry its name says, with docker's
     /// progress messages.
     fn push(
@@ -63,7 +66,9 @@ pub trait DistributionBackend: Send + Sync + 'static {
 }
 
 pub fn routes() -> Router<Backend> {
-    Router::new().route("/images/create", post(create))
+    Router::new()
+        .route("/images/create", post(create))
+        .route("/auth", post(login))
 }
 
 #[derive(Deserialize)]
@@ -162,6 +167,17 @@ async fn stream_job(
         ))
     });
     Ok(json_stream(Body::from_stream(stream)))
+}
+
+/// `POST /auth`: the credentials are checked, not kept (the CLI keeps them).
+async fn login(
+    State(backend): State<Backend>,
+    axum::Json(auth): axum::Json<RegistryAuth>,
+) -> Result<Response, ApiError> {
+    let distribution = backend.distribution.clone();
+    crate::blocking(move || distribution.login(&auth)).await?;
+    let answer = serde_json::json!({ "Status": "Login Succeeded", "IdentityToken": "" });
+    Ok(axum::Json(answer).into_response())
 }
 
 fn json_stream(body: Body) -> Response {

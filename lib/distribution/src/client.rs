@@ -111,6 +111,25 @@ impl Registry {
         &self.inner.name
     }
 
+    /// `login`'s check: the credentials get a 200 from `/v2/` (Basic) or a token from the
+    /// realm (Bearer); a registry that asks for nothing takes any.
+    pub fn check_credentials(&self) -> Result<()> {
+        let challenge = self.state().challenge.clone();
+        match challenge {
+            None => Ok(()),
+            Some(Challenge::Basic) => {
+                let response = self.request(Method::GET, "", "", &[])?;
+                match response.status().as_u16() {
+                    200..=299 => Ok(()),
+                    status => Err(self.status_error("login", status, response)),
+                }
+            }
+            Some(Challenge::Bearer { realm, service }) => {
+                self.fetch_token(&realm, service.as_deref(), "").map(drop)
+            }
+        }
+    }
+
     fn ping(&self) -> Result<()> {
         let response = self.send(Method::GET, &format!("{}/v2/", self.inner.base), &[])?;
         match response.status().as_u16() {
@@ -202,10 +221,17 @@ impl Registry {
     /// Docker's token flow: GET realm?service=…&scope=…, with Basic credentials when
     /// there are any (anonymous otherwise).
     fn fetch_token(&self, realm: &str, service: Option<&str>, scope: &str) -> Result<String> {
-        let mut query = form_query(&[("scope", scope)]);
+        let mut pairs = Vec::new();
         if let Some(service) = service {
-            query = format!("{}&{query}", form_query(&[("service", service)]));
+            pairs.push(("service", service));
         }
+        if !scope.is_empty() {
+            pairs.push(("scope", scope));
+        }
+        if let Some(c) = &self.inner.credentials {
+            pairs.push(("account", c.username.as_str()));
+        }
+        let query = form_query(&pairs);
         let separator = if realm.contains('?') { '&' } else { '?' };
         let url = format!("{realm}{separator}{query}");
         let basic = self.inner.credentials.as_ref().map(|c| c.basic_header());

@@ -8,6 +8,7 @@ pub mod blob;
 pub mod client;
 pub mod credentials;
 pub mod error;
+pub mod login;
 pub mod manifest;
 pub mod platform;
 pub mod pull;

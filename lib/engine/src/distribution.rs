@@ -72,6 +72,18 @@ impl DistributionBackend for Distribution {
         Ok(())
     }
 
+    fn login(&self, auth: &RegistryAuth) -> Result<(), BackendError> {
+        let registry = berth_distribution::login::registry_of(auth.serveraddress.as_deref());
+        let credentials = credentials_of(auth).ok_or_else(|| {
+            BackendError::new(
+                berth_common::ErrorKind::InvalidInput,
+                "no credentials given",
+            )
+        })?;
+        let insecure = &self.0.settings().insecure_registries;
+        berth_distribution::login::verify(&registry, &credentials, insecure).map_err(backend_error)
+    }
+
     fn push(
         &self,
         name: &str,
