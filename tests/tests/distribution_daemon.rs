@@ -171,3 +171,58 @@ fn docker_push_through_berthd_then_pull_back() {
         "{events}"
     );
 }
+
+#[test]
+fn docker_import_of_a_rootfs_tarball() {
+    let sandbox = Sandbox::new();
+    let daemon = Daemon::start(&sandbox);
+    let tarball = sandbox.store.work("rootfs.tar.gz");
+    let tar = berth_tests::image::tar_bytes(&busybox_entries());
+    std::fs::write(&tarball, Compression::Gzip.compress(&tar)).unwrap();
+    let id = daemon.docker_ok([
+        "import",
+        "--change",
+        r#"CMD ["echo", "imported"]"#,
+        "--change",
+        "ENV WHO=berth",
+        "-m",
+        "from a tarball",
+        tarball.to_str().unwrap(),
+        "imported:1",
+    ]);
+    let id = id.trim();
+    assert!(id.starts_with("sha256:") && id.len() == 71, "{id}");
+    let shown = daemon.docker_ok([
+        "image",
+        "inspect",
+        "imported:1",
+        "--format",
+        "{{.Id}} {{json .Config.Cmd}} {{.Comment}}",
+    ]);
+    assert_eq!(
+        shown.trim(),
+        format!(r#"{id} ["echo","imported"] from a tarball"#)
+    );
+    let out = daemon.docker_ok([
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "imported:1",
+        "sh",
+        "-c",
+        "echo $WHO",
+    ]);
+    assert_eq!(out, "berth\n");
+    // A tarball that is not one: refused, nothing stored.
+    let junk = sandbox.store.work("junk.tar");
+    std::fs::write(&junk, b"not a tarball at all").unwrap();
+    let out = daemon.docker(["import", junk.to_str().unwrap(), "junk:1"]);
+    assert!(!out.status.success(), "a junk import succeeded");
+    let images = daemon.docker_ok(["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+    assert_eq!(images.trim(), "imported:1");
+    berth_tests::wait_for("the --rm container to go", || {
+        daemon.docker_ok(["ps", "-aq"]).trim().is_empty()
+    });
+    sandbox.assert_nothing_left();
+}

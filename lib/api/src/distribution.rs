@@ -14,7 +14,7 @@ use bytes::Bytes;
 use serde::Deserialize;
 use tokio::sync::mpsc;
 
-use crate::{ApiError, Backend, BackendError};
+use crate::{blocking, ApiError, Backend, BackendError};
 
 /// Credentials the client sent in `X-Registry-Auth` (base64url of this JSON).
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -50,6 +50,17 @@ pub trait DistributionBackend: Send + Sync + 'static {
         request: &PullRequest,
         progress: &mut (dyn FnMut(serde_json::Value) -> bool + Send),
     ) -> Result<(), BackendError>;
+
+    /// `docker import`: the rootfs tarball at `path` (plain, gzip or zstd) becomes a
+    /// one-layer image named `name` (if given), with Dockerfile `changes` and `message`;
+    /// returns the image ID.
+    fn import(
+        &self,
+        path: &std::path::Path,
+        name: Option<&str>,
+        changes: &[String],
+        message: Option<&str>,
+    ) -> Result<String, BackendError>;
 
     /// `docker login`'s check of credentials against `auth.serveraddress`.
     fn login(&self, auth: &RegistryAuth) -> Result<(), BackendError>;
@@ -89,13 +100,18 @@ enum Message {
 async fn create(
     State(backend): State<Backend>,
     Query(q): Query<CreateQuery>,
+    raw: axum::extract::RawQuery,
     headers: HeaderMap,
+    body: Body,
 ) -> Result<Response, ApiError> {
-    if q.from_src.is_some() {
-        return Err(ApiError::new(
-            StatusCode::NOT_IMPLEMENTED,
-            "docker import (fromSrc) is not available in this berthd yet: use berth-unpack import",
-        ));
+    if let Some(src) = &q.from_src {
+        if src != "-" {
+            return Err(ApiError::new(
+                StatusCode::NOT_IMPLEMENTED,
+                "importing from a URL is not supported: send the tarball as the body (fromSrc=-)",
+            ));
+        }
+        return import(backend, raw.0.unwrap_or_default(), body).await;
     }
     let from = q
         .from_image
@@ -169,13 +185,71 @@ async fn stream_job(
     Ok(json_stream(Body::from_stream(stream)))
 }
 
+/// `docker import`: the body is spooled to the store's scratch space (as a load's is),
+/// then imported; the answer is docker's `{"status": ID}`.
+async fn import(backend: Backend, query: String, body: Body) -> Result<Response, ApiError> {
+    let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let value = |key: &str| {
+        pairs
+            .iter()
+            .find(|(k, v)| k == key && !v.is_empty())
+            .map(|(_, v)| v.clone())
+    };
+    let changes: Vec<String> = pairs
+        .iter()
+        .filter(|(k, v)| k == "changes" && !v.is_empty())
+        .map(|(_, v)| v.clone())
+        .collect();
+    let name = value("repo").map(|repo| match value("tag") {
+        Some(tag) => format!("{repo}:{tag}"),
+        None => repo,
+    });
+    let message = value("message");
+    let images = backend.images.clone();
+    let dir = blocking(move || images.scratch_dir()).await?;
+    let path = dir.join("import.tar");
+    let received = receive(body, &path).await;
+    let result = match received {
+        Ok(()) => {
+            let (distribution, p) = (backend.distribution.clone(), path.clone());
+            blocking(move || distribution.import(&p, name.as_deref(), &changes, message.as_deref()))
+                .await
+        }
+        Err(e) => Err(e),
+    };
+    let _ = tokio::fs::remove_dir_all(&dir).await;
+    let id = result?;
+    let line = format!("{}\r\n", serde_json::json!({ "status": id }));
+    Ok(([(header::CONTENT_TYPE, "application/json")], line).into_response())
+}
+
+async fn receive(body: Body, path: &std::path::Path) -> Result<(), ApiError> {
+    use futures_util::StreamExt;
+    use tokio::io::AsyncWriteExt;
+    let mut file = tokio::fs::File::create(path)
+        .await
+        .map_err(|e| ApiError::internal(format!("cannot create {}: {e}", path.display())))?;
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| ApiError::bad_request(format!("reading the upload: {e}")))?;
+        file.write_all(&chunk)
+            .await
+            .map_err(|e| ApiError::internal(format!("writing {}: {e}", path.display())))?;
+    }
+    file.flush()
+        .await
+        .map_err(|e| ApiError::internal(format!("writing {}: {e}", path.display())))
+}
+
 /// `POST /auth`: the credentials are checked, not kept (the CLI keeps them).
 async fn login(
     State(backend): State<Backend>,
     axum::Json(auth): axum::Json<RegistryAuth>,
 ) -> Result<Response, ApiError> {
     let distribution = backend.distribution.clone();
-    crate::blocking(move || distribution.login(&auth)).await?;
+    blocking(move || distribution.login(&auth)).await?;
     let answer = serde_json::json!({ "Status": "Login Succeeded", "IdentityToken": "" });
     Ok(axum::Json(answer).into_response())
 }

@@ -72,6 +72,39 @@ impl DistributionBackend for Distribution {
         Ok(())
     }
 
+    fn import(
+        &self,
+        path: &std::path::Path,
+        name: Option<&str>,
+        changes: &[String],
+        message: Option<&str>,
+    ) -> Result<String, BackendError> {
+        let image_error = |e: berth_image::ImageError| BackendError::new(e.kind(), e.to_string());
+        let mut config = berth_image::spec::RunConfig::default();
+        for change in changes {
+            berth_image::changes::apply_change(&mut config, change).map_err(image_error)?;
+        }
+        let store = Store::open(self.0.paths().clone()).map_err(image_error)?;
+        let source = berth_image::formats::LayerSource::file(path).map_err(image_error)?;
+        let image = berth_image::import::import_rootfs(
+            &store,
+            source,
+            "the uploaded tarball",
+            name,
+            config,
+            message,
+            &berth_image::import::ImportOptions::default(),
+        )
+        .map_err(image_error)?;
+        use berth_common::events::{emit, Event, Kind};
+        let shown = image.names.first().cloned().unwrap_or_default();
+        emit(
+            self.0.paths(),
+            &Event::new(Kind::Image, "import", image.id.as_str()).with("name", shown),
+        );
+        Ok(image.id.to_string())
+    }
+
     fn login(&self, auth: &RegistryAuth) -> Result<(), BackendError> {
         let registry = berth_distribution::login::registry_of(auth.serveraddress.as_deref());
         let credentials = credentials_of(auth).ok_or_else(|| {
