@@ -135,3 +135,5 @@ pub fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
     }
 }
 pub mod registry;
+pub mod tiny_http;
+pub mod token_server;
