@@ -251,3 +251,42 @@ fn a_credential_helper_stores_and_gives_the_credentials() {
     assert!(out.status.success(), "{}", describe(&out));
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), built.id());
 }
+
+#[test]
+fn a_second_repository_mounts_the_blobs_of_the_first() {
+    let registry = Registry::start(Auth::Htpasswd);
+    let work = tempfile::tempdir().unwrap();
+    let config = docker_config(
+        &work.path().join("docker"),
+        &registry.host(),
+        USER,
+        PASSWORD,
+    );
+    let store = TestStore::new();
+    let built = image("mounted\n");
+    store.load(&write_images(
+        Format::OciDir,
+        std::slice::from_ref(&built),
+        &store.work("image"),
+    ));
+    let first = format!("{}/team/one:1", registry.host());
+    let second = format!("{}/other/two:1", registry.host());
+    ok(&store, &["tag", &built.id(), &first], &config);
+    ok(&store, &["push", &first], &config);
+    ok(&store, &["tag", &built.id(), &second], &config);
+    let out = ok(&store, &["push", &second], &config);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let mounted = stderr
+        .lines()
+        .filter(|l| l.ends_with("Mounted from team/one"))
+        .count();
+    assert_eq!(
+        mounted,
+        built.layers.len() + 1,
+        "every layer and the config: {stderr}"
+    );
+    assert!(!stderr.contains("Pushed"), "{stderr}");
+    let target = TestStore::new();
+    let pulled = ok(&target, &["pull", "-q", &second], &config);
+    assert_eq!(String::from_utf8_lossy(&pulled.stdout).trim(), built.id());
+}

@@ -13,13 +13,21 @@ struct Lines {
 }
 
 impl PushProgress for Lines {
-    fn blob(&self, id: &Digest, event: PushEvent) {
+    fn blob(&self, id: &Digest, event: PushEvent<'_>) {
         if self.quiet {
             return;
         }
         let status = match event {
             PushEvent::Preparing => "Preparing",
             PushEvent::AlreadyExists => "Layer already exists",
+            PushEvent::Mounted(from) => {
+                let _ = writeln!(
+                    std::io::stderr().lock(),
+                    "{}: Mounted from {from}",
+                    &id.hex()[..12]
+                );
+                return;
+            }
             PushEvent::Pushed => "Pushed",
         };
         let _ = writeln!(std::io::stderr().lock(), "{}: {status}", &id.hex()[..12]);

@@ -225,9 +225,13 @@ impl Registry {
         if let Some(service) = service {
             pairs.push(("service", service));
         }
-        if !scope.is_empty() {
-            pairs.push(("scope", scope));
-        }
+        // Several scopes (a push that mounts from another repository) are several params.
+        pairs.extend(
+            scope
+                .split(' ')
+                .filter(|s| !s.is_empty())
+                .map(|s| ("scope", s)),
+        );
         if let Some(c) = &self.inner.credentials {
             pairs.push(("account", c.username.as_str()));
         }

@@ -1,7 +1,9 @@
 //! `push`: an image of the store to a registry, as stored: the manifest byte for byte (so
 //! its digest, and the config's `diff_ids`, stay those of the local image), its layer
 //! blobs and config as the store keeps them. A blob the registry has (HEAD) is not sent;
-//! the others go up in one monolithic PUT each, the manifest last.
+//! one another repository of the same registry has (another name of the store's images
+//! there lists it) is mounted from there; the others go up in one monolithic PUT each, the
+//! manifest last.
 
 use berth_image::store::ImageInfo;
 use berth_image::{Digest, Store};
@@ -13,14 +15,16 @@ use crate::reference::RemoteRef;
 
 /// How a blob went, for progress.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PushEvent {
+pub enum PushEvent<'a> {
     Preparing,
     AlreadyExists,
+    /// Mounted from this repository of the same registry, not sent.
+    Mounted(&'a str),
     Pushed,
 }
 
 pub trait PushProgress: Sync {
-    fn blob(&self, _id: &Digest, _event: PushEvent) {}
+    fn blob(&self, _id: &Digest, _event: PushEvent<'_>) {}
 }
 
 struct NoProgress;
@@ -71,13 +75,20 @@ pub fn push(
     for blob in &blobs {
         progress.blob(blob, PushEvent::Preparing);
     }
+    let sources = mount_sources(store, reference)?;
     for blob in &blobs {
         if has_blob(registry, reference, blob)? {
             progress.blob(blob, PushEvent::AlreadyExists);
             continue;
         }
-        upload(store, registry, reference, blob)?;
-        progress.blob(blob, PushEvent::Pushed);
+        let from = sources
+            .iter()
+            .find(|(_, blobs)| blobs.contains(blob.as_str()))
+            .map(|(repo, _)| repo.as_str());
+        match upload(store, registry, reference, blob, from)? {
+            Some(from) => progress.blob(blob, PushEvent::Mounted(from)),
+            None => progress.blob(blob, PushEvent::Pushed),
+        }
     }
     let tag = reference.tag.clone().unwrap_or_else(|| "latest".into());
     let media_type = parsed
@@ -132,17 +143,53 @@ fn has_blob(registry: &Registry, reference: &RemoteRef, blob: &Digest) -> Result
     }
 }
 
-/// POST for an upload location, then one PUT of the whole blob with its digest.
-fn upload(store: &Store, registry: &Registry, reference: &RemoteRef, blob: &Digest) -> Result<()> {
-    let start = registry.resolve(&format!("v2/{}/blobs/uploads/", reference.repository));
-    let response = registry.request_to(
-        Method::POST,
-        &start,
-        &scope(reference),
-        &[],
-        &Payload::Bytes(&[]),
-    )?;
+/// Other repositories of the registry, with the blobs the store's images named there list:
+/// where a blob may be mounted from.
+fn mount_sources(
+    store: &Store,
+    reference: &RemoteRef,
+) -> Result<Vec<(String, std::collections::HashSet<String>)>> {
+    let mut sources: Vec<(String, std::collections::HashSet<String>)> = Vec::new();
+    for image in store.images()? {
+        let blobs: std::collections::HashSet<String> = image
+            .manifest
+            .layers()
+            .iter()
+            .map(|l| l.digest().to_string())
+            .chain([image.id.to_string()])
+            .collect();
+        for name in &image.names {
+            let Ok(other) = RemoteRef::parse(name) else {
+                continue;
+            };
+            if other.registry == reference.registry && other.repository != reference.repository {
+                sources.push((other.repository, blobs.clone()));
+            }
+        }
+    }
+    Ok(sources)
+}
+
+/// Mounts the blob from `from` when the registry will (returns `from`), else POSTs for an
+/// upload location and PUTs the whole blob with its digest.
+fn upload<'a>(
+    store: &Store,
+    registry: &Registry,
+    reference: &RemoteRef,
+    blob: &Digest,
+    from: Option<&'a str>,
+) -> Result<Option<&'a str>> {
+    let mut start = registry.resolve(&format!("v2/{}/blobs/uploads/", reference.repository));
+    let mut scope = scope(reference);
+    if let Some(from) = from {
+        start.push_str(&format!("?mount={blob}&from={from}"));
+        scope.push_str(&format!(" repository:{from}:pull"));
+    }
+    let response = registry.request_to(Method::POST, &start, &scope, &[], &Payload::Bytes(&[]))?;
     let status = response.status().as_u16();
+    if status == 201 && from.is_some() {
+        return Ok(from);
+    }
     if status != 202 {
         return Err(failure(
             registry,
@@ -165,7 +212,7 @@ fn upload(store: &Store, registry: &Registry, reference: &RemoteRef, blob: &Dige
     let response = registry.request_to(
         Method::PUT,
         &url,
-        &scope(reference),
+        &scope,
         &[("Content-Type", "application/octet-stream")],
         &Payload::File(&path),
     )?;
@@ -179,7 +226,7 @@ fn upload(store: &Store, registry: &Registry, reference: &RemoteRef, blob: &Dige
             response,
         ));
     }
-    Ok(())
+    Ok(None)
 }
 
 fn failure(

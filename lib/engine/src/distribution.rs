@@ -169,11 +169,16 @@ impl DistributionBackend for Distribution {
 }
 
 impl berth_distribution::push::PushProgress for DockerLines<'_> {
-    fn blob(&self, id: &Digest, event: berth_distribution::push::PushEvent) {
+    fn blob(&self, id: &Digest, event: berth_distribution::push::PushEvent<'_>) {
         use berth_distribution::push::PushEvent;
         let status = match event {
             PushEvent::Preparing => "Preparing",
             PushEvent::AlreadyExists => "Layer already exists",
+            PushEvent::Mounted(from) => {
+                let status = format!("Mounted from {from}");
+                self.send(json!({ "status": status, "progressDetail": {}, "id": short(id) }));
+                return;
+            }
             PushEvent::Pushed => "Pushed",
         };
         self.send(json!({ "status": status, "progressDetail": {}, "id": short(id) }));
