@@ -503,3 +503,129 @@ fn hostile_manifests_get_a_clear_error() {
         assert_empty(&store);
     }
 }
+
+/// `openssl` run in `dir`, asserting success.
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = std::process::Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl is installed");
+    assert!(out.status.success(), "openssl {args:?}: {}", describe(&out));
+}
+
+/// A CA (`NAME.crt`, `NAME.key`) in `dir`.
+fn make_ca(dir: &Path, name: &str) {
+    let (crt, key) = (format!("{name}.crt"), format!("{name}.key"));
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            &format!("/CN={name}"),
+            "-keyout",
+            &key,
+            "-out",
+            &crt,
+        ],
+    );
+}
+
+#[test]
+fn a_certs_d_directory_gives_tls_with_its_ca() {
+    let tls = tempfile::tempdir().unwrap();
+    let dir = tls.path();
+    make_ca(dir, "ca");
+    make_ca(dir, "other-ca");
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+        ],
+    );
+    std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "1",
+            "-extfile",
+            "san.ext",
+            "-out",
+            "server.crt",
+        ],
+    );
+    let registry = Registry::start_with(
+        Auth::None,
+        Some((&dir.join("server.crt"), &dir.join("server.key"))),
+    );
+    let built = image("over tls\n");
+    registry.seed(&built, "secure:1", None);
+    let name = format!("{}/secure:1", registry.host());
+    let pull = |certs_d: &Path, store: &TestStore| {
+        store
+            .command()
+            .args(["pull", "-q", &name])
+            .env("DOCKER_CONFIG", store.work("no-docker-config"))
+            .env("BERTH_CERTS_D", certs_d)
+            .output()
+            .unwrap()
+    };
+    // The registry's CA in certs.d/HOST:PORT/: HTTPS even on the loopback, verified.
+    let good = dir.join("good");
+    std::fs::create_dir_all(good.join(registry.host())).unwrap();
+    std::fs::copy(
+        dir.join("ca.crt"),
+        good.join(registry.host()).join("ca.crt"),
+    )
+    .unwrap();
+    let store = TestStore::new();
+    let out = pull(&good, &store);
+    assert!(out.status.success(), "{}", describe(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), built.id());
+    // Another CA: the certificate is refused, nothing stored.
+    let bad = dir.join("bad");
+    std::fs::create_dir_all(bad.join(registry.host())).unwrap();
+    std::fs::copy(
+        dir.join("other-ca.crt"),
+        bad.join(registry.host()).join("ca.crt"),
+    )
+    .unwrap();
+    let other = TestStore::new();
+    let out = pull(&bad, &other);
+    assert!(
+        !out.status.success(),
+        "a registry with an unknown CA was trusted"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("cannot reach registry") && stderr.contains(&registry.host()),
+        "{stderr}"
+    );
+    assert!(stderr.to_lowercase().contains("certificate"), "{stderr}");
+    assert_empty(&other);
+}

@@ -66,14 +66,19 @@ pub struct RegistryMessage {
 impl Registry {
     /// Connects to `name` (answering on `api_host`) and pings `/v2/`.
     pub fn connect(name: &str, api_host: &str, opts: &RegistryOptions) -> Result<Registry> {
-        let plain = is_insecure(api_host, &opts.insecure);
+        let certs = crate::certs::dir_for(api_host);
+        let plain = certs.is_none() && is_insecure(api_host, &opts.insecure);
         let scheme = if plain { "http" } else { "https" };
         let dialled = if has_port(api_host) {
             api_host.to_string()
         } else {
             format!("{api_host}:{}", if plain { 80 } else { 443 })
         };
-        let config = ureq::Agent::config_builder()
+        let mut builder = ureq::Agent::config_builder();
+        if let Some(dir) = &certs {
+            builder = builder.tls_config(crate::certs::tls_config(name, dir)?);
+        }
+        let config = builder
             .http_status_as_error(false)
             .timeout_connect(Some(Duration::from_secs(30)))
             .timeout_recv_response(Some(Duration::from_secs(120)))

@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod blob;
+pub mod certs;
 pub mod client;
 pub mod credentials;
 pub mod error;
