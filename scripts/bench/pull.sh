@@ -4,6 +4,8 @@
 #   * berth:   `berth-unpack --root FRESH pull -q` (download, verify, unpack);
 #   * dockerd: `docker pull` from a private dockerd, after `docker rmi` (download, unpack);
 #   * skopeo:  `skopeo copy docker://… dir:FRESH` (download and verify only: no unpack).
+# Then push, berth against dockerd, of that image to a second registry emptied and restarted
+# before every run: `berth-unpack push` against `docker push`.
 # Targets (issue 14): berth >= 3x faster than docker pull, within 1.2x of skopeo.
 #
 #   scripts/bench/pull.sh [-n RUNS] [-r ROUNDS] [-o FILE] [--keep]
@@ -147,6 +149,48 @@ done
 
 med() { times_of "$1" | median | xargs printf "%.0f"; }
 B=$(med berth) D=$(med dockerd) S=$(med skopeo)
+
+log "push: a second registry, emptied and restarted before each run"
+while :; do
+    PORT2=$((20000 + RANDOM % 30000))
+    [ "$PORT2" != "$PORT" ] || continue
+    (exec 3<>"/dev/tcp/127.0.0.1/$PORT2") 2>/dev/null || break
+done
+REG2=127.0.0.1:$PORT2
+printf 'version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: %s\n' \
+    "$tmp/push-storage" "$REG2" >"$tmp/push-registry.yml"
+cat >"$tmp/fresh-push-registry.sh" <<EOS
+#!/usr/bin/env bash
+# Stops the push registry (by its PID file), empties its storage, starts it again.
+pid=\$(cat "$tmp/push-registry.pid" 2>/dev/null || true)
+if [ -n "\$pid" ]; then kill "\$pid" 2>/dev/null || true; while kill -0 "\$pid" 2>/dev/null; do sleep 0.05; done; fi
+rm -rf "$tmp/push-storage"
+setsid /usr/bin/docker-registry serve "$tmp/push-registry.yml" >>"$tmp/push-registry.log" 2>&1 </dev/null &
+echo \$! >"$tmp/push-registry.pid"
+for _ in \$(seq 200); do (exec 3<>"/dev/tcp/127.0.0.1/$PORT2") 2>/dev/null && exit 0; sleep 0.05; done
+exit 1
+EOS
+chmod +x "$tmp/fresh-push-registry.sh"
+"$BERTH_BIN/berth-unpack" --root "$tmp/push-root" --run-dir "$tmp/berth-run" pull -q "$IMAGE" >/dev/null
+"$BERTH_BIN/berth-unpack" --root "$tmp/push-root" --run-dir "$tmp/berth-run" tag "$IMAGE" "$REG2/bench:1"
+"${DOCKER[@]}" pull -q "$IMAGE" >/dev/null
+"${DOCKER[@]}" tag "$IMAGE" "$REG2/bench:1"
+ptools=(berth-push docker-push)
+CMD[berth-push]="$BERTH_BIN/berth-unpack --root $tmp/push-root --run-dir $tmp/berth-run push -q $REG2/bench:1"
+CMD[docker-push]="${DOCKER[*]} push -q $REG2/bench:1"
+for ((r = 0; r < ROUNDS; r++)); do
+    preps=() cmds=()
+    for ((i = 0; i < ${#ptools[@]}; i++)); do
+        t=${ptools[$(((i + r) % ${#ptools[@]}))]}
+        preps+=(--prepare "$tmp/fresh-push-registry.sh")
+        cmds+=(-n "$t" "${CMD[$t]}")
+    done
+    hyperfine -N --style basic --warmup "$WARMUP" --runs "$RUNS" --export-json "$tmp/push$r.json" "${preps[@]}" "${cmds[@]}" \
+        >"$tmp/push$r.txt" 2>&1 || { cat "$tmp/push$r.txt" >&2; die "hyperfine failed in push round $((r + 1))"; }
+done
+pmed() { cat "$tmp"/push*.json | jq -r --arg n "$1" '.results[] | select(.command == $n) | .times[] * 1000' | median | xargs printf "%.0f"; }
+PB=$(pmed berth-push) PD=$(pmed docker-push)
+kill "$(cat "$tmp/push-registry.pid")" 2>/dev/null || true
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0 || a == "nan" || b == "nan") print "nan"; else printf "%.2f", a / b }'; }
 report=$(cat <<EOT
 ### Pull ($(date -u '+%Y-%m-%d'), ${SIZE_MB} MB image, 4 gzip layers, loopback docker-registry)
@@ -158,6 +202,8 @@ median of $((ROUNDS * RUNS)) runs each; dockerd $(/usr/sbin/dockerd --version | 
 | berth-unpack pull | $B | 1.00 | |
 | docker pull (dockerd) | $D | $(ratio "$B" "$D") | ≤ 0.33 |
 | skopeo copy to dir: (no unpack) | $S | $(ratio "$B" "$S") | ≤ 1.2 |
+| berth-unpack push (to an empty registry) | $PB | 1.00 | |
+| docker push (dockerd) | $PD | $(ratio "$PB" "$PD") | |
 EOT
 )
 printf '%s\n' "$report"
