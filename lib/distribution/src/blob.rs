@@ -105,10 +105,16 @@ impl BlobStream {
         let mut reader = response.into_body().into_reader();
         if self.done > 0 && status == 200 {
             // The server ignored the Range: skip what was already received.
-            io::copy(&mut (&mut reader).take(self.done), &mut io::sink()).map_err(|e| {
-                self.registry
-                    .protocol(&format!("blob {}", self.digest), e.to_string())
-            })?;
+            let what = format!("blob {}", self.digest);
+            let skipped = io::copy(&mut (&mut reader).take(self.done), &mut io::sink())
+                .map_err(|e| self.registry.protocol(&what, e.to_string()))?;
+            if skipped != self.done {
+                let reason = format!(
+                    "the body ended after {skipped} bytes, before byte {}",
+                    self.done
+                );
+                return Err(self.registry.protocol(&what, reason));
+            }
         }
         Ok(reader)
     }
