@@ -76,10 +76,10 @@ pub fn push(
         progress.blob(blob, PushEvent::Preparing);
     }
     let sources = mount_sources(store, reference)?;
-    for blob in &blobs {
+    let send = |blob: &Digest| -> Result<()> {
         if has_blob(registry, reference, blob)? {
             progress.blob(blob, PushEvent::AlreadyExists);
-            continue;
+            return Ok(());
         }
         let from = sources
             .iter()
@@ -89,7 +89,9 @@ pub fn push(
             Some(from) => progress.blob(blob, PushEvent::Mounted(from)),
             None => progress.blob(blob, PushEvent::Pushed),
         }
-    }
+        Ok(())
+    };
+    in_parallel(&blobs, UPLOADS_AT_ONCE, &send)?;
     let tag = reference.tag.clone().unwrap_or_else(|| "latest".into());
     let media_type = parsed
         .media_type
@@ -117,6 +119,39 @@ pub fn push(
         size: manifest.len() as u64,
         tag,
     })
+}
+
+/// Blobs sent at once (docker's `max-concurrent-uploads` is 5; the loopback needs fewer).
+const UPLOADS_AT_ONCE: usize = 3;
+
+/// `work` on every item, `limit` at a time; the first failure stops new items and is
+/// returned.
+fn in_parallel(
+    items: &[Digest],
+    limit: usize,
+    work: &(dyn Fn(&Digest) -> Result<()> + Sync),
+) -> Result<()> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    let failed: std::sync::Mutex<Option<DistributionError>> = std::sync::Mutex::new(None);
+    std::thread::scope(|scope| {
+        for _ in 0..limit.clamp(1, items.len().max(1)) {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                let stop = failed.lock().expect("error slot").is_some();
+                if i >= items.len() || stop {
+                    return;
+                }
+                if let Err(e) = work(&items[i]) {
+                    failed.lock().expect("error slot").get_or_insert(e);
+                }
+            });
+        }
+    });
+    match failed.into_inner().expect("error slot") {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
 }
 
 fn scope(reference: &RemoteRef) -> String {
