@@ -63,6 +63,14 @@ impl Store {
                 image: input.image.to_string(),
                 reason: "a resumable download needs the blob's digest and size".into(),
             })?;
+        // One download of a blob at a time: two layers (different chains) may share a blob,
+        // and so its kept part. `prune` removes these locks with the parts (it holds the
+        // store lock exclusively, so no download is running then).
+        let dir = self.downloads();
+        std::fs::create_dir_all(&dir).map_err(|e| ImageError::io(&dir, e))?;
+        let lock_path = dir.join(format!("{}.lock", blob.0.hex()));
+        let _download =
+            berth_common::FileLock::acquire(&lock_path, berth_common::LockMode::Exclusive)?;
         let meta = self.ingest_layer_via(input, &mut || {
             let (writer, kept) = self.resumable_writer(&blob)?;
             let partial = self.partial_path(&blob.0);
