@@ -135,3 +135,6 @@ pub fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+pub mod registry;
+pub mod tiny_http;
+pub mod token_server;

@@ -59,6 +59,56 @@ pub enum Command {
         #[command(flatten)]
         flags: LoadFlags,
     },
+    /// Pull an image from a registry, like `docker pull`; prints its container record
+    Pull {
+        /// NAME[:TAG] or NAME@sha256:DIGEST; the default registry is docker.io
+        reference: String,
+        /// Speak plain HTTP to this registry (HOST[:PORT]); loopback registries always are
+        #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
+        insecure_registries: Vec<String>,
+        /// The entry of a manifest list to pull (default: the host's)
+        #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+        platform: Option<String>,
+        /// Layers downloaded at once
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=32))]
+        max_concurrent_downloads: u16,
+        /// Print only the image ID
+        #[arg(short, long)]
+        quiet: bool,
+        #[command(flatten)]
+        flags: LoadFlags,
+    },
+    /// Push an image of the store to the registry its name says, like `docker push`
+    Push {
+        /// The image's name in the store (tag it first: `berth-unpack tag SRC HOST/REPO:TAG`)
+        reference: String,
+        /// Speak plain HTTP to this registry (HOST[:PORT]); loopback registries always are
+        #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
+        insecure_registries: Vec<String>,
+        /// No progress lines on stderr
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Log in to a registry (checked against it), storing the credentials as docker does
+    Login {
+        /// HOST[:PORT]; Docker Hub when left out
+        registry: Option<String>,
+        #[arg(short, long)]
+        username: Option<String>,
+        #[arg(short, long)]
+        password: Option<String>,
+        /// Read the password from standard input
+        #[arg(long)]
+        password_stdin: bool,
+        /// Speak plain HTTP to this registry (HOST[:PORT]); loopback registries always are
+        #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
+        insecure_registries: Vec<String>,
+    },
+    /// Forget a registry's stored credentials
+    Logout {
+        /// HOST[:PORT]; Docker Hub when left out
+        registry: Option<String>,
+    },
     /// Save images to a docker-archive, an OCI archive or an OCI layout directory
     Save {
         #[arg(required = true)]

@@ -1,8 +1,11 @@
 //! `berth-unpack`: the image stage. Thin: parses flags, calls berth-image, prints.
 
 mod cli;
+mod login;
 mod output;
 mod progress;
+mod pull;
+mod push;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -28,7 +31,7 @@ fn main() -> ExitCode {
     // The pipeline's start, load and import print a record; the rest print for people.
     let is_stage = matches!(
         cli.command,
-        None | Some(Command::Load { .. } | Command::Import { .. })
+        None | Some(Command::Load { .. } | Command::Import { .. } | Command::Pull { .. })
     );
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -122,6 +125,54 @@ fn run(cli: Cli) -> Result<()> {
                 output::json_line(&store.record(&image, reference.as_deref())?);
             }
         }
+        Command::Pull {
+            reference,
+            insecure_registries,
+            platform,
+            max_concurrent_downloads,
+            quiet,
+            flags,
+        } => {
+            let request = pull::Request {
+                reference: &reference,
+                insecure_registries,
+                platform: platform.as_deref(),
+                concurrency: max_concurrent_downloads.into(),
+                quiet,
+            };
+            let image = pull::run(
+                &store,
+                &request,
+                import_options(&flags, &progress::Bars::new(false)),
+            )?;
+            if quiet {
+                println!("{}", image.id);
+            } else {
+                output::json_line(&store.record(&image, image.names.first().map(String::as_str))?);
+            }
+        }
+        Command::Push {
+            reference,
+            insecure_registries,
+            quiet,
+        } => push::run(&store, &reference, insecure_registries, quiet)?,
+        Command::Login {
+            registry,
+            username,
+            password,
+            password_stdin,
+            insecure_registries,
+        } => {
+            let request = login::Login {
+                registry: registry.as_deref(),
+                username,
+                password,
+                password_stdin,
+                insecure: insecure_registries,
+            };
+            login::login(request)?;
+        }
+        Command::Logout { registry } => login::logout(registry.as_deref())?,
         Command::Save {
             images,
             output: dest,

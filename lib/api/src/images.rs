@@ -100,13 +100,11 @@ async fn by_name_post(
     State(backend): State<Backend>,
     Path(rest): Path<String>,
     Query(q): Query<TagQuery>,
+    headers: axum::http::HeaderMap,
 ) -> Result<Response, ApiError> {
     let Some(name) = rest.strip_suffix("/tag") else {
-        if rest.ends_with("/push") {
-            return Err(ApiError::new(
-                StatusCode::NOT_IMPLEMENTED,
-                "push is not available in this berthd yet",
-            ));
+        if let Some(name) = rest.strip_suffix("/push") {
+            return crate::distribution::push(backend, name.to_string(), q.tag, &headers).await;
         }
         return Err(ApiError::not_found("page not found"));
     };

@@ -9,6 +9,7 @@ pub mod build;
 pub mod commit;
 pub mod container_ops;
 pub mod containers;
+pub mod distribution;
 mod error;
 pub mod events;
 pub mod exec;
@@ -33,6 +34,7 @@ pub use build::BuildBackend;
 pub use commit::CommitBackend;
 pub use container_ops::{ContainerAdminBackend, ContainerOpsBackend, StatsSample};
 pub use containers::ContainersBackend;
+pub use distribution::DistributionBackend;
 pub use error::{status_of, ApiError, BackendError};
 pub use events::EventsBackend;
 pub use exec::ExecBackend;
@@ -64,6 +66,7 @@ pub struct Backend {
     pub admin: Arc<dyn ContainerAdminBackend>,
     pub commit: Arc<dyn CommitBackend>,
     pub build: Arc<dyn BuildBackend>,
+    pub distribution: Arc<dyn DistributionBackend>,
 }
 
 /// The whole API: every resource's routes, behind version negotiation and the headers
@@ -82,6 +85,7 @@ pub fn router(backend: Backend) -> Versioned {
         .merge(archive::routes())
         .merge(commit::routes())
         .merge(build::routes())
+        .merge(distribution::routes())
         .fallback(|| async { ApiError::not_found("page not found") })
         .layer(axum::middleware::map_response(too_large_as_json))
         .layer(axum::extract::DefaultBodyLimit::max(JSON_BODY_LIMIT))

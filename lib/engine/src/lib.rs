@@ -8,6 +8,7 @@ mod commit;
 mod container_ops;
 pub mod containers;
 mod daemon_lock;
+mod distribution;
 mod events;
 pub mod exec;
 mod health;
@@ -104,6 +105,7 @@ impl Engine {
             admin: Arc::new(container_ops::admin::Admin(self.clone())),
             commit: self.clone(),
             build: self.clone(),
+            distribution: Arc::new(distribution::Distribution(self.clone())),
         }
     }
 }

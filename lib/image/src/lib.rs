@@ -19,4 +19,5 @@ pub mod changes;
 pub mod commit;
 pub mod export;
 pub mod import;
+pub mod remote;
 pub mod views;

@@ -51,7 +51,22 @@ impl Store {
             file,
             hasher: Sha256::new(),
             size: 0,
+            skip: 0,
         })
+    }
+}
+
+impl BlobWriter {
+    /// A writer onto `file` (open for appending at `temp`) whose first `skip` bytes are
+    /// there already.
+    pub(crate) fn resuming(temp: TempPath, file: File, skip: u64) -> BlobWriter {
+        BlobWriter {
+            temp,
+            file,
+            hasher: Sha256::new(),
+            size: 0,
+            skip,
+        }
     }
 }
 
@@ -61,6 +76,8 @@ pub struct BlobWriter {
     file: File,
     hasher: Sha256,
     size: u64,
+    /// Bytes at the start already in the file (a resumed download): hashed, not written.
+    skip: u64,
 }
 
 impl BlobWriter {
@@ -89,6 +106,15 @@ impl BlobWriter {
 
 impl Write for BlobWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.skip > 0 {
+            let n = buf
+                .len()
+                .min(usize::try_from(self.skip).unwrap_or(usize::MAX));
+            self.hasher.update(&buf[..n]);
+            self.size += n as u64;
+            self.skip -= n as u64;
+            return Ok(n);
+        }
         let n = self.file.write(buf)?;
         self.hasher.update(&buf[..n]);
         self.size += n as u64;

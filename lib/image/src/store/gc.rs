@@ -149,6 +149,7 @@ impl Store {
             self.untag(image, None)?;
         }
         let report = self.collect_garbage()?;
+        self.discard_downloads();
         Ok((dangling.into_iter().map(|i| i.id).collect(), report))
     }
 }

@@ -73,6 +73,16 @@ impl Store {
         input: &LayerInput<'_>,
         open: &mut dyn FnMut() -> Result<LayerSource>,
     ) -> Result<LayerMeta> {
+        self.ingest_layer_via(input, &mut || Ok((open()?, None)))
+    }
+
+    /// [`Store::ingest_layer`] whose `open` may also give the writer the blob goes to (a
+    /// download's kept part: `resume.rs`).
+    pub(crate) fn ingest_layer_via(
+        &self,
+        input: &LayerInput<'_>,
+        open: &mut dyn FnMut() -> Result<(LayerSource, Option<super::BlobWriter>)>,
+    ) -> Result<LayerMeta> {
         let chain = Digest::chain(input.parent_chain.as_ref(), &input.diff_id);
         let _lock = self.lock(&format!("layer-{}.lock", chain.hex()), LockMode::Exclusive)?;
         if self.layer_dir(&chain).join("layer.json").is_file() {
@@ -139,6 +149,19 @@ impl Store {
         limits: (&UnpackOptions, u64, &(dyn Fn(u64) + Sync)),
         unpack_into: Option<&std::path::Path>,
     ) -> Result<StreamedLayer> {
+        self.stream_layer_into(image, layer_name, source, None, limits, unpack_into)
+    }
+
+    /// [`Store::stream_layer`] into `writer` when given (else a fresh blob file).
+    fn stream_layer_into(
+        &self,
+        image: &str,
+        layer_name: &str,
+        source: LayerSource,
+        writer: Option<super::BlobWriter>,
+        limits: (&UnpackOptions, u64, &(dyn Fn(u64) + Sync)),
+        unpack_into: Option<&std::path::Path>,
+    ) -> Result<StreamedLayer> {
         let (unpack, limit, report) = limits;
         let layer_err = |source: UnpackError| ImageError::Layer {
             image: image.to_string(),
@@ -167,7 +190,10 @@ impl Store {
             None => (
                 BlobSink::Tee(TeeReader {
                     inner: progress,
-                    blob: self.blob_writer()?,
+                    blob: match writer {
+                        Some(writer) => writer,
+                        None => self.blob_writer()?,
+                    },
                 }),
                 None,
             ),
@@ -232,17 +258,18 @@ impl Store {
     fn read_layer_blob(
         &self,
         input: &LayerInput<'_>,
-        source: LayerSource,
+        (source, writer): (LayerSource, Option<super::BlobWriter>),
         unpack_into: Option<&std::path::Path>,
     ) -> Result<StreamedLayer> {
         let layer_name = input
             .expected_blob
             .as_ref()
             .map_or_else(|| input.diff_id.to_string(), |b| b.0.to_string());
-        let streamed = self.stream_layer(
+        let streamed = self.stream_layer_into(
             input.image,
             &layer_name,
             source,
+            writer,
             (input.unpack, input.limit, input.progress),
             unpack_into,
         )?;

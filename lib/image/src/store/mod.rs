@@ -12,6 +12,7 @@ mod copy;
 mod gc;
 mod index;
 mod layers;
+mod resume;
 mod temp;
 
 use std::path::PathBuf;

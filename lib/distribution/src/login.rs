@@ -1,0 +1,180 @@
+//! `login` and `logout` as docker keeps them: credentials verified against the registry,
+//! then stored with the registry's credential helper (`credHelpers`, `credsStore`:
+//! `docker-credential-NAME store`/`erase`) or else as base64 `user:password` in
+//! config.json's `auths` (the file written whole, mode 0600, other keys kept).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use base64::Engine as _;
+use serde_json::{json, Value};
+
+use crate::auth::Credentials;
+use crate::client::{Registry, RegistryOptions};
+use crate::credentials::{config_dir, server_key};
+use crate::error::{DistributionError, Result};
+use crate::reference::{DOCKER_HUB, DOCKER_HUB_API};
+
+/// The registry a `login ARG` means: a host, a URL, or nothing for Docker Hub.
+pub fn registry_of(arg: Option<&str>) -> String {
+    let arg = arg.unwrap_or(DOCKER_HUB);
+    let host = arg
+        .trim_start_matches("https://")
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap_or(arg);
+    match host {
+        "index.docker.io" | "registry-1.docker.io" | "" => DOCKER_HUB.into(),
+        host => host.into(),
+    }
+}
+
+/// Checks `credentials` against `registry` (`docker.io` or `host[:port]`).
+pub fn verify(registry: &str, credentials: &Credentials, insecure: &[String]) -> Result<()> {
+    let api = if registry == DOCKER_HUB {
+        DOCKER_HUB_API
+    } else {
+        registry
+    };
+    let options = RegistryOptions {
+        insecure: insecure.to_vec(),
+        credentials: Some(credentials.clone()),
+        docker_config: false,
+    };
+    Registry::connect(registry, api, &options)?.check_credentials()
+}
+
+/// Stores verified credentials for `registry`; returns where they went.
+pub fn store(registry: &str, credentials: &Credentials) -> Result<String> {
+    let (path, mut config) = read_config(registry)?;
+    let key = server_key(registry);
+    if let Some(helper) = helper_for(&config, registry, &key) {
+        let input = json!({"ServerURL": key, "Username": credentials.username, "Secret": credentials.password});
+        run_helper(registry, &helper, "store", input.to_string().as_bytes())?;
+        return Ok(format!("the credential helper docker-credential-{helper}"));
+    }
+    let pair = format!("{}:{}", credentials.username, credentials.password);
+    let auth = base64::engine::general_purpose::STANDARD.encode(pair);
+    if !config["auths"].is_object() {
+        config["auths"] = json!({});
+    }
+    config["auths"][&key] = json!({ "auth": auth });
+    write_config(registry, &path, &config)?;
+    Ok(path.display().to_string())
+}
+
+/// Forgets `registry`'s credentials; false when there were none.
+pub fn erase(registry: &str) -> Result<bool> {
+    let (path, mut config) = read_config(registry)?;
+    let key = server_key(registry);
+    if let Some(helper) = helper_for(&config, registry, &key) {
+        run_helper(registry, &helper, "erase", key.as_bytes())?;
+        return Ok(true);
+    }
+    let removed = config["auths"]
+        .as_object_mut()
+        .and_then(|auths| auths.remove(&key))
+        .is_some();
+    if removed {
+        write_config(registry, &path, &config)?;
+    }
+    Ok(removed)
+}
+
+fn err(registry: &str, reason: String) -> DistributionError {
+    DistributionError::Credentials {
+        registry: registry.to_string(),
+        reason,
+    }
+}
+
+fn read_config(registry: &str) -> Result<(PathBuf, Value)> {
+    let dir = config_dir()
+        .ok_or_else(|| err(registry, "neither DOCKER_CONFIG nor HOME is set".into()))?;
+    let path = dir.join("config.json");
+    let config = match std::fs::read(&path) {
+        Ok(data) => serde_json::from_slice(&data)
+            .map_err(|e| err(registry, format!("{}: not valid JSON: {e}", path.display())))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => json!({}),
+        Err(e) => return Err(err(registry, format!("{}: {e}", path.display()))),
+    };
+    Ok((path, config))
+}
+
+/// Written to a temp file beside it and renamed: a crash leaves the old file or the new.
+fn write_config(registry: &str, path: &Path, config: &Value) -> Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    let io = |e: std::io::Error| err(registry, format!("{}: {e}", path.display()));
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(io)?;
+    let temp = dir.join(format!(".config.json.{}", std::process::id()));
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&temp)
+        .map_err(io)?;
+    let text = serde_json::to_string_pretty(config).expect("a JSON value serialises");
+    file.write_all(text.as_bytes()).map_err(io)?;
+    file.sync_all().map_err(io)?;
+    std::fs::rename(&temp, path).map_err(io)
+}
+
+fn helper_for(config: &Value, registry: &str, key: &str) -> Option<String> {
+    let helpers = &config["credHelpers"];
+    helpers[registry]
+        .as_str()
+        .or_else(|| helpers[key].as_str())
+        .or_else(|| config["credsStore"].as_str())
+        .filter(|h| !h.is_empty())
+        .map(String::from)
+}
+
+fn run_helper(registry: &str, helper: &str, verb: &str, input: &[u8]) -> Result<()> {
+    let program = format!("docker-credential-{helper}");
+    let mut child = Command::new(&program)
+        .arg(verb)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| err(registry, format!("cannot run {program}: {e}")))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        // A helper that exits without reading closes the pipe: its status tells why.
+        let _ = stdin.write_all(input);
+    }
+    let out = child
+        .wait_with_output()
+        .map_err(|e| err(registry, format!("{program}: {e}")))?;
+    if !out.status.success() {
+        let said = String::from_utf8_lossy(&out.stdout);
+        return Err(err(
+            registry,
+            format!("{program} {verb} failed: {}", said.trim()),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn login_arguments_name_registries() {
+        assert_eq!(registry_of(None), "docker.io");
+        assert_eq!(
+            registry_of(Some("https://index.docker.io/v1/")),
+            "docker.io"
+        );
+        assert_eq!(registry_of(Some("127.0.0.1:5000")), "127.0.0.1:5000");
+        assert_eq!(registry_of(Some("http://reg.lan:5000/v2/")), "reg.lan:5000");
+    }
+}
