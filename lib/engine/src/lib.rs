@@ -8,6 +8,7 @@ pub mod containers;
 mod daemon_lock;
 mod events;
 pub mod exec;
+mod exec_pid;
 mod health;
 mod host;
 mod images;

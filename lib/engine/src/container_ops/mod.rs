@@ -2,7 +2,7 @@
 
 pub(crate) mod admin;
 pub(crate) mod archive;
-mod pause;
+pub(crate) mod pause;
 mod stats;
 mod top;
 

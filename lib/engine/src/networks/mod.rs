@@ -50,13 +50,16 @@ pub fn dns_helper_main(config: &str) -> i32 {
 /// berth-net's error in docker's words, with the status docker gives it.
 fn net_err(error: NetError) -> BackendError {
     let kind = match &error {
-        // dockerd refuses an overlapping pool as a bad request of the client's.
-        NetError::SubnetOverlap { .. } => berth_common::ErrorKind::InvalidInput,
+        // dockerd refuses an overlapping pool with 403 (errdefs.Forbidden).
+        NetError::SubnetOverlap { .. } => berth_common::ErrorKind::Forbidden,
         NetError::NoNetns(_) => berth_common::ErrorKind::Conflict,
         other => other.kind(),
     };
     let message = match &error {
         NetError::NoNetns(container) => format!("container {container} is not running"),
+        NetError::SubnetOverlap { .. } => {
+            "invalid pool request: Pool overlaps with other one on this address space".into()
+        }
         other => other.to_string(),
     };
     BackendError::new(kind, message)
