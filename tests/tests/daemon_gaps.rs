@@ -415,3 +415,82 @@ fn a_created_containers_volume_is_in_use_for_berth_mount_too() {
     assert!(removed.status.success(), "{}", text(&removed));
     sandbox.assert_nothing_left();
 }
+
+#[test]
+fn network_connect_of_a_created_container_is_made_at_its_start() {
+    let _netns = PrivateNetns::enter();
+    let sandbox = Sandbox::with_probe();
+    let daemon = Daemon::start(&sandbox);
+    let (first, later) = (SubnetLease::take(), SubnetLease::take());
+    daemon.docker_ok(["network", "create", "--subnet", &first.subnet, "gapfirst"]);
+    daemon.docker_ok(["network", "create", "--subnet", &later.subnet, "gaplater"]);
+    let begin = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .to_string();
+    let id = daemon.docker_ok([
+        "create",
+        "--network",
+        "gapfirst",
+        "--name",
+        "joiner",
+        "probe:latest",
+        "sh",
+        "-c",
+        "sleep 600",
+    ]);
+    let id = id.trim().to_string();
+    daemon.docker_ok([
+        "network", "connect", "--alias", "late", "gaplater", "joiner",
+    ]);
+    let nets = &inspect(&daemon, "joiner")["NetworkSettings"]["Networks"];
+    assert_eq!(nets["gaplater"]["Aliases"][0], "late", "{nets}");
+    assert_eq!(
+        nets["gaplater"]["IPAddress"], "",
+        "not joined before the start: {nets}"
+    );
+    // Twice to one network is refused, as dockerd refuses it.
+    let twice = daemon.docker(["network", "connect", "gaplater", "joiner"]);
+    assert!(!twice.status.success(), "{}", text(&twice));
+    daemon.docker_ok(["start", "joiner"]);
+    let nets = &inspect(&daemon, "joiner")["NetworkSettings"]["Networks"];
+    for net in ["gapfirst", "gaplater"] {
+        let ip = nets[net]["IPAddress"].as_str().unwrap_or_default();
+        assert!(!ip.is_empty(), "{net} joined at start: {nets}");
+    }
+    // --until in the past (a future one streams until then): a second after the start.
+    std::thread::sleep(Duration::from_millis(1100));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .to_string();
+    let events = daemon.docker_ok([
+        "events",
+        "--since",
+        &begin,
+        "--until",
+        &now,
+        "--filter",
+        "type=network",
+        "--filter",
+        "event=connect",
+        "--format",
+        "{{.Actor.Attributes.name}} {{.Actor.Attributes.container}}",
+    ]);
+    let mut seen: Vec<&str> = events.lines().filter(|l| l.ends_with(&id)).collect();
+    seen.sort();
+    assert_eq!(
+        seen.len(),
+        2,
+        "one connect per network at the start: {events}"
+    );
+    assert!(
+        seen[0].starts_with("gapfirst ") && seen[1].starts_with("gaplater "),
+        "{events}"
+    );
+    daemon.docker_ok(["rm", "-f", "joiner"]);
+    daemon.docker_ok(["network", "rm", "gapfirst", "gaplater"]);
+    sandbox.assert_nothing_left();
+}

@@ -133,6 +133,11 @@ impl crate::Engine {
         match start::start(&self.paths, &entry.id) {
             Ok(pid) => {
                 tracing::info!(id = %entry.id, pid, "started");
+                let primary = entry
+                    .created
+                    .as_ref()
+                    .map(|c| c.request.net.network.as_str());
+                self.networks_at_start(&entry.id, primary);
                 self.started_by_hand(&entry);
                 crate::health::started(&self.paths, &self.health, &entry.id);
                 if entry.auto_remove() {

@@ -179,6 +179,19 @@ fn networks(paths: &Paths, entry: &Entry) -> (Value, Value) {
         }
         nets.insert(e.network.clone(), value);
     }
+    // The networks a `network connect` keeps for the next start.
+    if !running {
+        for p in crate::networks::pending::read(paths, &entry.id) {
+            let value = json!({
+                "IPAMConfig": p.ip.map(|ip| json!({ "IPv4Address": ip.to_string() })),
+                "Links": null, "Aliases": p.aliases, "NetworkID": p.network_id,
+                "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0,
+                "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+                "MacAddress": "", "DriverOpts": null, "DNSNames": null,
+            });
+            nets.insert(p.network, value);
+        }
+    }
     (Value::Object(nets), first)
 }
 
