@@ -77,15 +77,16 @@ impl crate::Engine {
             request,
             image_id: image.id.to_string(),
         };
+        // An AutoRemove container is gone with its run: nothing of it needs an fsync.
+        let durability = if created.body.host_config.auto_remove {
+            berth_common::json_file::Durability::Volatile
+        } else {
+            berth_common::json_file::Durability::Durable
+        };
         {
             let lock = registry::lock(&self.paths)?;
-            registry::create(
-                &self.paths,
-                &lock,
-                &part,
-                berth_common::json_file::Durability::Durable,
-            )?;
-            if let Err(e) = created.write(&self.paths, &part.id) {
+            registry::create(&self.paths, &lock, &part, durability)?;
+            if let Err(e) = created.write_as(&self.paths, &part.id, durability) {
                 let _ = std::fs::remove_dir_all(self.paths.container_dir(&part.id));
                 return Err(e.into());
             }

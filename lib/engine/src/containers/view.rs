@@ -60,11 +60,25 @@ fn restarting(paths: &Paths, entry: &Entry) -> bool {
         && crate::restart::RestartRecord::read(paths, &entry.id).restarting
 }
 
+/// What docker's state words need beyond the entry, each looked up once.
+#[derive(Clone, Copy)]
+struct Looks {
+    restarting: bool,
+    paused: bool,
+}
+
+fn looks(paths: &Paths, entry: &Entry) -> Looks {
+    Looks {
+        restarting: restarting(paths, entry),
+        paused: paused(entry),
+    }
+}
+
 /// docker's State word: created, running, paused, restarting, exited.
-fn state_word(paths: &Paths, entry: &Entry) -> &'static str {
-    if restarting(paths, entry) {
+fn state_word(entry: &Entry, looks: Looks) -> &'static str {
+    if looks.restarting {
         "restarting"
-    } else if paused(entry) {
+    } else if looks.paused {
         "paused"
     } else {
         entry.status().as_str()
@@ -72,9 +86,9 @@ fn state_word(paths: &Paths, entry: &Entry) -> &'static str {
 }
 
 /// docker's Status column.
-pub fn status_text(paths: &Paths, entry: &Entry) -> String {
+fn status_text(entry: &Entry, looks: Looks) -> String {
     let now = SystemTime::now();
-    if restarting(paths, entry) {
+    if looks.restarting {
         let ago = entry
             .finished()
             .map(|f| berth_common::human::ago(&f))
@@ -85,7 +99,7 @@ pub fn status_text(paths: &Paths, entry: &Entry) -> String {
         (Status::Running, Some(state)) => {
             let since = berth_common::human::since(&state.created, now)
                 .unwrap_or_else(|| "Less than a second".into());
-            if paused(entry) {
+            if looks.paused {
                 format!("Up {since} (Paused)")
             } else {
                 format!("Up {since}")
@@ -331,6 +345,7 @@ fn health_matches(paths: &Paths, entry: &Entry, query: &ListQuery) -> bool {
 }
 
 fn summary(paths: &Paths, entry: &Entry) -> Value {
+    let looks = looks(paths, entry);
     let (image, image_id) = image_of(entry);
     let command = command_of(entry);
     let (_, port_list) = ports(entry);
@@ -354,8 +369,8 @@ fn summary(paths: &Paths, entry: &Entry) -> Value {
         "Created": unix_seconds(&entry.part.created),
         "Ports": port_list,
         "Labels": labels,
-        "State": state_word(paths, entry),
-        "Status": status_text(paths, entry),
+        "State": state_word(entry, looks),
+        "Status": status_text(entry, looks),
         "HostConfig": { "NetworkMode": network_mode },
         "NetworkSettings": { "Networks": networks },
         "Mounts": mounts(paths, entry),
@@ -377,7 +392,10 @@ fn matches(paths: &Paths, entry: &Entry, query: &ListQuery) -> bool {
                         || berth_api::filters::docker_match(v, &name)
                 })
             }
-            "status" => any(&|v| v == state_word(paths, entry)),
+            "status" => {
+                let word = state_word(entry, looks(paths, entry));
+                any(&|v| v == word)
+            }
             "exited" => any(&|v| status == Status::Exited && v.parse() == Ok(entry.exit_code())),
             "ancestor" => {
                 let (image, image_id) = image_of(entry);
