@@ -85,6 +85,13 @@ where
     Ok(value)
 }
 
+/// Drops the slots of files outside `dirs` (the directories of the containers there are
+/// now): those of containers removed meanwhile, by berthd or anyone else.
+pub fn keep_only(dirs: &std::collections::HashSet<PathBuf>) {
+    let mut slots = slots().lock().expect("the cache's lock");
+    slots.retain(|key, _| key.parent().is_some_and(|d| dirs.contains(d)));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,5 +132,10 @@ mod tests {
         assert_eq!(get(), None);
         assert_eq!(get(), None);
         assert_eq!(reads.get(), 5, "nothing on disk is never kept");
+        std::fs::write(&file, "three").unwrap();
+        get();
+        keep_only(&Default::default());
+        get();
+        assert_eq!(reads.get(), 7, "a slot outside the kept dirs is gone");
     }
 }

@@ -76,8 +76,10 @@ impl Entry {
 
     /// Every container, newest first.
     pub fn all(paths: &Paths) -> Vec<Entry> {
-        let mut all: Vec<Entry> = registry::ids(paths)
-            .unwrap_or_default()
+        let ids = registry::ids(paths).unwrap_or_default();
+        let dirs = ids.iter().map(|id| paths.container_dir(id)).collect();
+        cache::keep_only(&dirs);
+        let mut all: Vec<Entry> = ids
             .iter()
             .filter_map(|id| Self::read(paths, id).ok().flatten())
             .collect();
