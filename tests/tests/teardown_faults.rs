@@ -333,7 +333,8 @@ fn berth_run_killed_before_its_container_starts_is_cleaned_by_rm() {
         } else {
             id.as_str()
         };
-        let out = sandbox.run(["rm", reference]);
+        // -v: its anonymous volume goes too (docker's rm keeps it without).
+        let out = sandbox.run(["rm", "-v", reference]);
         assert!(
             out.status.success(),
             "{point}: rm {reference}: {}",
@@ -354,7 +355,7 @@ fn berth_run_killed_before_its_container_starts_is_cleaned_by_rm() {
             "{point}: {}",
             describe(&again)
         );
-        let forced = sandbox.run(["rm", "-f", &id]);
+        let forced = sandbox.run(["rm", "-f", "-v", &id]);
         assert!(
             forced.status.success(),
             "{point}: rm -f: {}",
@@ -402,7 +403,7 @@ fn berth_run_killed_while_its_container_runs_is_cleaned_by_rm_force() {
         "the container outlives berth-run"
     );
     let begin = std::time::Instant::now();
-    let out = sandbox.run(["rm", "-f", "orphan"]);
+    let out = sandbox.run(["rm", "-f", "-v", "orphan"]);
     assert!(out.status.success(), "rm -f: {}", describe(&out));
     assert!(
         begin.elapsed() < std::time::Duration::from_secs(15),

@@ -50,6 +50,9 @@ pub enum Command {
         /// Also delete the container's upper/work dirs, state and anonymous volumes
         #[arg(long)]
         remove: bool,
+        /// With --remove: keep the anonymous volumes (as `docker rm` without -v does)
+        #[arg(long, requires = "remove")]
+        keep_volumes: bool,
         /// Print the record on a terminal too
         #[arg(long)]
         json: bool,
@@ -59,6 +62,9 @@ pub enum Command {
         /// Container ID or name (otherwise the record is read from stdin)
         #[arg(long)]
         id: Option<String>,
+        /// Keep the anonymous volumes (as `docker rm` without -v does)
+        #[arg(long)]
+        keep_volumes: bool,
         /// Print the record on a terminal too
         #[arg(long)]
         json: bool,

@@ -63,8 +63,17 @@ fn run(cli: Cli) -> Result<()> {
             stage::write_record(std::io::stdout().lock(), &record)?;
             Ok(())
         }
-        Some(Command::Down { id, remove, json }) => down(&paths, id, remove, json),
-        Some(Command::Rm { id, json }) => down(&paths, id, true, json),
+        Some(Command::Down {
+            id,
+            remove,
+            keep_volumes,
+            json,
+        }) => down(&paths, id, remove, !keep_volumes, json),
+        Some(Command::Rm {
+            id,
+            keep_volumes,
+            json,
+        }) => down(&paths, id, true, !keep_volumes, json),
         Some(Command::Volume(cmd)) => volume(&paths, cmd),
     }
 }
@@ -79,11 +88,12 @@ fn canonical(path: &std::path::Path) -> std::io::Result<std::path::PathBuf> {
 }
 
 /// `down`: with `--id` prints nothing; with a record on stdin passes it on without its
-/// rootfs part (and without its container part once removed).
-fn down(paths: &Paths, id: Option<String>, remove: bool, json: bool) -> Result<()> {
+/// rootfs part (and without its container part once removed). `volumes`: a removal takes
+/// the anonymous volumes too.
+fn down(paths: &Paths, id: Option<String>, remove: bool, volumes: bool, json: bool) -> Result<()> {
     if let Some(id) = id {
         let id = berth_common::registry::resolve(paths, &id)?;
-        berth_rootfs::down(paths, &id, None, remove)?;
+        berth_rootfs::down_with(paths, &id, None, remove, remove && volumes)?;
         return Ok(());
     }
     let mut record = stage::read_record(std::io::stdin().lock())?;
@@ -91,7 +101,13 @@ fn down(paths: &Paths, id: Option<String>, remove: bool, json: bool) -> Result<(
         .container
         .clone()
         .context("the record has no container (nothing was mounted for it)")?;
-    berth_rootfs::down(paths, &container.id, record.rootfs.as_ref(), remove)?;
+    berth_rootfs::down_with(
+        paths,
+        &container.id,
+        record.rootfs.as_ref(),
+        remove,
+        remove && volumes,
+    )?;
     record.rootfs = None;
     if remove {
         record.container = None;

@@ -169,6 +169,9 @@ pub enum Manage {
         /// Force the removal of a running container (uses SIGKILL)
         #[arg(short, long)]
         force: bool,
+        /// Remove the anonymous volumes of the container
+        #[arg(short, long)]
+        volumes: bool,
         /// Container names or IDs
         #[arg(required = true, value_name = "CONTAINER")]
         containers: Vec<String>,

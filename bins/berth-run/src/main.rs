@@ -119,13 +119,17 @@ fn manage(paths: &Paths, manage: Manage, cgroup_parent: &str) -> Result<(), RunE
         Manage::DnsServe { config } => {
             berth_net::dns::serve_main(&config).map_err(berth_net::NetError::from)?
         }
-        Manage::Rm { force, containers } => {
+        Manage::Rm {
+            force,
+            volumes,
+            containers,
+        } => {
             let cgroups = berth_cgroups::HostConfig {
                 parent: cgroup_parent.to_string(),
                 ..Default::default()
             };
             for c in containers {
-                match control::remove(paths, &c, force, &cgroups) {
+                match control::remove_with(paths, &c, force, volumes, &cgroups) {
                     Ok(_) => println!("{c}"),
                     // As docker: with --force, a container already gone is no failure.
                     Err(e) if force && e.kind() == berth_runtime::ErrorKind::NotFound => {

@@ -49,6 +49,7 @@ pub fn status_of(kind: ErrorKind) -> StatusCode {
         // client may retry.
         ErrorKind::Busy => StatusCode::CONFLICT,
         ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        ErrorKind::Forbidden => StatusCode::FORBIDDEN,
     }
 }
 
@@ -106,6 +107,7 @@ mod tests {
         assert_eq!(status_of(ErrorKind::Conflict), StatusCode::CONFLICT);
         assert_eq!(status_of(ErrorKind::InvalidInput), StatusCode::BAD_REQUEST);
         assert_eq!(status_of(ErrorKind::Busy), StatusCode::CONFLICT);
+        assert_eq!(status_of(ErrorKind::Forbidden), StatusCode::FORBIDDEN);
         assert_eq!(
             status_of(ErrorKind::Internal),
             StatusCode::INTERNAL_SERVER_ERROR

@@ -64,6 +64,13 @@ impl Filters {
     }
 }
 
+/// dockerd's `Args.Match` (the `name` filters of `ps` and `network ls`): `value` equal to
+/// `source`, or a regular expression found in it, so `name=web` matches `webapp` and
+/// `name=^web$` only `web`. An invalid expression matches only itself.
+pub fn docker_match(value: &str, source: &str) -> bool {
+    value == source || regex::Regex::new(value).is_ok_and(|re| re.is_match(source))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -79,5 +86,16 @@ mod tests {
         assert!(Filters::parse(Some("{")).is_err());
         assert!(Filters::parse(Some(r#"{"a":1}"#)).is_err());
         assert_eq!(Filters::parse(None).unwrap(), Filters::default());
+    }
+
+    #[test]
+    fn names_match_as_dockerd_matches_them() {
+        assert!(docker_match("web", "webapp"));
+        assert!(docker_match("^web$", "web"));
+        assert!(!docker_match("^web$", "webapp"));
+        assert!(docker_match("a.c", "xabcx"));
+        assert!(!docker_match("db", "webapp"));
+        assert!(docker_match("[", "["));
+        assert!(!docker_match("[", "a[b"));
     }
 }

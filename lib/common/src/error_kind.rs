@@ -17,6 +17,9 @@ pub enum ErrorKind {
     Busy,
     /// The host or berth failed: a kernel call, a file, a child process.
     Internal,
+    /// The request is understood and valid, but what it asks for is not allowed (a subnet
+    /// overlapping another network's: docker's 403).
+    Forbidden,
 }
 
 impl ErrorKind {

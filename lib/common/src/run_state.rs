@@ -43,6 +43,11 @@ pub struct RunState {
     pub pid: i32,
     /// The monitor: parent and subreaper of the container, writer of its logs.
     pub monitor_pid: i32,
+    /// When `pid` started (field 22 of /proc/PID/stat, clock ticks after boot): with the
+    /// pid it names the process for good, so a liveness check need not read the kernel's
+    /// cgroup files (which take its cgroup lock). Absent in older states.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit_code: Option<i32>,
     #[serde(default)]
@@ -147,6 +152,7 @@ impl RunState {
             status: Status::Running,
             pid,
             monitor_pid: std::process::id() as i32,
+            start_time: start_time(pid),
             exit_code: None,
             oom_killed: false,
             finished: None,
@@ -233,11 +239,27 @@ impl RunState {
         if self.status != Status::Running {
             return false;
         }
+        if let Some(recorded) = self.start_time {
+            return start_time(self.pid) == Some(recorded);
+        }
         match std::fs::read_to_string(format!("/proc/{}/cgroup", self.pid)) {
             Ok(cgroups) => cgroups.lines().any(|line| line.ends_with(self.id.as_str())),
             Err(_) => false,
         }
     }
+}
+
+/// When process `pid` started: field 22 of /proc/PID/stat (None: no such process).
+pub fn start_time(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_start_time(&stat)
+}
+
+/// The fields after the command (in parentheses, which may hold anything) start at the
+/// third, the state: the start time is the 20th of them.
+fn parse_start_time(stat: &str) -> Option<u64> {
+    let (_, rest) = stat.rsplit_once(')')?;
+    rest.split_whitespace().nth(19)?.parse().ok()
 }
 
 /// Every container with a run state, oldest first.
@@ -257,4 +279,25 @@ pub fn all(paths: &Paths) -> Vec<RunState> {
 pub fn find(paths: &Paths, reference: &str) -> Result<RunState, StateError> {
     let id = registry::resolve(paths, reference)?;
     RunState::read(paths, &id)?.ok_or_else(|| StateError::NotFound(reference.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_start_time_is_field_22_whatever_the_command_holds() {
+        let stat = "4242 (a) b) (c) S 1 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 \
+                    987654 2000000 100 18446744073709551615";
+        assert_eq!(parse_start_time(stat), Some(987654));
+        assert_eq!(parse_start_time("4242 (short) S 1"), None);
+    }
+
+    #[test]
+    fn this_process_has_a_start_time_that_stays_and_a_gone_one_has_none() {
+        let me = std::process::id() as i32;
+        let first = start_time(me).expect("this process is alive");
+        assert_eq!(start_time(me), Some(first));
+        assert_eq!(start_time(i32::MAX), None);
+    }
 }

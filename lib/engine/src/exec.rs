@@ -67,6 +67,8 @@ struct Instance {
     started: bool,
     running: bool,
     pid: i32,
+    /// The exec'd process's host pid, once an inspect found it (`exec_pid.rs`).
+    process_pid: Option<i32>,
     exit_code: Option<i32>,
     /// The terminal's master while it runs (for resize).
     master: Option<Arc<OwnedFd>>,
@@ -317,6 +319,7 @@ impl ExecBackend for ExecEngine {
             started: false,
             running: false,
             pid: 0,
+            process_pid: None,
             exit_code: None,
             master: None,
         };
@@ -350,6 +353,23 @@ impl ExecBackend for ExecEngine {
 
     fn inspect(&self, id: &str) -> Result<Value, BackendError> {
         let shared = self.instance(id)?;
+        let (launcher, container, look) = {
+            let i = shared.lock().expect("exec");
+            (
+                i.pid,
+                i.container.clone(),
+                i.running && i.process_pid.is_none(),
+            )
+        };
+        // Looked for without the lock: the exec's end takes it meanwhile.
+        if look {
+            let state = berth_runtime::state::RunState::read(self.0.paths(), &container);
+            let found = match state {
+                Ok(Some(state)) => crate::exec_pid::in_container(launcher, state.pid),
+                _ => None,
+            };
+            shared.lock().expect("exec").process_pid = found;
+        }
         let i = shared.lock().expect("exec");
         let cmd: Vec<String> = i.body.cmd.clone().unwrap_or_default();
         Ok(json!({
@@ -369,7 +389,7 @@ impl ExecBackend for ExecEngine {
             "CanRemove": false,
             "ContainerID": i.container.as_str(),
             "DetachKeys": "",
-            "Pid": i.pid,
+            "Pid": i.process_pid.unwrap_or(0),
         }))
     }
 

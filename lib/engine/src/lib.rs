@@ -11,6 +11,7 @@ mod daemon_lock;
 mod distribution;
 mod events;
 pub mod exec;
+mod exec_pid;
 mod health;
 pub mod helpers;
 mod host;

@@ -318,6 +318,54 @@ impl VolumesBackend for crate::Engine {
     }
 }
 
+/// The named volumes of `--mount type=volume,source=NAME,volume-opt=…,volume-label=…`,
+/// made at create with those options and labels as dockerd makes them (a volume that
+/// exists already is used as it is).
+pub(crate) fn ensure_for_mounts(
+    paths: &Paths,
+    mounts: &[berth_api::containers::model::MountBody],
+) -> Result<(), BackendError> {
+    for mount in mounts {
+        let volume = mount.kind.as_deref().unwrap_or("volume") == "volume";
+        let name = mount.source.as_deref().unwrap_or_default();
+        let Some(options) = mount.volume_options.as_ref().filter(|_| volume) else {
+            continue;
+        };
+        if name.is_empty() {
+            continue;
+        }
+        check_name(name)?;
+        let meta = VolumeMeta {
+            anonymous: false,
+            labels: options
+                .labels
+                .clone()
+                .unwrap_or_default()
+                .into_iter()
+                .collect(),
+            options: options
+                .driver_config
+                .as_ref()
+                .and_then(|d| d.options.clone())
+                .unwrap_or_default()
+                .into_iter()
+                .collect(),
+        };
+        store::driver_mount(name, &meta.options)
+            .map_err(|e| BackendError::invalid(format!("create {name}: {e}")))?;
+        let (_, created) = store::create_volume_with(paths, name, meta).map_err(rootfs_error)?;
+        if created {
+            emit(paths, "create", name);
+        }
+    }
+    Ok(())
+}
+
+/// The named volumes among `-v` specs, as a list.
+pub(crate) fn named_in(specs: &[String]) -> Vec<String> {
+    named_volumes(specs).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

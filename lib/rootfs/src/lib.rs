@@ -19,6 +19,7 @@
 //! ```
 
 pub mod bind;
+pub mod claims;
 pub mod detached;
 pub mod error;
 pub mod idmap;
@@ -49,7 +50,7 @@ pub use overlay::{mount_overlay, Overlay, OverlayMethod};
 pub use request::MountRequest;
 pub use setup::{setup, SetupOptions};
 pub use subid::UsernsRequest;
-pub use teardown::{down, DownReport};
+pub use teardown::{down, down_with, DownReport};
 pub use tmpfs::mount_tmpfs_onto;
 pub use tree::{attach_tree, clone_tree};
 pub use volumes::VolumeInfo;

@@ -34,6 +34,19 @@ pub fn down(
     rootfs: Option<&RootfsPart>,
     remove: bool,
 ) -> Result<DownReport> {
+    down_with(paths, id, rootfs, remove, remove)
+}
+
+/// [`down`], where the removal of the container (`remove`) keeps its anonymous volumes
+/// unless `remove_volumes`: `docker rm` without `-v`. A volume kept is an unused anonymous
+/// volume then, for `volume rm` or `volume prune`.
+pub fn down_with(
+    paths: &Paths,
+    id: &str,
+    rootfs: Option<&RootfsPart>,
+    remove: bool,
+    remove_volumes: bool,
+) -> Result<DownReport> {
     let id = &check_id(id)?;
     let _finish_first = berth_common::TerminationBlocked::new();
     let _lock = berth_common::registry::lock(paths)?;
@@ -61,7 +74,15 @@ pub fn down(
         let _ = std::fs::remove_dir(parent);
     }
     if remove {
-        remove_container(paths, id, part, table.as_deref(), &mut report, &mut errors);
+        let volumes = remove_volumes.then_some(part);
+        remove_container(
+            paths,
+            id,
+            volumes,
+            table.as_deref(),
+            &mut report,
+            &mut errors,
+        );
     }
     errors.finish(RootfsError::Many).map(|()| report)
 }
@@ -101,33 +122,21 @@ fn mount_points(
     points
 }
 
-/// `<root>/containers/<id>` and the container's anonymous volumes; failures go to `errors`.
+/// `<root>/containers/<id>` and, with `volumes` (`Some(the rootfs part, if known)`), the
+/// container's anonymous volumes; failures go to `errors`.
 /// `table`: the mount table as read after the unmounts (None: read it again).
 fn remove_container(
     paths: &Paths,
     id: &berth_common::ContainerId,
-    part: Option<&RootfsPart>,
+    volumes: Option<Option<&RootfsPart>>,
     table: Option<&[MountInfo]>,
     report: &mut DownReport,
     errors: &mut ErrorList<RootfsError>,
 ) {
-    let mut anonymous: Vec<String> = part
-        .map(|p| {
-            p.mounts
-                .iter()
-                .filter(|m| m.kind == MountKind::Volume && m.anonymous)
-                .filter_map(|m| m.volume.clone())
-                .collect()
-        })
-        .unwrap_or_default();
-    // Those made for it before a crash that came ahead of its state.
-    if let Some(all) = errors.check(list_volumes(paths)) {
-        for volume in all {
-            if volume.container.as_deref() == Some(id) && !anonymous.contains(&volume.name) {
-                anonymous.push(volume.name);
-            }
-        }
-    }
+    let anonymous = match volumes {
+        Some(part) => anonymous_volumes(paths, id, part, errors),
+        None => Vec::new(),
+    };
     let dir = container_dir(paths, id);
     let checked = match table {
         Some(table) => refuse_if_in(&dir, table),
@@ -151,6 +160,33 @@ fn remove_container(
             report.volumes_removed.push(name);
         }
     }
+}
+
+/// The anonymous volumes of container `id`: those its rootfs part lists, and those made for
+/// it before a crash that came ahead of its state.
+fn anonymous_volumes(
+    paths: &Paths,
+    id: &berth_common::ContainerId,
+    part: Option<&RootfsPart>,
+    errors: &mut ErrorList<RootfsError>,
+) -> Vec<String> {
+    let mut anonymous: Vec<String> = part
+        .map(|p| {
+            p.mounts
+                .iter()
+                .filter(|m| m.kind == MountKind::Volume && m.anonymous)
+                .filter_map(|m| m.volume.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    if let Some(all) = errors.check(list_volumes(paths)) {
+        for volume in all {
+            if volume.container.as_deref() == Some(id) && !anonymous.contains(&volume.name) {
+                anonymous.push(volume.name);
+            }
+        }
+    }
+    anonymous
 }
 
 /// Fails if anything is mounted at `dir` or below it: deleting it recursively would

@@ -217,9 +217,10 @@ pub fn create_volume_with(
     ensure_volume_with(paths, name, None, meta, |_| Ok(()))
 }
 
-/// The container using volume `name`, if any.
+/// The container using volume `name`, if any: one whose rootfs mounts it, or one made to
+/// mount it that has not yet (its claim, `claims.rs`).
 pub fn volume_user(paths: &Paths, name: &str) -> Result<Option<String>> {
-    Ok(all_states(paths)?
+    let mounted = all_states(paths)?
         .into_iter()
         .find(|s| {
             s.rootfs.mounts.iter().any(|m| {
@@ -228,7 +229,11 @@ pub fn volume_user(paths: &Paths, name: &str) -> Result<Option<String>> {
                     && m.volume.as_deref() == Some(name)
             })
         })
-        .map(|s| s.container.id.to_string()))
+        .map(|s| s.container.id.to_string());
+    match mounted {
+        Some(id) => Ok(Some(id)),
+        None => Ok(crate::claims::claimant(paths, name)?.map(|id| id.to_string())),
+    }
 }
 
 /// Removes volume `name` and its data. Refused while a container uses it unless `force`

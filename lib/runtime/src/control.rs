@@ -106,9 +106,20 @@ pub fn remove(
     force: bool,
     cgroups: &berth_cgroups::HostConfig,
 ) -> Result<String, RunError> {
+    remove_with(paths, reference, force, true, cgroups)
+}
+
+/// [`remove`], keeping the anonymous volumes unless `volumes` (`docker rm` without `-v`).
+pub fn remove_with(
+    paths: &Paths,
+    reference: &str,
+    force: bool,
+    volumes: bool,
+    cgroups: &berth_cgroups::HostConfig,
+) -> Result<String, RunError> {
     let id = registry::resolve(paths, reference).map_err(state::StateError::from)?;
     let Some(state) = RunState::read(paths, &id)? else {
-        return remove_unstarted(paths, reference, &id, force, cgroups);
+        return remove_unstarted(paths, reference, &id, force, volumes, cgroups);
     };
     // Made before the container's directory (and the attributes it holds) goes.
     let destroyed = crate::events::of(paths, "destroy", &state);
@@ -124,6 +135,7 @@ pub fn remove(
     crate::attach::unlisten(paths, &state.id);
     // The same teardown as the end of a run: cgroups, network, rootfs and writable layer.
     crate::Teardown::for_record(paths, &state.record, true)
+        .removing_volumes(volumes)
         .run()
         .finish(|errors| RunError::Teardown {
             container: short(&state.id).to_string(),
@@ -147,6 +159,7 @@ fn remove_unstarted(
     reference: &str,
     id: &ContainerId,
     force: bool,
+    volumes: bool,
     cgroups: &berth_cgroups::HostConfig,
 ) -> Result<String, RunError> {
     let cgroup = berth_cgroups::part_for(cgroups, id)?;
@@ -173,7 +186,7 @@ fn remove_unstarted(
     );
     errors.check(berth_net::down(paths, id).map_err(RunError::from));
     errors.check(
-        berth_rootfs::down(paths, id, None, true)
+        berth_rootfs::down_with(paths, id, None, true, volumes)
             .map(drop)
             .map_err(RunError::from),
     );

@@ -134,6 +134,7 @@ fn prepare_with(
         paths: paths.clone(),
         record: record.clone(),
         remove: request.rm,
+        remove_volumes: request.rm,
         cgroup: cgroup.as_ref().ok().cloned(),
         network: false,
         armed: true,
@@ -306,6 +307,8 @@ pub struct Teardown {
     paths: Paths,
     record: ContainerRecord,
     remove: bool,
+    /// With `remove`: the anonymous volumes go too (`rm -v`, `--rm`).
+    remove_volumes: bool,
     cgroup: Option<berth_common::CgroupPart>,
     /// berth-net set the container's networking up (its namespace, links, addresses).
     network: bool,
@@ -319,10 +322,18 @@ impl Teardown {
             paths: paths.clone(),
             record: record.clone(),
             remove,
+            remove_volumes: remove,
             cgroup: record.cgroup.clone(),
             network: record.network.is_some(),
             armed: true,
         }
+    }
+
+    /// Whether a removal takes the container's anonymous volumes too (by default it does):
+    /// `docker rm` keeps them without `-v`.
+    pub fn removing_volumes(mut self, volumes: bool) -> Teardown {
+        self.remove_volumes = volumes;
+        self
     }
 
     /// Leaves everything in place (another process took the container over).
@@ -390,11 +401,12 @@ impl Teardown {
         }
         if let Some(container) = &self.record.container {
             timed("rootfs-down", &mut || {
-                berth_rootfs::down(
+                berth_rootfs::down_with(
                     &self.paths,
                     &container.id,
                     self.record.rootfs.as_ref(),
                     self.remove,
+                    self.remove && self.remove_volumes,
                 )
                 .map(drop)
                 .map_err(RunError::from)

@@ -93,6 +93,8 @@ pub struct HostConfigBody {
     pub restart_policy: Option<RestartPolicyBody>,
     pub memory: Option<i64>,
     pub memory_swap: Option<i64>,
+    /// `--memory-reservation`: kept and shown, as dockerd does on cgroup v2 (memory.low).
+    pub memory_reservation: Option<i64>,
     pub nano_cpus: Option<i64>,
     pub cpu_shares: Option<i64>,
     pub cpuset_cpus: Option<String>,
@@ -122,6 +124,24 @@ pub struct MountBody {
     pub target: Option<String>,
     pub read_only: bool,
     pub tmpfs_options: Option<TmpfsOptionsBody>,
+    pub volume_options: Option<VolumeOptionsBody>,
+}
+
+/// A volume mount's `VolumeOptions` (`--mount type=volume,volume-opt=K=V,volume-label=…`):
+/// what a volume made for the mount is created with.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct VolumeOptionsBody {
+    pub no_copy: bool,
+    pub labels: Option<HashMap<String, String>>,
+    pub driver_config: Option<DriverConfigBody>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct DriverConfigBody {
+    pub name: Option<String>,
+    pub options: Option<HashMap<String, String>>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

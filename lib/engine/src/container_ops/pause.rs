@@ -58,3 +58,15 @@ pub fn unpause(state: &RunState) -> Result<(), BackendError> {
     }
     manager.thaw(TIMEOUT).map_err(|e| cgroup_error(state, e))
 }
+
+/// Whether running container `state` is paused (frozen or freezing): its cgroup says so.
+/// A container without a cgroup, or one that cannot be read, is not.
+pub fn paused(state: &RunState) -> bool {
+    state
+        .record
+        .cgroup
+        .as_ref()
+        .and_then(|part| berth_cgroups::manager(part).ok())
+        .and_then(|manager| manager.freezer_state().ok())
+        .is_some_and(|s| s != FreezerState::Thawed)
+}

@@ -52,10 +52,23 @@ impl ConfigError {
 
 impl Created {
     pub fn write(&self, paths: &Paths, id: &ContainerId) -> Result<(), ConfigError> {
+        self.write_as(paths, id, berth_common::json_file::Durability::Durable)
+    }
+
+    /// [`Created::write`], fsync'd only when `durability` asks (an AutoRemove container's
+    /// files do not need to outlive a power cut: its overlay is volatile anyway).
+    pub fn write_as(
+        &self,
+        paths: &Paths,
+        id: &ContainerId,
+        durability: berth_common::json_file::Durability,
+    ) -> Result<(), ConfigError> {
         let path = paths.container_dir(id).join(CREATE_FILE);
-        berth_common::json_file::write_atomic(&path, self).map_err(|e| ConfigError::Write {
-            path: e.path,
-            source: e.source,
+        berth_common::json_file::write_atomic_as(&path, self, durability).map_err(|e| {
+            ConfigError::Write {
+                path: e.path,
+                source: e.source,
+            }
         })
     }
 

@@ -5,6 +5,7 @@
 use berth_common::{registry, ContainerId, ContainerPart, Paths};
 use berth_runtime::state::RunState;
 
+use super::cache;
 use super::config::Created;
 use super::error::ContainerError;
 
@@ -46,13 +47,23 @@ impl Entry {
         Self::read(paths, &id)?.ok_or_else(not_found)
     }
 
-    /// The container `id`, if it is registered.
+    /// The container `id`, if it is registered. Its files are parsed again only when they
+    /// changed (`cache.rs`); whether its process lives is looked at each time.
     pub fn read(paths: &Paths, id: &ContainerId) -> Result<Option<Entry>, ContainerError> {
-        let Some(part) = registry::identity(paths, id)? else {
+        let dir = paths.container_dir(id);
+        let identity = [dir.join(registry::IDENTITY_FILE)];
+        let Some(part) = cache::read(&identity, || registry::identity(paths, id))? else {
             return Ok(None);
         };
-        let created = Created::read(paths, id)?;
-        let state = RunState::read(paths, id).ok().flatten();
+        let create = [dir.join(super::config::CREATE_FILE)];
+        let created = cache::read(&create, || Created::read(paths, id))?;
+        let run = [
+            dir.join(berth_runtime::state::RUN_STATE),
+            dir.join(berth_runtime::state::EXIT_FILE),
+        ];
+        let state = cache::read(&run, || {
+            Ok::<_, ContainerError>(RunState::read(paths, id).ok().flatten())
+        })?;
         let running = state.as_ref().is_some_and(RunState::is_running);
         Ok(Some(Entry {
             id: id.clone(),
@@ -65,8 +76,10 @@ impl Entry {
 
     /// Every container, newest first.
     pub fn all(paths: &Paths) -> Vec<Entry> {
-        let mut all: Vec<Entry> = registry::ids(paths)
-            .unwrap_or_default()
+        let ids = registry::ids(paths).unwrap_or_default();
+        let dirs = ids.iter().map(|id| paths.container_dir(id)).collect();
+        cache::keep_only(&dirs);
+        let mut all: Vec<Entry> = ids
             .iter()
             .filter_map(|id| Self::read(paths, id).ok().flatten())
             .collect();

@@ -18,8 +18,12 @@ use berth_runtime::state;
 
 use super::entry::{Entry, Status};
 use super::error::ContainerError;
+use super::waker::Waker;
 
 const POLL: Duration = Duration::from_millis(20);
+/// The longest sleep between two looks at the log (a change wakes it at once): how soon a
+/// detach or a client gone is seen.
+const NAP: Duration = Duration::from_millis(50);
 const UNRECORDED_GRACE: Duration = Duration::from_secs(1);
 
 fn kind_of(line: &LogLine) -> StreamKind {
@@ -125,6 +129,7 @@ pub fn logs(
     }
     let finished_before = entry.finished();
     let mut unrecorded = None;
+    let mut waker = Waker::on_container(paths, &entry.id);
     loop {
         let done = over(paths, entry, &finished_before, &mut unrecorded);
         for line in read_lines(&mut reader, &mut pending) {
@@ -135,7 +140,7 @@ pub fn logs(
         if done || out.is_closed() {
             return Ok(());
         }
-        std::thread::sleep(POLL);
+        waker.wait(NAP);
     }
 }
 
@@ -171,6 +176,7 @@ pub fn attach(
         std::thread::spawn(move || forward_input(&paths, &id, input, forward));
     }
     let mut unrecorded = None;
+    let mut waker = Waker::on_container(paths, &entry.id);
     loop {
         let done = over(paths, entry, &finished_before, &mut unrecorded);
         for line in read_lines(&mut reader, &mut pending) {
@@ -185,7 +191,7 @@ pub fn attach(
         if done || out.is_closed() || detached.load(Ordering::Relaxed) {
             return Ok(());
         }
-        std::thread::sleep(POLL);
+        waker.wait(NAP);
     }
 }
 

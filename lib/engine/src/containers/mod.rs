@@ -2,12 +2,14 @@
 //! stores its config, start goes through a helper process (`start.rs`), the rest reads
 //! the store and the monitors' state files, as `berth-run ps|stop|rm` do.
 
+mod cache;
 pub(crate) mod config;
 pub(crate) mod entry;
 mod error;
 mod follow;
 mod start;
 mod view;
+pub(crate) mod waker;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -37,6 +39,9 @@ pub struct Memory {
 }
 
 const POLL: Duration = Duration::from_millis(20);
+/// The longest sleep of a waiter between its looks (it wakes at once on a change): how
+/// soon it sees a client gone.
+const NAP: Duration = Duration::from_millis(100);
 const DEFAULT_STOP: i64 = 10;
 
 impl crate::Engine {
@@ -72,17 +77,28 @@ impl crate::Engine {
             request,
             image_id: image.id.to_string(),
         };
+        // An AutoRemove container is gone with its run: nothing of it needs an fsync.
+        let durability = if created.body.host_config.auto_remove {
+            berth_common::json_file::Durability::Volatile
+        } else {
+            berth_common::json_file::Durability::Durable
+        };
         {
             let lock = registry::lock(&self.paths)?;
-            registry::create(
-                &self.paths,
-                &lock,
-                &part,
-                berth_common::json_file::Durability::Durable,
-            )?;
-            if let Err(e) = created.write(&self.paths, &part.id) {
+            registry::create(&self.paths, &lock, &part, durability)?;
+            if let Err(e) = created.write_as(&self.paths, &part.id, durability) {
                 let _ = std::fs::remove_dir_all(self.paths.container_dir(&part.id));
                 return Err(e.into());
+            }
+            // Its named volumes are in use from now on, for the stages too.
+            let volumes = crate::volumes::named_in(&created.request.mount.volumes);
+            let claimed = match volumes.is_empty() {
+                true => Ok(()),
+                false => berth_rootfs::claims::claim(&self.paths, &part.id, &volumes),
+            };
+            if let Err(e) = claimed {
+                let _ = std::fs::remove_dir_all(self.paths.container_dir(&part.id));
+                return Err(ContainerError::Run(e.into()));
             }
         }
         // Every event of the container carries its labels, as docker's do.
@@ -118,6 +134,11 @@ impl crate::Engine {
         match start::start(&self.paths, &entry.id) {
             Ok(pid) => {
                 tracing::info!(id = %entry.id, pid, "started");
+                let primary = entry
+                    .created
+                    .as_ref()
+                    .map(|c| c.request.net.network.as_str());
+                self.networks_at_start(&entry.id, primary);
                 self.started_by_hand(&entry);
                 crate::health::started(&self.paths, &self.health, &entry.id);
                 if entry.auto_remove() {
@@ -134,7 +155,7 @@ impl crate::Engine {
                         .lock()
                         .expect("exits")
                         .insert(entry.id.to_string(), 125);
-                    if let Err(e) = self.do_remove(entry.id.as_str(), true) {
+                    if let Err(e) = self.do_remove(entry.id.as_str(), true, true) {
                         tracing::warn!(id = %entry.id, "removing after a failed start: {e}");
                     }
                 }
@@ -145,6 +166,9 @@ impl crate::Engine {
 
     /// AutoRemove: once the container has exited, keep its code for the waiters, remove it.
     fn remove_when_exited(&self, id: &str) {
+        let mut waker = berth_common::ContainerId::parse(id)
+            .ok()
+            .map(|id| waker::Waker::on_container(&self.paths, &id));
         loop {
             match Entry::find(&self.paths, id) {
                 Ok(entry) if entry.status() == Status::Running => {}
@@ -159,14 +183,17 @@ impl crate::Engine {
                     if let Some(state) = &entry.state {
                         wait_gone(state.monitor_pid, Duration::from_secs(10));
                     }
-                    if let Err(e) = self.do_remove(id, true) {
+                    if let Err(e) = self.do_remove(id, true, true) {
                         tracing::warn!(id, "auto-remove: {e}");
                     }
                     return;
                 }
                 Err(_) => return,
             }
-            std::thread::sleep(POLL);
+            match &mut waker {
+                Some(waker) => waker.wait(NAP),
+                None => std::thread::sleep(POLL),
+            }
         }
     }
 
@@ -188,13 +215,20 @@ impl crate::Engine {
         Ok(true)
     }
 
-    fn do_remove(&self, reference: &str, force: bool) -> Result<(), ContainerError> {
+    /// `volumes`: the anonymous volumes go too (`rm -v`, and AutoRemove as dockerd does).
+    fn do_remove(&self, reference: &str, force: bool, volumes: bool) -> Result<(), ContainerError> {
         let entry = self.entry(reference)?;
         if entry.status() == Status::Running && !force {
             return Err(ContainerError::RemoveRunning(entry.id.to_string()));
         }
         if entry.state.is_some() {
-            control::remove(&self.paths, entry.id.as_str(), force, &self.cgroups)?;
+            control::remove_with(
+                &self.paths,
+                entry.id.as_str(),
+                force,
+                volumes,
+                &self.cgroups,
+            )?;
             return Ok(());
         }
         // Never started (or every start failed): what a failed setup left, and the
@@ -204,7 +238,7 @@ impl crate::Engine {
             .flatten()
             .is_some()
         {
-            berth_rootfs::down(&self.paths, entry.id.as_str(), None, true)
+            berth_rootfs::down_with(&self.paths, entry.id.as_str(), None, true, volumes)
                 .map_err(|e| ContainerError::Run(e.into()))?;
         }
         let _lock = registry::lock(&self.paths)?;
@@ -233,6 +267,8 @@ impl crate::Engine {
         gone: &(dyn Fn() -> bool + Sync),
     ) -> Result<i64, ContainerError> {
         let first = Entry::find(&self.paths, id)?;
+        // Watching before the first look: nothing that happens after it is missed.
+        let mut waker = waker::Waker::on_container(&self.paths, &first.id);
         let initial_finished = first.finished();
         let mut last_code = first.exit_code();
         loop {
@@ -276,7 +312,7 @@ impl crate::Engine {
                 }
                 Err(e) => return Err(e),
             }
-            std::thread::sleep(POLL);
+            waker.wait(NAP);
         }
     }
 }
@@ -305,11 +341,12 @@ pub fn running_container(
 /// Waits until process `pid` is gone (or a zombie), at most `timeout`.
 fn wait_gone(pid: i32, timeout: Duration) {
     let begin = std::time::Instant::now();
+    let mut waker = waker::Waker::on_pid(pid);
     while begin.elapsed() < timeout {
         if !berth_runtime::control::alive(pid) {
             return;
         }
-        std::thread::sleep(POLL);
+        waker.wait(NAP);
     }
 }
 
@@ -328,6 +365,9 @@ impl ContainersBackend for Containers {
         // Named volumes are made at create, as dockerd does (and seeded at the first start).
         let request = config::request_of(&body, None, &self.0.settings);
         if request.check().is_ok() {
+            // Those with options first: ensure_named would make them plain.
+            let mounts = body.host_config.mounts.as_deref().unwrap_or_default();
+            crate::volumes::ensure_for_mounts(&self.0.paths, mounts)?;
             crate::volumes::ensure_named(&self.0.paths, &request.mount.volumes)?;
         }
         Ok(self.0.do_create(name, body)?)
@@ -373,8 +413,8 @@ impl ContainersBackend for Containers {
         Ok(())
     }
 
-    fn remove(&self, reference: &str, force: bool, _volumes: bool) -> Result<(), BackendError> {
-        Ok(self.0.do_remove(reference, force)?)
+    fn remove(&self, reference: &str, force: bool, volumes: bool) -> Result<(), BackendError> {
+        Ok(self.0.do_remove(reference, force, volumes)?)
     }
 
     fn inspect(&self, reference: &str) -> Result<Value, BackendError> {

@@ -44,14 +44,66 @@ fn command_of(entry: &Entry) -> Vec<String> {
     }
 }
 
+/// Whether the entry's container runs, paused.
+fn paused(entry: &Entry) -> bool {
+    match (&entry.state, entry.status()) {
+        (Some(state), Status::Running) => crate::container_ops::pause::paused(state),
+        _ => false,
+    }
+}
+
+/// Whether the entry's container waits out its restart policy's back-off (its restart
+/// record says so; only a container with a policy has one worth reading).
+fn restarting(paths: &Paths, entry: &Entry) -> bool {
+    entry.status() != Status::Running
+        && crate::restart::policy_of(entry) != crate::restart::Policy::No
+        && crate::restart::RestartRecord::read(paths, &entry.id).restarting
+}
+
+/// What docker's state words need beyond the entry, each looked up once.
+#[derive(Clone, Copy)]
+struct Looks {
+    restarting: bool,
+    paused: bool,
+}
+
+fn looks(paths: &Paths, entry: &Entry) -> Looks {
+    Looks {
+        restarting: restarting(paths, entry),
+        paused: paused(entry),
+    }
+}
+
+/// docker's State word: created, running, paused, restarting, exited.
+fn state_word(entry: &Entry, looks: Looks) -> &'static str {
+    if looks.restarting {
+        "restarting"
+    } else if looks.paused {
+        "paused"
+    } else {
+        entry.status().as_str()
+    }
+}
+
 /// docker's Status column.
-pub fn status_text(entry: &Entry) -> String {
+fn status_text(entry: &Entry, looks: Looks) -> String {
     let now = SystemTime::now();
+    if looks.restarting {
+        let ago = entry
+            .finished()
+            .map(|f| berth_common::human::ago(&f))
+            .unwrap_or_default();
+        return format!("Restarting ({}) {ago}", entry.exit_code());
+    }
     match (entry.status(), &entry.state) {
         (Status::Running, Some(state)) => {
             let since = berth_common::human::since(&state.created, now)
                 .unwrap_or_else(|| "Less than a second".into());
-            format!("Up {since}")
+            if looks.paused {
+                format!("Up {since} (Paused)")
+            } else {
+                format!("Up {since}")
+            }
         }
         (Status::Exited, Some(_)) => {
             let ago = entry
@@ -141,6 +193,19 @@ fn networks(paths: &Paths, entry: &Entry) -> (Value, Value) {
         }
         nets.insert(e.network.clone(), value);
     }
+    // The networks a `network connect` keeps for the next start.
+    if !running {
+        for p in crate::networks::pending::read(paths, &entry.id) {
+            let value = json!({
+                "IPAMConfig": p.ip.map(|ip| json!({ "IPv4Address": ip.to_string() })),
+                "Links": null, "Aliases": p.aliases, "NetworkID": p.network_id,
+                "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0,
+                "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+                "MacAddress": "", "DriverOpts": null, "DNSNames": null,
+            });
+            nets.insert(p.network, value);
+        }
+    }
     (Value::Object(nets), first)
 }
 
@@ -183,6 +248,7 @@ pub fn inspect(paths: &Paths, entry: &Entry) -> Value {
     let state = entry.state.as_ref();
     let restart = crate::restart::RestartRecord::read(paths, &entry.id);
     let restarting = restart.restarting && status != Status::Running;
+    let is_paused = paused(entry);
     let started = state.map_or(ZERO_TIME.to_string(), |s| s.created.clone());
     let finished = entry.finished().unwrap_or_else(|| ZERO_TIME.into());
     let (body, host_config) = match &entry.created {
@@ -209,9 +275,9 @@ pub fn inspect(paths: &Paths, entry: &Entry) -> Value {
         "Path": command.first().cloned().unwrap_or_default(),
         "Args": command.iter().skip(1).collect::<Vec<_>>(),
         "State": {
-            "Status": if restarting { "restarting" } else { status.as_str() },
+            "Status": if restarting { "restarting" } else if is_paused { "paused" } else { status.as_str() },
             "Running": status == Status::Running,
-            "Paused": false, "Restarting": restarting,
+            "Paused": is_paused, "Restarting": restarting,
             "OOMKilled": state.is_some_and(|s| s.oom_killed),
             "Dead": false,
             "Pid": if status == Status::Running { state.map_or(0, |s| s.pid) } else { 0 },
@@ -279,6 +345,7 @@ fn health_matches(paths: &Paths, entry: &Entry, query: &ListQuery) -> bool {
 }
 
 fn summary(paths: &Paths, entry: &Entry) -> Value {
+    let looks = looks(paths, entry);
     let (image, image_id) = image_of(entry);
     let command = command_of(entry);
     let (_, port_list) = ports(entry);
@@ -302,22 +369,33 @@ fn summary(paths: &Paths, entry: &Entry) -> Value {
         "Created": unix_seconds(&entry.part.created),
         "Ports": port_list,
         "Labels": labels,
-        "State": entry.status().as_str(),
-        "Status": status_text(entry),
+        "State": state_word(entry, looks),
+        "Status": status_text(entry, looks),
         "HostConfig": { "NetworkMode": network_mode },
         "NetworkSettings": { "Networks": networks },
         "Mounts": mounts(paths, entry),
     })
 }
 
-fn matches(entry: &Entry, query: &ListQuery) -> bool {
+fn matches(paths: &Paths, entry: &Entry, query: &ListQuery) -> bool {
     let status = entry.status();
     for (key, values) in &query.filters {
         let any = |f: &dyn Fn(&str) -> bool| values.iter().any(|v| f(v));
         let ok = match key.as_str() {
             "id" => any(&|v| entry.id.as_str().starts_with(v)),
-            "name" => any(&|v| entry.name().contains(v.trim_start_matches('/'))),
-            "status" => any(&|v| v == status.as_str()),
+            // As dockerd: against the name with and without its leading slash.
+            "name" => {
+                let name = entry.name();
+                let slashed = format!("/{name}");
+                any(&|v| {
+                    berth_api::filters::docker_match(v, &slashed)
+                        || berth_api::filters::docker_match(v, &name)
+                })
+            }
+            "status" => {
+                let word = state_word(entry, looks(paths, entry));
+                any(&|v| v == word)
+            }
             "exited" => any(&|v| status == Status::Exited && v.parse() == Ok(entry.exit_code())),
             "ancestor" => {
                 let (image, image_id) = image_of(entry);
@@ -350,8 +428,9 @@ pub fn list(paths: &Paths, query: &ListQuery) -> Vec<Value> {
         || query.filters.contains_key("exited");
     let mut out: Vec<Value> = Entry::all(paths)
         .iter()
-        .filter(|e| all || e.status() == Status::Running)
-        .filter(|e| matches(e, query))
+        // A container waiting out its restart back-off counts as running, as in dockerd.
+        .filter(|e| all || e.status() == Status::Running || restarting(paths, e))
+        .filter(|e| matches(paths, e, query))
         .filter(|e| health_matches(paths, e, query))
         .map(|e| with_health(paths, e, summary(paths, e)))
         .collect();

@@ -15,7 +15,12 @@ const LIST_KEYS: [&str; 7] = ["name", "id", "label", "driver", "type", "dangling
 pub fn list_matches(paths: &Paths, shown: &Shown, f: &Filters) -> Result<bool, BackendError> {
     f.only(&LIST_KEYS)?;
     let names = f.get("name");
-    if !names.is_empty() && !names.iter().any(|n| shown.name().contains(n.as_str())) {
+    let name = shown.name();
+    if !names.is_empty()
+        && !names
+            .iter()
+            .any(|n| berth_api::filters::docker_match(n, name))
+    {
         return Ok(false);
     }
     let ids = f.get("id");

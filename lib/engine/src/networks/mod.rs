@@ -13,6 +13,7 @@
 mod create;
 mod etc;
 mod filter;
+pub(crate) mod pending;
 mod view;
 
 use std::net::Ipv4Addr;
@@ -50,13 +51,16 @@ pub fn dns_helper_main(config: &str) -> i32 {
 /// berth-net's error in docker's words, with the status docker gives it.
 fn net_err(error: NetError) -> BackendError {
     let kind = match &error {
-        // dockerd refuses an overlapping pool as a bad request of the client's.
-        NetError::SubnetOverlap { .. } => berth_common::ErrorKind::InvalidInput,
+        // dockerd refuses an overlapping pool with 403 (errdefs.Forbidden).
+        NetError::SubnetOverlap { .. } => berth_common::ErrorKind::Forbidden,
         NetError::NoNetns(_) => berth_common::ErrorKind::Conflict,
         other => other.kind(),
     };
     let message = match &error {
         NetError::NoNetns(container) => format!("container {container} is not running"),
+        NetError::SubnetOverlap { .. } => {
+            "invalid pool request: Pool overlaps with other one on this address space".into()
+        }
         other => other.to_string(),
     };
     BackendError::new(kind, message)
@@ -233,6 +237,18 @@ impl NetworksBackend for Engine {
         };
         let id = berth_common::registry::resolve(&self.paths, &request.container)
             .map_err(|e| BackendError::new(e.kind(), e.to_string()))?;
+        if crate::containers::running_container(&self.paths, id.as_str()).is_err() {
+            // Not running: joined at its next start, as dockerd does.
+            let wanted = pending::Pending {
+                network: def.name.clone(),
+                network_id: def.id.clone(),
+                aliases,
+                ip,
+            };
+            pending::add(&self.paths, &id, wanted, false)?;
+            tracing::info!(network = %def.name, container = %id, "connect at the next start");
+            return Ok(());
+        }
         let before = berth_net::attach::endpoints_of(&self.paths, &id).map_err(net_err)?;
         let endpoint =
             berth_net::connect(&ctx, id.as_str(), &def.name, &aliases, ip).map_err(net_err)?;
@@ -254,6 +270,10 @@ impl NetworksBackend for Engine {
         })?;
         let id = berth_common::registry::resolve(&self.paths, &request.container)
             .map_err(|e| BackendError::new(e.kind(), e.to_string()))?;
+        if pending::remove(&self.paths, &id, &def.id)? {
+            tracing::info!(network = %def.name, container = %id, "pending connect dropped");
+            return Ok(());
+        }
         let (gone, left): (Vec<_>, Vec<_>) = berth_net::attach::endpoints_of(&self.paths, &id)
             .map_err(net_err)?
             .into_iter()

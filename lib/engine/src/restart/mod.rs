@@ -67,7 +67,15 @@ impl Engine {
     /// A start through the API: the count and the manual stop are reset (as dockerd
     /// does), and the container is watched if its policy may restart it.
     pub(crate) fn started_by_hand(self: &Arc<Self>, entry: &Entry) {
-        RestartRecord::update(&self.paths, &entry.id, |r| *r = RestartRecord::default());
+        // Only a container with a policy has a record (or had one, before an update):
+        // the others' starts write nothing (two fsyncs fewer on the run path).
+        let file = self
+            .paths
+            .container_dir(&entry.id)
+            .join(record::RESTART_FILE);
+        if policy_of(entry) != Policy::No || file.exists() {
+            RestartRecord::update(&self.paths, &entry.id, |r| *r = RestartRecord::default());
+        }
         self.watch(entry);
     }
 
@@ -101,22 +109,41 @@ impl Engine {
                 let start = entry.state.is_some()
                     && entry.status() != Status::Running
                     && (record.restarting || policy.starts_with_daemon(record.manually_stopped));
-                if start {
-                    tracing::info!(id = %entry.id, "starting with the daemon (restart policy)");
-                    match crate::containers::start_registered(&engine.paths, &entry.id) {
-                        Ok(_) => RestartRecord::update(&engine.paths, &entry.id, |r| {
-                            r.restarting = false;
-                            r.manually_stopped = false;
-                        }),
-                        Err(e) => {
-                            tracing::warn!(id = %entry.id, "start with the daemon: {e}");
-                            continue;
+                if start && record.restarting {
+                    // The last daemon's back-off is waited out, not started over.
+                    let engine = engine.clone();
+                    std::thread::spawn(move || {
+                        std::thread::sleep(record.until_due());
+                        if engine.start_with_daemon(&entry) {
+                            engine.watch(&entry);
                         }
-                    }
+                    });
+                    continue;
+                }
+                if start && !engine.start_with_daemon(&entry) {
+                    continue;
                 }
                 engine.watch(&entry);
             }
         });
+    }
+
+    /// Starts `entry` as its policy asks at daemon start; false if that failed.
+    fn start_with_daemon(&self, entry: &Entry) -> bool {
+        tracing::info!(id = %entry.id, "starting with the daemon (restart policy)");
+        match crate::containers::start_registered(&self.paths, &entry.id) {
+            Ok(_) => {
+                RestartRecord::update(&self.paths, &entry.id, |r| {
+                    r.restarting = false;
+                    r.manually_stopped = false;
+                });
+                true
+            }
+            Err(e) => {
+                tracing::warn!(id = %entry.id, "start with the daemon: {e}");
+                false
+            }
+        }
     }
 
     /// The watcher's life: each time the run ends, restart or stop watching.
@@ -124,7 +151,7 @@ impl Engine {
         let Some(_claim) = self.restarts.claim(id.as_str()) else {
             return;
         };
-        let mut backoff = policy::Backoff::default();
+        let mut backoff = policy::Backoff::resume(RestartRecord::read(&self.paths, id).backoff());
         loop {
             let began = Instant::now();
             let Some(code) = wait_run_over(&self.paths, id) else {
@@ -142,6 +169,8 @@ impl Engine {
             RestartRecord::update(&self.paths, id, |r| {
                 r.count += 1;
                 r.restarting = true;
+                r.backoff_ms = delay.as_millis() as u64;
+                r.due_ms = record::now_ms() + r.backoff_ms;
             });
             std::thread::sleep(delay);
             let record = RestartRecord::read(&self.paths, id);

@@ -69,6 +69,12 @@ pub struct Backoff {
 }
 
 impl Backoff {
+    /// Goes on from `last`, the delay before the last restart (restart.json keeps it, so
+    /// a daemon restart does not start the back-off over).
+    pub fn resume(last: Option<Duration>) -> Backoff {
+        Backoff { delay: last }
+    }
+
     /// The delay after a run that lasted `ran`.
     pub fn next(&mut self, ran: Duration) -> Duration {
         if ran >= RESET_AFTER {
@@ -127,5 +133,7 @@ mod tests {
         }
         assert_eq!(b.next(short), MAX_DELAY);
         assert_eq!(b.next(Duration::from_secs(10)), Duration::from_millis(100));
+        let mut resumed = Backoff::resume(Some(Duration::from_millis(400)));
+        assert_eq!(resumed.next(short), Duration::from_millis(800));
     }
 }

@@ -15,9 +15,30 @@ pub struct RestartRecord {
     pub count: u32,
     pub manually_stopped: bool,
     pub restarting: bool,
+    /// The back-off before the last restart, in ms (0: none yet).
+    pub backoff_ms: u64,
+    /// While `restarting`: when the restart is due, in ms since the epoch.
+    pub due_ms: u64,
+}
+
+/// Now, in ms since the epoch.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 impl RestartRecord {
+    /// The back-off before the last restart, to go on from.
+    pub fn backoff(&self) -> Option<std::time::Duration> {
+        (self.backoff_ms > 0).then(|| std::time::Duration::from_millis(self.backoff_ms))
+    }
+
+    /// How long until the restart waiting out its back-off is due (zero: now).
+    pub fn until_due(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.due_ms.saturating_sub(now_ms()))
+    }
+
     pub fn read(paths: &Paths, id: &ContainerId) -> RestartRecord {
         let path = paths.container_dir(id).join(RESTART_FILE);
         berth_common::json_file::read_if_exists(&path)
