@@ -103,7 +103,18 @@ pub(crate) fn wait(
         .find_map(|e| e.strip_prefix("PATH="))
         .unwrap_or(crate::exec::DEFAULT_PATH);
     if let Some(program) = args.first() {
-        crate::exec::lookup(program, path)?;
+        let resolved = crate::exec::lookup(program, path)?;
+        // A path is not looked up, so check it is there now, while create can still fail.
+        if let Err(e) = std::fs::metadata(&resolved) {
+            return Err(ChildFailure {
+                code: if e.kind() == std::io::ErrorKind::NotFound {
+                    127
+                } else {
+                    126
+                },
+                message: format!("exec: {program:?}: stat {}: {e}", resolved.display()),
+            });
+        }
     }
     for fd in 3..3 + gate.preserve_fds as i32 {
         // SAFETY: F_SETFD on one of our own fds (a preserved fd that is not open fails
