@@ -90,6 +90,55 @@ pub struct RunArgs {
     pub create: CreateArgs,
 }
 
+#[derive(Args)]
+pub struct ExecArgs {
+    /// The process as a runtime spec `process` (JSON)
+    #[arg(long, short = 'p')]
+    pub process: Option<PathBuf>,
+    /// A pseudo-terminal (its master goes to --console-socket)
+    #[arg(long, short = 't')]
+    pub tty: bool,
+    #[arg(long)]
+    pub console_socket: Option<PathBuf>,
+    /// Return once the process runs
+    #[arg(long, short = 'd')]
+    pub detach: bool,
+    #[arg(long)]
+    pub pid_file: Option<PathBuf>,
+    /// Working directory in the container
+    #[arg(long)]
+    pub cwd: Option<String>,
+    /// KEY=VALUE, added to the container's environment
+    #[arg(long, short = 'e')]
+    pub env: Vec<String>,
+    /// uid[:gid]
+    #[arg(long, short = 'u')]
+    pub user: Option<String>,
+    pub id: String,
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<String>,
+}
+
+/// `exec`: in the foreground, the process's exit status is ours.
+pub fn exec(root: &Path, args: &ExecArgs) -> anyhow::Result<u8> {
+    let started = oci::exec::exec(&oci::exec::ExecRequest {
+        root: root.to_path_buf(),
+        id: args.id.clone(),
+        process: args.process.clone(),
+        args: args.args.clone(),
+        env: args.env.clone(),
+        cwd: args.cwd.clone(),
+        user: args.user.clone(),
+        tty: args.tty,
+        console_socket: args.console_socket.clone(),
+        pid_file: args.pid_file.clone(),
+    })?;
+    if args.detach {
+        return Ok(0);
+    }
+    Ok(u8::try_from(started.wait()).unwrap_or(255))
+}
+
 #[derive(Subcommand)]
 pub enum Command {
     /// Create a container: everything set up, the command waiting for start
@@ -100,6 +149,8 @@ pub enum Command {
     Start { id: String },
     /// The container's OCI state as JSON
     State { id: String },
+    /// Run a new process in a running container
+    Exec(ExecArgs),
     /// Send a signal (default SIGTERM) to the init, or to every process with --all
     Kill {
         #[arg(long, short = 'a')]

@@ -36,6 +36,7 @@ fn run(cli: &Cli) -> anyhow::Result<u8> {
             Ok(0)
         }
         Command::Run(args) => cli::run(root, cli.systemd_cgroup, args),
+        Command::Exec(args) => cli::exec(root, args),
         Command::Start { id } => {
             oci::start::start(root, id)?;
             Ok(0)

@@ -177,7 +177,7 @@ fn make_fifo(path: &Path) -> Result<OwnedFd, OciError> {
 }
 
 /// The pid, written to a temporary file and renamed, so a reader never sees half of it.
-fn write_pid_file(path: &Path, pid: i32) -> Result<(), OciError> {
+pub(crate) fn write_pid_file(path: &Path, pid: i32) -> Result<(), OciError> {
     let tmp = path.with_file_name(format!(
         ".{}.tmp",
         path.file_name()
