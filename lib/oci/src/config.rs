@@ -185,6 +185,12 @@ fn refuse_unsupported(spec: &Spec) -> Result<(), OciError> {
                 "SELinux labels are not supported by berth-oci",
             ));
         }
+        if linux.devices().as_ref().is_some_and(|d| !d.is_empty()) {
+            return Err(OciError::unsupported(
+                "linux.devices",
+                "device nodes beyond the standard ones are not supported yet",
+            ));
+        }
         if linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty()) {
             return Err(OciError::unsupported(
                 "linux.uidMappings",
