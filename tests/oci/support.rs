@@ -202,7 +202,8 @@ impl Drop for World {
             if !parent.is_dir() {
                 continue;
             }
-            for entry in std::fs::read_dir(&parent).into_iter().flatten().flatten() {
+            let children = std::fs::read_dir(&parent).into_iter().flatten().flatten();
+            for entry in children.filter(|e| e.path().is_dir()) {
                 let procs =
                     std::fs::read_to_string(entry.path().join("cgroup.procs")).unwrap_or_default();
                 for pid in procs.lines().filter_map(|p| p.parse::<i32>().ok()) {

@@ -309,3 +309,77 @@ fn bad_input_is_refused_clearly_and_leaves_nothing() {
     );
     assert!(world.leftover_mounts().is_empty());
 }
+
+/// Receives one fd (the pty master) on an accepted console socket connection.
+fn receive_fd(stream: &std::os::unix::net::UnixStream) -> std::os::fd::OwnedFd {
+    use rustix::net::{recvmsg, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
+    let mut name = [0u8; 256];
+    let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut control = RecvAncillaryBuffer::new(&mut space);
+    recvmsg(
+        stream,
+        &mut [std::io::IoSliceMut::new(&mut name)],
+        &mut control,
+        RecvFlags::empty(),
+    )
+    .expect("recvmsg on the console socket");
+    for message in control.drain() {
+        if let RecvAncillaryMessage::ScmRights(mut fds) = message {
+            return fds.next().expect("one fd");
+        }
+    }
+    panic!("no fd on the console socket");
+}
+
+#[test]
+fn the_console_socket_gets_the_pty_master() {
+    use std::io::Read;
+    let world = World::new();
+    let mut seen = Vec::new();
+    for rt in &world.runtimes {
+        let id = format!("tty-{}", rt.name);
+        let bundle = world.bundle(&id, "[ -t 0 ] && [ -t 1 ] && echo a terminal; exit 2");
+        let mut config = world.config(&bundle);
+        config["process"]["terminal"] = true.into();
+        world.write_config(&bundle, &config);
+        let socket = world.dir.path().join(format!("{id}.sock"));
+        let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+        let mut cmd = rt.command(&[
+            "create",
+            "--bundle",
+            bundle.to_str().unwrap(),
+            "--console-socket",
+            socket.to_str().unwrap(),
+            &id,
+        ]);
+        let accept = std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            receive_fd(&stream)
+        });
+        let status = cmd.status().unwrap();
+        assert!(status.success(), "{} create with a console socket", rt.name);
+        let master = accept.join().unwrap();
+        assert!(rt.output(&["start", &id]).status.success());
+        let mut text = Vec::new();
+        // EIO once the container's side is closed: the output is all there then.
+        let _ = std::fs::File::from(master).read_to_end(&mut text);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while rt.state(&id).unwrap()["status"] != "stopped" {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{} did not stop",
+                rt.name
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert!(rt.output(&["delete", &id]).status.success());
+        seen.push(String::from_utf8_lossy(&text).into_owned());
+    }
+    assert_eq!(seen[0], seen[1], "runc, then berth-oci");
+    assert_eq!(seen[1], "a terminal\r\n");
+    assert!(
+        world.leftover_cgroups().is_empty(),
+        "{:?}",
+        world.leftover_cgroups()
+    );
+}
