@@ -169,6 +169,10 @@ fn the_lifecycle_is_runcs() {
         let listed: Value = serde_json::from_slice(&list.stdout).unwrap();
         let start = rt.output(&["start", &id]);
         let (running, _) = status_of(&world, rt, &id).unwrap();
+        let pause = rt.output(&["pause", &id]);
+        let (paused, _) = status_of(&world, rt, &id).unwrap();
+        let resume = rt.output(&["resume", &id]);
+        let (resumed, _) = status_of(&world, rt, &id).unwrap();
         let second_start = rt.output(&["start", &id]);
         let refused_delete = rt.output(&["delete", &id]);
         let ps = rt.output(&["ps", "--format", "json", &id]);
@@ -191,6 +195,10 @@ fn the_lifecycle_is_runcs() {
             "listed": listed.as_array().map(|a| a.len()),
             "start": start.status.code(),
             "running": running,
+            "pause": pause.status.code(),
+            "paused": paused,
+            "resume": resume.status.code(),
+            "resumed": resumed,
             "second_start": second_start.status.code(),
             "delete_running": refused_delete.status.code(),
             "ps_is_the_init": pids == vec![pid],
@@ -206,6 +214,8 @@ fn the_lifecycle_is_runcs() {
     assert_eq!(seen[0], seen[1], "runc, then berth-oci");
     assert_eq!(seen[1]["created"], "created");
     assert_eq!(seen[1]["running"], "running");
+    assert_eq!(seen[1]["paused"], "paused");
+    assert_eq!(seen[1]["resumed"], "running");
     assert_eq!(seen[1]["stopped"], serde_json::json!(["stopped", 0]));
     assert!(
         world.leftover_cgroups().is_empty(),

@@ -464,3 +464,104 @@ fn seccomp(
         filter.apply().map_err(|e| e.to_string())
     })))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bundle_with(
+        change: impl FnOnce(&mut serde_json::Value),
+    ) -> (tempfile::TempDir, Result<Mapped, OciError>) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("rootfs")).unwrap();
+        let mut spec = crate::default_spec::default_spec(false);
+        change(&mut spec);
+        std::fs::write(dir.path().join("config.json"), spec.to_string()).unwrap();
+        let mapped = load(dir.path()).and_then(|b| map(&b));
+        (dir, mapped)
+    }
+
+    fn refusal(change: impl FnOnce(&mut serde_json::Value)) -> String {
+        match bundle_with(change).1 {
+            Ok(_) => panic!("accepted"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn runcs_default_spec_maps_onto_berths_isolation() {
+        let (_dir, mapped) = bundle_with(|_| {});
+        let mapped = mapped.unwrap();
+        assert_eq!(mapped.spec.network, NetworkMode::None);
+        assert!(mapped.spec.readonly && !mapped.spec.privileged && mapped.spec.no_new_privs);
+        assert!(
+            mapped.spec.mounts.is_empty(),
+            "the standard mounts are berth's own"
+        );
+        assert_eq!(mapped.spec.hostname, "berth");
+        assert_eq!(mapped.spec.user, "0:0");
+        assert!(mapped.terminal);
+        assert_eq!(mapped.caps.bounding.len(), 3);
+        assert_eq!(mapped.spec.rlimits.len(), 1);
+    }
+
+    #[test]
+    fn binds_and_tmpfs_become_entries_and_a_relative_source_is_the_bundles() {
+        let (dir, mapped) = bundle_with(|s| {
+            let mounts = s["mounts"].as_array_mut().unwrap();
+            mounts.push(serde_json::json!({"destination": "/data", "type": "bind", "source": "data", "options": ["rbind", "ro"]}));
+            mounts.push(serde_json::json!({"destination": "/scratch", "type": "tmpfs", "source": "tmpfs", "options": ["size=1m", "rw"]}));
+        });
+        let mounts = mapped.unwrap().spec.mounts;
+        assert_eq!(mounts[0].kind, MountKind::Bind);
+        assert_eq!(
+            mounts[0].source.as_deref(),
+            Some(dir.path().canonicalize().unwrap().join("data").as_path())
+        );
+        assert!(mounts[0].readonly);
+        assert_eq!(mounts[1].kind, MountKind::Tmpfs);
+        assert_eq!(mounts[1].options, ["size=1m"]);
+    }
+
+    #[test]
+    fn what_cannot_be_honoured_is_refused_by_field() {
+        let msg = refusal(|s| {
+            s["mounts"]
+                .as_array_mut()
+                .unwrap()
+                .push(serde_json::json!({"destination": "/x", "type": "nfs", "source": "h:/x"}))
+        });
+        assert!(
+            msg.contains("mounts[7] (/x)") && msg.contains("nfs"),
+            "{msg}"
+        );
+        let msg = refusal(|s| {
+            s["linux"]["namespaces"]
+                .as_array_mut()
+                .unwrap()
+                .push(serde_json::json!({"type": "user"}))
+        });
+        assert!(msg.contains("linux.namespaces[5]"), "{msg}");
+        let msg = refusal(|s| {
+            s["linux"]["namespaces"]
+                .as_array_mut()
+                .unwrap()
+                .retain(|n| n["type"] != "uts")
+        });
+        assert!(msg.contains("uts"), "{msg}");
+        let msg =
+            refusal(|s| s["linux"]["sysctl"] = serde_json::json!({"net.ipv4.ip_forward": "1"}));
+        assert!(msg.contains("linux.sysctl"), "{msg}");
+        let msg = refusal(|s| s["process"]["apparmorProfile"] = "x".into());
+        assert!(msg.contains("process.apparmorProfile"), "{msg}");
+        let msg = refusal(|s| s["process"]["cwd"] = "rel".into());
+        assert!(msg.contains("process.cwd"), "{msg}");
+        let msg = refusal(|s| {
+            s["linux"]["seccomp"] =
+                serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/x"})
+        });
+        assert!(msg.contains("listenerPath"), "{msg}");
+        let msg = refusal(|s| s["mounts"][1]["type"] = "bind".into());
+        assert!(msg.contains("/dev"), "{msg}");
+    }
+}
