@@ -258,8 +258,19 @@ fn bad_input_is_refused_clearly_and_leaves_nothing() {
         "no-such-rootfs",
     ));
     let mut hooks = config.clone();
-    hooks["hooks"] = serde_json::json!({"prestart": [{"path": "/bin/true"}]});
-    cases.push(("hooks", serde_json::to_vec(&hooks).unwrap(), "hooks"));
+    hooks["hooks"] = serde_json::json!({"prestart": [{"path": "/bin/false", "args": ["false"]}]});
+    cases.push((
+        "failing-hook",
+        serde_json::to_vec(&hooks).unwrap(),
+        "prestart hook 0 (/bin/false)",
+    ));
+    let mut inside = config.clone();
+    inside["hooks"] = serde_json::json!({"startContainer": [{"path": "/bin/true"}]});
+    cases.push((
+        "inside-hook",
+        serde_json::to_vec(&inside).unwrap(),
+        "hooks.startContainer",
+    ));
     let mut command = config.clone();
     command["process"]["args"] = serde_json::json!(["/no/such/command"]);
     cases.push((
@@ -387,6 +398,60 @@ fn the_console_socket_gets_the_pty_master() {
     }
     assert_eq!(seen[0], seen[1], "runc, then berth-oci");
     assert_eq!(seen[1], "a terminal\r\n");
+    assert!(
+        world.leftover_cgroups().is_empty(),
+        "{:?}",
+        world.leftover_cgroups()
+    );
+}
+
+#[test]
+fn hooks_get_the_state_on_stdin_as_from_runc() {
+    let world = World::new();
+    let mut seen = Vec::new();
+    for rt in &world.runtimes {
+        let id = format!("hooks-{}", rt.name);
+        let bundle = world.bundle(&id, "exec busybox sleep 60");
+        let out_dir = world.dir.path().join(format!("hooks-out-{}", rt.name));
+        std::fs::create_dir_all(&out_dir).unwrap();
+        let hook = |stage: &str| {
+            serde_json::json!({
+                "path": "/bin/sh",
+                "args": ["sh", "-c", format!("cat > {}/{stage}.json; echo $HOOK_ENV >> {}/{stage}.env", out_dir.display(), out_dir.display())],
+                "env": ["HOOK_ENV=given"],
+                "timeout": 5
+            })
+        };
+        let mut config = world.config(&bundle);
+        config["hooks"] = serde_json::json!({
+            "prestart": [hook("prestart")],
+            "createRuntime": [hook("createRuntime")],
+            "poststart": [hook("poststart")],
+            "poststop": [hook("poststop")],
+        });
+        world.write_config(&bundle, &config);
+        let create = rt.output(&["create", "--bundle", bundle.to_str().unwrap(), &id]);
+        assert!(create.status.success(), "{} create: {create:?}", rt.name);
+        assert!(rt.output(&["start", &id]).status.success());
+        assert!(rt.output(&["delete", "--force", &id]).status.success());
+        let mut stages = serde_json::Map::new();
+        for stage in ["prestart", "createRuntime", "poststart", "poststop"] {
+            let state: Value = serde_json::from_slice(
+                &std::fs::read(out_dir.join(format!("{stage}.json"))).unwrap_or_default(),
+            )
+            .unwrap_or(Value::Null);
+            let env =
+                std::fs::read_to_string(out_dir.join(format!("{stage}.env"))).unwrap_or_default();
+            stages.insert(
+                stage.into(),
+                serde_json::json!({"id": state["id"] == id, "status": state["status"], "pid": state["pid"].as_i64().is_some_and(|p| p > 0), "env": env}),
+            );
+        }
+        seen.push(Value::Object(stages));
+    }
+    assert_eq!(seen[0], seen[1], "runc, then berth-oci");
+    assert_eq!(seen[1]["prestart"]["status"], "creating");
+    assert_eq!(seen[1]["prestart"]["env"], "given\n");
     assert!(
         world.leftover_cgroups().is_empty(),
         "{:?}",

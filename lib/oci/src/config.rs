@@ -138,19 +138,17 @@ pub fn map(bundle: &Bundle) -> Result<Mapped, OciError> {
 
 fn refuse_unsupported(spec: &Spec) -> Result<(), OciError> {
     if let Some(hooks) = spec.hooks() {
-        let any = [
-            hooks.prestart().as_ref().map(Vec::len),
-            hooks.create_runtime().as_ref().map(Vec::len),
-            hooks.create_container().as_ref().map(Vec::len),
-            hooks.start_container().as_ref().map(Vec::len),
-            hooks.poststart().as_ref().map(Vec::len),
-            hooks.poststop().as_ref().map(Vec::len),
+        let inside = [
+            ("hooks.createContainer", hooks.create_container()),
+            ("hooks.startContainer", hooks.start_container()),
         ];
-        if any.iter().flatten().any(|n| *n > 0) {
-            return Err(OciError::unsupported(
-                "hooks",
-                "hooks are not supported yet",
-            ));
+        for (field, list) in inside {
+            if list.as_ref().is_some_and(|l| !l.is_empty()) {
+                return Err(OciError::unsupported(
+                    field,
+                    "hooks inside the container's namespaces are not supported yet",
+                ));
+            }
         }
     }
     let process = spec.process().as_ref();

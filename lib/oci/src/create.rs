@@ -152,17 +152,34 @@ pub fn create(req: &CreateRequest) -> Result<Created, OciError> {
             .into_iter()
             .collect(),
         cgroup: Some(part),
+        hooks: bundle.spec.hooks().clone(),
         cgroup_parent: Some(parent),
     };
     Container::save(&dir, &saved)?;
+    let container = Container {
+        dir: dir.clone(),
+        saved: saved.clone(),
+    };
+    if let Some(hooks) = bundle.spec.hooks() {
+        // runc's status in these hooks' state: the container is still being created.
+        let mut state = container.oci_state();
+        state.status = "creating";
+        crate::hooks::run_all(
+            "prestart",
+            hooks.prestart().as_deref().unwrap_or_default(),
+            &state,
+        )?;
+        crate::hooks::run_all(
+            "createRuntime",
+            hooks.create_runtime().as_deref().unwrap_or_default(),
+            &state,
+        )?;
+    }
     if let Some(path) = &req.pid_file {
         write_pid_file(path, started.pid)?;
     }
     undo.disarm();
-    Ok(Created {
-        container: Container { dir, saved },
-        started,
-    })
+    Ok(Created { container, started })
 }
 
 /// `exec.fifo`, 0622 as runc's, and the `O_PATH` fd the init reopens it by.

@@ -49,10 +49,17 @@ fn kill_init(container: &Container) {
     }
 }
 
-/// The cgroups (whatever still runs in them is killed) and the state directory.
+/// The cgroups (whatever still runs in them is killed), the poststop hooks, and the state
+/// directory.
 pub fn remove(container: &Container) -> Result<(), OciError> {
     if let Some(part) = &container.saved.cgroup {
         cgroups::remove(part, container.saved.cgroup_parent.as_deref())?;
+    }
+    if let Some(hooks) = &container.saved.hooks {
+        let poststop = hooks.poststop().as_deref().unwrap_or_default();
+        if let Err(e) = crate::hooks::run_all("poststop", poststop, &container.oci_state()) {
+            tracing::warn!("{e}");
+        }
     }
     match std::fs::remove_dir_all(&container.dir) {
         Ok(()) => Ok(()),

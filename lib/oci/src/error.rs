@@ -25,6 +25,13 @@ pub enum OciError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("{stage} hook {index} ({path}): {reason}")]
+    Hook {
+        stage: &'static str,
+        index: usize,
+        path: PathBuf,
+        reason: String,
+    },
     #[error("invalid signal {0:?}")]
     Signal(String),
     #[error(transparent)]
@@ -47,6 +54,7 @@ impl OciError {
             | OciError::Seccomp(_)
             | OciError::NotSupported(_) => ErrorKind::InvalidInput,
             OciError::Exists(_) | OciError::Status { .. } => ErrorKind::Conflict,
+            OciError::Hook { .. } => ErrorKind::Internal,
             OciError::NotFound(_) => ErrorKind::NotFound,
             OciError::Io { source, .. } => ErrorKind::of_io(source),
             OciError::Spawn(e) => e.kind(),

@@ -13,6 +13,7 @@ pub mod delete;
 pub mod error;
 pub mod exec;
 pub mod features;
+pub mod hooks;
 pub mod id;
 pub mod kill;
 pub mod signal;

@@ -49,5 +49,18 @@ pub fn start(root: &Path, id: &str) -> Result<(), OciError> {
         }
         std::thread::sleep(Duration::from_millis(1));
     }
-    std::fs::remove_file(&path).map_err(OciError::io("remove", &path))
+    std::fs::remove_file(&path).map_err(OciError::io("remove", &path))?;
+    if let Some(hooks) = &container.saved.hooks {
+        let poststart = hooks.poststart().as_deref().unwrap_or_default();
+        // runc passes the state as it was before start (`created`).
+        let mut state = container.oci_state();
+        state.status = "created";
+        if let Err(e) = crate::hooks::run_all("poststart", poststart, &state) {
+            // As runc: a failed poststart hook stops the container it was for.
+            // SAFETY: kill(2) of the container's init, which we just let go.
+            unsafe { libc::kill(container.saved.pid, libc::SIGKILL) };
+            return Err(e);
+        }
+    }
+    Ok(())
 }

@@ -30,6 +30,9 @@ pub struct Saved {
     pub annotations: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cgroup: Option<CgroupPart>,
+    /// The spec's hooks, for `start` (poststart) and `delete` (poststop).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hooks: Option<oci_spec::runtime::Hooks>,
     /// The cgroup parent `create` made (removed with the container when left empty).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cgroup_parent: Option<String>,
