@@ -458,3 +458,55 @@ fn hooks_get_the_state_on_stdin_as_from_runc() {
         world.leftover_cgroups()
     );
 }
+
+#[test]
+fn update_sets_the_limits_runc_sets() {
+    let world = World::new();
+    let mut seen = Vec::new();
+    for rt in &world.runtimes {
+        let id = format!("update-{}", rt.name);
+        let bundle = world.bundle(&id, "exec busybox sleep 60");
+        let run = rt.output(&["run", "-d", "--bundle", bundle.to_str().unwrap(), &id]);
+        assert!(run.status.success(), "{} run -d: {run:?}", rt.name);
+        let resources = world.dir.path().join(format!("{id}.json"));
+        std::fs::write(
+            &resources,
+            r#"{"pids": {"limit": 42}, "cpu": {"shares": 512}}"#,
+        )
+        .unwrap();
+        let update = rt.output(&["update", "--resources", resources.to_str().unwrap(), &id]);
+        assert!(update.status.success(), "{} update: {update:?}", rt.name);
+        // v1 and hybrid: per controller; pure v2: one directory (no cpu.shares there, and
+        // the runtimes' share-to-weight formulas are their own, so only pids compare).
+        let v2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+        let read = |file: &str| {
+            let hierarchy = file.split('.').next().unwrap();
+            let path = if v2 {
+                format!("/sys/fs/cgroup/{}/{id}/{file}", world.cgroup_parent)
+            } else {
+                format!(
+                    "/sys/fs/cgroup/{hierarchy}/{}/{id}/{file}",
+                    world.cgroup_parent
+                )
+            };
+            std::fs::read_to_string(path)
+                .unwrap_or_default()
+                .trim()
+                .to_string()
+        };
+        let shares = if v2 {
+            String::new()
+        } else {
+            read("cpu.shares")
+        };
+        seen.push((read("pids.max"), shares));
+        assert!(rt.output(&["delete", "--force", &id]).status.success());
+    }
+    assert_eq!(seen[0], seen[1], "runc, then berth-oci");
+    assert_eq!(seen[1].0, "42");
+    assert!(
+        world.leftover_cgroups().is_empty(),
+        "{:?}",
+        world.leftover_cgroups()
+    );
+}

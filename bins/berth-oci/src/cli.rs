@@ -165,6 +165,12 @@ pub enum Command {
         force: bool,
         id: String,
     },
+    /// New resource limits (a runtime spec linux.resources, from FILE or - for stdin)
+    Update {
+        #[arg(long, short = 'r')]
+        resources: String,
+        id: String,
+    },
     /// Freeze every process of the container
     Pause { id: String },
     /// Thaw a paused container

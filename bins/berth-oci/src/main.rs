@@ -54,6 +54,10 @@ fn run(cli: &Cli) -> anyhow::Result<u8> {
             oci::delete::delete(root, id, *force)?;
             Ok(0)
         }
+        Command::Update { resources, id } => {
+            oci::update::update(root, id, resources)?;
+            Ok(0)
+        }
         Command::Pause { id } => {
             oci::kill::freeze(root, id, true)?;
             Ok(0)
