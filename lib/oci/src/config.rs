@@ -52,6 +52,8 @@ pub struct Mapped {
     pub oom_score_adj: Option<i32>,
     pub caps: CapSets,
     pub additional_gids: Vec<u32>,
+    /// `linux.sysctl`, checked to be namespaced ones.
+    pub sysctl: std::collections::HashMap<String, String>,
 }
 
 pub fn process(spec: &Spec) -> Result<&Process, OciError> {
@@ -66,6 +68,8 @@ pub fn map(bundle: &Bundle) -> Result<Mapped, OciError> {
     refuse_unsupported(spec)?;
     let process = process(spec)?;
     let network = namespaces(spec)?;
+    let sysctl = linux_sysctl(spec);
+    crate::sysctl::check(&sysctl, network != NetworkMode::Host)?;
     let (mounts, shm_size) = mounts(spec.mounts().as_deref().unwrap_or_default(), &bundle.dir)?;
     let linux = spec.linux().as_ref();
     let masked = linux
@@ -133,7 +137,15 @@ pub fn map(bundle: &Bundle) -> Result<Mapped, OciError> {
         oom_score_adj: process.oom_score_adj(),
         caps,
         additional_gids: user.additional_gids().clone().unwrap_or_default(),
+        sysctl,
     })
+}
+
+fn linux_sysctl(spec: &Spec) -> std::collections::HashMap<String, String> {
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.sysctl().clone())
+        .unwrap_or_default()
 }
 
 fn refuse_unsupported(spec: &Spec) -> Result<(), OciError> {
@@ -171,12 +183,6 @@ fn refuse_unsupported(spec: &Spec) -> Result<(), OciError> {
         ));
     }
     if let Some(linux) = spec.linux() {
-        if linux.sysctl().as_ref().is_some_and(|s| !s.is_empty()) {
-            return Err(OciError::unsupported(
-                "linux.sysctl",
-                "sysctls are not supported yet",
-            ));
-        }
         if linux.mount_label().as_ref().is_some_and(|s| !s.is_empty()) {
             return Err(OciError::unsupported(
                 "linux.mountLabel",
@@ -547,9 +553,8 @@ mod tests {
                 .retain(|n| n["type"] != "uts")
         });
         assert!(msg.contains("uts"), "{msg}");
-        let msg =
-            refusal(|s| s["linux"]["sysctl"] = serde_json::json!({"net.ipv4.ip_forward": "1"}));
-        assert!(msg.contains("linux.sysctl"), "{msg}");
+        let msg = refusal(|s| s["linux"]["sysctl"] = serde_json::json!({"kernel.domainname": "x"}));
+        assert!(msg.contains("linux.sysctl.kernel.domainname"), "{msg}");
         let msg = refusal(|s| s["process"]["apparmorProfile"] = "x".into());
         assert!(msg.contains("process.apparmorProfile"), "{msg}");
         let msg = refusal(|s| s["process"]["cwd"] = "rel".into());

@@ -122,6 +122,11 @@ pub fn create(req: &CreateRequest) -> Result<Created, OciError> {
     });
     let started = berth_process::start(spec)?;
     undo.pid = Some(started.pid);
+    crate::sysctl::apply(
+        started.pid,
+        &mapped.sysctl,
+        spec.network != berth_process::NetworkMode::Host,
+    )?;
     if let Some(adj) = mapped.oom_score_adj {
         let path = format!("/proc/{}/oom_score_adj", started.pid);
         std::fs::write(&path, adj.to_string()).map_err(OciError::io("write", path))?;

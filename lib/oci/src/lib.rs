@@ -19,6 +19,7 @@ pub mod kill;
 pub mod signal;
 pub mod start;
 pub mod state;
+pub mod sysctl;
 pub mod update;
 
 pub use error::OciError;
