@@ -510,3 +510,36 @@ fn update_sets_the_limits_runc_sets() {
         world.leftover_cgroups()
     );
 }
+
+#[test]
+fn events_stats_has_runcs_shape() {
+    let world = World::new();
+    let mut seen = Vec::new();
+    for rt in &world.runtimes {
+        let id = format!("events-{}", rt.name);
+        let bundle = world.bundle(&id, "exec busybox sleep 60");
+        assert!(rt
+            .output(&["run", "-d", "--bundle", bundle.to_str().unwrap(), &id])
+            .status
+            .success());
+        let out = rt.output(&["events", "--stats", &id]);
+        assert!(out.status.success(), "{} events: {out:?}", rt.name);
+        let event: Value = serde_json::from_slice(&out.stdout).unwrap();
+        seen.push(serde_json::json!({
+            "type": event["type"],
+            "id": event["id"] == id,
+            "pids": event["data"]["pids"]["current"],
+            "memory": event["data"]["memory"]["usage"]["usage"].as_u64().is_some_and(|u| u > 0),
+            "cpu": event["data"]["cpu"]["usage"]["total"].as_u64().is_some(),
+        }));
+        assert!(rt.output(&["delete", "--force", &id]).status.success());
+        let stopped = rt.output(&["events", "--stats", &id]);
+        assert!(
+            !stopped.status.success(),
+            "{}: events of a deleted container",
+            rt.name
+        );
+    }
+    assert_eq!(seen[0], seen[1], "runc, then berth-oci");
+    assert_eq!(seen[1]["pids"], 1);
+}

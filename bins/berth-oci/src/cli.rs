@@ -171,6 +171,15 @@ pub enum Command {
         resources: String,
         id: String,
     },
+    /// The container's statistics (--stats: once), and OOM events, as JSON lines
+    Events {
+        #[arg(long)]
+        stats: bool,
+        /// Between two stats events
+        #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+        interval: std::time::Duration,
+        id: String,
+    },
     /// Freeze every process of the container
     Pause { id: String },
     /// Thaw a paused container

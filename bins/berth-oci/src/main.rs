@@ -58,6 +58,16 @@ fn run(cli: &Cli) -> anyhow::Result<u8> {
             oci::update::update(root, id, resources)?;
             Ok(0)
         }
+        Command::Events {
+            stats: true, id, ..
+        } => {
+            println!("{}", oci::events::stats(root, id)?);
+            Ok(0)
+        }
+        Command::Events { interval, id, .. } => {
+            oci::events::watch(root, id, *interval, |event| println!("{event}"))?;
+            Ok(0)
+        }
         Command::Pause { id } => {
             oci::kill::freeze(root, id, true)?;
             Ok(0)

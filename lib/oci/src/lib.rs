@@ -11,6 +11,7 @@ pub mod create;
 pub mod default_spec;
 pub mod delete;
 pub mod error;
+pub mod events;
 pub mod exec;
 pub mod features;
 pub mod hooks;
