@@ -130,6 +130,10 @@ impl World {
         std::fs::create_dir_all(&rootfs).unwrap();
         let tar = berth_tests::image::tar_bytes(&berth_tests::image::busybox_entries());
         tar::Archive::new(&tar[..]).unpack(&rootfs).unwrap();
+        // Mount points made here: a root in a user namespace could not make them.
+        for dir in ["proc", "sys", "dev"] {
+            std::fs::create_dir_all(rootfs.join(dir)).unwrap();
+        }
         let spec = self
             .berth()
             .output(&["spec", "--bundle", bundle.to_str().unwrap()]);

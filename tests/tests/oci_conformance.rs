@@ -45,7 +45,8 @@ fn prepare_case(world: &World, case: &Value, runtime: &str) -> std::path::PathBu
         set_path(&mut config, path, value.clone());
     }
     for (path, value) in case["append"].as_object().into_iter().flatten() {
-        config[path].as_array_mut().unwrap().push(value.clone());
+        let list = path.split('.').fold(&mut config, |at, part| &mut at[part]);
+        list.as_array_mut().unwrap().push(value.clone());
     }
     if let Some(link) = case["symlink"].as_array() {
         std::os::unix::fs::symlink(

@@ -128,7 +128,7 @@ pub fn map(bundle: &Bundle) -> Result<Mapped, OciError> {
         // The caller's stdio is the container's (containerd's shim passes its pipes).
         stdin: true,
         init: false,
-        userns: None,
+        userns: crate::userns::from_spec(spec)?,
         gate: None,
     };
     Ok(Mapped {
@@ -195,12 +195,6 @@ fn refuse_unsupported(spec: &Spec) -> Result<(), OciError> {
                 "device nodes beyond the standard ones are not supported yet",
             ));
         }
-        if linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty()) {
-            return Err(OciError::unsupported(
-                "linux.uidMappings",
-                "user namespaces are not supported yet",
-            ));
-        }
     }
     Ok(())
 }
@@ -236,12 +230,8 @@ fn namespaces(spec: &Spec) -> Result<NetworkMode, OciError> {
             ) => {}
             // berth gives a container its own cgroup namespace on a pure v2 host only.
             (LinuxNamespaceType::Cgroup, None) => {}
-            (LinuxNamespaceType::User, _) => {
-                return Err(OciError::unsupported(
-                    field,
-                    "user namespaces are not supported yet",
-                ))
-            }
+            // With its maps: `userns`.
+            (LinuxNamespaceType::User, None) => {}
             (typ, Some(path)) => {
                 return Err(OciError::unsupported(
                     field,
@@ -545,7 +535,7 @@ mod tests {
                 .unwrap()
                 .push(serde_json::json!({"type": "user"}))
         });
-        assert!(msg.contains("linux.namespaces[5]"), "{msg}");
+        assert!(msg.contains("linux.uidMappings"), "{msg}");
         let msg = refusal(|s| {
             s["linux"]["namespaces"]
                 .as_array_mut()

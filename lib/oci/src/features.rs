@@ -1,6 +1,6 @@
 //! `features`: what this runtime honours, in the runtime spec's features document. Only
-//! what `config` accepts is listed (the hooks berth-oci runs in its own namespaces, no user
-//! namespaces, no AppArmor or SELinux).
+//! what `config` accepts is listed (the hooks berth-oci runs in its own namespaces, no AppArmor or
+//! SELinux).
 
 use serde_json::{json, Value};
 
@@ -35,7 +35,7 @@ pub fn features() -> Value {
         "hooks": ["prestart", "createRuntime", "poststart", "poststop"],
         "mountOptions": MOUNT_OPTIONS,
         "linux": {
-            "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "uts"],
+            "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "user", "uts"],
             "capabilities": caps,
             "cgroup": {"v1": true, "v2": true, "systemd": false, "systemdUser": false},
             "seccomp": {

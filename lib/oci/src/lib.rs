@@ -22,6 +22,7 @@ pub mod start;
 pub mod state;
 pub mod sysctl;
 pub mod update;
+pub mod userns;
 
 pub use error::OciError;
 
