@@ -111,8 +111,19 @@ pub fn create(req: &CreateRequest) -> Result<Created, OciError> {
         .collect();
     spec.cgroup = Some(part.clone());
     if console.is_some() {
-        spec.tty =
-            Some(berth_process::tty::Pty::open().map_err(OciError::io("open a pty", "/dev/ptmx"))?);
+        let pty =
+            berth_process::tty::Pty::open().map_err(OciError::io("open a pty", "/dev/ptmx"))?;
+        if let Some(userns) = &spec.userns {
+            // Its /dev/console: the container's root's, as the pty is root's without one.
+            let (uid, gid) = userns.host_root();
+            rustix::fs::fchown(
+                &pty.slave,
+                Some(rustix::fs::Uid::from_raw(uid)),
+                Some(rustix::fs::Gid::from_raw(gid)),
+            )
+            .map_err(|e| OciError::io("chown", &pty.path)(e.into()))?;
+        }
+        spec.tty = Some(pty);
     }
     spec.gate = Some(Gate {
         fifo,
