@@ -544,3 +544,34 @@ fn events_stats_has_runcs_shape() {
     assert_eq!(seen[0], seen[1], "runc, then berth-oci");
     assert_eq!(seen[1]["pids"], 1);
 }
+
+#[test]
+fn preserved_fds_reach_the_command_as_with_runc() {
+    let world = World::new();
+    let mut seen = Vec::new();
+    for rt in &world.runtimes {
+        let id = format!("fds-{}", rt.name);
+        let bundle = world.bundle(&id, "echo through fd 3 >&3; busybox ls /proc/self/fd");
+        let file = world.dir.path().join(format!("{id}.out"));
+        // fd 3 of the runtime: a file the shell opens for it.
+        let mut cmd = std::process::Command::new("sh");
+        cmd.arg("-c")
+            .arg(format!("exec \"$@\" 3>{}", file.display()))
+            .arg("sh")
+            .arg(&rt.bin)
+            .arg("--root")
+            .arg(&rt.root)
+            .args(["run", "--preserve-fds", "1", "--bundle"])
+            .arg(&bundle)
+            .arg(&id)
+            .stdin(std::process::Stdio::null());
+        let out = support::run_with_deadline(cmd, std::time::Duration::from_secs(30));
+        seen.push((
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            std::fs::read_to_string(&file).unwrap(),
+        ));
+    }
+    assert_eq!(seen[0], seen[1], "runc, then berth-oci");
+    assert_eq!(seen[1].2, "through fd 3\n");
+}
