@@ -16,6 +16,8 @@ use berth_tests::ImageSpec;
 
 struct Podman {
     dir: PathBuf,
+    /// The runtime's default root did not exist before this test.
+    made_runtime_root: bool,
 }
 
 impl Podman {
@@ -58,9 +60,17 @@ impl Podman {
     }
 }
 
+/// berth-oci's default --root: podman keeps the runtime's state there (its container
+/// cleanup, run by conmon, does not carry `--runtime-flag`s, so it cannot move).
+const RUNTIME_ROOT: &str = "/run/berth-oci";
+
 impl Drop for Podman {
     fn drop(&mut self) {
         let _ = self.run(&["rm", "-af"]);
+        if self.made_runtime_root {
+            // Only if empty: another user's containers would keep it.
+            let _ = std::fs::remove_dir(RUNTIME_ROOT);
+        }
         // Its overlay mounts are under its root: whatever a failed test left.
         let base = self.dir.display().to_string();
         let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
@@ -79,6 +89,7 @@ impl Drop for Podman {
 fn podman_in(dir: &Path) -> Podman {
     Podman {
         dir: dir.join("podman"),
+        made_runtime_root: !Path::new(RUNTIME_ROOT).exists(),
     }
 }
 
@@ -150,6 +161,11 @@ fn podman_runs_busybox_with_berth_oci() {
     podman.ok(&["rm", "-f", "-t", "0", "web"]);
     assert!(podman.ok(&["ps", "-a", "-q"]).trim().is_empty());
     drop(podman);
+    assert!(
+        !Path::new(RUNTIME_ROOT).exists()
+            || std::fs::read_dir(RUNTIME_ROOT).unwrap().next().is_some(),
+        "an empty {RUNTIME_ROOT} is left"
+    );
     // podman keeps a `conmon` cgroup of its own under the parent (with runc too); the
     // container's own must be gone.
     let left: Vec<_> = world
