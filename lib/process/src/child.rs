@@ -80,11 +80,18 @@ pub(crate) fn child(
     drop(go);
     // Before any path of the container is looked at (user, working directory): no fd of
     // the caller's or of berth's may be reachable through /proc/self/fd (CVE-2024-21626).
-    let keep = [to_parent.as_raw_fd(), dmz.as_fd().as_raw_fd()];
+    let mut keep = vec![to_parent.as_raw_fd(), dmz.as_fd().as_raw_fd()];
+    keep.extend(spec.gate.iter().flat_map(crate::gate::Gate::keep));
     let entered = entered.and_then(|()| {
         crate::fds::close_all_but(&keep).map_err(|e| fail("close inherited fds", e))
     });
-    match entered.and_then(|()| finish(spec)) {
+    let finished = entered
+        .and_then(|()| finish(spec))
+        .and_then(|env| match &spec.gate {
+            Some(gate) => crate::gate::wait(gate, &spec.args, &env, to_parent).map(|()| env),
+            None => Ok(env),
+        });
+    match finished {
         Ok(env) if spec.init => crate::init::run(&spec.args, &env, to_parent, dmz),
         Ok(env) => exec::exec(&spec.args, &env, dmz, to_parent),
         Err(failure) => failure,
@@ -220,9 +227,21 @@ fn finish(spec: &ContainerSpec) -> Result<Vec<String>, ChildFailure> {
     if let Some(apply) = &spec.seccomp {
         apply().map_err(|e| fail("seccomp", e))?;
     }
-    capsets::limit_bounding(&spec.caps).map_err(|e| fail("capabilities", e))?;
-    switch_user(&user)?;
-    capsets::set_process_caps(&spec.caps, user.uid == 0).map_err(|e| fail("capabilities", e))?;
+    let mut user = user;
+    match &spec.gate {
+        Some(gate) => {
+            user.groups = gate.additional_gids.clone();
+            gate.caps.before_user()?;
+            switch_user(&user)?;
+            gate.caps.after_user()?;
+        }
+        None => {
+            capsets::limit_bounding(&spec.caps).map_err(|e| fail("capabilities", e))?;
+            switch_user(&user)?;
+            capsets::set_process_caps(&spec.caps, user.uid == 0)
+                .map_err(|e| fail("capabilities", e))?;
+        }
+    }
     close_inherited_fds()?;
     Ok(env)
 }

@@ -181,6 +181,7 @@ fn spec(container: &RunState, request: &ExecRequest) -> Result<ContainerSpec, Ex
         init: false,
         // Joining enters the container's user namespace, if it has one (join.rs).
         userns: None,
+        gate: None,
     })
 }
 

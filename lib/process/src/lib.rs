@@ -9,6 +9,7 @@ pub mod etc_files;
 pub mod exe_seal;
 pub mod exec;
 mod fds;
+pub mod gate;
 mod init;
 pub mod join;
 pub mod options;

@@ -395,6 +395,7 @@ impl ProcessOptions {
             stdin: self.interactive,
             init: self.init,
             userns,
+            gate: None,
         })
     }
 }

@@ -59,6 +59,9 @@ pub struct ContainerSpec {
     /// A new user namespace with these maps (the record's `rootfs.userns`: the rootfs is
     /// idmapped for it); None: the host's.
     pub userns: Option<berth_common::UserNamespace>,
+    /// An OCI runtime's create/start split: the process waits at this gate before its
+    /// exec, and `start` returns as soon as it waits there (`gate`).
+    pub gate: Option<crate::gate::Gate>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -308,7 +311,11 @@ pub(crate) fn launch(
     // Placed: the child may exec.
     let _ = go_write.write_all(b"p");
     drop(go_write);
-    if let Err(failure) = sync::outcome(result.read) {
+    let outcome = match &spec.gate {
+        Some(_) => crate::gate::outcome(result.read),
+        None => sync::outcome(result.read),
+    };
+    if let Err(failure) = outcome {
         let _ = started.wait();
         return Err(failure.into());
     }
