@@ -16,7 +16,9 @@
 #      BENCH_TMP  where the temp dir goes (default /var/tmp)
 #      WARMUP     untimed warm-up runs per runtime and round (default 3)
 #
-# A runtime that cannot run the bundle on this host is left out with a message (crun refuses
+# The run happens in a private mount namespace with /sys/fs/cgroup/unified unmounted (crun
+# refuses this hybrid host otherwise). A runtime that cannot run the bundle on this host is
+# left out with a message (crun refuses
 # hybrid cgroup hosts whose v2 hierarchy has controllers); the ratios are then against runc.
 #
 # Each runtime has a --root of its own under the temp dir; the containers' cgroups are under
@@ -34,6 +36,7 @@ ROUNDS=${ROUNDS:-3}
 WARMUP=${WARMUP:-3}
 BERTH_BIN=${BERTH_BIN:-$repo/target/release}
 BENCH_TMP=${BENCH_TMP:-/var/tmp}
+ARGS=("$@")
 out="" keep=0
 while [ $# -gt 0 ]; do
     case $1 in
@@ -49,6 +52,19 @@ for t in hyperfine jq runc crun containerd ctr busybox; do
     command -v "$t" >/dev/null || die "$t is needed"
 done
 BERTH_BIN=$(cd "$BERTH_BIN" && pwd)
+[ "$(id -u)" = 0 ] || die "run as root (namespaces, cgroups, mounts)"
+
+# crun refuses a hybrid host whose cgroup2 mount has controllers: as start.sh does, the run
+# happens in a private mount namespace with /sys/fs/cgroup/unified unmounted, for all three.
+if [ "${_BERTH_OCI_NS:-}" != 1 ]; then
+    export _BERTH_OCI_NS=1
+    exec unshare -m --propagation private "$BASH" "$0" "${ARGS[@]}"
+fi
+HIDE_NOTE="no /sys/fs/cgroup/unified on this host, nothing hidden"
+if mountpoint -q /sys/fs/cgroup/unified 2>/dev/null; then
+    umount /sys/fs/cgroup/unified
+    HIDE_NOTE="in a private mount namespace with /sys/fs/cgroup/unified (cgroup2) unmounted"
+fi
 [ -x "$BERTH_BIN/berth-oci" ] || die "$BERTH_BIN/berth-oci: build it first (cargo build --release -p berth-oci)"
 
 tmp=$(mktemp -d "$BENCH_TMP/berth-bench-oci.XXXXXX")
@@ -165,7 +181,7 @@ report=$(
         echo "| $t | ${LIFE[$t]} | $(ratio "${LIFE[$t]}" "${LIFE[$base]}") | ${CTRRUN[$t]} | $(ratio "${CTRRUN[$t]}" "${CTRRUN[$base]}") |"
     done
     echo
-    echo "$ROUNDS rounds x $RUNS runs per runtime, order rotating; $(nproc) CPUs; $(uname -r)."
+    echo "$ROUNDS rounds x $RUNS runs per runtime, order rotating; $(nproc) CPUs; $(uname -r); $HIDE_NOTE."
 )
 echo "$report"
 [ -z "$out" ] || echo "$report" >"$out"
