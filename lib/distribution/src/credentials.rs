@@ -63,9 +63,15 @@ pub fn server_key(registry: &str) -> String {
 
 /// Credentials for `registry` from the docker config, if any are stored.
 pub fn lookup(registry: &str) -> Result<Option<Credentials>> {
-    let Some(path) = config_dir().map(|d| d.join("config.json")) else {
-        return Ok(None);
-    };
+    match config_dir() {
+        Some(dir) => lookup_in(&dir, registry),
+        None => Ok(None),
+    }
+}
+
+/// Credentials for `registry` from the docker config in `dir` (a client's `--config`).
+pub fn lookup_in(dir: &std::path::Path, registry: &str) -> Result<Option<Credentials>> {
+    let path = dir.join("config.json");
     let data = match std::fs::read(&path) {
         Ok(data) => data,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),

@@ -253,8 +253,10 @@ pub async fn pull(clients: &Clients, args: PullArgs) -> Outcome {
 
 pub async fn push(clients: &Clients, args: PullArgs) -> Outcome {
     let (name, tag) = super::run::split_tag(&args.name);
-    // docker sends an (empty) auth header; registries' credentials are the daemon's to use.
-    let auth = ("x-registry-auth", "e30=".to_string());
+    let auth = (
+        "x-registry-auth",
+        super::registry_auth::header_for(&args.name),
+    );
     let response = clients
         .first()
         .call(

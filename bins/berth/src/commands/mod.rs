@@ -10,6 +10,7 @@ mod images;
 mod objects;
 mod observe;
 mod ps;
+mod registry_auth;
 mod run;
 mod session;
 mod system;
@@ -22,6 +23,7 @@ use crate::cli::{Cli, Command, ContainerCommand, ImageCommand, SystemCommand};
 use crate::exit::{Failure, Outcome};
 
 pub async fn dispatch(cli: Cli) -> u8 {
+    registry_auth::set_config_dir(crate::connect::config_dir(&cli));
     let outcome = match &cli.command {
         Command::Completion { shell } => completion(*shell),
         Command::Man { dir } => man(dir),

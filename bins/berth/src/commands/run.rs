@@ -65,7 +65,8 @@ pub async fn pull_image(
         "/images/create?{}",
         query(&[("fromImage", name.to_string()), ("tag", tag.to_string())])
     );
-    let response = client.call(Method::POST, &path, empty(), &[]).await?;
+    let auth = ("x-registry-auth", super::registry_auth::header_for(image));
+    let response = client.call(Method::POST, &path, empty(), &[auth]).await?;
     let terminal = {
         use std::io::IsTerminal;
         if to_stderr {
