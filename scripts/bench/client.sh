@@ -127,7 +127,7 @@ for f in "$tmp"/round*.json; do mv "$f" "$tmp/ps-${f##*/}"; done
 NOUNIFIED="unshare -m --propagation private sh -c 'umount /sys/fs/cgroup/unified 2>/dev/null; exec \"\$@\"' sh"
 tools=(berth podman docker)
 CMD[berth]="$NOUNIFIED ${BERTH_LOCAL[*]} run --rm --network none busybox true"
-CMD[podman]="$NOUNIFIED ${PODMAN[*]} run --rm --network none --ulimit nofile=20000:20000 --ulimit nproc=32768:32768 busybox true"
+CMD[podman]="$NOUNIFIED ${PODMAN[*]} run --rm --network none --cgroup-parent /$CG-podman --ulimit nofile=20000:20000 --ulimit nproc=32768:32768 busybox true"
 CMD[docker]="$NOUNIFIED ${DOCKER[*]} run --rm --network none busybox true"
 run_rounds
 
