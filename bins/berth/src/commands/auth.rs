@@ -29,25 +29,10 @@ fn write_config(path: &Path, config: &serde_json::Map<String, Value>) -> Result<
     std::fs::write(path, text).map_err(|e| Failure::new(1, format!("{}: {e}", path.display())))
 }
 
+/// docker's `auth` field: standard base64 of `user:password`.
 fn base64(data: &[u8]) -> String {
-    const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(TABLE[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(data)
 }
 
 pub async fn login(clients: &Clients, config_dir: &Path, args: &LoginArgs) -> Outcome {
