@@ -11,6 +11,7 @@ pub mod image;
 pub mod net;
 pub mod private_netns;
 pub mod probe;
+pub mod pty;
 pub mod store;
 pub mod tools;
 

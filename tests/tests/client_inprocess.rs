@@ -4,7 +4,6 @@
 //! container of `berth run -d` that a berthd on the same root then serves.
 
 use std::io::Write;
-use std::os::fd::OwnedFd;
 use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -14,7 +13,6 @@ use berth_tests::container::Sandbox;
 use berth_tests::daemon::Daemon;
 use berth_tests::formats::{write_images, Format, ImageSpec};
 use berth_tests::{collect, collected_text, wait_for};
-use rustix::pty::{grantpt, ioctl_tiocgptpeer, openpt, unlockpt, OpenptFlags};
 
 fn text(out: &std::process::Output) -> (String, String) {
     (
@@ -237,50 +235,13 @@ fn a_detached_container_of_berth_is_the_daemons_and_the_reverse() {
     sandbox.assert_nothing_left();
 }
 
-fn terminal(rows: u16, cols: u16) -> (OwnedFd, OwnedFd) {
-    let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC).unwrap();
-    grantpt(&master).unwrap();
-    unlockpt(&master).unwrap();
-    let slave = ioctl_tiocgptpeer(&master, OpenptFlags::RDWR | OpenptFlags::NOCTTY).unwrap();
-    set_size(&master, rows, cols);
-    (master, slave)
-}
-
-fn set_size(master: &impl std::os::fd::AsFd, rows: u16, cols: u16) {
-    let size = rustix::termios::Winsize {
-        ws_row: rows,
-        ws_col: cols,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    };
-    rustix::termios::tcsetwinsize(master, size).unwrap();
-}
-
 /// `berth ARGS` in-process on a terminal that is its controlling terminal (a size change
 /// signals it): the client, the master to type into, what the terminal shows.
 fn berth_on_terminal(
     sandbox: &Sandbox,
     args: &[&str],
 ) -> (Child, std::fs::File, Arc<Mutex<Vec<u8>>>) {
-    use std::os::unix::process::CommandExt;
-    let (master, slave) = terminal(33, 101);
-    let mut cmd = berth_local(sandbox, args);
-    cmd.stdin(Stdio::from(slave.try_clone().unwrap()))
-        .stdout(Stdio::from(slave.try_clone().unwrap()))
-        .stderr(Stdio::from(slave));
-    // SAFETY: only setsid and an ioctl on fd 0 between fork and exec, both async-signal
-    // safe; nothing allocates.
-    unsafe {
-        cmd.pre_exec(|| {
-            rustix::process::setsid()?;
-            rustix::process::ioctl_tiocsctty(rustix::stdio::stdin())?;
-            Ok(())
-        });
-    }
-    let child = cmd.spawn().expect("spawn berth");
-    let term = std::fs::File::from(master);
-    let seen = collect(term.try_clone().unwrap());
-    (child, term, seen)
+    berth_tests::pty::spawn_on_terminal(berth_local(sandbox, args))
 }
 
 fn wait_shown(seen: &Arc<Mutex<Vec<u8>>>, what: &str) {
@@ -323,7 +284,7 @@ fn run_it_in_process_is_a_terminal_session() {
         "{}",
         collected_text(&seen)
     );
-    set_size(&term, 40, 120);
+    berth_tests::pty::set_size(&term, 40, 120);
     wait_for("the new size", || {
         term.write_all(b"echo size-$(stty size | busybox tr ' ' x)\n")
             .unwrap();

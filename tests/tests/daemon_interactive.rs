@@ -4,15 +4,13 @@
 //! reattach).
 
 use std::io::Write;
-use std::os::fd::OwnedFd;
 use std::process::{Child, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use berth_tests::container::Sandbox;
 use berth_tests::daemon::Daemon;
-use berth_tests::{collect, collected_text, wait_for};
-use rustix::pty::{grantpt, ioctl_tiocgptpeer, openpt, unlockpt, OpenptFlags};
+use berth_tests::{collected_text, wait_for};
 
 /// `docker ARGS` with `input` on its stdin, closed after; its output, or a failure after
 /// 60 s (a container whose stdin never ends would hang here).
@@ -109,25 +107,6 @@ fn the_end_of_piped_input_ends_the_containers_stdin() {
     sandbox.assert_nothing_left();
 }
 
-fn terminal(rows: u16, cols: u16) -> (OwnedFd, OwnedFd) {
-    let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC).unwrap();
-    grantpt(&master).unwrap();
-    unlockpt(&master).unwrap();
-    let slave = ioctl_tiocgptpeer(&master, OpenptFlags::RDWR | OpenptFlags::NOCTTY).unwrap();
-    set_size(&master, rows, cols);
-    (master, slave)
-}
-
-fn set_size(master: &impl std::os::fd::AsFd, rows: u16, cols: u16) {
-    let size = rustix::termios::Winsize {
-        ws_row: rows,
-        ws_col: cols,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    };
-    rustix::termios::tcsetwinsize(master, size).unwrap();
-}
-
 /// `docker ARGS` on a terminal of the test's that is its controlling terminal (so a
 /// window size change signals it, as a user's terminal would): the client, the master
 /// to type into, and what the terminal shows.
@@ -135,25 +114,7 @@ fn docker_on_terminal(
     daemon: &Daemon,
     args: &[&str],
 ) -> (Child, std::fs::File, Arc<Mutex<Vec<u8>>>) {
-    use std::os::unix::process::CommandExt;
-    let (master, slave) = terminal(33, 101);
-    let mut cmd = daemon.docker_command(args);
-    cmd.stdin(Stdio::from(slave.try_clone().unwrap()))
-        .stdout(Stdio::from(slave.try_clone().unwrap()))
-        .stderr(Stdio::from(slave));
-    // SAFETY: only setsid and an ioctl on fd 0 between fork and exec, both async-signal
-    // safe; nothing allocates.
-    unsafe {
-        cmd.pre_exec(|| {
-            rustix::process::setsid()?;
-            rustix::process::ioctl_tiocsctty(rustix::stdio::stdin())?;
-            Ok(())
-        });
-    }
-    let child = cmd.spawn().expect("spawn docker");
-    let term = std::fs::File::from(master);
-    let seen = collect(term.try_clone().unwrap());
-    (child, term, seen)
+    berth_tests::pty::spawn_on_terminal(daemon.docker_command(args))
 }
 
 fn wait_shown(seen: &Arc<Mutex<Vec<u8>>>, what: &str, daemon: &Daemon) {
@@ -207,7 +168,7 @@ fn run_it_is_a_terminal_session_with_sizes_exit_codes_and_detach_keys() {
         "the size of the user's terminal: {text}"
     );
     // The user's window changes: docker hears SIGWINCH and resizes the container's.
-    set_size(&term, 40, 120);
+    berth_tests::pty::set_size(&term, 40, 120);
     wait_for("the new size", || {
         term.write_all(b"echo size-$(stty size | busybox tr ' ' x)\n")
             .unwrap();
