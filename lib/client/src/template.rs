@@ -41,10 +41,6 @@ impl Format {
         Ok(Format { template, table })
     }
 
-    pub fn is_table(&self) -> bool {
-        self.table
-    }
-
     /// Renders one object.
     pub fn render(&self, data: &serde_json::Value) -> Result<String> {
         self.template

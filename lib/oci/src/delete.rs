@@ -41,8 +41,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), OciError> {
 /// SIGKILL to the init, then a wait until it has exited (its reaper is the caller's
 /// subreaper or init, not us).
 fn kill_init(container: &Container) {
-    // SAFETY: kill(2) of the container's init, checked alive by the caller.
-    unsafe { libc::kill(container.saved.pid, libc::SIGKILL) };
+    berth_process::signals::forward(container.saved.pid, libc::SIGKILL);
     let deadline = Instant::now() + Duration::from_secs(10);
     while container.alive() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(1));

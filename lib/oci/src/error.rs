@@ -62,12 +62,6 @@ impl OciError {
         }
     }
 
-    /// The exit status of the command that failed: runc's 1 for its own failures; `run`
-    /// passes a container's own exit status through instead.
-    pub fn exit_code(&self) -> u8 {
-        1
-    }
-
     pub(crate) fn io(
         what: &'static str,
         path: impl Into<PathBuf>,

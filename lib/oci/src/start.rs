@@ -57,8 +57,7 @@ pub fn start(root: &Path, id: &str) -> Result<(), OciError> {
         state.status = "created";
         if let Err(e) = crate::hooks::run_all("poststart", poststart, &state) {
             // As runc: a failed poststart hook stops the container it was for.
-            // SAFETY: kill(2) of the container's init, which we just let go.
-            unsafe { libc::kill(container.saved.pid, libc::SIGKILL) };
+            berth_process::signals::forward(container.saved.pid, libc::SIGKILL);
             return Err(e);
         }
     }

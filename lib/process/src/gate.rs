@@ -14,6 +14,7 @@ use std::collections::HashSet;
 
 use caps::{CapSet, Capability};
 
+use crate::child::fail;
 use crate::sync::ChildFailure;
 
 /// The byte the child writes on its report pipe when it waits at the gate (a failure is
@@ -80,13 +81,6 @@ impl Gate {
         let mut keep: Vec<i32> = (0..self.preserve_fds).map(|i| 3 + i as i32).collect();
         keep.push(self.fifo.as_raw_fd());
         keep
-    }
-}
-
-fn fail(what: &str, err: impl std::fmt::Display) -> ChildFailure {
-    ChildFailure {
-        code: 125,
-        message: format!("{what}: {err}"),
     }
 }
 

@@ -49,7 +49,7 @@ fn write(paths: &Paths, id: &ContainerId, all: &[Pending]) -> Result<(), Backend
         };
     }
     berth_common::json_file::write_atomic(&file, all)
-        .map_err(|e| BackendError::internal(format!("{}: {}", e.path.display(), e.source)))
+        .map_err(|e| BackendError::internal(e.to_string()))
 }
 
 /// Keeps `pending` for container `id`'s next start. Connecting twice to one network is

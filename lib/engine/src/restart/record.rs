@@ -54,7 +54,7 @@ impl RestartRecord {
             return;
         }
         if let Err(e) = berth_common::json_file::write_atomic(&dir.join(RESTART_FILE), self) {
-            tracing::warn!(%id, "restart state: {}: {}", e.path.display(), e.source);
+            tracing::warn!(%id, "restart state: {e}");
         }
     }
 
