@@ -4,7 +4,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -86,6 +86,8 @@ pub fn http_exchange(
 /// to `answer`, which returns (status, extra headers, body). Stops when dropped.
 pub struct TinyServer {
     pub port: u16,
+    /// Answers whose body the client stopped reading (the write failed).
+    pub broken_writes: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -102,17 +104,19 @@ impl TinyServer {
         listener.set_nonblocking(true).unwrap();
         let port = listener.local_addr().unwrap().port();
         let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
+        let broken_writes = Arc::new(AtomicUsize::new(0));
+        let (flag, broken) = (stop.clone(), broken_writes.clone());
         let thread = std::thread::spawn(move || {
             while !flag.load(Ordering::SeqCst) {
                 match listener.accept() {
-                    Ok((stream, _)) => serve_one(stream, &answer),
+                    Ok((stream, _)) => serve_one(stream, &answer, &broken),
                     Err(_) => std::thread::sleep(Duration::from_millis(10)),
                 }
             }
         });
         TinyServer {
             port,
+            broken_writes,
             stop,
             thread: Some(thread),
         }
@@ -132,7 +136,11 @@ impl Drop for TinyServer {
     }
 }
 
-fn serve_one(stream: TcpStream, answer: &Handler) {
+/// An answer header (not sent) that has the body written this many bytes at a time, 50 ms
+/// apart: a slow registry.
+pub const TRICKLE: &str = "x-test-trickle";
+
+fn serve_one(stream: TcpStream, answer: &Handler, broken: &AtomicUsize) {
     stream.set_nonblocking(false).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
@@ -169,7 +177,11 @@ fn serve_one(stream: TcpStream, answer: &Handler) {
         if reader.read_exact(&mut body).is_err() {
             return;
         }
-        let (status, extra, body) = answer(&method, &path, &headers);
+        let (status, mut extra, body) = answer(&method, &path, &headers);
+        let trickle = extra
+            .iter()
+            .position(|(k, _)| k.eq_ignore_ascii_case(TRICKLE))
+            .map(|i| extra.remove(i).1.parse::<usize>().expect("a trickle size"));
         let has = |name: &str| extra.iter().any(|(k, _)| k.eq_ignore_ascii_case(name));
         // An answer that sets its own Content-Length (longer than its body) and
         // `Connection: close` plays a server that dies mid-response.
@@ -182,10 +194,18 @@ fn serve_one(stream: TcpStream, answer: &Handler) {
         }
         head.push_str("\r\n");
         let mut out = &stream;
-        if out.write_all(head.as_bytes()).is_err()
-            || out.write_all(&body).is_err()
-            || has("connection")
-        {
+        let sent = out.write_all(head.as_bytes()).is_ok()
+            && match trickle {
+                None => out.write_all(&body).is_ok(),
+                Some(piece) => body.chunks(piece).all(|chunk| {
+                    std::thread::sleep(Duration::from_millis(50));
+                    out.write_all(chunk).and_then(|()| out.flush()).is_ok()
+                }),
+            };
+        if !sent {
+            broken.fetch_add(1, Ordering::SeqCst);
+        }
+        if !sent || has("connection") {
             return;
         }
     }

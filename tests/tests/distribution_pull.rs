@@ -106,12 +106,24 @@ fn pull_with_htpasswd_credentials_then_run() {
     assert_eq!(out, "pulled over the wire\n");
     sandbox.assert_nothing_left();
 
-    // Again: nothing is downloaded, the image is up to date.
-    let out = pull_cmd(store, &[&name], Some(&config));
+    // Again: nothing is downloaded, the image is up to date; --json gives dockerd's
+    // messages, one a line.
+    let out = pull_cmd(store, &["--json", &name], Some(&config));
     assert!(out.status.success(), "{}", describe(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("Already exists"), "{stderr}");
-    assert!(stderr.contains("Image is up to date"), "{stderr}");
+    let messages: Vec<Value> = stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON message"))
+        .collect();
+    let first = &built.layers[0].digest["sha256:".len()..][..12];
+    assert!(
+        messages.contains(&json!({"status": "Already exists", "progressDetail": {}, "id": first})),
+        "{stderr}"
+    );
+    assert_eq!(
+        messages.last().unwrap()["status"],
+        format!("Status: Image is up to date for {name}")
+    );
     assert!(!stderr.contains("Pull complete"), "{stderr}");
 
     // A pull by digest gives the same image, without a name.

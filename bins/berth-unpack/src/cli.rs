@@ -75,6 +75,9 @@ pub enum Command {
         /// Print only the image ID
         #[arg(short, long)]
         quiet: bool,
+        /// Progress as dockerd's JSON messages on stderr, one a line
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         flags: LoadFlags,
     },
@@ -88,6 +91,9 @@ pub enum Command {
         /// No progress lines on stderr
         #[arg(short, long)]
         quiet: bool,
+        /// Progress as dockerd's JSON messages on stderr, one a line
+        #[arg(long)]
+        json: bool,
     },
     /// Log in to a registry (checked against it), storing the credentials as docker does
     Login {

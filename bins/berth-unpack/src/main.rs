@@ -131,6 +131,7 @@ fn run(cli: Cli) -> Result<()> {
             platform,
             max_concurrent_downloads,
             quiet,
+            json,
             flags,
         } => {
             let request = pull::Request {
@@ -138,7 +139,7 @@ fn run(cli: Cli) -> Result<()> {
                 insecure_registries,
                 platform: platform.as_deref(),
                 concurrency: max_concurrent_downloads.into(),
-                quiet,
+                shown: progress::Shown::of(quiet, json),
             };
             let image = pull::run(
                 &store,
@@ -155,7 +156,13 @@ fn run(cli: Cli) -> Result<()> {
             reference,
             insecure_registries,
             quiet,
-        } => push::run(&store, &reference, insecure_registries, quiet)?,
+            json,
+        } => push::run(
+            &store,
+            &reference,
+            insecure_registries,
+            progress::Shown::of(quiet, json),
+        )?,
         Command::Login {
             registry,
             username,

@@ -1,40 +1,15 @@
-//! `berth-unpack push`: docker's lines per blob on stderr (`Preparing`, `Layer already
-//! exists`, `Pushed`), docker's last line on stdout (`TAG: digest: sha256:… size: N`).
-
-use std::io::Write;
+//! `berth-unpack push`: docker's messages per blob on stderr (`Preparing`, `Layer already
+//! exists`, `Mounted from`, `Pushed`) through berth-distribution's renderer, docker's last
+//! line on stdout (`TAG: digest: sha256:… size: N`).
 
 use anyhow::Result;
-use berth_distribution::push::{push, PushEvent, PushProgress};
+use berth_distribution::push::push;
 use berth_distribution::{Registry, RegistryOptions, RemoteRef};
-use berth_image::{Digest, Store};
+use berth_image::Store;
 
-struct Lines {
-    quiet: bool,
-}
+use crate::progress::Shown;
 
-impl PushProgress for Lines {
-    fn blob(&self, id: &Digest, event: PushEvent<'_>) {
-        if self.quiet {
-            return;
-        }
-        let status = match event {
-            PushEvent::Preparing => "Preparing",
-            PushEvent::AlreadyExists => "Layer already exists",
-            PushEvent::Mounted(from) => {
-                let _ = writeln!(
-                    std::io::stderr().lock(),
-                    "{}: Mounted from {from}",
-                    &id.hex()[..12]
-                );
-                return;
-            }
-            PushEvent::Pushed => "Pushed",
-        };
-        let _ = writeln!(std::io::stderr().lock(), "{}: {status}", &id.hex()[..12]);
-    }
-}
-
-pub fn run(store: &Store, reference: &str, insecure: Vec<String>, quiet: bool) -> Result<()> {
+pub fn run(store: &Store, reference: &str, insecure: Vec<String>, shown: Shown) -> Result<()> {
     let image = store.resolve(reference)?;
     let remote = RemoteRef::parse(reference)?;
     if remote.digest.is_some() {
@@ -49,7 +24,7 @@ pub fn run(store: &Store, reference: &str, insecure: Vec<String>, quiet: bool) -
             docker_config: true,
         },
     )?;
-    let pushed = push(store, &registry, &image, &remote, &Lines { quiet })?;
+    let pushed = push(store, &registry, &image, &remote, &shown.stream())?;
     println!(
         "{}: digest: {} size: {}",
         pushed.tag, pushed.digest, pushed.size

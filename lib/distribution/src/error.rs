@@ -74,6 +74,16 @@ pub enum DistributionError {
         expected_size: u64,
         actual_size: u64,
     },
+    #[error(
+        "{reference}: the registry's manifest has digest {actual}, not the {pinned} asked for"
+    )]
+    ManifestMismatch {
+        reference: String,
+        pinned: String,
+        actual: String,
+    },
+    #[error("{what} cancelled: the client went away")]
+    Cancelled { what: String },
     #[error("credentials for {registry}: {reason}")]
     Credentials { registry: String, reason: String },
     #[error(transparent)]
@@ -95,6 +105,7 @@ impl DistributionError {
             | DistributionError::BadPlatform { .. }
             | DistributionError::BadManifest { .. }
             | DistributionError::DigestMismatch { .. }
+            | DistributionError::ManifestMismatch { .. }
             | DistributionError::NoPlatform { .. }
             | DistributionError::WrongPlatform { .. }
             // The caller's credentials are at fault, not the host.
@@ -106,7 +117,8 @@ impl DistributionError {
             | DistributionError::BlobNotFound { .. } => ErrorKind::NotFound,
             DistributionError::Unreachable { .. }
             | DistributionError::Status { .. }
-            | DistributionError::Protocol { .. } => ErrorKind::Internal,
+            | DistributionError::Protocol { .. }
+            | DistributionError::Cancelled { .. } => ErrorKind::Internal,
             DistributionError::Image(e) => e.kind(),
         }
     }

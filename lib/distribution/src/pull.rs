@@ -18,41 +18,18 @@ use crate::client::{message_of, read_limited, Registry, MAX_MANIFEST};
 use crate::error::{DistributionError, Result};
 use crate::manifest::{self, BlobRef, ImageManifest, Parsed};
 use crate::platform::Platform;
+use crate::progress::{no_progress, Event, Progress, Step};
 use crate::reference::RemoteRef;
 
 /// docker's default `max-concurrent-downloads`.
 pub const DEFAULT_CONCURRENCY: usize = 3;
-
-/// Where a layer is, as docker's progress lines say it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LayerEvent {
-    Waiting,
-    AlreadyExists,
-    Downloading {
-        done: u64,
-        total: u64,
-    },
-    /// Downloaded, hashed, unpacked and verified.
-    Complete,
-}
-
-/// Told how a pull goes; the binaries draw bars or write docker's JSON lines with it.
-pub trait PullProgress: Sync {
-    /// The manifest the reference resolved to.
-    fn resolved(&self, _reference: &RemoteRef, _digest: &Digest) {}
-    /// `id` is the layer blob's digest.
-    fn layer(&self, _id: &Digest, _event: LayerEvent) {}
-}
-
-struct NoProgress;
-impl PullProgress for NoProgress {}
 
 pub struct PullOptions<'a> {
     pub platform: Option<Platform>,
     pub unpack: UnpackOptions,
     pub max_layer_size: u64,
     pub concurrency: usize,
-    pub progress: &'a dyn PullProgress,
+    pub progress: &'a dyn Progress,
 }
 
 impl Default for PullOptions<'_> {
@@ -62,7 +39,7 @@ impl Default for PullOptions<'_> {
             unpack: UnpackOptions::default(),
             max_layer_size: berth_image::import::DEFAULT_MAX_LAYER_SIZE,
             concurrency: DEFAULT_CONCURRENCY,
-            progress: &NoProgress,
+            progress: no_progress(),
         }
     }
 }
@@ -87,7 +64,7 @@ pub fn pull(
     let shown = reference.to_string();
     let (top_digest, image_digest, manifest_bytes, parsed) = resolve(registry, reference, opts)?;
     let from_list = top_digest != image_digest;
-    opts.progress.resolved(reference, &top_digest);
+    opts.progress.event(Event::PullingFrom(reference));
     let config = fetch_small_blob(registry, reference, &parsed.config, "config")?;
     let config_doc =
         ImageConfigFile::parse(&config).map_err(|e| DistributionError::BadManifest {
@@ -133,8 +110,16 @@ pub fn pull(
         })
         .collect();
     let downloaded = fetch_layers(&ingest, registry, reference, &shown, &work, opts)?;
+    if opts.progress.cancelled() {
+        return Err(cancelled(reference));
+    }
     let names = reference.store_name().into_iter().collect::<Vec<_>>();
     let image = ingest.commit(&config, &manifest_bytes, &names)?;
+    opts.progress.event(Event::Pulled {
+        reference,
+        digest: &top_digest,
+        downloaded,
+    });
     Ok(Pulled {
         image,
         digest: top_digest,
@@ -177,8 +162,12 @@ fn resolve(
     reference: &RemoteRef,
     opts: &PullOptions<'_>,
 ) -> Result<(Digest, Digest, Vec<u8>, ImageManifest)> {
-    let (bytes, digest, parsed) =
-        fetch_manifest(registry, reference, &reference.manifest_reference())?;
+    let (bytes, digest, parsed) = fetch_manifest(
+        registry,
+        reference,
+        &reference.manifest_reference(),
+        reference.digest.as_ref(),
+    )?;
     let top = digest.clone();
     match parsed {
         Parsed::Image(image) => Ok((top, digest, bytes, image)),
@@ -190,8 +179,9 @@ fn resolve(
                     platform: platform.to_string(),
                 }
             })?;
+            let pin = &entry.manifest.digest;
             let (bytes, digest, parsed) =
-                fetch_manifest(registry, reference, entry.manifest.digest.as_str())?;
+                fetch_manifest(registry, reference, pin.as_str(), Some(pin))?;
             match parsed {
                 Parsed::Image(image) => Ok((top, digest, bytes, image)),
                 Parsed::Index(_) => Err(DistributionError::BadManifest {
@@ -204,10 +194,12 @@ fn resolve(
     }
 }
 
+/// The manifest `wanted` (a tag or digest); with `pin`, its body must have that digest.
 fn fetch_manifest(
     registry: &Registry,
     reference: &RemoteRef,
     wanted: &str,
+    pin: Option<&Digest>,
 ) -> Result<(Vec<u8>, Digest, Parsed)> {
     let response = registry.request(
         Method::GET,
@@ -231,14 +223,11 @@ fn fetch_manifest(
             reason,
         })?;
     let digest = Digest::of_bytes(&bytes);
-    if wanted.starts_with("sha256:") && digest.as_str() != wanted {
-        return Err(DistributionError::DigestMismatch {
+    if let Some(pin) = pin.filter(|pin| **pin != digest) {
+        return Err(DistributionError::ManifestMismatch {
             reference: reference.to_string(),
-            what: "manifest",
-            digest: wanted.to_string(),
+            pinned: pin.to_string(),
             actual: digest.to_string(),
-            expected_size: bytes.len() as u64,
-            actual_size: bytes.len() as u64,
         });
     }
     let parsed = manifest::parse(
@@ -319,12 +308,12 @@ fn fetch_layers(
 ) -> Result<bool> {
     for layer in work {
         let chain = Digest::chain(layer.parent.as_ref(), layer.diff_id);
-        let event = if ingest.has_layer(&chain, &layer.blob.digest) {
-            LayerEvent::AlreadyExists
+        let step = if ingest.has_layer(&chain, &layer.blob.digest) {
+            Step::AlreadyExists
         } else {
-            LayerEvent::Waiting
+            Step::PullingFsLayer
         };
-        opts.progress.layer(&layer.blob.digest, event);
+        opts.progress.event(Event::Blob(&layer.blob.digest, step));
     }
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
@@ -334,7 +323,7 @@ fn fetch_layers(
         for _ in 0..opts.concurrency.clamp(1, work.len().max(1)) {
             scope.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::SeqCst);
-                if i >= work.len() || failed.load(Ordering::SeqCst) {
+                if i >= work.len() || failed.load(Ordering::SeqCst) || opts.progress.cancelled() {
                     return;
                 }
                 let result = fetch_layer(
@@ -370,9 +359,24 @@ fn fetch_layer(
 ) -> Result<()> {
     let id = &layer.blob.digest;
     let total = layer.blob.size;
+    let cancel = Arc::new(AtomicBool::new(false));
+    let all_in = AtomicBool::new(false);
     let report = |done: u64| {
-        opts.progress
-            .layer(id, LayerEvent::Downloading { done, total })
+        let progress = opts.progress;
+        progress.event(Event::Blob(
+            id,
+            Step::Downloading {
+                current: done,
+                total,
+            },
+        ));
+        if done >= total && !all_in.swap(true, Ordering::SeqCst) {
+            progress.event(Event::Blob(id, Step::VerifyingChecksum));
+            progress.event(Event::Blob(id, Step::DownloadComplete));
+        }
+        if progress.cancelled() {
+            cancel.store(true, Ordering::SeqCst);
+        }
     };
     let input = LayerInput {
         image: shown,
@@ -397,7 +401,10 @@ fn fetch_layer(
             offset,
             broke_off.clone(),
         ) {
-            Ok(stream) => Ok(LayerSource::stream(Box::new(stream))),
+            Ok(stream) => Ok(LayerSource::stream(Box::new(Cancellable {
+                inner: stream,
+                cancel: cancel.clone(),
+            }))),
             Err(e) => {
                 let shown = e.to_string();
                 open_error = Some(e);
@@ -413,12 +420,40 @@ fn fetch_layer(
     match (result, open_error) {
         (Ok(_), _) => {
             if fetched {
-                opts.progress.layer(id, LayerEvent::Complete);
+                let done = Step::Extracting {
+                    current: total,
+                    total,
+                };
+                opts.progress.event(Event::Blob(id, done));
+                opts.progress.event(Event::Blob(id, Step::PullComplete));
             }
             Ok(())
         }
+        (Err(_), _) if cancel.load(Ordering::SeqCst) => Err(cancelled(reference)),
         // The registry's own error reads better than the store's wrapping of it.
         (Err(_), Some(e)) => Err(e),
         (Err(e), None) => Err(e.into()),
+    }
+}
+
+fn cancelled(reference: &RemoteRef) -> DistributionError {
+    DistributionError::Cancelled {
+        what: format!("pull of {reference}"),
+    }
+}
+
+/// A blob's body that stops with an error once the pull is cancelled, so the store's
+/// pipeline gives up on the layer and tidies it away.
+struct Cancellable {
+    inner: BlobStream,
+    cancel: Arc<AtomicBool>,
+}
+
+impl std::io::Read for Cancellable {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.cancel.load(Ordering::SeqCst) {
+            return Err(std::io::Error::other("the pull was cancelled"));
+        }
+        self.inner.read(buf)
     }
 }

@@ -11,28 +11,8 @@ use ureq::http::Method;
 
 use crate::client::{message_of, Payload, Registry};
 use crate::error::{DistributionError, Result};
+use crate::progress::{Event, Progress, Step};
 use crate::reference::RemoteRef;
-
-/// How a blob went, for progress.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PushEvent<'a> {
-    Preparing,
-    AlreadyExists,
-    /// Mounted from this repository of the same registry, not sent.
-    Mounted(&'a str),
-    Pushed,
-}
-
-pub trait PushProgress: Sync {
-    fn blob(&self, _id: &Digest, _event: PushEvent<'_>) {}
-}
-
-struct NoProgress;
-impl PushProgress for NoProgress {}
-
-pub fn no_progress() -> &'static dyn PushProgress {
-    &NoProgress
-}
 
 #[derive(Debug)]
 pub struct Pushed {
@@ -59,8 +39,9 @@ pub fn push(
     registry: &Registry,
     image: &ImageInfo,
     reference: &RemoteRef,
-    progress: &dyn PushProgress,
+    progress: &dyn Progress,
 ) -> Result<Pushed> {
+    progress.event(Event::PushingTo(reference));
     let manifest = store.read_blob(&image.manifest_digest)?;
     let parsed: StoredManifest =
         serde_json::from_slice(&manifest).map_err(|e| DistributionError::BadManifest {
@@ -73,12 +54,12 @@ pub fn push(
         blobs.push(Digest::parse(&blob.digest)?);
     }
     for blob in &blobs {
-        progress.blob(blob, PushEvent::Preparing);
+        progress.event(Event::Blob(blob, Step::Preparing));
     }
     let sources = mount_sources(store, reference)?;
     let send = |blob: &Digest| -> Result<()> {
         if has_blob(registry, reference, blob)? {
-            progress.blob(blob, PushEvent::AlreadyExists);
+            progress.event(Event::Blob(blob, Step::LayerAlreadyExists));
             return Ok(());
         }
         let from = sources
@@ -86,8 +67,8 @@ pub fn push(
             .find(|(_, blobs)| blobs.contains(blob.as_str()))
             .map(|(repo, _)| repo.as_str());
         match upload(store, registry, reference, blob, from)? {
-            Some(from) => progress.blob(blob, PushEvent::Mounted(from)),
-            None => progress.blob(blob, PushEvent::Pushed),
+            Some(from) => progress.event(Event::Blob(blob, Step::MountedFrom(from))),
+            None => progress.event(Event::Blob(blob, Step::Pushed)),
         }
         Ok(())
     };
@@ -114,11 +95,17 @@ pub fn push(
             response,
         ));
     }
-    Ok(Pushed {
+    let pushed = Pushed {
         digest: Digest::of_bytes(&manifest),
         size: manifest.len() as u64,
         tag,
-    })
+    };
+    progress.event(Event::Pushed {
+        tag: &pushed.tag,
+        digest: &pushed.digest,
+        size: pushed.size,
+    });
+    Ok(pushed)
 }
 
 /// Blobs sent at once (docker's `max-concurrent-uploads` is 5; the loopback needs fewer).

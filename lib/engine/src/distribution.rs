@@ -1,20 +1,20 @@
-//! `docker pull` for berthd: berth-distribution's pull into the root's store, its progress
-//! written as dockerd writes it (`Pulling fs layer`, `Downloading` with a bar,
-//! `Pull complete`, `Digest:`, `Status:`) so the CLI draws its usual bars; an image `pull`
-//! event when done.
+//! `docker pull` and `docker push` for berthd: berth-distribution's pull into the root's
+//! store and push from it, their progress written by berth-distribution's one renderer of
+//! dockerd's messages (`DockerStream`) so the CLI draws its usual bars; a client that goes
+//! away cancels the pull. An image `pull` or `push` event when done.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use base64::Engine as _;
 use berth_api::distribution::{PullRequest, RegistryAuth};
 use berth_api::{BackendError, DistributionBackend};
 use berth_distribution::auth::Credentials;
 use berth_distribution::{
-    pull, DistributionError, LayerEvent, Platform, PullOptions, PullProgress, Registry,
-    RegistryOptions, RemoteRef,
+    pull, DistributionError, DockerStream, Platform, PullOptions, Registry, RegistryOptions,
+    RemoteRef,
 };
-use berth_image::{Digest, Store};
-use serde_json::{json, Value};
+use berth_image::Store;
+use serde_json::Value;
 
 use crate::Engine;
 
@@ -46,23 +46,13 @@ impl DistributionBackend for Distribution {
             .map_err(backend_error)?;
         let store = Store::open(self.0.paths().clone())
             .map_err(|e| BackendError::new(e.kind(), e.to_string()))?;
-        let lines = DockerLines {
-            sink: Mutex::new(progress),
-            last: Mutex::default(),
-        };
+        let lines = docker_stream(progress);
         let opts = PullOptions {
             platform,
             progress: &lines,
             ..PullOptions::default()
         };
-        let pulled = pull(&store, &registry, &reference, &opts).map_err(backend_error)?;
-        lines.send(json!({ "status": format!("Digest: {}", pulled.digest) }));
-        let status = if pulled.downloaded {
-            format!("Status: Downloaded newer image for {reference}")
-        } else {
-            format!("Status: Image is up to date for {reference}")
-        };
-        lines.send(json!({ "status": status }));
+        pull(&store, &registry, &reference, &opts).map_err(backend_error)?;
         use berth_common::events::{emit, Event, Kind};
         emit(
             self.0.paths(),
@@ -110,7 +100,7 @@ impl DistributionBackend for Distribution {
         let credentials = credentials_of(auth).ok_or_else(|| {
             BackendError::new(
                 berth_common::ErrorKind::InvalidInput,
-                "no credentials given",
+                format!("login to {registry}: no credentials given (a username and password)"),
             )
         })?;
         let insecure = &self.0.settings().insecure_registries;
@@ -141,24 +131,9 @@ impl DistributionBackend for Distribution {
         };
         let registry = Registry::connect(&reference.registry, reference.api_host(), &options)
             .map_err(backend_error)?;
-        let lines = DockerLines {
-            sink: Mutex::new(progress),
-            last: Mutex::default(),
-        };
-        lines.send(json!({
-            "status": format!("The push refers to repository [{}]", reference.familiar_name())
-        }));
-        let pushed = berth_distribution::push::push(&store, &registry, &image, &reference, &lines)
+        let lines = docker_stream(progress);
+        berth_distribution::push::push(&store, &registry, &image, &reference, &lines)
             .map_err(backend_error)?;
-        let status = format!(
-            "{}: digest: {} size: {}",
-            pushed.tag, pushed.digest, pushed.size
-        );
-        lines.send(json!({ "status": status }));
-        lines.send(json!({
-            "progressDetail": {},
-            "aux": { "Tag": pushed.tag, "Digest": pushed.digest.to_string(), "Size": pushed.size },
-        }));
         use berth_common::events::{emit, Event, Kind};
         emit(
             self.0.paths(),
@@ -168,21 +143,11 @@ impl DistributionBackend for Distribution {
     }
 }
 
-impl berth_distribution::push::PushProgress for DockerLines<'_> {
-    fn blob(&self, id: &Digest, event: berth_distribution::push::PushEvent<'_>) {
-        use berth_distribution::push::PushEvent;
-        let status = match event {
-            PushEvent::Preparing => "Preparing",
-            PushEvent::AlreadyExists => "Layer already exists",
-            PushEvent::Mounted(from) => {
-                let status = format!("Mounted from {from}");
-                self.send(json!({ "status": status, "progressDetail": {}, "id": short(id) }));
-                return;
-            }
-            PushEvent::Pushed => "Pushed",
-        };
-        self.send(json!({ "status": status, "progressDetail": {}, "id": short(id) }));
-    }
+/// The API's sink for dockerd's messages.
+fn docker_stream<'a>(progress: &'a mut (dyn FnMut(Value) -> bool + Send)) -> DockerStream<'a> {
+    DockerStream::new(move |message| {
+        progress(serde_json::to_value(&message).expect("a message serialises"))
+    })
 }
 
 /// What the client sent: a user and password, or config.json's base64 `auth`.
@@ -205,105 +170,12 @@ fn credentials_of(auth: &RegistryAuth) -> Option<Credentials> {
     })
 }
 
-/// Bytes between two `Downloading` lines of one layer: enough to move the bar, few
-/// enough lines.
-const LINE_EVERY: u64 = 512 << 10;
-
-struct DockerLines<'a> {
-    sink: Mutex<&'a mut (dyn FnMut(Value) -> bool + Send)>,
-    /// The bytes at each layer's last `Downloading` line.
-    last: Mutex<std::collections::HashMap<Digest, u64>>,
-}
-
-impl DockerLines<'_> {
-    fn send(&self, line: Value) {
-        let mut sink = self.sink.lock().expect("progress sink");
-        // A client that went away stops getting lines; the pull itself finishes.
-        let _ = (*sink)(line);
-    }
-}
-
-fn short(id: &Digest) -> String {
-    id.hex()[..12].to_string()
-}
-
-impl PullProgress for DockerLines<'_> {
-    fn resolved(&self, reference: &RemoteRef, digest: &Digest) {
-        let id = reference.tag.clone().unwrap_or_else(|| digest.to_string());
-        self.send(json!({ "status": format!("Pulling from {}", reference.repository), "id": id }));
-    }
-
-    fn layer(&self, id: &Digest, event: LayerEvent) {
-        let short = short(id);
-        let line = |status: &str| json!({ "status": status, "progressDetail": {}, "id": short });
-        match event {
-            LayerEvent::Waiting => self.send(line("Pulling fs layer")),
-            LayerEvent::AlreadyExists => self.send(line("Already exists")),
-            LayerEvent::Downloading { done, total } => {
-                {
-                    let mut last = self.last.lock().expect("progress state");
-                    let at = last.entry(id.clone()).or_insert(0);
-                    if done < total && done < *at + LINE_EVERY {
-                        return;
-                    }
-                    *at = done;
-                }
-                self.send(json!({
-                    "status": "Downloading",
-                    "progressDetail": { "current": done, "total": total },
-                    "progress": bar(done, total),
-                    "id": short,
-                }));
-            }
-            LayerEvent::Complete => {
-                self.send(line("Download complete"));
-                self.send(line("Pull complete"));
-            }
-        }
-    }
-}
-
-/// dockerd's bar: 50 columns of `=` up to a `>`, then the sizes.
-fn bar(done: u64, total: u64) -> String {
-    let width = 50u64;
-    let filled = (done.min(total) * width)
-        .checked_div(total)
-        .unwrap_or(width);
-    let mut text = String::from("[");
-    for i in 0..width {
-        text.push(match i.cmp(&filled) {
-            std::cmp::Ordering::Less => '=',
-            std::cmp::Ordering::Equal => '>',
-            std::cmp::Ordering::Greater => ' ',
-        });
-    }
-    format!("{text}] {}/{}", size(done), size(total))
-}
-
-fn size(bytes: u64) -> String {
-    let units = ["B", "kB", "MB", "GB", "TB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1000.0 && unit < units.len() - 1 {
-        value /= 1000.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes}B")
-    } else {
-        format!("{value:.3}{}", units[unit])
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn bars_and_credentials() {
-        assert!(bar(0, 100).starts_with("[>"));
-        assert!(bar(100, 100).starts_with(&format!("[{}]", "=".repeat(50))));
-        assert!(bar(50, 100).ends_with("] 50B/100B"));
+    fn credentials() {
         let auth = RegistryAuth {
             auth: Some(base64::engine::general_purpose::STANDARD.encode("u:p")),
             ..RegistryAuth::default()

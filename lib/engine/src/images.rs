@@ -230,7 +230,7 @@ impl ImagesBackend for Engine {
                 return Err(BackendError::conflict(format!(
                     "conflict: unable to delete {} (must be forced) - image is referenced in \
                      multiple repositories",
-                    &image.id.hex()[..12]
+                    image.id.short()
                 )))
             }
             None => None,

@@ -47,6 +47,11 @@ impl Digest {
         &self.0["sha256:".len()..]
     }
 
+    /// The first 12 hex digits: docker's short form of an ID.
+    pub fn short(&self) -> &str {
+        &self.hex()[..12]
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -143,6 +148,14 @@ mod tests {
         assert!(Digest::parse("md5:00").is_err());
         assert!(Digest::parse(&format!("sha256:{}", "A".repeat(64))).is_err());
         assert!(Digest::parse(&format!("sha256:{}", "a".repeat(64))).is_ok());
+    }
+
+    #[test]
+    fn short_is_the_first_twelve_hex_digits() {
+        let digest = Digest::of_bytes(b"x");
+        assert_eq!(digest.short().len(), 12);
+        assert!(digest.hex().starts_with(digest.short()));
+        assert!(!digest.short().contains(':'));
     }
 
     #[test]
