@@ -127,6 +127,12 @@ fn docker_push_through_berthd_then_pull_back() {
 
     // docker login: berthd's /auth checks, the CLI keeps what passed.
     let host = registry.host();
+    let answer = daemon.http("POST", "/auth", &format!(r#"{{"serveraddress":"{host}"}}"#));
+    assert!(answer.starts_with("HTTP/1.0 400"), "{answer}");
+    assert!(
+        answer.contains(&format!("login to {host}: no credentials given")),
+        "{answer}"
+    );
     let out = daemon.docker(["login", "-u", USER, "-p", "wrong", &host]);
     assert!(!out.status.success(), "a wrong password logged in");
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -295,7 +295,7 @@ fn serve(
         if path == "/v2/" {
             return (200, vec![], b"{}".to_vec());
         }
-        if path == "/v2/x/manifests/1" {
+        if path == "/v2/x/manifests/1" || path.starts_with("/v2/x/manifests/sha256:") {
             return (200, json_type(OCI_MANIFEST), manifest.clone());
         }
         for (digest, bytes) in &blobs {
@@ -514,6 +514,32 @@ fn hostile_manifests_get_a_clear_error() {
         pull_fails(&store, &[&format!("{}/x:1", server.host())], None, &[words]);
         assert_empty(&store);
     }
+}
+
+#[test]
+fn a_digest_pin_the_registry_does_not_honour_is_refused_naming_both_digests() {
+    let built = image("pinned\n");
+    let other = image("another\n");
+    // Whatever digest is asked for, this registry answers with `other`'s manifest.
+    let server = serve(
+        &built,
+        Some(other.manifest.clone()),
+        vec![],
+        Box::new(|_, _, _| None),
+    );
+    let store = TestStore::new();
+    let pinned = format!("{}/x@{}", server.host(), built.manifest_digest);
+    let stderr = pull_fails(
+        &store,
+        &[&pinned],
+        None,
+        &[
+            &format!("has digest {}", other.manifest_digest),
+            &format!("not the {} asked for", built.manifest_digest),
+        ],
+    );
+    assert!(!stderr.contains("size"), "{stderr}");
+    assert_empty(&store);
 }
 
 /// `openssl` run in `dir`, asserting success.

@@ -1,13 +1,15 @@
 //! `login` and `logout` as docker keeps them: credentials verified against the registry,
 //! then stored with the registry's credential helper (`credHelpers`, `credsStore`:
 //! `docker-credential-NAME store`/`erase`) or else as base64 `user:password` in
-//! config.json's `auths` (the file written whole, mode 0600, other keys kept).
+//! config.json's `auths` (the file written whole, mode 0600, other keys kept; read, changed
+//! and written under a lock beside it, so two logins at once both land).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use base64::Engine as _;
+use berth_common::{FileLock, LockMode};
 use serde_json::{json, Value};
 
 use crate::auth::Credentials;
@@ -48,7 +50,7 @@ pub fn verify(registry: &str, credentials: &Credentials, insecure: &[String]) ->
 
 /// Stores verified credentials for `registry`; returns where they went.
 pub fn store(registry: &str, credentials: &Credentials) -> Result<String> {
-    let (path, mut config) = read_config(registry)?;
+    let (path, mut config, _lock) = read_config(registry)?;
     let key = server_key(registry);
     if let Some(helper) = helper_for(&config, registry, &key) {
         let input = json!({"ServerURL": key, "Username": credentials.username, "Secret": credentials.password});
@@ -67,7 +69,7 @@ pub fn store(registry: &str, credentials: &Credentials) -> Result<String> {
 
 /// Forgets `registry`'s credentials; false when there were none.
 pub fn erase(registry: &str) -> Result<bool> {
-    let (path, mut config) = read_config(registry)?;
+    let (path, mut config, _lock) = read_config(registry)?;
     let key = server_key(registry);
     if let Some(helper) = helper_for(&config, registry, &key) {
         run_helper(registry, &helper, "erase", key.as_bytes())?;
@@ -90,41 +92,48 @@ fn err(registry: &str, reason: String) -> DistributionError {
     }
 }
 
-fn read_config(registry: &str) -> Result<(PathBuf, Value)> {
+/// config.json, parsed (`{}` when there is none), with the lock that keeps others from
+/// changing it until the caller has written it back.
+fn read_config(registry: &str) -> Result<(PathBuf, Value, FileLock)> {
     let dir = config_dir()
         .ok_or_else(|| err(registry, "neither DOCKER_CONFIG nor HOME is set".into()))?;
     let path = dir.join("config.json");
+    let lock = lock_config(registry, &path)?;
     let config = match std::fs::read(&path) {
         Ok(data) => serde_json::from_slice(&data)
             .map_err(|e| err(registry, format!("{}: not valid JSON: {e}", path.display())))?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => json!({}),
         Err(e) => return Err(err(registry, format!("{}: {e}", path.display()))),
     };
-    Ok((path, config))
+    Ok((path, config, lock))
 }
 
-/// Written to a temp file beside it and renamed: a crash leaves the old file or the new.
-fn write_config(registry: &str, path: &Path, config: &Value) -> Result<()> {
-    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-    let io = |e: std::io::Error| err(registry, format!("{}: {e}", path.display()));
+fn lock_config(registry: &str, path: &Path) -> Result<FileLock> {
+    use std::os::unix::fs::DirBuilderExt;
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(dir)
-        .map_err(io)?;
-    let temp = dir.join(format!(".config.json.{}", std::process::id()));
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&temp)
+        .map_err(|e| err(registry, format!("{}: {e}", dir.display())))?;
+    FileLock::acquire(&dir.join(".config.json.lock"), LockMode::Exclusive)
+        .map_err(|e| err(registry, e.to_string()))
+}
+
+/// Written to a temp file of its own beside it (mode 0600) and renamed: a crash leaves the
+/// old file or the new, and two writers never share a temp file.
+fn write_config(registry: &str, path: &Path, config: &Value) -> Result<()> {
+    let io = |e: std::io::Error| err(registry, format!("{}: {e}", path.display()));
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut file = tempfile::Builder::new()
+        .prefix(".config.json.")
+        .tempfile_in(dir)
         .map_err(io)?;
     let text = serde_json::to_string_pretty(config).expect("a JSON value serialises");
     file.write_all(text.as_bytes()).map_err(io)?;
-    file.sync_all().map_err(io)?;
-    std::fs::rename(&temp, path).map_err(io)
+    file.as_file().sync_all().map_err(io)?;
+    file.persist(path).map_err(|e| io(e.error))?;
+    Ok(())
 }
 
 fn helper_for(config: &Value, registry: &str, key: &str) -> Option<String> {
@@ -176,5 +185,42 @@ mod tests {
         );
         assert_eq!(registry_of(Some("127.0.0.1:5000")), "127.0.0.1:5000");
         assert_eq!(registry_of(Some("http://reg.lan:5000/v2/")), "reg.lan:5000");
+    }
+
+    /// What `store` does with config.json, for `registry`, without the credential helpers.
+    fn add_entry(path: &Path, registry: &str) {
+        let _lock = lock_config(registry, path).unwrap();
+        let mut config: Value = match std::fs::read(path) {
+            Ok(data) => serde_json::from_slice(&data).unwrap(),
+            Err(_) => json!({}),
+        };
+        if !config["auths"].is_object() {
+            config["auths"] = json!({});
+        }
+        config["auths"][registry] = json!({ "auth": "dTpw" });
+        write_config(registry, path, &config).unwrap();
+    }
+
+    #[test]
+    fn logins_at_once_all_land_and_the_file_is_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("docker").join("config.json");
+        std::thread::scope(|scope| {
+            for i in 0..16 {
+                let path = &path;
+                scope.spawn(move || add_entry(path, &format!("reg{i}.lan:5000")));
+            }
+        });
+        let config: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        assert_eq!(config["auths"].as_object().unwrap().len(), 16, "{config}");
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let left: Vec<_> = std::fs::read_dir(path.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n != "config.json" && n != ".config.json.lock")
+            .collect();
+        assert!(left.is_empty(), "temp files left: {left:?}");
     }
 }
