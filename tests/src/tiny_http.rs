@@ -96,9 +96,20 @@ pub type Answer = (u16, Vec<(String, String)>, Vec<u8>);
 /// What a [`TinyServer`] answers (method, path, lowercased headers) with.
 pub type Handler = dyn Fn(&str, &str, &[(String, String)]) -> Answer;
 
+/// A [`Handler`] that also sees the request's body.
+pub type BodyHandler = dyn Fn(&str, &str, &[(String, String)], &[u8]) -> Answer;
+
 impl TinyServer {
     pub fn start(
         answer: impl Fn(&str, &str, &[(String, String)]) -> Answer + Send + 'static,
+    ) -> TinyServer {
+        Self::start_with_body(move |method, path, headers, _body| answer(method, path, headers))
+    }
+
+    /// [`TinyServer::start`] with a handler that reads the request body (which must come
+    /// with a Content-Length).
+    pub fn start_with_body(
+        answer: impl Fn(&str, &str, &[(String, String)], &[u8]) -> Answer + Send + 'static,
     ) -> TinyServer {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
@@ -140,7 +151,7 @@ impl Drop for TinyServer {
 /// apart: a slow registry.
 pub const TRICKLE: &str = "x-test-trickle";
 
-fn serve_one(stream: TcpStream, answer: &Handler, broken: &AtomicUsize) {
+fn serve_one(stream: TcpStream, answer: &BodyHandler, broken: &AtomicUsize) {
     stream.set_nonblocking(false).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
@@ -177,7 +188,7 @@ fn serve_one(stream: TcpStream, answer: &Handler, broken: &AtomicUsize) {
         if reader.read_exact(&mut body).is_err() {
             return;
         }
-        let (status, mut extra, body) = answer(&method, &path, &headers);
+        let (status, mut extra, body) = answer(&method, &path, &headers, &body);
         let trickle = extra
             .iter()
             .position(|(k, _)| k.eq_ignore_ascii_case(TRICKLE))

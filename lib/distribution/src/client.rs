@@ -54,6 +54,13 @@ pub enum Payload<'a> {
     Empty,
     Bytes(&'a [u8]),
     File(&'a std::path::Path),
+    /// `len` bytes of the file from `offset` (a chunk of an upload); the caller sets the
+    /// Content-Length.
+    Part {
+        path: &'a std::path::Path,
+        offset: u64,
+        len: u64,
+    },
 }
 
 /// What the registry said in its `{"errors":[…]}` body.
@@ -291,6 +298,17 @@ impl Registry {
                 let file = std::fs::File::open(path)
                     .map_err(|e| self.protocol(url, format!("{}: {e}", path.display())))?;
                 self.inner.agent.run(request.body(file).map_err(bad)?)
+            }
+            Payload::Part { path, offset, len } => {
+                use std::io::{Read, Seek};
+                let shown =
+                    |e: std::io::Error| self.protocol(url, format!("{}: {e}", path.display()));
+                let mut file = std::fs::File::open(path).map_err(shown)?;
+                file.seek(std::io::SeekFrom::Start(*offset))
+                    .map_err(shown)?;
+                let mut part = file.take(*len);
+                let body = ureq::SendBody::from_reader(&mut part);
+                self.inner.agent.run(request.body(body).map_err(bad)?)
             }
         };
         result.map_err(|e| self.transport(e))

@@ -16,6 +16,7 @@ pub mod progress;
 pub mod pull;
 pub mod push;
 pub mod reference;
+pub mod upload;
 
 pub use client::{Registry, RegistryOptions};
 pub use error::{DistributionError, Result};

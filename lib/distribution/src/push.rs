@@ -2,8 +2,8 @@
 //! its digest, and the config's `diff_ids`, stay those of the local image), its layer
 //! blobs and config as the store keeps them. A blob the registry has (HEAD) is not sent;
 //! one another repository of the same registry has (another name of the store's images
-//! there lists it) is mounted from there; the others go up in one monolithic PUT each, the
-//! manifest last.
+//! there lists it) is mounted from there; the others are uploaded (`upload.rs`: one PUT, or
+//! chunks for a large blob), the manifest last.
 
 use berth_image::store::ImageInfo;
 use berth_image::{Digest, Store};
@@ -66,7 +66,7 @@ pub fn push(
             .iter()
             .find(|(_, blobs)| blobs.contains(blob.as_str()))
             .map(|(repo, _)| repo.as_str());
-        match upload(store, registry, reference, blob, from)? {
+        match upload(store, registry, reference, blob, from, progress)? {
             Some(from) => progress.event(Event::Blob(blob, Step::MountedFrom(from))),
             None => progress.event(Event::Blob(blob, Step::Pushed)),
         }
@@ -193,13 +193,14 @@ fn mount_sources(
 }
 
 /// Mounts the blob from `from` when the registry will (returns `from`), else POSTs for an
-/// upload location and PUTs the whole blob with its digest.
+/// upload location and sends the blob there (`upload.rs`: whole, or in chunks).
 fn upload<'a>(
     store: &Store,
     registry: &Registry,
     reference: &RemoteRef,
     blob: &Digest,
     from: Option<&'a str>,
+    progress: &dyn Progress,
 ) -> Result<Option<&'a str>> {
     let mut start = registry.resolve(&format!("v2/{}/blobs/uploads/", reference.repository));
     let mut scope = scope(reference);
@@ -221,33 +222,16 @@ fn upload<'a>(
             response,
         ));
     }
-    let location = response
-        .headers()
-        .get("location")
-        .and_then(|v| v.to_str().ok())
-        .map(String::from)
+    let location = crate::upload::location_of(&response)
         .ok_or_else(|| registry.protocol("blob upload", "the answer has no Location".into()))?;
-    let mut url = registry.resolve(&location);
-    url.push(if url.contains('?') { '&' } else { '?' });
-    url.push_str(&format!("digest={blob}"));
-    let path = store.blob_path(blob);
-    let response = registry.request_to(
-        Method::PUT,
-        &url,
-        &scope,
-        &[("Content-Type", "application/octet-stream")],
-        &Payload::File(&path),
-    )?;
-    let status = response.status().as_u16();
-    if status != 201 {
-        return Err(failure(
-            registry,
-            reference,
-            &format!("upload of blob {blob}"),
-            status,
-            response,
-        ));
-    }
+    let upload = crate::upload::Upload {
+        registry,
+        scope: &scope,
+        blob,
+        path: &store.blob_path(blob),
+        progress,
+    };
+    upload.send(&response, &location)?;
     Ok(None)
 }
 
