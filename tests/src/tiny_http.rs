@@ -157,6 +157,14 @@ fn serve_one(stream: TcpStream, answer: &BodyHandler, broken: &AtomicUsize) {
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
     let mut reader = BufReader::new(stream.try_clone().unwrap());
+    // A TLS ClientHello (a client trying HTTPS first, as with an insecure registry): a
+    // plain HTTP server's answer is to hang up.
+    if reader
+        .fill_buf()
+        .is_ok_and(|head| head.first() == Some(&0x16))
+    {
+        return;
+    }
     // Keep-alive: serve requests on this connection until the client closes it.
     loop {
         let mut line = String::new();

@@ -666,4 +666,29 @@ fn a_certs_d_directory_gives_tls_with_its_ca() {
     );
     assert!(stderr.to_lowercase().contains("certificate"), "{stderr}");
     assert_empty(&other);
+
+    // No certs.d directory: the loopback is an insecure registry, so, as dockerd does,
+    // HTTPS is tried first with the certificate unchecked (a plain-HTTP attempt would
+    // fail against this TLS-only registry).
+    let none = dir.join("none");
+    std::fs::create_dir_all(&none).unwrap();
+    let third = TestStore::new();
+    let out = pull(&none, &third);
+    assert!(out.status.success(), "{}", describe(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), built.id());
+
+    // certs.d's CAs are added to the system's, not put in their place: with the
+    // registry's CA among the system's (SSL_CERT_FILE), the unrelated CA in certs.d does
+    // not stop it being trusted.
+    let fourth = TestStore::new();
+    let out = fourth
+        .command()
+        .args(["pull", "-q", &name])
+        .env("DOCKER_CONFIG", fourth.work("no-docker-config"))
+        .env("BERTH_CERTS_D", &bad)
+        .env("SSL_CERT_FILE", dir.join("ca.crt"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", describe(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), built.id());
 }

@@ -63,7 +63,7 @@ pub enum Command {
     Pull {
         /// NAME[:TAG] or NAME@sha256:DIGEST; the default registry is docker.io
         reference: String,
-        /// Speak plain HTTP to this registry (HOST[:PORT]); loopback registries always are
+        /// Try this registry (HOST[:PORT]) over HTTPS unchecked, then plain HTTP, as loopback ones are
         #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
         insecure_registries: Vec<String>,
         /// The entry of a manifest list to pull (default: the host's)
@@ -85,7 +85,7 @@ pub enum Command {
     Push {
         /// The image's name in the store (tag it first: `berth-unpack tag SRC HOST/REPO:TAG`)
         reference: String,
-        /// Speak plain HTTP to this registry (HOST[:PORT]); loopback registries always are
+        /// Try this registry (HOST[:PORT]) over HTTPS unchecked, then plain HTTP, as loopback ones are
         #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
         insecure_registries: Vec<String>,
         /// No progress lines on stderr
@@ -106,7 +106,7 @@ pub enum Command {
         /// Read the password from standard input
         #[arg(long)]
         password_stdin: bool,
-        /// Speak plain HTTP to this registry (HOST[:PORT]); loopback registries always are
+        /// Try this registry (HOST[:PORT]) over HTTPS unchecked, then plain HTTP, as loopback ones are
         #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
         insecure_registries: Vec<String>,
     },

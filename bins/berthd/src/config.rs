@@ -33,7 +33,7 @@ pub struct Cli {
     /// error, warn, info, debug or trace.
     #[arg(long, value_name = "LEVEL")]
     log_level: Option<String>,
-    /// A registry reachable over plain HTTP (HOST[:PORT]); repeatable.
+    /// A registry tried over HTTPS unchecked, then plain HTTP (HOST[:PORT] or a CIDR); repeatable.
     #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
     insecure_registries: Vec<String>,
     /// Serve TCP listeners over TLS (--tlscert, --tlskey).

@@ -1,6 +1,7 @@
 //! `/etc/docker/certs.d/HOST[:PORT]/` as docker reads it (`BERTH_CERTS_D` moves it, for
-//! tests): `*.crt` are the CAs the registry's certificate must chain to, `NAME.cert` with
-//! `NAME.key` a client certificate. A registry with such a directory is spoken to over
+//! tests): `*.crt` are CAs added to the system's (`rustls-native-certs`: the OS bundle, or
+//! `SSL_CERT_FILE`/`SSL_CERT_DIR`) for the registry's certificate to chain to, `NAME.cert`
+//! with `NAME.key` a client certificate. A registry with such a directory is spoken to over
 //! HTTPS even on the loopback.
 
 use std::path::{Path, PathBuf};
@@ -23,7 +24,7 @@ pub fn dir_for(api_host: &str) -> Option<PathBuf> {
     dir.is_dir().then_some(dir)
 }
 
-/// The TLS settings of the directory: its CAs as the only roots, its client certificate.
+/// The TLS settings of the directory: its CAs with the system's, its client certificate.
 pub fn tls_config(registry: &str, dir: &Path) -> Result<TlsConfig> {
     let bad = |path: &Path, reason: String| DistributionError::Credentials {
         registry: registry.to_string(),
@@ -53,9 +54,23 @@ pub fn tls_config(registry: &str, dir: &Path) -> Result<TlsConfig> {
     }
     let mut builder = TlsConfig::builder().client_cert(client);
     if !roots.is_empty() {
+        roots.extend(system_roots());
         builder = builder.root_certs(RootCerts::new_with_certs(&roots));
     }
     Ok(builder.build())
+}
+
+/// The system's CAs, as docker adds certs.d's to them; none when the host has no bundle.
+fn system_roots() -> Vec<Certificate<'static>> {
+    let found = rustls_native_certs::load_native_certs();
+    for error in &found.errors {
+        tracing::debug!(%error, "a system CA certificate could not be read");
+    }
+    found
+        .certs
+        .iter()
+        .map(|der| Certificate::from_der(der.as_ref()).to_owned())
+        .collect()
 }
 
 fn certificates(path: &Path) -> std::result::Result<Vec<Certificate<'static>>, String> {

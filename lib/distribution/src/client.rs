@@ -18,13 +18,21 @@ const MAX_ERROR_BODY: u64 = 64 << 10;
 
 #[derive(Debug, Clone, Default)]
 pub struct RegistryOptions {
-    /// `host[:port]`s spoken to over plain HTTP (loopback registries always are).
+    /// `host[:port]`s tried over HTTPS without checking the certificate, then over plain
+    /// HTTP (loopback registries always are).
     pub insecure: Vec<String>,
     /// Overrides what the docker config holds for this registry.
     pub credentials: Option<Credentials>,
     /// Without `credentials`, look in the docker config (a client does; a daemon takes
     /// only what its client sends).
     pub docker_config: bool,
+}
+
+/// How a registry is spoken to: HTTPS (with the TLS settings of its certs.d directory, or
+/// unverified for an insecure registry; else the default roots), or plain HTTP.
+enum Scheme {
+    Https(Option<ureq::tls::TlsConfig>),
+    Http,
 }
 
 #[derive(Clone)]
@@ -71,19 +79,59 @@ pub struct RegistryMessage {
 }
 
 impl Registry {
-    /// Connects to `name` (answering on `api_host`) and pings `/v2/`.
+    /// Connects to `name` (answering on `api_host`) and pings `/v2/`. A registry named
+    /// insecure (and the loopback, as docker has it) is tried over HTTPS first, its
+    /// certificate not checked, then over plain HTTP, as dockerd does; one with a certs.d
+    /// directory only over HTTPS, verified.
     pub fn connect(name: &str, api_host: &str, opts: &RegistryOptions) -> Result<Registry> {
         let certs = crate::certs::dir_for(api_host);
-        let plain = certs.is_none() && is_insecure(api_host, &opts.insecure);
-        let scheme = if plain { "http" } else { "https" };
+        let credentials = match &opts.credentials {
+            Some(c) => Some(c.clone()),
+            None if opts.docker_config => crate::credentials::lookup(name)?,
+            None => None,
+        };
+        let tls = match &certs {
+            Some(dir) => Some(crate::certs::tls_config(name, dir)?),
+            None => None,
+        };
+        if tls.is_some() || !is_insecure(api_host, &opts.insecure) {
+            return Self::open(name, api_host, Scheme::Https(tls), credentials);
+        }
+        let unverified = ureq::tls::TlsConfig::builder()
+            .disable_verification(true)
+            .build();
+        match Self::open(
+            name,
+            api_host,
+            Scheme::Https(Some(unverified)),
+            credentials.clone(),
+        ) {
+            Err(DistributionError::Unreachable { reason, .. }) => {
+                tracing::debug!(registry = name, %reason, "no HTTPS: trying plain HTTP");
+                Self::open(name, api_host, Scheme::Http, credentials)
+            }
+            other => other,
+        }
+    }
+
+    fn open(
+        name: &str,
+        api_host: &str,
+        scheme: Scheme,
+        credentials: Option<Credentials>,
+    ) -> Result<Registry> {
+        let (prefix, port) = match scheme {
+            Scheme::Http => ("http", 80),
+            Scheme::Https(_) => ("https", 443),
+        };
         let dialled = if has_port(api_host) {
             api_host.to_string()
         } else {
-            format!("{api_host}:{}", if plain { 80 } else { 443 })
+            format!("{api_host}:{port}")
         };
         let mut builder = ureq::Agent::config_builder();
-        if let Some(dir) = &certs {
-            builder = builder.tls_config(crate::certs::tls_config(name, dir)?);
+        if let Scheme::Https(Some(tls)) = scheme {
+            builder = builder.tls_config(tls);
         }
         let config = builder
             .http_status_as_error(false)
@@ -100,17 +148,12 @@ impl Registry {
                 ureq::Proxy::try_from_env()
             })
             .build();
-        let credentials = match &opts.credentials {
-            Some(c) => Some(c.clone()),
-            None if opts.docker_config => crate::credentials::lookup(name)?,
-            None => None,
-        };
         let registry = Registry {
             inner: Arc::new(Inner {
                 agent: config.into(),
                 name: name.to_string(),
                 dialled,
-                base: format!("{scheme}://{api_host}"),
+                base: format!("{prefix}://{api_host}"),
                 credentials,
                 state: Mutex::new(AuthState::default()),
             }),
@@ -352,9 +395,21 @@ impl Registry {
 }
 
 /// The loopback and the hosts named insecure are spoken to over plain HTTP, as docker does.
+/// Named (`host[:port]`, or a CIDR holding the host's address, as daemon.json's
+/// `insecure-registries` may give), or on the loopback.
 fn is_insecure(api_host: &str, insecure: &[String]) -> bool {
     let host = host_part(api_host);
-    is_loopback(api_host) || insecure.iter().any(|i| i == api_host || i == host)
+    let address = host.parse::<IpAddr>().ok();
+    let in_network = |entry: &str| {
+        let network = entry.parse::<ipnet::IpNet>().ok();
+        network
+            .zip(address)
+            .is_some_and(|(net, ip)| net.contains(&ip))
+    };
+    is_loopback(api_host)
+        || insecure
+            .iter()
+            .any(|i| i == api_host || i == host || in_network(i))
 }
 
 fn is_loopback(api_host: &str) -> bool {
@@ -437,7 +492,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn loopback_and_named_hosts_are_plain_http() {
+    fn loopback_named_hosts_and_networks_are_insecure() {
         assert!(is_insecure("127.0.0.1:5000", &[]));
         assert!(is_insecure("localhost:5000", &[]));
         assert!(is_insecure("[::1]:5000", &[]));
@@ -445,6 +500,9 @@ mod tests {
         assert!(is_insecure("reg.lan:5000", &["reg.lan:5000".into()]));
         assert!(is_insecure("reg.lan:5000", &["reg.lan".into()]));
         assert!(!is_insecure("reg.lan:5000", &["reg.lan:6000".into()]));
+        assert!(is_insecure("10.1.2.3:5000", &["10.0.0.0/8".into()]));
+        assert!(!is_insecure("11.1.2.3:5000", &["10.0.0.0/8".into()]));
+        assert!(!is_insecure("reg.lan:5000", &["10.0.0.0/8".into()]));
         assert!(has_port("h:5000"));
         assert!(!has_port("h"));
         assert!(!has_port("[::1]"));
