@@ -30,7 +30,7 @@ pub struct TokenConfig {
 }
 
 pub use crate::tiny_http::{base64, http_exchange, http_request, Answer, Handler, TinyServer};
-pub use crate::token_server::{TokenServer, TOKEN_ISSUER, TOKEN_SERVICE};
+pub use crate::token_server::{TokenServer, IDENTITY_TOKEN, TOKEN_ISSUER, TOKEN_SERVICE};
 
 pub struct Registry {
     dir: tempfile::TempDir,

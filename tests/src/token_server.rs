@@ -10,6 +10,9 @@ use crate::tiny_http::{base64, TinyServer};
 
 pub const TOKEN_ISSUER: &str = "berth-test-issuer";
 pub const TOKEN_SERVICE: &str = "berth-test-registry";
+/// The OAuth refresh token the server takes for `USER` (`grant_type=refresh_token`,
+/// POSTed as a form, as docker sends an identity token).
+pub const IDENTITY_TOKEN: &str = "berth-test-refresh-token";
 
 /// A token server for the registry's `auth: token` config: a self-signed RSA cert the
 /// registry trusts, and JWTs (RS256, signed by `openssl dgst`) for `USER`/`PASSWORD`
@@ -57,16 +60,23 @@ impl TokenServer {
             "Basic {}",
             base64(format!("{USER}:{PASSWORD}").as_bytes(), false)
         );
-        let server = TinyServer::start(move |_method, path, headers| {
+        let server = TinyServer::start_with_body(move |method, path, headers, body| {
+            let form = format!("?{}", String::from_utf8_lossy(body));
+            let refreshed = method == "POST"
+                && query_value(&form, "grant_type").as_deref() == Some("refresh_token")
+                && query_value(&form, "refresh_token").as_deref() == Some(IDENTITY_TOKEN);
             let authorized = headers
                 .iter()
                 .any(|(k, v)| k == "authorization" && *v == expected);
-            if !authorized {
+            if !authorized && !refreshed {
                 return (401, vec![], br#"{"details":"wrong credentials"}"#.to_vec());
             }
-            let scope = query_value(path, "scope").unwrap_or_default();
+            let asked = if refreshed { form.as_str() } else { path };
+            let scope = query_value(asked, "scope").unwrap_or_default();
             let token = sign_token(&key, &x5c, &scope);
-            let body = serde_json::json!({"token": token, "expires_in": 300});
+            // OAuth's answer names it access_token; the GET flow's, token.
+            let key = if refreshed { "access_token" } else { "token" };
+            let body = serde_json::json!({key: token, "expires_in": 300});
             (
                 200,
                 vec![("Content-Type".into(), "application/json".into())],

@@ -232,3 +232,45 @@ fn docker_import_of_a_rootfs_tarball() {
     });
     sandbox.assert_nothing_left();
 }
+
+#[test]
+fn an_identity_token_gets_bearer_tokens_through_berthd() {
+    use berth_tests::registry::{TokenServer, IDENTITY_TOKEN};
+    let tokens = TokenServer::start();
+    let registry = Registry::start(Auth::Token(tokens.config()));
+    let built = ImageSpec::new(vec![Layer::new(vec![
+        Entry::dir("etc"),
+        Entry::file("etc/motd", "by identity token\n"),
+    ])
+    .compressed(Compression::Gzip)])
+    .build();
+    registry.seed(&built, "t/app:1", Some((USER, PASSWORD)));
+    let sandbox = Sandbox::new();
+    let daemon = Daemon::start(&sandbox);
+    let name = format!("{}/t/app:1", registry.host());
+    let config = sandbox
+        .store
+        .base()
+        .join("docker-config")
+        .join("config.json");
+    let write = |token: &str| {
+        let auths = serde_json::json!({"auths": {registry.host(): {"identitytoken": token}}});
+        std::fs::write(&config, auths.to_string()).unwrap();
+    };
+
+    // A refresh token the token server does not know: unauthorized, nothing stored.
+    write("not-the-token");
+    let out = daemon.docker(["pull", &name]);
+    assert!(!out.status.success(), "a wrong identity token pulled");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("unauthorized"), "{stderr}");
+    assert!(daemon.docker_ok(["images", "-q"]).trim().is_empty());
+
+    // The CLI sends config.json's identitytoken as X-Registry-Auth's IdentityToken; berthd
+    // trades it for a token with grant_type=refresh_token.
+    write(IDENTITY_TOKEN);
+    let pulled = daemon.docker_ok(["pull", &name]);
+    assert!(pulled.contains("Pull complete"), "{pulled}");
+    let id = daemon.docker_ok(["image", "inspect", &name, "--format", "{{.Id}}"]);
+    assert_eq!(id.trim(), built.id());
+}

@@ -28,6 +28,7 @@ pub fn run(store: &Store, request: &Request<'_>, import: ImportOptions<'_>) -> R
             insecure: request.insecure_registries.clone(),
             credentials: None,
             docker_config: true,
+            identity_token: None,
         },
     )?;
     let display = request.shown.stream();

@@ -22,6 +22,7 @@ pub fn run(store: &Store, reference: &str, insecure: Vec<String>, shown: Shown) 
             insecure,
             credentials: None,
             docker_config: true,
+            identity_token: None,
         },
     )?;
     let pushed = push(store, &registry, &image, &remote, &shown.stream())?;

@@ -26,6 +26,9 @@ pub struct RegistryOptions {
     /// Without `credentials`, look in the docker config (a client does; a daemon takes
     /// only what its client sends).
     pub docker_config: bool,
+    /// An OAuth refresh token (`IdentityToken` of X-Registry-Auth, from a `docker login`
+    /// to a registry that gives them): a Bearer registry's tokens are asked for with it.
+    pub identity_token: Option<String>,
 }
 
 /// How a registry is spoken to: HTTPS (with the TLS settings of its certs.d directory, or
@@ -48,6 +51,7 @@ struct Inner {
     dialled: String,
     base: String,
     credentials: Option<Credentials>,
+    identity_token: Option<String>,
     state: Mutex<AuthState>,
 }
 
@@ -94,6 +98,7 @@ impl Registry {
             Some(dir) => Some(crate::certs::tls_config(name, dir)?),
             None => None,
         };
+        let credentials = (credentials, opts.identity_token.clone());
         if tls.is_some() || !is_insecure(api_host, &opts.insecure) {
             return Self::open(name, api_host, Scheme::Https(tls), credentials);
         }
@@ -118,7 +123,7 @@ impl Registry {
         name: &str,
         api_host: &str,
         scheme: Scheme,
-        credentials: Option<Credentials>,
+        (credentials, identity_token): (Option<Credentials>, Option<String>),
     ) -> Result<Registry> {
         let (prefix, port) = match scheme {
             Scheme::Http => ("http", 80),
@@ -155,6 +160,7 @@ impl Registry {
                 dialled,
                 base: format!("{prefix}://{api_host}"),
                 credentials,
+                identity_token,
                 state: Mutex::new(AuthState::default()),
             }),
         };
@@ -274,7 +280,8 @@ impl Registry {
     }
 
     /// Docker's token flow: GET realm?service=…&scope=…, with Basic credentials when
-    /// there are any (anonymous otherwise).
+    /// there are any (anonymous otherwise); with an identity token, OAuth2's
+    /// `grant_type=refresh_token` POSTed to the realm instead, as docker does.
     fn fetch_token(&self, realm: &str, service: Option<&str>, scope: &str) -> Result<String> {
         let mut pairs = Vec::new();
         if let Some(service) = service {
@@ -287,6 +294,32 @@ impl Registry {
                 .filter(|s| !s.is_empty())
                 .map(|s| ("scope", s)),
         );
+        let response = match &self.inner.identity_token {
+            Some(refresh) => {
+                pairs.extend([
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", refresh.as_str()),
+                    ("client_id", "berth"),
+                ]);
+                let form = form_query(&pairs);
+                let headers = [("Content-Type", "application/x-www-form-urlencoded")];
+                self.send_payload(
+                    Method::POST,
+                    realm,
+                    &headers,
+                    &Payload::Bytes(form.as_bytes()),
+                )?
+            }
+            None => self.fetch_token_get(realm, pairs)?,
+        };
+        self.read_token(scope, response)
+    }
+
+    fn fetch_token_get<'a>(
+        &'a self,
+        realm: &str,
+        mut pairs: Vec<(&'a str, &'a str)>,
+    ) -> Result<Response<Body>> {
         if let Some(c) = &self.inner.credentials {
             pairs.push(("account", c.username.as_str()));
         }
@@ -298,7 +331,10 @@ impl Registry {
             .iter()
             .map(|b| ("Authorization", b.as_str()))
             .collect();
-        let response = self.send(Method::GET, &url, &headers)?;
+        self.send(Method::GET, &url, &headers)
+    }
+
+    fn read_token(&self, scope: &str, response: Response<Body>) -> Result<String> {
         match response.status().as_u16() {
             200 => {}
             401 | 403 => return Err(self.unauthorized(response)),

@@ -44,6 +44,7 @@ pub fn verify(registry: &str, credentials: &Credentials, insecure: &[String]) ->
         insecure: insecure.to_vec(),
         credentials: Some(credentials.clone()),
         docker_config: false,
+        identity_token: None,
     };
     Registry::connect(registry, api, &options)?.check_credentials()
 }

@@ -41,6 +41,7 @@ impl DistributionBackend for Distribution {
             insecure: self.0.settings().insecure_registries.clone(),
             credentials: request.auth.as_ref().and_then(credentials_of),
             docker_config: false,
+            identity_token: request.auth.as_ref().and_then(identity_token),
         };
         let registry = Registry::connect(&reference.registry, reference.api_host(), &options)
             .map_err(backend_error)?;
@@ -128,6 +129,7 @@ impl DistributionBackend for Distribution {
             insecure: self.0.settings().insecure_registries.clone(),
             credentials: auth.as_ref().and_then(credentials_of),
             docker_config: false,
+            identity_token: auth.as_ref().and_then(identity_token),
         };
         let registry = Registry::connect(&reference.registry, reference.api_host(), &options)
             .map_err(backend_error)?;
@@ -148,6 +150,11 @@ fn docker_stream<'a>(progress: &'a mut (dyn FnMut(Value) -> bool + Send)) -> Doc
     DockerStream::new(move |message| {
         progress(serde_json::to_value(&message).expect("a message serialises"))
     })
+}
+
+/// The OAuth refresh token the client sent, if any.
+fn identity_token(auth: &RegistryAuth) -> Option<String> {
+    auth.identitytoken.clone().filter(|t| !t.is_empty())
 }
 
 /// What the client sent: a user and password, or config.json's base64 `auth`.
