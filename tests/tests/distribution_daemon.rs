@@ -274,3 +274,52 @@ fn an_identity_token_gets_bearer_tokens_through_berthd() {
     let id = daemon.docker_ok(["image", "inspect", &name, "--format", "{{.Id}}"]);
     assert_eq!(id.trim(), built.id());
 }
+
+#[test]
+fn docker_import_of_a_url() {
+    let tar = berth_tests::image::tar_bytes(&busybox_entries());
+    let tarball = Compression::Gzip.compress(&tar);
+    let server = berth_tests::registry::TinyServer::start(move |_method, path, _headers| {
+        if path == "/rootfs.tar.gz" {
+            (200, vec![], tarball.clone())
+        } else {
+            (404, vec![], b"no such file".to_vec())
+        }
+    });
+    let sandbox = Sandbox::new();
+    let daemon = Daemon::start(&sandbox);
+    let url = format!("http://{}/rootfs.tar.gz", server.host());
+    // The daemon's proxy is a closed port: the fetch honours NO_PROXY for the loopback.
+    let id = daemon.docker_ok([
+        "import",
+        "--change",
+        "CMD [\"/bin/cat\", \"/etc/group\"]",
+        &url,
+        "fromurl:1",
+    ]);
+    let id = id.trim();
+    assert!(id.starts_with("sha256:") && id.len() == 71, "{id}");
+    let out = daemon.docker_ok(["run", "--rm", "--network", "none", "fromurl:1"]);
+    assert_eq!(out, "root:x:0:\n");
+
+    // A URL that answers 404, and one that is not http(s): refused, naming the URL.
+    let missing = format!("http://{}/nothing.tar", server.host());
+    let out = daemon.docker(["import", &missing, "nothing:1"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("cannot import from {missing}")) && stderr.contains("404"),
+        "{stderr}"
+    );
+    let answer = daemon.http(
+        "POST",
+        "/images/create?fromSrc=file:///etc/passwd&repo=x",
+        "",
+    );
+    assert!(answer.starts_with("HTTP/1.0 400"), "{answer}");
+    assert!(answer.contains("only http:// and https://"), "{answer}");
+    berth_tests::wait_for("the --rm container to go", || {
+        daemon.docker_ok(["ps", "-aq"]).trim().is_empty()
+    });
+    sandbox.assert_nothing_left();
+}

@@ -5,7 +5,7 @@
 
 use axum::body::Body;
 use axum::extract::{Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
@@ -62,6 +62,9 @@ pub trait DistributionBackend: Send + Sync + 'static {
         message: Option<&str>,
     ) -> Result<String, BackendError>;
 
+    /// `docker import URL`: the tarball at `url` (http or https) written to `path`.
+    fn fetch(&self, url: &str, path: &std::path::Path) -> Result<(), BackendError>;
+
     /// `docker login`'s check of credentials against `auth.serveraddress`.
     fn login(&self, auth: &RegistryAuth) -> Result<(), BackendError>;
 
@@ -104,14 +107,9 @@ async fn create(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    if let Some(src) = &q.from_src {
-        if src != "-" {
-            return Err(ApiError::new(
-                StatusCode::NOT_IMPLEMENTED,
-                "importing from a URL is not supported: send the tarball as the body (fromSrc=-)",
-            ));
-        }
-        return import(backend, raw.0.unwrap_or_default(), body).await;
+    if let Some(src) = q.from_src.filter(|s| !s.is_empty()) {
+        let url = (src != "-").then_some(src);
+        return import(backend, raw.0.unwrap_or_default(), url, body).await;
     }
     let from = q
         .from_image
@@ -185,9 +183,14 @@ async fn stream_job(
     Ok(json_stream(Body::from_stream(stream)))
 }
 
-/// `docker import`: the body is spooled to the store's scratch space (as a load's is),
-/// then imported; the answer is docker's `{"status": ID}`.
-async fn import(backend: Backend, query: String, body: Body) -> Result<Response, ApiError> {
+/// `docker import`: the body (or what `url` answers) is spooled to the store's scratch
+/// space (as a load's is), then imported; the answer is docker's `{"status": ID}`.
+async fn import(
+    backend: Backend,
+    query: String,
+    url: Option<String>,
+    body: Body,
+) -> Result<Response, ApiError> {
     let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect();
@@ -210,7 +213,13 @@ async fn import(backend: Backend, query: String, body: Body) -> Result<Response,
     let images = backend.images.clone();
     let dir = blocking(move || images.scratch_dir()).await?;
     let path = dir.join("import.tar");
-    let received = receive(body, &path).await;
+    let received = match url {
+        None => receive(body, &path).await,
+        Some(url) => {
+            let (distribution, p) = (backend.distribution.clone(), path.clone());
+            blocking(move || distribution.fetch(&url, &p)).await
+        }
+    };
     let result = match received {
         Ok(()) => {
             let (distribution, p) = (backend.distribution.clone(), path.clone());

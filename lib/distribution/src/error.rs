@@ -82,6 +82,8 @@ pub enum DistributionError {
         pinned: String,
         actual: String,
     },
+    #[error("cannot import from {url}: {reason}")]
+    Fetch { url: String, reason: String },
     #[error("{what} cancelled: the client went away")]
     Cancelled { what: String },
     #[error("credentials for {registry}: {reason}")]
@@ -111,7 +113,8 @@ impl DistributionError {
             // The caller's credentials are at fault, not the host.
             | DistributionError::Unauthorized { .. }
             | DistributionError::Denied { .. }
-            | DistributionError::Credentials { .. } => ErrorKind::InvalidInput,
+            | DistributionError::Credentials { .. }
+            | DistributionError::Fetch { .. } => ErrorKind::InvalidInput,
             DistributionError::ManifestNotFound { .. }
             | DistributionError::RepositoryNotFound { .. }
             | DistributionError::BlobNotFound { .. } => ErrorKind::NotFound,

@@ -9,6 +9,7 @@ pub mod certs;
 pub mod client;
 pub mod credentials;
 pub mod error;
+pub mod fetch;
 pub mod login;
 pub mod manifest;
 pub mod platform;

@@ -96,6 +96,12 @@ impl DistributionBackend for Distribution {
         Ok(image.id.to_string())
     }
 
+    fn fetch(&self, url: &str, path: &std::path::Path) -> Result<(), BackendError> {
+        berth_distribution::fetch::download(url, path)
+            .map(drop)
+            .map_err(backend_error)
+    }
+
     fn login(&self, auth: &RegistryAuth) -> Result<(), BackendError> {
         let registry = berth_distribution::login::registry_of(auth.serveraddress.as_deref());
         let credentials = credentials_of(auth).ok_or_else(|| {
