@@ -123,9 +123,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     // A tar on stdin is unpacked into the store's tmp/ for the build, and goes after.
     let (context, _unpacked) = if cli.context == "-" {
         let temp = berth_image::store::TempPath::new_dir(&store.paths().tmp(), "build-context")?;
-        tar::Archive::new(std::io::stdin().lock())
-            .unpack(temp.path())
-            .context("unpacking the build context from stdin")?;
+        berth_image::extract::extract_into(
+            temp.path(),
+            &mut std::io::stdin().lock(),
+            berth_image::extract::ExtractOptions::untrusted(),
+        )
+        .context("unpacking the build context from stdin")?;
         (temp.path().to_path_buf(), Some(temp))
     } else {
         (PathBuf::from(&cli.context), None)

@@ -8,6 +8,7 @@ use berth_api::build::{BuildPruneReport, BuildRequest};
 use berth_api::{BackendError, BuildBackend};
 use berth_builder::builder::BuildOptions;
 use berth_builder::helper::{build_in_helper, HelperBuild};
+use berth_image::extract::{extract_into, ExtractOptions};
 use berth_image::store::TempPath;
 use berth_image::Store;
 
@@ -38,9 +39,12 @@ impl BuildBackend for Engine {
         let unpacked = TempPath::new_dir(&self.paths().tmp(), "build-context")
             .map_err(|e| BackendError::new(e.kind(), e.to_string()))?;
         let file = std::fs::File::open(context).map_err(internal)?;
-        tar::Archive::new(std::io::BufReader::new(file))
-            .unpack(unpacked.path())
-            .map_err(|e| BackendError::invalid(format!("the build context is not a tar: {e}")))?;
+        extract_into(
+            unpacked.path(),
+            &mut std::io::BufReader::new(file),
+            ExtractOptions::untrusted(),
+        )
+        .map_err(|e| BackendError::new(e.kind(), format!("the build context: {e}")))?;
         let dockerfile = berth_builder::ignore::clean(&request.dockerfile);
         let options = BuildOptions {
             context: unpacked.path().to_path_buf(),
