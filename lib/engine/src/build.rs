@@ -65,7 +65,12 @@ impl BuildBackend for Engine {
             options,
             quiet: request.quiet,
         };
-        build_in_helper(&helper, out).map_err(|e| BackendError::new(e.kind(), e.to_string()))?;
+        let built = build_in_helper(&helper, out)
+            .map_err(|e| BackendError::new(e.kind(), e.to_string()))?;
+        if !built {
+            // The helper's own errorDetail line is in the stream already.
+            tracing::info!(tags = ?request.tags, "build failed");
+        }
         Ok(())
     }
 
