@@ -114,6 +114,31 @@ impl SourceTree {
         locate_in(&self.root, rel)
     }
 
+    /// The entries of the directory `dir` (at `rel` in the tree) that `.dockerignore`
+    /// keeps, sorted by name: each name and its path in the tree.
+    fn children(&self, dir: &Path, rel: &str) -> Result<Vec<(std::ffi::OsString, String)>> {
+        let mut names: Vec<_> = fs::read_dir(dir)
+            .map_err(|e| BuildError::io(dir, e))?
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        names.sort();
+        Ok(names
+            .into_iter()
+            .map(|name| {
+                let child = if rel.is_empty() {
+                    name.to_string_lossy().into_owned()
+                } else {
+                    format!("{rel}/{}", name.to_string_lossy())
+                };
+                (name, child)
+            })
+            .filter(|(_, child)| {
+                !self.ignore.excludes(child) || self.ignore.may_include_below(child)
+            })
+            .collect())
+    }
+
     /// A hash of what copying `rel` would copy (after `.dockerignore`).
     pub fn hash(&self, rel: &str) -> Result<String> {
         let mut hasher = Sha256::new();
@@ -145,21 +170,7 @@ impl SourceTree {
                 hasher.update(&buf[..n]);
             }
         } else if meta.is_dir() {
-            let mut names: Vec<_> = fs::read_dir(path)
-                .map_err(|e| BuildError::io(path, e))?
-                .flatten()
-                .map(|e| e.file_name())
-                .collect();
-            names.sort();
-            for name in names {
-                let child = if rel.is_empty() {
-                    name.to_string_lossy().into_owned()
-                } else {
-                    format!("{rel}/{}", name.to_string_lossy())
-                };
-                if self.ignore.excludes(&child) && !self.ignore.may_include_below(&child) {
-                    continue;
-                }
+            for (name, child) in self.children(path, rel)? {
                 self.hash_into(&path.join(&name), &child, hasher)?;
             }
         }
@@ -272,21 +283,7 @@ pub fn copy_entry(
         if made {
             make_dir(dest, attrs.chmod.unwrap_or(meta.mode() & 0o7777), attrs)?;
         }
-        let mut names: Vec<_> = fs::read_dir(from)
-            .map_err(|e| BuildError::io(from, e))?
-            .flatten()
-            .map(|e| e.file_name())
-            .collect();
-        names.sort();
-        for name in names {
-            let child = if rel.is_empty() {
-                name.to_string_lossy().into_owned()
-            } else {
-                format!("{rel}/{}", name.to_string_lossy())
-            };
-            if tree.ignore.excludes(&child) && !tree.ignore.may_include_below(&child) {
-                continue;
-            }
+        for (name, child) in tree.children(from, rel)? {
             copy_entry(
                 tree,
                 &from.join(&name),

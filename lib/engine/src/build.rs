@@ -10,8 +10,8 @@ use berth_builder::builder::BuildOptions;
 use berth_builder::helper::{build_in_helper, HelperBuild};
 use berth_image::extract::{extract_into, ExtractOptions};
 use berth_image::store::TempPath;
-use berth_image::Store;
 
+use crate::images::image_error;
 use crate::Engine;
 
 fn internal(e: impl std::fmt::Display) -> BackendError {
@@ -20,14 +20,7 @@ fn internal(e: impl std::fmt::Display) -> BackendError {
 
 impl BuildBackend for Engine {
     fn scratch_dir(&self) -> Result<PathBuf, BackendError> {
-        let tmp = self.paths().tmp();
-        std::fs::create_dir_all(&tmp).map_err(internal)?;
-        let dir = tmp.join(format!(
-            "build-upload-{}",
-            &berth_common::units::random_id()[..16]
-        ));
-        std::fs::create_dir(&dir).map_err(|e| internal(format!("{}: {e}", dir.display())))?;
-        Ok(dir)
+        self.upload_dir("build")
     }
 
     fn build(
@@ -75,16 +68,13 @@ impl BuildBackend for Engine {
     }
 
     fn prune(&self) -> Result<BuildPruneReport, BackendError> {
-        let store = Store::open(self.paths().clone())
-            .map_err(|e| BackendError::new(e.kind(), e.to_string()))?;
+        let store = self.store()?;
         let cache = berth_builder::cache::Cache::open(&store)
             .map_err(|e| BackendError::new(e.kind(), e.to_string()))?;
         let steps = cache
             .prune(&store)
             .map_err(|e| BackendError::new(e.kind(), e.to_string()))?;
-        let report = store
-            .collect_unused()
-            .map_err(|e| BackendError::new(e.kind(), e.to_string()))?;
+        let report = store.collect_unused().map_err(image_error)?;
         let mut caches = report.layers.clone();
         caches.extend(report.blobs.iter().cloned());
         tracing::info!(

@@ -5,9 +5,10 @@ use std::os::fd::{AsFd, BorrowedFd};
 
 use rustix::fs::{
     chownat, fchmod, fchown, futimens, linkat, makedev, mkdirat, mknodat, openat, statat,
-    symlinkat, unlinkat, utimensat, AtFlags, FileType, Gid, Mode, OFlags, Timespec, Timestamps,
-    Uid,
+    symlinkat, unlinkat, utimensat, AtFlags, FileType, Gid, Mode, OFlags, Uid,
 };
+
+use crate::unpack::meta::timestamps;
 
 use super::{clean, ExtractError, Extractor, Owner, Ownership, Result};
 
@@ -114,7 +115,7 @@ impl Extractor<'_> {
                     )
                     .map_err(err)?;
                 }
-                utimensat(parent, last, &times(mtime), AtFlags::SYMLINK_NOFOLLOW).map_err(err)
+                utimensat(parent, last, &timestamps(mtime), AtFlags::SYMLINK_NOFOLLOW).map_err(err)
             }
             tar::EntryType::Link => {
                 let target = entry
@@ -199,16 +200,5 @@ fn finish_fd(
         )?;
     }
     fchmod(&fd, mode)?;
-    futimens(&fd, &times(mtime))
-}
-
-fn times(mtime: i64) -> Timestamps {
-    let at = Timespec {
-        tv_sec: mtime,
-        tv_nsec: 0,
-    };
-    Timestamps {
-        last_access: at,
-        last_modification: at,
-    }
+    futimens(&fd, &timestamps(mtime))
 }
