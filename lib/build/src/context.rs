@@ -263,6 +263,23 @@ pub struct CopyAttrs {
     pub uid: u32,
     pub gid: u32,
     pub chmod: Option<u32>,
+    /// Each copy keeps its source's owner (uid and gid are not used): a `RUN --mount`
+    /// of another stage's files shows them as they are.
+    pub keep_owner: bool,
+}
+
+impl CopyAttrs {
+    fn for_source(self, meta: &fs::Metadata) -> CopyAttrs {
+        if self.keep_owner {
+            CopyAttrs {
+                uid: meta.uid(),
+                gid: meta.gid(),
+                ..self
+            }
+        } else {
+            self
+        }
+    }
 }
 
 /// Copies `from` (file, directory contents, or symlink as a link) to `to` in a tree being
@@ -277,11 +294,12 @@ pub fn copy_entry(
 ) -> Result<()> {
     let meta = fs::symlink_metadata(from).map_err(|e| BuildError::io(from, e))?;
     let kind = meta.file_type();
+    let own = attrs.for_source(&meta);
     if kind.is_dir() {
         let dest = to;
         let made = !contents_of_dir || !dest.exists();
         if made {
-            make_dir(dest, attrs.chmod.unwrap_or(meta.mode() & 0o7777), attrs)?;
+            make_dir(dest, attrs.chmod.unwrap_or(meta.mode() & 0o7777), own)?;
         }
         for (name, child) in tree.children(from, rel)? {
             copy_entry(
@@ -311,13 +329,13 @@ pub fn copy_entry(
     if kind.is_symlink() {
         let target = fs::read_link(from).map_err(|e| BuildError::io(from, e))?;
         std::os::unix::fs::symlink(&target, to).map_err(|e| BuildError::io(to, e))?;
-        std::os::unix::fs::lchown(to, Some(attrs.uid), Some(attrs.gid))
+        std::os::unix::fs::lchown(to, Some(own.uid), Some(own.gid))
             .map_err(|e| BuildError::io(to, e))?;
         return set_times(to, meta.mtime(), AtFlags::SYMLINK_NOFOLLOW);
     }
     if kind.is_file() {
         fs::copy(from, to).map_err(|e| BuildError::io(to, e))?;
-        std::os::unix::fs::chown(to, Some(attrs.uid), Some(attrs.gid))
+        std::os::unix::fs::chown(to, Some(own.uid), Some(own.gid))
             .map_err(|e| BuildError::io(to, e))?;
         let mode = attrs.chmod.unwrap_or(meta.mode() & 0o7777);
         fs::set_permissions(to, fs::Permissions::from_mode(mode))

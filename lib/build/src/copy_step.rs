@@ -288,6 +288,7 @@ fn owner(input: &CopyInput<'_>) -> Result<CopyAttrs> {
         uid,
         gid,
         chmod: None,
+        keep_owner: false,
     })
 }
 
