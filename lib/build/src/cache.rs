@@ -162,7 +162,7 @@ mod tests {
     #[test]
     fn cache_mounts_are_shared_locked_or_private() {
         let dir = tempfile::tempdir().unwrap();
-        let paths = berth_common::Paths::new(&dir.path().join("root"), &dir.path().join("run"));
+        let paths = berth_common::Paths::new(dir.path().join("root"), dir.path().join("run"));
         let store = Store::open(paths).unwrap();
         let cache = Cache::open(&store).unwrap();
         let tmp = dir.path().join("tmp");
