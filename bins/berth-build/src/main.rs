@@ -53,6 +53,9 @@ struct Cli {
     /// Do not use the cache when building the image
     #[arg(long)]
     no_cache: bool,
+    /// Pull the FROM images even when the store has them
+    #[arg(long)]
+    pull: bool,
     /// The network RUN steps get
     #[arg(long, value_enum, default_value = "none")]
     network: NetworkArg,
@@ -174,6 +177,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             .collect(),
         cgroup_parent: cli.cgroup_parent,
         net_host: cli.host.into(),
+        pull: cli.pull,
+        platform: cli.platform,
+        insecure_registries: Vec::new(),
+        docker_config: true,
     };
     let mode = match (cli.quiet, cli.progress) {
         (true, _) | (_, ProgressArg::Quiet) => ProgressMode::Quiet,

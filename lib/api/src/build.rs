@@ -29,6 +29,10 @@ pub struct BuildRequest {
     /// RUN steps get a network (`networkmode` other than `none`).
     pub network: bool,
     pub quiet: bool,
+    /// `pull`: FROM images pulled even when the store has them.
+    pub pull: bool,
+    /// `platform`: what the FROM images must be for.
+    pub platform: Option<String>,
 }
 
 /// What `docker builder prune` removed.
@@ -96,6 +100,8 @@ pub fn parse_query(query: &str) -> Result<BuildRequest, ApiError> {
             "target" if !value.is_empty() => request.target = Some(value),
             "nocache" => request.no_cache = truthy(&value),
             "q" => request.quiet = truthy(&value),
+            "pull" => request.pull = truthy(&value),
+            "platform" if !value.is_empty() => request.platform = Some(value),
             "networkmode" => request.network = !matches!(value.as_str(), "none"),
             "remote" if !value.is_empty() => {
                 return Err(ApiError::bad_request(

@@ -51,6 +51,11 @@ impl BuildBackend for Engine {
             secrets: Vec::new(),
             cgroup_parent: self.settings().cgroup_parent.clone(),
             net_host: self.settings().net.clone(),
+            pull: request.pull,
+            platform: request.platform.clone(),
+            insecure_registries: self.settings().insecure_registries.clone(),
+            // A daemon takes only the credentials its client sends (none on this path).
+            docker_config: false,
         };
         let helper = HelperBuild {
             root: self.paths().root().to_path_buf(),
