@@ -189,6 +189,8 @@ impl Extractor<'_> {
         let mut archive = tar::Archive::new(input);
         let entries = archive.entries().map_err(ExtractError::NotTar)?;
         let mut last: Option<String> = None;
+        // Directory times go last: what is extracted into a directory changes its mtime.
+        let mut dir_times: Vec<(String, Vec<String>, i64)> = Vec::new();
         for entry in entries {
             let mut entry = entry.map_err(|source| ExtractError::Read {
                 after: last.clone(),
@@ -201,9 +203,32 @@ impl Extractor<'_> {
             let comps = clean(&name)?;
             if let Some((base, dirs)) = comps.split_last() {
                 let parent = self.parent(&name, dirs, true)?;
+                if entry.header().entry_type() == tar::EntryType::Directory {
+                    dir_times.push((
+                        name.clone(),
+                        comps.clone(),
+                        entry.header().mtime().unwrap_or(0) as i64,
+                    ));
+                }
                 self.entry(&mut entry, &name, parent.as_fd(), base)?;
             }
             last = Some(name);
+        }
+        for (name, comps, mtime) in dir_times {
+            let Some((base, dirs)) = comps.split_last() else {
+                continue;
+            };
+            let parent = self.parent(&name, dirs, false)?;
+            rustix::fs::utimensat(
+                &parent,
+                base.as_str(),
+                &crate::unpack::meta::timestamps(mtime),
+                AtFlags::SYMLINK_NOFOLLOW,
+            )
+            .map_err(|e| ExtractError::Sys {
+                entry: name.clone(),
+                source: e.into(),
+            })?;
         }
         Ok(())
     }

@@ -83,6 +83,9 @@ fn an_ordinary_tree_is_extracted() {
     result.unwrap();
     let dir = top.path().join("in/d");
     assert_eq!(std::fs::read(dir.join("h")).unwrap(), b"hello");
+    // The directory keeps its time, though its entries came after it.
+    let mtime = std::os::unix::fs::MetadataExt::mtime(&std::fs::metadata(&dir).unwrap());
+    assert_eq!(mtime, 1_600_000_000);
     assert_eq!(
         std::fs::read_link(dir.join("l")).unwrap(),
         Path::new("/etc/passwd")
