@@ -190,6 +190,9 @@ mod tests {
         let r = parse_query("networkmode=none").unwrap();
         assert!(!r.network);
         assert_eq!(r.dockerfile, "Dockerfile");
+        let r = parse_query("pull=1&platform=linux%2Famd64").unwrap();
+        assert!(r.pull);
+        assert_eq!(r.platform.as_deref(), Some("linux/amd64"));
         assert!(parse_query("buildargs=notjson").is_err());
         assert!(parse_query("remote=https://example.invalid/x.git").is_err());
     }
