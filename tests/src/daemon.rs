@@ -157,20 +157,26 @@ impl Daemon {
 
     /// One raw HTTP/1.0 request on the socket; the whole answer (status line, headers, body).
     pub fn http(&self, method: &str, path: &str, body: &str) -> String {
+        self.http_body(method, path, "application/json", body.as_bytes())
+    }
+
+    /// [`Daemon::http`] with a body of any type (a tar, for /build or /archive).
+    pub fn http_body(&self, method: &str, path: &str, content_type: &str, body: &[u8]) -> String {
         use std::io::{Read, Write};
         let mut stream = std::os::unix::net::UnixStream::connect(&self.socket).unwrap();
         stream
             .set_read_timeout(Some(Duration::from_secs(30)))
             .unwrap();
-        let request = format!(
-            "{method} {path} HTTP/1.0\r\nHost: berth\r\nContent-Type: application/json\r\n\
-             Content-Length: {}\r\n\r\n{body}",
+        let head = format!(
+            "{method} {path} HTTP/1.0\r\nHost: berth\r\nContent-Type: {content_type}\r\n\
+             Content-Length: {}\r\n\r\n",
             body.len()
         );
-        stream.write_all(request.as_bytes()).unwrap();
-        let mut answer = String::new();
-        let _ = stream.read_to_string(&mut answer);
-        answer
+        stream.write_all(head.as_bytes()).unwrap();
+        stream.write_all(body).unwrap();
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer);
+        String::from_utf8_lossy(&answer).into_owned()
     }
 
     /// SIGTERM, then waits for the exit (SIGKILL after 15 s); the exit status.

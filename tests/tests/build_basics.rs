@@ -513,5 +513,11 @@ fn secrets_are_there_for_the_step_only() {
         "cat /token-size; test -e /run/secrets/token && echo leaked || echo gone",
     ]);
     assert_eq!(out, "7\ngone\n");
+    // The secret's content is not in the step's key: another value reuses the step.
+    let first = inspect(&sandbox, "sec")["Id"].clone();
+    std::fs::write(&secret, "a different, longer secret\n").unwrap();
+    build_ok(&sandbox, &["-t", "sec2", "--secret", &given, ctx_path]);
+    assert_eq!(inspect(&sandbox, "sec2")["Id"], first);
+    assert_eq!(sandbox.ok(["--rm", "sec2", "cat", "/token-size"]), "7\n");
     sandbox.assert_nothing_left();
 }

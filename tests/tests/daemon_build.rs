@@ -178,3 +178,93 @@ fn a_failing_docker_build_reports_the_step_and_tags_nothing() {
     assert!(!out.status.success());
     sandbox.assert_nothing_left();
 }
+
+/// The children of `parent` whose first argument is `arg` (a berth helper's name).
+fn helpers_of(parent: u32, arg: &str) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // The ppid is the second field after the parenthesised command name.
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok());
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let second = cmdline.split(|b| *b == 0).nth(1).unwrap_or_default();
+        if ppid == Some(parent) && second == arg.as_bytes() {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+#[test]
+fn a_build_helper_killed_mid_run_is_an_error_and_tags_nothing() {
+    use std::io::BufRead;
+    let sandbox = Sandbox::with_probe();
+    let daemon = Daemon::start(&sandbox);
+    let ctx = tempfile::tempdir().unwrap();
+    write(
+        ctx.path(),
+        "Dockerfile",
+        "FROM probe:latest\nRUN echo step-started; busybox sleep 3\nCMD [\"true\"]\n",
+    );
+    let mut cmd = daemon.docker_command(["build", "-t", "killed", ctx.path().to_str().unwrap()]);
+    cmd.env("DOCKER_BUILDKIT", "0")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn docker build");
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut seen = String::new();
+    let mut line = String::new();
+    while !seen.contains("step-started") {
+        line.clear();
+        assert!(
+            stdout.read_line(&mut line).unwrap() > 0,
+            "the build ended before its RUN: {seen}"
+        );
+        seen.push_str(&line);
+    }
+    let helpers = helpers_of(daemon.pid(), "__build");
+    assert_eq!(helpers.len(), 1, "one build helper: {helpers:?}");
+    let steps = helpers_of(helpers[0], "__build-run");
+    let pid = rustix::process::Pid::from_raw(helpers[0] as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::KILL).unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{seen}{rest}\n{stderr}");
+    assert!(
+        stderr.contains(&format!("pid {} ended", helpers[0]))
+            && stderr.contains("before the build finished"),
+        "{stderr}"
+    );
+    let images = daemon.docker_ok(["images", "--format", "{{.Repository}}"]);
+    assert!(!images.contains("killed"), "{images}");
+    // The step's own helper (orphaned, not ours to kill) finishes its RUN and removes its
+    // container.
+    for step in steps {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        // Gone, or a zombie for whoever reaps orphans here.
+        let alive = || {
+            std::fs::read_to_string(format!("/proc/{step}/stat")).is_ok_and(|s| {
+                s.rsplit_once(") ")
+                    .is_some_and(|(_, r)| !r.starts_with('Z'))
+            })
+        };
+        while alive() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "step helper {step} lingers"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+    sandbox.assert_nothing_left();
+}

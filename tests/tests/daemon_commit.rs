@@ -139,3 +139,56 @@ fn a_running_container_is_committed_while_it_runs() {
     daemon.docker_ok(["rmi", "live-image"]);
     sandbox.assert_nothing_left();
 }
+
+#[test]
+fn a_container_in_a_user_namespace_is_committed_with_its_own_view_of_owners() {
+    let sandbox = Sandbox::with_probe();
+    // berth's subordinate ranges for this test alone: container 0 is host 200000.
+    std::fs::write(sandbox.store.work("subuid"), "berth:200000:65536\n").unwrap();
+    std::fs::write(sandbox.store.work("subgid"), "berth:300000:65536\n").unwrap();
+    let out = sandbox
+        .run_command([
+            "--name",
+            "remapped",
+            "--userns-remap",
+            "default",
+            "probe:latest",
+            "sh",
+            "-c",
+            "echo r > /by-root && echo u > /by-user && busybox chown 1000:1001 /by-user && \
+             busybox mkdir /dir && busybox chown 7:8 /dir && busybox stat -c %u:%g /by-root /by-user /dir && busybox cat /proc/self/uid_map",
+        ])
+        .env("BERTH_SUBUID_FILE", sandbox.store.work("subuid"))
+        .env("BERTH_SUBGID_FILE", sandbox.store.work("subgid"))
+        .output()
+        .expect("spawn berth-run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let (owners, map) = stdout.split_at(stdout.find(":8\n").expect("three owners") + 3);
+    assert_eq!(owners, "0:0\n1000:1001\n7:8\n", "the container's own view");
+    let map: Vec<&str> = map.split_whitespace().collect();
+    assert_eq!(map, ["0", "200000", "65536"], "in a user namespace");
+    let daemon = Daemon::start(&sandbox);
+    daemon.docker_ok(["commit", "remapped", "remapped:1"]);
+    // Run without a user namespace, the image shows the ids the container saw, not the
+    // host's shifted ones (200000, 201000, 300000…).
+    let owners = daemon.docker_ok([
+        "run",
+        "--rm",
+        "remapped:1",
+        "busybox",
+        "stat",
+        "-c",
+        "%u:%g",
+        "/by-root",
+        "/by-user",
+        "/dir",
+    ]);
+    assert_eq!(owners, "0:0\n1000:1001\n7:8\n");
+    daemon.docker_ok(["rm", "remapped"]);
+    sandbox.assert_nothing_left();
+}

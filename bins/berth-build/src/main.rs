@@ -53,6 +53,9 @@ struct Cli {
     /// Do not use the cache when building the image
     #[arg(long)]
     no_cache: bool,
+    /// Pull the FROM images even when the store has them
+    #[arg(long)]
+    pull: bool,
     /// The network RUN steps get
     #[arg(long, value_enum, default_value = "none")]
     network: NetworkArg,
@@ -123,9 +126,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     // A tar on stdin is unpacked into the store's tmp/ for the build, and goes after.
     let (context, _unpacked) = if cli.context == "-" {
         let temp = berth_image::store::TempPath::new_dir(&store.paths().tmp(), "build-context")?;
-        tar::Archive::new(std::io::stdin().lock())
-            .unpack(temp.path())
-            .context("unpacking the build context from stdin")?;
+        berth_image::extract::extract_into(
+            temp.path(),
+            &mut std::io::stdin().lock(),
+            berth_image::extract::ExtractOptions::untrusted(),
+        )
+        .context("unpacking the build context from stdin")?;
         (temp.path().to_path_buf(), Some(temp))
     } else {
         (PathBuf::from(&cli.context), None)
@@ -171,6 +177,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             .collect(),
         cgroup_parent: cli.cgroup_parent,
         net_host: cli.host.into(),
+        pull: cli.pull,
+        platform: cli.platform,
+        insecure_registries: Vec::new(),
+        docker_config: true,
     };
     let mode = match (cli.quiet, cli.progress) {
         (true, _) | (_, ProgressArg::Quiet) => ProgressMode::Quiet,

@@ -29,6 +29,10 @@ pub struct BuildRequest {
     /// RUN steps get a network (`networkmode` other than `none`).
     pub network: bool,
     pub quiet: bool,
+    /// `pull`: FROM images pulled even when the store has them.
+    pub pull: bool,
+    /// `platform`: what the FROM images must be for.
+    pub platform: Option<String>,
 }
 
 /// What `docker builder prune` removed.
@@ -96,6 +100,8 @@ pub fn parse_query(query: &str) -> Result<BuildRequest, ApiError> {
             "target" if !value.is_empty() => request.target = Some(value),
             "nocache" => request.no_cache = truthy(&value),
             "q" => request.quiet = truthy(&value),
+            "pull" => request.pull = truthy(&value),
+            "platform" if !value.is_empty() => request.platform = Some(value),
             "networkmode" => request.network = !matches!(value.as_str(), "none"),
             "remote" if !value.is_empty() => {
                 return Err(ApiError::bad_request(
@@ -184,6 +190,9 @@ mod tests {
         let r = parse_query("networkmode=none").unwrap();
         assert!(!r.network);
         assert_eq!(r.dockerfile, "Dockerfile");
+        let r = parse_query("pull=1&platform=linux%2Famd64").unwrap();
+        assert!(r.pull);
+        assert_eq!(r.platform.as_deref(), Some("linux/amd64"));
         assert!(parse_query("buildargs=notjson").is_err());
         assert!(parse_query("remote=https://example.invalid/x.git").is_err());
     }

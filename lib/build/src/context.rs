@@ -114,6 +114,31 @@ impl SourceTree {
         locate_in(&self.root, rel)
     }
 
+    /// The entries of the directory `dir` (at `rel` in the tree) that `.dockerignore`
+    /// keeps, sorted by name: each name and its path in the tree.
+    fn children(&self, dir: &Path, rel: &str) -> Result<Vec<(std::ffi::OsString, String)>> {
+        let mut names: Vec<_> = fs::read_dir(dir)
+            .map_err(|e| BuildError::io(dir, e))?
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        names.sort();
+        Ok(names
+            .into_iter()
+            .map(|name| {
+                let child = if rel.is_empty() {
+                    name.to_string_lossy().into_owned()
+                } else {
+                    format!("{rel}/{}", name.to_string_lossy())
+                };
+                (name, child)
+            })
+            .filter(|(_, child)| {
+                !self.ignore.excludes(child) || self.ignore.may_include_below(child)
+            })
+            .collect())
+    }
+
     /// A hash of what copying `rel` would copy (after `.dockerignore`).
     pub fn hash(&self, rel: &str) -> Result<String> {
         let mut hasher = Sha256::new();
@@ -145,21 +170,7 @@ impl SourceTree {
                 hasher.update(&buf[..n]);
             }
         } else if meta.is_dir() {
-            let mut names: Vec<_> = fs::read_dir(path)
-                .map_err(|e| BuildError::io(path, e))?
-                .flatten()
-                .map(|e| e.file_name())
-                .collect();
-            names.sort();
-            for name in names {
-                let child = if rel.is_empty() {
-                    name.to_string_lossy().into_owned()
-                } else {
-                    format!("{rel}/{}", name.to_string_lossy())
-                };
-                if self.ignore.excludes(&child) && !self.ignore.may_include_below(&child) {
-                    continue;
-                }
+            for (name, child) in self.children(path, rel)? {
                 self.hash_into(&path.join(&name), &child, hasher)?;
             }
         }
@@ -252,6 +263,23 @@ pub struct CopyAttrs {
     pub uid: u32,
     pub gid: u32,
     pub chmod: Option<u32>,
+    /// Each copy keeps its source's owner (uid and gid are not used): a `RUN --mount`
+    /// of another stage's files shows them as they are.
+    pub keep_owner: bool,
+}
+
+impl CopyAttrs {
+    fn for_source(self, meta: &fs::Metadata) -> CopyAttrs {
+        if self.keep_owner {
+            CopyAttrs {
+                uid: meta.uid(),
+                gid: meta.gid(),
+                ..self
+            }
+        } else {
+            self
+        }
+    }
 }
 
 /// Copies `from` (file, directory contents, or symlink as a link) to `to` in a tree being
@@ -266,27 +294,14 @@ pub fn copy_entry(
 ) -> Result<()> {
     let meta = fs::symlink_metadata(from).map_err(|e| BuildError::io(from, e))?;
     let kind = meta.file_type();
+    let own = attrs.for_source(&meta);
     if kind.is_dir() {
         let dest = to;
         let made = !contents_of_dir || !dest.exists();
         if made {
-            make_dir(dest, attrs.chmod.unwrap_or(meta.mode() & 0o7777), attrs)?;
+            make_dir(dest, attrs.chmod.unwrap_or(meta.mode() & 0o7777), own)?;
         }
-        let mut names: Vec<_> = fs::read_dir(from)
-            .map_err(|e| BuildError::io(from, e))?
-            .flatten()
-            .map(|e| e.file_name())
-            .collect();
-        names.sort();
-        for name in names {
-            let child = if rel.is_empty() {
-                name.to_string_lossy().into_owned()
-            } else {
-                format!("{rel}/{}", name.to_string_lossy())
-            };
-            if tree.ignore.excludes(&child) && !tree.ignore.may_include_below(&child) {
-                continue;
-            }
+        for (name, child) in tree.children(from, rel)? {
             copy_entry(
                 tree,
                 &from.join(&name),
@@ -314,13 +329,13 @@ pub fn copy_entry(
     if kind.is_symlink() {
         let target = fs::read_link(from).map_err(|e| BuildError::io(from, e))?;
         std::os::unix::fs::symlink(&target, to).map_err(|e| BuildError::io(to, e))?;
-        std::os::unix::fs::lchown(to, Some(attrs.uid), Some(attrs.gid))
+        std::os::unix::fs::lchown(to, Some(own.uid), Some(own.gid))
             .map_err(|e| BuildError::io(to, e))?;
         return set_times(to, meta.mtime(), AtFlags::SYMLINK_NOFOLLOW);
     }
     if kind.is_file() {
         fs::copy(from, to).map_err(|e| BuildError::io(to, e))?;
-        std::os::unix::fs::chown(to, Some(attrs.uid), Some(attrs.gid))
+        std::os::unix::fs::chown(to, Some(own.uid), Some(own.gid))
             .map_err(|e| BuildError::io(to, e))?;
         let mode = attrs.chmod.unwrap_or(meta.mode() & 0o7777);
         fs::set_permissions(to, fs::Permissions::from_mode(mode))

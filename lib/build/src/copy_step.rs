@@ -7,6 +7,9 @@ use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use berth_image::compression::{decompress, Compression};
+use berth_image::extract::{extract_into, ExtractOptions, Ownership};
+
 use crate::context::{copy_entry, make_dir, CopyAttrs, SourceTree};
 use crate::dockerfile::{words, CopySpec};
 use crate::error::{BuildError, Result};
@@ -222,42 +225,23 @@ fn is_archive(path: &Path) -> bool {
         return false;
     };
     let n = file.read(&mut head).unwrap_or(0);
-    if n >= 2 && head[..2] == [0x1f, 0x8b] || n >= 4 && head[..4] == [0x28, 0xb5, 0x2f, 0xfd] {
-        return true;
-    }
-    n >= 262 && &head[257..262] == b"ustar"
+    Compression::sniff(&head[..n]) != Compression::None || n >= 262 && &head[257..262] == b"ustar"
 }
 
+/// ADD's local archive, unpacked into the step's tree as docker does (owners and modes
+/// from the tar), through the one extractor of other people's tars: nothing it says can
+/// leave `into`.
 fn unpack_archive(path: &Path, into: &Path) -> Result<()> {
     let file = fs::File::open(path).map_err(|e| BuildError::io(path, e))?;
-    let mut reader = std::io::BufReader::new(file);
-    let head = std::io::BufRead::fill_buf(&mut reader).map_err(|e| BuildError::io(path, e))?;
-    let stream: Box<dyn Read> = if head.starts_with(&[0x1f, 0x8b]) {
-        Box::new(flate2::bufread::MultiGzDecoder::new(reader))
-    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        Box::new(
-            zstd::stream::read::Decoder::with_buffer(reader)
-                .map_err(|e| BuildError::io(path, e))?,
-        )
-    } else {
-        Box::new(reader)
+    let (_, mut stream) =
+        decompress(std::io::BufReader::new(file)).map_err(|e| BuildError::io(path, e))?;
+    let options = ExtractOptions {
+        ownership: Ownership::Archive,
+        devices: true,
+        ..ExtractOptions::default()
     };
-    let mut archive = tar::Archive::new(stream);
-    archive.set_preserve_permissions(true);
-    archive.set_preserve_ownerships(true);
-    archive.set_overwrite(true);
-    // tar's unpack_in refuses names that climb out and writes through no symlink it made.
-    for entry in archive.entries().map_err(|e| BuildError::io(path, e))? {
-        let mut entry = entry.map_err(|e| BuildError::io(path, e))?;
-        entry.unpack_in(into).map_err(|e| {
-            // tar's message names the entry; the cause is in its source.
-            let cause = std::error::Error::source(&e)
-                .map(|s| format!(": {s}"))
-                .unwrap_or_default();
-            BuildError::io(path, std::io::Error::new(e.kind(), format!("{e}{cause}")))
-        })?;
-    }
-    Ok(())
+    extract_into(into, &mut stream, options)
+        .map_err(|e| BuildError::Context(format!("{}: {e}", path.display())))
 }
 
 /// `--chown=user[:group]`: numbers as they are, names from the stage's /etc/passwd and
@@ -304,6 +288,7 @@ fn owner(input: &CopyInput<'_>) -> Result<CopyAttrs> {
         uid,
         gid,
         chmod: None,
+        keep_owner: false,
     })
 }
 

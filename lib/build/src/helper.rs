@@ -5,7 +5,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 
 use berth_common::Paths;
 use serde::{Deserialize, Serialize};
@@ -28,19 +28,25 @@ pub struct HelperBuild {
     pub quiet: bool,
 }
 
-/// Runs the build in the helper; `out` gets each line of the JSON stream (and says
-/// whether the client still reads). Whether the image was built.
-pub fn build_in_helper(request: &HelperBuild, out: &mut dyn FnMut(&[u8]) -> bool) -> Result<bool> {
+/// `<current exe> ARG` (fork+exec'd: no Rust code runs in a forked child), `request` as
+/// JSON on its stdin, which is then closed; its stdout and stderr as given. The child and
+/// the exe, which errors name.
+pub(crate) fn spawn_helper(
+    arg: &str,
+    request: &impl Serialize,
+    stdout: Stdio,
+    stderr: Stdio,
+) -> Result<(Child, PathBuf)> {
     let exe = std::env::current_exe().unwrap_or_else(|_| "/proc/self/exe".into());
     let helper_err = |reason: String| BuildError::Helper {
         exe: exe.clone(),
         reason,
     };
     let mut child = Command::new(&exe)
-        .arg(BUILD_HELPER)
+        .arg(arg)
         .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stdout(stdout)
+        .stderr(stderr)
         .spawn()
         .map_err(|e| helper_err(e.to_string()))?;
     let text = serde_json::to_vec(request).expect("the request serialises");
@@ -49,15 +55,34 @@ pub fn build_in_helper(request: &HelperBuild, out: &mut dyn FnMut(&[u8]) -> bool
             .write_all(&text)
             .map_err(|e| helper_err(format!("sending the request: {e}")))?;
     }
+    Ok((child, exe))
+}
+
+/// Runs the build in the helper; `out` gets each line of the JSON stream (and says
+/// whether the client still reads). `Ok(true)`: the image is built; `Ok(false)`: the build
+/// failed and the stream said so (an `errorDetail` line) or the client went away. A
+/// helper that ends badly without having said why (killed, crashed) is an error: the
+/// caller puts it in the stream, so a dead build never reads as a finished one.
+pub fn build_in_helper(request: &HelperBuild, out: &mut dyn FnMut(&[u8]) -> bool) -> Result<bool> {
+    let (mut child, exe) = spawn_helper(BUILD_HELPER, request, Stdio::piped(), Stdio::inherit())?;
+    let helper_err = |reason: String| BuildError::Helper {
+        exe: exe.clone(),
+        reason,
+    };
     let stdout = child.stdout.take().expect("stdout is piped");
     let mut reader = BufReader::new(stdout);
     let mut line = Vec::new();
+    let mut reported = false;
+    let mut gone = false;
     loop {
         line.clear();
         match reader.read_until(b'\n', &mut line) {
             Ok(0) => break,
             Ok(_) => {
+                reported |= serde_json::from_slice::<serde_json::Value>(&line)
+                    .is_ok_and(|v| v.get("errorDetail").is_some());
                 if !out(&line) {
+                    gone = true;
                     // The client went away: the build stops (its steps clean up after
                     // themselves as on any failure).
                     let _ = rustix::process::kill_process(
@@ -70,8 +95,14 @@ pub fn build_in_helper(request: &HelperBuild, out: &mut dyn FnMut(&[u8]) -> bool
             Err(e) => return Err(helper_err(format!("reading its output: {e}"))),
         }
     }
+    let pid = child.id();
     let status = child.wait().map_err(|e| helper_err(e.to_string()))?;
-    Ok(status.success())
+    if status.success() || reported || gone {
+        return Ok(status.success() && !gone);
+    }
+    Err(helper_err(format!(
+        "pid {pid} ended ({status}) before the build finished"
+    )))
 }
 
 /// The helper's life: one build.

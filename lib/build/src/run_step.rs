@@ -7,10 +7,10 @@
 //! fork+exec'd), which reads its request on stdin, gives the container its stdout and
 //! stderr (the builder's pipe), and writes its answer to a file the request names.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use berth_common::{ErrorKind, Paths};
 use berth_image::commit::{
@@ -50,29 +50,23 @@ pub fn run_step(
     request: &RunStepRequest,
     output: &mut dyn FnMut(&[u8]),
 ) -> Result<(i32, Option<LayerMeta>)> {
-    let exe = std::env::current_exe().unwrap_or_else(|_| "/proc/self/exe".into());
+    let pipe_err = |e: std::io::Error| BuildError::Helper {
+        exe: RUN_HELPER.into(),
+        reason: format!("pipe: {e}"),
+    };
+    let (reader, writer) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+        .map_err(|e| pipe_err(e.into()))?;
+    let writer2: OwnedFd = writer.try_clone().map_err(pipe_err)?;
+    let (mut child, exe) = crate::helper::spawn_helper(
+        RUN_HELPER,
+        request,
+        Stdio::from(writer),
+        Stdio::from(writer2),
+    )?;
     let helper_err = |reason: String| BuildError::Helper {
         exe: exe.clone(),
         reason,
     };
-    let (reader, writer) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
-        .map_err(|e| helper_err(format!("pipe: {e}")))?;
-    let writer2: OwnedFd = writer
-        .try_clone()
-        .map_err(|e| helper_err(format!("pipe: {e}")))?;
-    let mut child = Command::new(&exe)
-        .arg(RUN_HELPER)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::from(writer))
-        .stderr(Stdio::from(writer2))
-        .spawn()
-        .map_err(|e| helper_err(e.to_string()))?;
-    let text = serde_json::to_vec(request).expect("the request serialises");
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin
-            .write_all(&text)
-            .map_err(|e| helper_err(format!("sending the request: {e}")))?;
-    }
     let mut reader = std::fs::File::from(reader);
     let mut buf = [0u8; 8192];
     loop {

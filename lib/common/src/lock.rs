@@ -39,6 +39,16 @@ pub struct FileLock {
 impl FileLock {
     /// Blocks until the lock on `path` is held, creating the file (and its directory) if needed.
     pub fn acquire(path: &Path, mode: LockMode) -> Result<FileLock, LockError> {
+        Ok(Self::take(path, mode, true)?.expect("a blocking lock is always taken"))
+    }
+
+    /// The lock if it can be had now; `None` when someone else holds it in a mode that
+    /// excludes `mode`.
+    pub fn try_acquire(path: &Path, mode: LockMode) -> Result<Option<FileLock>, LockError> {
+        Self::take(path, mode, false)
+    }
+
+    fn take(path: &Path, mode: LockMode, wait: bool) -> Result<Option<FileLock>, LockError> {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|source| LockError::Open {
                 path: path.to_owned(),
@@ -54,14 +64,17 @@ impl FileLock {
                 path: path.to_owned(),
                 source,
             })?;
-        let op = match mode {
-            LockMode::Shared => FlockOperation::LockShared,
-            LockMode::Exclusive => FlockOperation::LockExclusive,
+        let op = match (mode, wait) {
+            (LockMode::Shared, true) => FlockOperation::LockShared,
+            (LockMode::Exclusive, true) => FlockOperation::LockExclusive,
+            (LockMode::Shared, false) => FlockOperation::NonBlockingLockShared,
+            (LockMode::Exclusive, false) => FlockOperation::NonBlockingLockExclusive,
         };
         loop {
             match flock(&file, op) {
                 Ok(()) => break,
                 Err(rustix::io::Errno::INTR) => continue,
+                Err(rustix::io::Errno::WOULDBLOCK) if !wait => return Ok(None),
                 Err(e) => {
                     return Err(LockError::Lock {
                         path: path.to_owned(),
@@ -70,10 +83,10 @@ impl FileLock {
                 }
             }
         }
-        Ok(FileLock {
+        Ok(Some(FileLock {
             _file: file,
             path: path.to_owned(),
-        })
+        }))
     }
 
     pub fn path(&self) -> &Path {
@@ -103,5 +116,22 @@ mod tests {
         let path = dir.path().join("l");
         let _a = FileLock::acquire(&path, LockMode::Shared).unwrap();
         let _b = FileLock::acquire(&path, LockMode::Shared).unwrap();
+    }
+
+    #[test]
+    fn try_acquire_says_none_while_another_holds_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("l");
+        let shared = FileLock::acquire(&path, LockMode::Shared).unwrap();
+        assert!(FileLock::try_acquire(&path, LockMode::Shared)
+            .unwrap()
+            .is_some());
+        assert!(FileLock::try_acquire(&path, LockMode::Exclusive)
+            .unwrap()
+            .is_none());
+        drop(shared);
+        assert!(FileLock::try_acquire(&path, LockMode::Exclusive)
+            .unwrap()
+            .is_some());
     }
 }

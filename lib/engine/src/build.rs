@@ -8,9 +8,10 @@ use berth_api::build::{BuildPruneReport, BuildRequest};
 use berth_api::{BackendError, BuildBackend};
 use berth_builder::builder::BuildOptions;
 use berth_builder::helper::{build_in_helper, HelperBuild};
+use berth_image::extract::{extract_into, ExtractOptions};
 use berth_image::store::TempPath;
-use berth_image::Store;
 
+use crate::images::image_error;
 use crate::Engine;
 
 fn internal(e: impl std::fmt::Display) -> BackendError {
@@ -19,14 +20,7 @@ fn internal(e: impl std::fmt::Display) -> BackendError {
 
 impl BuildBackend for Engine {
     fn scratch_dir(&self) -> Result<PathBuf, BackendError> {
-        let tmp = self.paths().tmp();
-        std::fs::create_dir_all(&tmp).map_err(internal)?;
-        let dir = tmp.join(format!(
-            "build-upload-{}",
-            &berth_common::units::random_id()[..16]
-        ));
-        std::fs::create_dir(&dir).map_err(|e| internal(format!("{}: {e}", dir.display())))?;
-        Ok(dir)
+        self.upload_dir("build")
     }
 
     fn build(
@@ -38,9 +32,12 @@ impl BuildBackend for Engine {
         let unpacked = TempPath::new_dir(&self.paths().tmp(), "build-context")
             .map_err(|e| BackendError::new(e.kind(), e.to_string()))?;
         let file = std::fs::File::open(context).map_err(internal)?;
-        tar::Archive::new(std::io::BufReader::new(file))
-            .unpack(unpacked.path())
-            .map_err(|e| BackendError::invalid(format!("the build context is not a tar: {e}")))?;
+        extract_into(
+            unpacked.path(),
+            &mut std::io::BufReader::new(file),
+            ExtractOptions::untrusted(),
+        )
+        .map_err(|e| BackendError::new(e.kind(), format!("the build context: {e}")))?;
         let dockerfile = berth_builder::ignore::clean(&request.dockerfile);
         let options = BuildOptions {
             context: unpacked.path().to_path_buf(),
@@ -54,6 +51,11 @@ impl BuildBackend for Engine {
             secrets: Vec::new(),
             cgroup_parent: self.settings().cgroup_parent.clone(),
             net_host: self.settings().net.clone(),
+            pull: request.pull,
+            platform: request.platform.clone(),
+            insecure_registries: self.settings().insecure_registries.clone(),
+            // A daemon takes only the credentials its client sends (none on this path).
+            docker_config: false,
         };
         let helper = HelperBuild {
             root: self.paths().root().to_path_buf(),
@@ -61,21 +63,23 @@ impl BuildBackend for Engine {
             options,
             quiet: request.quiet,
         };
-        build_in_helper(&helper, out).map_err(|e| BackendError::new(e.kind(), e.to_string()))?;
+        let built = build_in_helper(&helper, out)
+            .map_err(|e| BackendError::new(e.kind(), e.to_string()))?;
+        if !built {
+            // The helper's own errorDetail line is in the stream already.
+            tracing::info!(tags = ?request.tags, "build failed");
+        }
         Ok(())
     }
 
     fn prune(&self) -> Result<BuildPruneReport, BackendError> {
-        let store = Store::open(self.paths().clone())
-            .map_err(|e| BackendError::new(e.kind(), e.to_string()))?;
+        let store = self.store()?;
         let cache = berth_builder::cache::Cache::open(&store)
             .map_err(|e| BackendError::new(e.kind(), e.to_string()))?;
         let steps = cache
             .prune(&store)
             .map_err(|e| BackendError::new(e.kind(), e.to_string()))?;
-        let report = store
-            .collect_unused()
-            .map_err(|e| BackendError::new(e.kind(), e.to_string()))?;
+        let report = store.collect_unused().map_err(image_error)?;
         let mut caches = report.layers.clone();
         caches.extend(report.blobs.iter().cloned());
         tracing::info!(

@@ -8,10 +8,11 @@ use berth_api::{BackendError, CommitBackend};
 use berth_image::commit::{self as image_commit, LayerTarOptions};
 use berth_image::spec::RunConfig;
 use berth_image::store::TempPath;
-use berth_image::{ImageError, Store};
+use berth_image::ImageError;
 use serde_json::{Map, Value};
 
 use crate::containers::entry::Entry;
+use crate::images::image_error;
 use crate::Engine;
 
 /// The config keys a container's create may set that a committed image keeps.
@@ -30,10 +31,6 @@ const IMAGE_KEYS: &[&str] = &[
     "Shell",
 ];
 
-fn image_error(error: ImageError) -> BackendError {
-    BackendError::new(error.kind(), error.to_string())
-}
-
 impl CommitBackend for Engine {
     fn commit(&self, request: &CommitRequest) -> Result<String, BackendError> {
         let paths = self.paths();
@@ -42,7 +39,7 @@ impl CommitBackend for Engine {
         let id = &entry.id;
         let rootfs = berth_rootfs::state::read_state(paths, id)
             .map_err(|e| BackendError::new(e.kind(), e.to_string()))?;
-        let store = Store::open(paths.clone()).map_err(image_error)?;
+        let store = self.store()?;
         let image_ref = match &entry.created {
             Some(created) => created.image_id.clone(),
             None => rootfs.as_ref().map(|s| s.image.clone()).unwrap_or_default(),

@@ -13,9 +13,9 @@ use berth_distribution::{
     pull, DistributionError, DockerStream, Platform, PullOptions, Registry, RegistryOptions,
     RemoteRef,
 };
-use berth_image::Store;
 use serde_json::Value;
 
+use crate::images::image_error;
 use crate::Engine;
 
 pub(crate) struct Distribution(pub Arc<Engine>);
@@ -45,8 +45,7 @@ impl DistributionBackend for Distribution {
         };
         let registry = Registry::connect(&reference.registry, reference.api_host(), &options)
             .map_err(backend_error)?;
-        let store = Store::open(self.0.paths().clone())
-            .map_err(|e| BackendError::new(e.kind(), e.to_string()))?;
+        let store = self.0.store()?;
         let lines = docker_stream(progress);
         let opts = PullOptions {
             platform,
@@ -54,12 +53,8 @@ impl DistributionBackend for Distribution {
             ..PullOptions::default()
         };
         pull(&store, &registry, &reference, &opts).map_err(backend_error)?;
-        use berth_common::events::{emit, Event, Kind};
-        emit(
-            self.0.paths(),
-            &Event::new(Kind::Image, "pull", &reference.to_string())
-                .with("name", reference.familiar_name()),
-        );
+        self.0
+            .image_event("pull", &reference.to_string(), &reference.familiar_name());
         Ok(())
     }
 
@@ -70,12 +65,11 @@ impl DistributionBackend for Distribution {
         changes: &[String],
         message: Option<&str>,
     ) -> Result<String, BackendError> {
-        let image_error = |e: berth_image::ImageError| BackendError::new(e.kind(), e.to_string());
         let mut config = berth_image::spec::RunConfig::default();
         for change in changes {
             berth_image::changes::apply_change(&mut config, change).map_err(image_error)?;
         }
-        let store = Store::open(self.0.paths().clone()).map_err(image_error)?;
+        let store = self.0.store()?;
         let source = berth_image::formats::LayerSource::file(path).map_err(image_error)?;
         let image = berth_image::import::import_rootfs(
             &store,
@@ -87,12 +81,8 @@ impl DistributionBackend for Distribution {
             &berth_image::import::ImportOptions::default(),
         )
         .map_err(image_error)?;
-        use berth_common::events::{emit, Event, Kind};
-        let shown = image.names.first().cloned().unwrap_or_default();
-        emit(
-            self.0.paths(),
-            &Event::new(Kind::Image, "import", image.id.as_str()).with("name", shown),
-        );
+        let shown = image.names.first().map_or("", String::as_str);
+        self.0.image_event("import", image.id.as_str(), shown);
         Ok(image.id.to_string())
     }
 
@@ -122,13 +112,12 @@ impl DistributionBackend for Distribution {
         progress: &mut (dyn FnMut(Value) -> bool + Send),
     ) -> Result<(), BackendError> {
         let asked = format!("{name}:{tag}");
-        let store = Store::open(self.0.paths().clone())
-            .map_err(|e| BackendError::new(e.kind(), e.to_string()))?;
+        let store = self.0.store()?;
         let image = store.resolve(&asked).map_err(|e| match e {
             berth_image::ImageError::NotFound(_) => BackendError::not_found(format!(
                 "An image does not exist locally with the tag: {name}"
             )),
-            e => BackendError::new(e.kind(), e.to_string()),
+            e => image_error(e),
         })?;
         let reference = RemoteRef::parse(&asked).map_err(backend_error)?;
         let options = RegistryOptions {
@@ -142,11 +131,8 @@ impl DistributionBackend for Distribution {
         let lines = docker_stream(progress);
         berth_distribution::push::push(&store, &registry, &image, &reference, &lines)
             .map_err(backend_error)?;
-        use berth_common::events::{emit, Event, Kind};
-        emit(
-            self.0.paths(),
-            &Event::new(Kind::Image, "push", &asked).with("name", reference.familiar_name()),
-        );
+        self.0
+            .image_event("push", &asked, &reference.familiar_name());
         Ok(())
     }
 }

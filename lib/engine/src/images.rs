@@ -15,10 +15,16 @@ use bollard_stubs::models::{
 use crate::Engine;
 
 /// An image error as docker words it: a missing image is "No such image: NAME".
-fn image_error(asked: &str, error: ImageError) -> BackendError {
+/// An image-store error as the API answers it (its kind, its message).
+pub(crate) fn image_error(error: ImageError) -> BackendError {
+    BackendError::new(error.kind(), error.to_string())
+}
+
+/// [`image_error`], with docker's words for an image `asked` for that is not there.
+fn image_error_for(asked: &str, error: ImageError) -> BackendError {
     match error {
         ImageError::NotFound(_) => BackendError::not_found(format!("No such image: {asked}")),
-        other => BackendError::new(other.kind(), other.to_string()),
+        other => image_error(other),
     }
 }
 
@@ -64,8 +70,23 @@ fn label_matches(wanted: &[String], labels: &HashMap<String, String>) -> bool {
 }
 
 impl Engine {
-    fn store(&self) -> Result<Store, BackendError> {
-        Store::open(self.paths().clone()).map_err(|e| image_error("", e))
+    /// A new directory in the store's tmp/ for what a client uploads (a build context, an
+    /// image archive); the caller removes it.
+    pub(crate) fn upload_dir(&self, what: &str) -> Result<PathBuf, BackendError> {
+        let tmp = self.paths().tmp();
+        let dir = tmp.join(format!(
+            "upload-{what}-{}",
+            &berth_common::units::random_id()[..16]
+        ));
+        std::fs::create_dir_all(&tmp)
+            .and_then(|()| std::fs::create_dir(&dir))
+            .map_err(|e| BackendError::internal(format!("cannot create {}: {e}", dir.display())))?;
+        Ok(dir)
+    }
+
+    /// The image store, opened for one request.
+    pub(crate) fn store(&self) -> Result<Store, BackendError> {
+        Store::open(self.paths().clone()).map_err(image_error)
     }
 
     fn summary(&self, store: &Store, image: &ImageInfo) -> Result<ImageSummary, ImageError> {
@@ -103,10 +124,8 @@ impl ImagesBackend for Engine {
             .first()
             .map(|v| v == "true" || v == "1");
         let mut out = Vec::new();
-        for image in store.images().map_err(|e| image_error("", e))? {
-            let mut summary = self
-                .summary(&store, &image)
-                .map_err(|e| image_error("", e))?;
+        for image in store.images().map_err(image_error)? {
+            let mut summary = self.summary(&store, &image).map_err(image_error)?;
             if dangling.is_some_and(|d| d != image.names.is_empty()) {
                 continue;
             }
@@ -136,8 +155,10 @@ impl ImagesBackend for Engine {
 
     fn inspect(&self, name: &str) -> Result<serde_json::Value, BackendError> {
         let store = self.store()?;
-        let image = store.resolve(name).map_err(|e| image_error(name, e))?;
-        let mut doc = store.inspect(&image).map_err(|e| image_error(name, e))?;
+        let image = store.resolve(name).map_err(|e| image_error_for(name, e))?;
+        let mut doc = store
+            .inspect(&image)
+            .map_err(|e| image_error_for(name, e))?;
         if let Some(map) = doc.as_object_mut() {
             map.insert(
                 "GraphDriver".into(),
@@ -150,14 +171,16 @@ impl ImagesBackend for Engine {
 
     fn history(&self, name: &str) -> Result<Vec<ImageHistoryResponseItem>, BackendError> {
         let store = self.store()?;
-        let image = store.resolve(name).map_err(|e| image_error(name, e))?;
-        let (_, config) = store.config_of(&image).map_err(|e| image_error(name, e))?;
+        let image = store.resolve(name).map_err(|e| image_error_for(name, e))?;
+        let (_, config) = store
+            .config_of(&image)
+            .map_err(|e| image_error_for(name, e))?;
         let history = config.typed.history().clone().unwrap_or_default();
         // Layer sizes in order, for the entries that made a layer.
         let mut sizes = Vec::new();
         let mut parent: Option<berth_image::Digest> = None;
         for diff_id in config.diff_ids() {
-            let diff = berth_image::Digest::parse(diff_id).map_err(|e| image_error(name, e))?;
+            let diff = berth_image::Digest::parse(diff_id).map_err(|e| image_error_for(name, e))?;
             let chain = berth_image::Digest::chain(parent.as_ref(), &diff);
             sizes.push(store.layer_meta(&chain).map(|m| m.size as i64).unwrap_or(0));
             parent = Some(chain);
@@ -198,11 +221,11 @@ impl ImagesBackend for Engine {
 
     fn tag(&self, name: &str, repo: &str, tag: &str) -> Result<(), BackendError> {
         let store = self.store()?;
-        let image = store.resolve(name).map_err(|e| image_error(name, e))?;
+        let image = store.resolve(name).map_err(|e| image_error_for(name, e))?;
         let new_name = format!("{repo}:{tag}");
         store
             .tag(&image, &new_name)
-            .map_err(|e| image_error(name, e))?;
+            .map_err(|e| image_error_for(name, e))?;
         // docker's events carry the familiar form (the CLI sends the full one).
         let familiar = new_name
             .strip_prefix("docker.io/library/")
@@ -218,7 +241,7 @@ impl ImagesBackend for Engine {
         force: bool,
     ) -> Result<Vec<ImageDeleteResponseItem>, BackendError> {
         let store = self.store()?;
-        let image = store.resolve(name).map_err(|e| image_error(name, e))?;
+        let image = store.resolve(name).map_err(|e| image_error_for(name, e))?;
         let as_name = berth_image::reference::normalize(name)
             .ok()
             .filter(|n| image.names.contains(n));
@@ -237,7 +260,7 @@ impl ImagesBackend for Engine {
         };
         let (untagged, _report) = store
             .remove_image(&image, names.as_deref())
-            .map_err(|e| image_error(name, e))?;
+            .map_err(|e| image_error_for(name, e))?;
         let mut items: Vec<ImageDeleteResponseItem> = untagged
             .into_iter()
             .map(|n| ImageDeleteResponseItem {
@@ -247,7 +270,7 @@ impl ImagesBackend for Engine {
             .collect();
         let still_there = store
             .images()
-            .map_err(|e| image_error(name, e))?
+            .map_err(|e| image_error_for(name, e))?
             .iter()
             .any(|i| i.id == image.id);
         for item in &items {
@@ -282,7 +305,7 @@ impl ImagesBackend for Engine {
             ));
         }
         let store = self.store()?;
-        let (deleted, report) = store.prune().map_err(|e| image_error("", e))?;
+        let (deleted, report) = store.prune().map_err(image_error)?;
         Ok(ImagePruneResponse {
             images_deleted: Some(
                 deleted
@@ -298,13 +321,7 @@ impl ImagesBackend for Engine {
     }
 
     fn scratch_dir(&self) -> Result<PathBuf, BackendError> {
-        let dir = self
-            .paths()
-            .tmp()
-            .join(format!("api-{}", berth_common::units::random_id()));
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| BackendError::internal(format!("cannot create {}: {e}", dir.display())))?;
-        Ok(dir)
+        self.upload_dir("image")
     }
 
     fn load(&self, path: &Path) -> Result<Vec<String>, BackendError> {
@@ -336,7 +353,7 @@ impl ImagesBackend for Engine {
         let store = self.store()?;
         let mut items: Vec<SaveItem> = Vec::new();
         for name in names {
-            let image = store.resolve(name).map_err(|e| image_error(name, e))?;
+            let image = store.resolve(name).map_err(|e| image_error_for(name, e))?;
             let asked = berth_image::reference::normalize(name)
                 .ok()
                 .filter(|n| image.names.contains(n));
@@ -361,7 +378,7 @@ impl ImagesBackend for Engine {
 
 impl crate::Engine {
     /// Records an image event: the image's id, `name` the reference it concerns.
-    fn image_event(&self, action: &str, id: &str, name: &str) {
+    pub(crate) fn image_event(&self, action: &str, id: &str, name: &str) {
         use berth_common::events::{emit, Event, Kind};
         emit(
             self.paths(),

@@ -47,10 +47,11 @@ impl SystemBackend for Engine {
 
     fn info(&self) -> Result<SystemInfo, BackendError> {
         let counts = self.container_counts();
-        let images = berth_image::Store::open(self.paths().clone())
-            .and_then(|store| store.images())
+        let images = self
+            .store()?
+            .images()
             .map(|images| images.len() as i64)
-            .map_err(|e| BackendError::new(e.kind(), e.to_string()))?;
+            .map_err(crate::images::image_error)?;
         let cgroup_version = match self.cgroups.mode() {
             Ok(Mode::V2) => SystemInfoCgroupVersionEnum::_2,
             Ok(Mode::V1 | Mode::Hybrid) => SystemInfoCgroupVersionEnum::_1,

@@ -11,11 +11,8 @@ use berth_api::{BackendError, ContainersBackend, ImagesBackend};
 use berth_image::{Digest, Store};
 use serde_json::{json, Value};
 
+use crate::images::image_error;
 use crate::volumes::{tree_size, view};
-
-fn image_error(error: berth_image::ImageError) -> BackendError {
-    BackendError::new(error.kind(), error.to_string())
-}
 
 /// Each image's layer chains (lowest first) with their sizes.
 fn image_layers(store: &Store) -> Result<HashMap<String, Vec<(Digest, u64)>>, BackendError> {
@@ -75,7 +72,7 @@ impl SystemDf {
 impl SystemDfBackend for SystemDf {
     fn disk_usage(&self, parts: DfParts) -> Result<Value, BackendError> {
         let engine = &self.0;
-        let store = Store::open(engine.paths.clone()).map_err(image_error)?;
+        let store = engine.store()?;
         let layers = image_layers(&store)?;
         let mut out = serde_json::Map::new();
         // Containers are listed for the images' counts too.

@@ -4,6 +4,7 @@
 pub mod compression;
 pub mod digest;
 pub mod error;
+pub mod extract;
 pub mod unpack;
 
 pub use digest::Digest;

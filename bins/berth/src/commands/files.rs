@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use berth_client::http::{body_reader, empty, query, reader_body};
 use berth_client::multi::Clients;
 use berth_client::progress::{follow, Display};
+use berth_image::extract::{extract_into, ExtractOptions};
 use hyper::Method;
 use tokio::io::AsyncWriteExt;
 
@@ -84,21 +85,25 @@ async fn copy_out(
 }
 
 /// Unpacks the archive of one path: into `dest` when it is a directory, else as `dest`.
+/// The container made the archive, so nothing in it may reach outside `dest`.
 fn extract(tar: &[u8], dest: &Path) -> Result<(), Failure> {
+    let unpack = |into: &Path| {
+        let options = ExtractOptions {
+            devices: true,
+            ..ExtractOptions::untrusted()
+        };
+        extract_into(into, &mut &tar[..], options)
+            .map_err(|e| Failure::new(1, format!("cp: {}: {e}", dest.display())))
+    };
     if dest.is_dir() {
-        return tar::Archive::new(tar)
-            .unpack(dest)
-            .map_err(io_failure(dest.display()));
+        return unpack(dest);
     }
     let parent = dest
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     let staging = tempfile_in(parent)?;
-    let unpacked = tar::Archive::new(tar)
-        .unpack(&staging)
-        .map_err(io_failure(dest.display()));
-    let result = unpacked.and_then(|()| {
+    let result = unpack(&staging).and_then(|()| {
         let top = std::fs::read_dir(&staging)
             .map_err(io_failure(staging.display()))?
             .flatten()

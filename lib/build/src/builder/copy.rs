@@ -5,6 +5,60 @@ use super::*;
 static UNPACKING: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 impl Build<'_> {
+    /// What `--from=NAME` names: a stage built before, or an image of the store.
+    pub(super) fn image_named(&self, from: &str) -> Result<ImageInfo> {
+        match self.stage_index(from) {
+            Some(i) => self
+                .results
+                .lock()
+                .expect("not poisoned")
+                .get(&i)
+                .cloned()
+                .ok_or_else(|| {
+                    BuildError::Context(format!("stage {from} is not built before this step"))
+                }),
+            None => Ok(self.store.resolve(from)?),
+        }
+    }
+
+    /// `image`'s filesystem mounted read-only, and a tree over it to copy from.
+    pub(super) fn image_tree(
+        &self,
+        image: &ImageInfo,
+        what: &str,
+    ) -> Result<(crate::mount::ImageTree, SourceTree)> {
+        let mount = crate::mount::ImageTree::mount(self.store, image)?;
+        let tree = SourceTree {
+            root: mount.path(),
+            ignore: Default::default(),
+            what: what.to_string(),
+        };
+        Ok((mount, tree))
+    }
+
+    /// Copies `source` of `image` (its root when empty) to `dest`, owners, modes and
+    /// links as they are: a `RUN --mount` of another stage's or image's files, or the
+    /// seed of a new cache mount. `contents_of_dir`: into an existing `dest`.
+    pub(super) fn copy_out_of(
+        &self,
+        image: &ImageInfo,
+        what: &str,
+        source: &str,
+        dest: &std::path::Path,
+        contents_of_dir: bool,
+    ) -> Result<()> {
+        let (_mount, tree) = self.image_tree(image, what)?;
+        let rel = source.trim_start_matches('/');
+        let path = tree
+            .locate(rel)?
+            .ok_or_else(|| BuildError::Context(format!("{source}: not found in {what}")))?;
+        let attrs = crate::context::CopyAttrs {
+            keep_owner: true,
+            ..Default::default()
+        };
+        crate::context::copy_entry(&tree, &path, rel, dest, attrs, contents_of_dir)
+    }
+
     pub(super) fn copy(
         &self,
         state: &mut State,
@@ -17,26 +71,8 @@ impl Build<'_> {
         let from = match &spec.from {
             Some(from) => {
                 let from = self.expand(state, from)?;
-                let image = match self.stage_index(&from) {
-                    Some(i) => self
-                        .results
-                        .lock()
-                        .expect("not poisoned")
-                        .get(&i)
-                        .cloned()
-                        .ok_or_else(|| {
-                            BuildError::Context(format!(
-                                "stage {from} is not built before this step"
-                            ))
-                        })?,
-                    None => self.store.resolve(&from)?,
-                };
-                let mount = crate::mount::ImageTree::mount(self.store, &image)?;
-                let tree = SourceTree {
-                    root: mount.path(),
-                    ignore: Default::default(),
-                    what: from.clone(),
-                };
+                let image = self.image_named(&from)?;
+                let (mount, tree) = self.image_tree(&image, &from)?;
                 Some((mount, tree, image.manifest_digest.to_string()))
             }
             None => None,

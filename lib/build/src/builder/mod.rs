@@ -29,6 +29,7 @@ use crate::progress::Progress;
 use crate::run_step::{run_step, RunStepRequest};
 
 mod apply;
+mod base;
 mod copy;
 mod run;
 mod stages;
@@ -64,6 +65,18 @@ pub struct BuildOptions {
     pub secrets: Vec<(String, PathBuf)>,
     pub cgroup_parent: String,
     pub net_host: berth_net::HostSettings,
+    /// `--pull`: a FROM image is pulled even when the store has it.
+    #[serde(default)]
+    pub pull: bool,
+    /// `--platform`: what the FROM images must be for (the host's when None).
+    #[serde(default)]
+    pub platform: Option<String>,
+    /// Registries spoken to over plain HTTP (loopback ones always are).
+    #[serde(default)]
+    pub insecure_registries: Vec<String>,
+    /// Pulls may use the credentials of the docker config (a client's; not a daemon's).
+    #[serde(default)]
+    pub docker_config: bool,
 }
 
 /// The image a build made.
@@ -76,6 +89,8 @@ pub struct Built {
 struct Stage {
     alias: Option<String>,
     base: String,
+    /// `FROM --platform=`, as written.
+    platform: Option<String>,
     from_line: usize,
     from_text: String,
     steps: Vec<Instruction>,
@@ -201,9 +216,14 @@ impl<'a> Build<'a> {
     fn split_stages(&mut self, instructions: Vec<Instruction>) -> Result<()> {
         for instruction in instructions {
             match &instruction.command {
-                Command::From { image, alias, .. } => self.stages.push(Stage {
+                Command::From {
+                    image,
+                    alias,
+                    platform,
+                } => self.stages.push(Stage {
                     alias: alias.clone(),
                     base: image.clone(),
+                    platform: platform.clone(),
                     from_line: instruction.line,
                     from_text: instruction.original.clone(),
                     steps: Vec::new(),
@@ -270,18 +290,19 @@ impl<'a> Build<'a> {
         } else if let Some(dep) = self.stage_index(&base).filter(|d| *d < index) {
             Some(self.results.lock().expect("not poisoned")[&dep].clone())
         } else {
-            let found = self.store.resolve(&base).map_err(|e| match e {
-                berth_image::ImageError::NotFound(_) => BuildError::Step {
+            let platform = self.stages[index]
+                .platform
+                .as_deref()
+                .map(|p| self.expand_global(p));
+            let found = self
+                .base_image(&base, platform.as_deref())
+                .map_err(|(reason, kind)| BuildError::Step {
                     step: label.clone(),
                     instruction: from_text.clone(),
                     line: from_line,
-                    reason: format!(
-                        "{base}: no such image in the store (berth's builder does not pull yet: load or pull it first)"
-                    ),
-                    kind: ErrorKind::NotFound,
-                },
-                other => other.into(),
-            });
+                    reason,
+                    kind,
+                });
             if let Err(e) = &found {
                 self.p().error(n, &e.to_string());
             }

@@ -83,42 +83,67 @@ impl Build<'_> {
         };
         let mut mount = berth_rootfs::MountRequest::default();
         let mut mount_key = Vec::new();
+        // Cache mounts and binds of another stage's files are made only when the step
+        // runs (not on a cache hit).
+        let mut deferred: Vec<Deferred<'_>> = Vec::new();
         for m in mounts {
             let target =
                 crate::config::absolute(&Self::workdir(state), &self.expand(state, &m.target)?);
+            let from = match &m.from {
+                Some(from) => {
+                    let name = self.expand(state, from)?;
+                    let image = self.image_named(&name)?;
+                    Some((name, image))
+                }
+                None => None,
+            };
+            let source = self.expand(state, m.source.as_deref().unwrap_or_default())?;
             match m.kind {
                 MountKind::Cache => {
                     let id = m.id.clone().unwrap_or_else(|| target.clone());
-                    let dir = self.cache.mount_dir(&id)?;
-                    mount.volumes.push(format!("{}:{target}", dir.display()));
                     mount_key.push(format!("cache:{id}:{target}"));
+                    deferred.push(Deferred::Cache {
+                        mount: m,
+                        id,
+                        target,
+                        seed: from.map(|(name, image)| (name, image, source)),
+                    });
                 }
                 MountKind::Tmpfs => {
                     let size = m.size.map(|s| format!(":size={s}")).unwrap_or_default();
                     mount.tmpfs.push(format!("{target}{size}"));
                     mount_key.push(format!("tmpfs:{target}"));
                 }
-                MountKind::Bind => {
-                    if m.from.is_some() {
-                        return Err(BuildError::Context(
-                            "RUN --mount=type=bind,from=… is not supported yet: COPY --from the files first".into(),
+                MountKind::Bind => match from {
+                    Some((name, image)) => {
+                        // The stage's or image's files are part of the step's input.
+                        mount_key.push(format!(
+                            "bind-from:{}:{source}:{target}:{}",
+                            image.manifest_digest, m.readonly
+                        ));
+                        deferred.push(Deferred::BindFrom {
+                            name,
+                            image,
+                            source,
+                            target,
+                            readonly: m.readonly,
+                        });
+                    }
+                    None => {
+                        let found = self.context.resolve(&source)?;
+                        let path = self.context.locate(&found[0])?.ok_or_else(|| {
+                            BuildError::Context(format!("{source}: not found in the build context"))
+                        })?;
+                        // Writes to a bind of the context are never kept (docker discards them).
+                        mount
+                            .volumes
+                            .push(format!("{}:{target}:ro", path.display()));
+                        mount_key.push(format!(
+                            "bind:{source}:{}:{target}",
+                            self.context.hash(&found[0])?
                         ));
                     }
-                    let source = m.source.clone().unwrap_or_default();
-                    let rel = self.expand(state, &source)?;
-                    let found = self.context.resolve(&rel)?;
-                    let path = self.context.locate(&found[0])?.ok_or_else(|| {
-                        BuildError::Context(format!("{rel}: not found in the build context"))
-                    })?;
-                    // Writes to a bind of the context are never kept (docker discards them).
-                    mount
-                        .volumes
-                        .push(format!("{}:{target}:ro", path.display()));
-                    mount_key.push(format!(
-                        "bind:{rel}:{}:{target}",
-                        self.context.hash(&found[0])?
-                    ));
-                }
+                },
                 MountKind::Secret => {
                     // The id defaults to the target's last component, as BuildKit's.
                     let id = m.id.clone().unwrap_or_else(|| {
@@ -159,6 +184,11 @@ impl Build<'_> {
         if self.cached(state, &key)? {
             return Ok(());
         }
+        // Held until the step's container is gone: cache locks, private caches, copies.
+        let mut held = Held::default();
+        for d in deferred {
+            self.make_deferred(d, &mut mount, &mut held)?;
+        }
         let image = match &state.image {
             Some(image) => image.clone(),
             None => put_unindexed(self.store, &state.document, &[])?,
@@ -191,6 +221,7 @@ impl Build<'_> {
         };
         let n = state.n;
         let (code, layer) = run_step(&request, &mut |bytes| self.p().output(n, bytes))?;
+        drop(held);
         if code != 0 {
             return Err(BuildError::Step {
                 step: String::new(),
@@ -208,5 +239,84 @@ impl Build<'_> {
         let doc = state.document.clone();
         let created_by = format!("RUN {} # buildkit", argv.join(" "));
         self.finish_step(state, &key, doc, Some(&layer), &created_by)
+    }
+}
+
+/// A RUN mount made only when the step runs.
+enum Deferred<'a> {
+    Cache {
+        mount: &'a dockerfile::RunMount,
+        id: String,
+        target: String,
+        /// `from=` and `source=`: what a new cache starts with.
+        seed: Option<(String, ImageInfo, String)>,
+    },
+    BindFrom {
+        name: String,
+        image: ImageInfo,
+        source: String,
+        target: String,
+        readonly: bool,
+    },
+}
+
+#[derive(Default)]
+struct Held {
+    _caches: Vec<crate::cache::CacheMount>,
+    _copies: Vec<TempPath>,
+}
+
+impl Build<'_> {
+    fn make_deferred(
+        &self,
+        deferred: Deferred<'_>,
+        mount: &mut berth_rootfs::MountRequest,
+        held: &mut Held,
+    ) -> Result<()> {
+        match deferred {
+            Deferred::Cache {
+                mount: m,
+                id,
+                target,
+                seed,
+            } => {
+                let defaults = crate::cache::CacheOwner::default();
+                let owner = crate::cache::CacheOwner {
+                    uid: m.uid.unwrap_or(defaults.uid),
+                    gid: m.gid.unwrap_or(defaults.gid),
+                    mode: m.mode.unwrap_or(defaults.mode),
+                };
+                let cache = self.cache.mount(&id, m.sharing, owner, &self.paths.tmp())?;
+                if cache.fresh {
+                    if let Some((name, image, source)) = &seed {
+                        self.copy_out_of(image, name, source, &cache.path, true)?;
+                    }
+                }
+                let ro = if m.readonly { ":ro" } else { "" };
+                mount
+                    .volumes
+                    .push(format!("{}:{target}{ro}", cache.path.display()));
+                held._caches.push(cache);
+            }
+            Deferred::BindFrom {
+                name,
+                image,
+                source,
+                target,
+                readonly,
+            } => {
+                // A copy, so that a rw bind's writes are thrown away with it (as BuildKit
+                // discards them) and the stage's layers are never touched.
+                let copy = TempPath::new_dir(&self.paths.tmp(), "build-bind")?;
+                let dest = copy.path().join("src");
+                self.copy_out_of(&image, &name, &source, &dest, false)?;
+                let ro = if readonly { ":ro" } else { "" };
+                mount
+                    .volumes
+                    .push(format!("{}:{target}{ro}", dest.display()));
+                held._copies.push(copy);
+            }
+        }
+        Ok(())
     }
 }

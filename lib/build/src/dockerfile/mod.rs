@@ -11,7 +11,7 @@ pub mod words;
 use std::time::Duration;
 
 pub use lexer::{Directives, Heredoc};
-pub use mount::{MountKind, RunMount};
+pub use mount::{MountKind, RunMount, Sharing};
 
 /// A parse failure, with the line it is on.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

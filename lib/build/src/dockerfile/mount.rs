@@ -8,6 +8,18 @@ pub enum MountKind {
     Secret,
 }
 
+/// How concurrent builds share one cache mount (BuildKit's `sharing=`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Sharing {
+    /// Every user at once (the default).
+    #[default]
+    Shared,
+    /// One user at a time: the others wait.
+    Locked,
+    /// The cache when no one else uses it, else a fresh empty directory for this step.
+    Private,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunMount {
     pub kind: MountKind,
@@ -25,6 +37,7 @@ pub struct RunMount {
     pub gid: Option<u32>,
     pub size: Option<u64>,
     pub required: bool,
+    pub sharing: Sharing,
 }
 
 impl RunMount {
@@ -62,6 +75,7 @@ impl RunMount {
             gid: None,
             size: None,
             required: false,
+            sharing: Sharing::Shared,
         };
         let number = |key: &str, value: &Option<String>, radix: u32| -> Result<u32, String> {
             let v = value.as_deref().unwrap_or_default();
@@ -87,7 +101,20 @@ impl RunMount {
                     );
                 }
                 "required" => mount.required = value.as_deref() != Some("false"),
-                "sharing" | "env" => {}
+                "sharing" => {
+                    mount.sharing = match value.as_deref() {
+                        Some("shared") => Sharing::Shared,
+                        Some("locked") => Sharing::Locked,
+                        Some("private") => Sharing::Private,
+                        _ => {
+                            return Err(format!(
+                                "--mount: sharing={}: shared, locked or private",
+                                val()
+                            ))
+                        }
+                    }
+                }
+                "env" => {}
                 other => return Err(format!("unexpected key '{other}' in '{spec}'")),
             }
         }

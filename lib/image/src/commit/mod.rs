@@ -8,16 +8,15 @@
 
 mod tar;
 
-use std::io::{self, Write};
+use std::io;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use berth_common::LockMode;
 use serde_json::{json, Value};
-use sha2::{Digest as _, Sha256};
 
 pub use self::tar::{write_layer_tar, LayerTarOptions, LayerTarStats};
-use crate::digest::Digest;
+use crate::digest::{Digest, HashingWriter};
 use crate::error::{ImageError, Result};
 use crate::formats::LayerSource;
 use crate::reference;
@@ -142,15 +141,10 @@ pub fn write_layer(
     let mut gzip = flate2::GzBuilder::new()
         .mtime(0)
         .write(blob, flate2::Compression::fast());
-    let mut hashing = HashingWriter {
-        inner: &mut gzip,
-        hasher: Sha256::new(),
-    };
+    // The uncompressed tar's digest (the diff ID), taken on its way to the compressor.
+    let mut hashing = HashingWriter::new(&mut gzip);
     write_layer_tar(dir, &mut hashing, opts).map_err(|e| ImageError::io(dir, e))?;
-    let diff_id = Digest::parse(&format!(
-        "sha256:{}",
-        hex::encode(hashing.hasher.finalize())
-    ))?;
+    let (diff_id, _) = hashing.finish();
     let blob = gzip.finish().map_err(|e| ImageError::io(dir, e))?;
     let (blob_digest, blob_size) = blob.commit(store)?;
     let blob_path = store.blob_path(&blob_digest);
@@ -325,24 +319,6 @@ pub fn source_date_epoch() -> Option<SystemTime> {
         .parse()
         .ok()?;
     Some(SystemTime::UNIX_EPOCH + Duration::from_secs(secs))
-}
-
-/// Hashes the uncompressed tar (the diff ID) on its way to the compressor.
-struct HashingWriter<W> {
-    inner: W,
-    hasher: Sha256,
-}
-
-impl<W: Write> Write for HashingWriter<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
 }
 
 #[cfg(test)]

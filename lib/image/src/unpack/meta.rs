@@ -177,7 +177,8 @@ fn wanted_xattr(name: &str) -> bool {
         || name.starts_with("system.posix_acl_")
 }
 
-fn timestamps(mtime: i64) -> Timestamps {
+/// Access and modification times both `mtime` (seconds), as tar keeps only the one.
+pub(crate) fn timestamps(mtime: i64) -> Timestamps {
     let at = Timespec {
         tv_sec: mtime,
         tv_nsec: 0,

@@ -9,7 +9,7 @@
 //! at run time they resolve inside the container's root.
 
 mod fsops;
-mod meta;
+pub(crate) mod meta;
 mod path;
 
 use std::collections::HashMap;

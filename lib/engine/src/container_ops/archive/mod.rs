@@ -1,18 +1,18 @@
 //! `docker cp` (archive HEAD/GET/PUT), `docker export` and `docker diff` over a container's
 //! root ([`root`]), with every path resolved inside it ([`target`]) and trees walked by
-//! descriptors ([`pack`], [`unpack`]).
+//! descriptors ([`pack`], `berth_image::extract`).
 
 mod changes;
 mod owner;
 mod pack;
 mod root;
 mod target;
-mod unpack;
 
 use std::os::fd::AsFd;
 
 use berth_api::archive::{Change, PathStat, PipeReader, PipeWriter, PutOptions};
 use berth_api::{ArchiveBackend, BackendError};
+use berth_image::extract::{ExtractOptions, Extractor, Owner, Ownership, Symlinks};
 use rustix::fs::FileType;
 
 use crate::Engine;
@@ -68,15 +68,22 @@ impl ArchiveBackend for Engine {
         let owner = if options.copy_uid_gid {
             owner::of_container(self.paths(), &root)?
         } else {
-            unpack::Owner::default()
+            Owner::default()
         };
-        let unpacker = unpack::Unpacker {
+        let extractor = Extractor {
             root: root.fd.as_fd(),
             dest: resolved,
-            options,
-            owner,
+            options: ExtractOptions {
+                ownership: Ownership::Fixed(owner),
+                symlinks: Symlinks::InRoot,
+                refuse_absolute: false,
+                devices: true,
+                no_overwrite_dir_non_dir: options.no_overwrite_dir_non_dir,
+            },
         };
-        unpacker.unpack(input)?;
+        extractor
+            .unpack(input)
+            .map_err(|e| BackendError::new(e.kind(), e.to_string()))?;
         crate::events::record_id(self.paths(), "extract-to-dir", &root.id, &[("path", path)]);
         Ok(())
     }

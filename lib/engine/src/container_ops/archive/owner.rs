@@ -9,7 +9,7 @@ use berth_common::Paths;
 use berth_runtime::state::RunState;
 
 use super::root::Root;
-use super::unpack::Owner;
+use berth_image::extract::Owner;
 
 /// The user the container runs as (`User` of its create body, or of its run state).
 fn configured_user(paths: &Paths, root: &Root) -> String {
