@@ -149,20 +149,6 @@ fn linux_sysctl(spec: &Spec) -> std::collections::HashMap<String, String> {
 }
 
 fn refuse_unsupported(spec: &Spec) -> Result<(), OciError> {
-    if let Some(hooks) = spec.hooks() {
-        let inside = [
-            ("hooks.createContainer", hooks.create_container()),
-            ("hooks.startContainer", hooks.start_container()),
-        ];
-        for (field, list) in inside {
-            if list.as_ref().is_some_and(|l| !l.is_empty()) {
-                return Err(OciError::unsupported(
-                    field,
-                    "hooks inside the container's namespaces are not supported yet",
-                ));
-            }
-        }
-    }
     let process = spec.process().as_ref();
     if process
         .and_then(|p| p.apparmor_profile().as_ref())

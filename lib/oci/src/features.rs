@@ -1,6 +1,5 @@
 //! `features`: what this runtime honours, in the runtime spec's features document. Only
-//! what `config` accepts is listed (the hooks berth-oci runs in its own namespaces, no AppArmor or
-//! SELinux).
+//! what `config` accepts is listed (no AppArmor or SELinux).
 
 use serde_json::{json, Value};
 
@@ -32,7 +31,10 @@ pub fn features() -> Value {
     json!({
         "ociVersionMin": "1.0.0",
         "ociVersionMax": crate::OCI_VERSION,
-        "hooks": ["prestart", "createRuntime", "poststart", "poststop"],
+        "hooks": [
+            "prestart", "createRuntime", "createContainer", "startContainer", "poststart",
+            "poststop"
+        ],
         "mountOptions": MOUNT_OPTIONS,
         "linux": {
             "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "user", "uts"],

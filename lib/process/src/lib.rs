@@ -10,6 +10,7 @@ pub mod exe_seal;
 pub mod exec;
 mod fds;
 pub mod gate;
+pub mod hook;
 mod init;
 pub mod join;
 pub mod options;

@@ -128,6 +128,8 @@ pub struct RootfsPlan<'a> {
     /// copy of the rootfs), and devices are bound from the host's /dev (a user namespace
     /// cannot make device nodes).
     pub host: Option<&'a HostSide>,
+    /// Run after every mount, before pivot_root (an OCI gate's hooks).
+    pub before_pivot: &'a dyn Fn() -> std::result::Result<(), String>,
 }
 
 pub fn setup(plan: &RootfsPlan<'_>) -> Result<()> {
@@ -208,6 +210,11 @@ pub fn setup(plan: &RootfsPlan<'_>) -> Result<()> {
     if !plan.privileged {
         mask_paths(&root)?;
     }
+    (plan.before_pivot)().map_err(|e| SetupError {
+        what: "before",
+        path: "pivot_root".into(),
+        source: std::io::Error::other(e),
+    })?;
     pivot(&root, &rootfs_text)?;
     if plan.readonly {
         m::mount_remount("/", MountFlags::BIND | MountFlags::RDONLY, "")

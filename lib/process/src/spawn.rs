@@ -92,6 +92,9 @@ pub enum SpawnError {
     },
     #[error(transparent)]
     Child(#[from] ChildFailure),
+    /// A runtime hook run while the child waited (`gate`).
+    #[error(transparent)]
+    Hook(#[from] crate::hook::HookError),
 }
 
 impl SpawnError {
@@ -109,7 +112,7 @@ impl SpawnError {
         use berth_common::ErrorKind;
         match self {
             SpawnError::Child(f) if f.code == 126 || f.code == 127 => ErrorKind::InvalidInput,
-            SpawnError::Child(_) => ErrorKind::Internal,
+            SpawnError::Child(_) | SpawnError::Hook(_) => ErrorKind::Internal,
             SpawnError::PrepareMount { source, .. } => source.kind(),
             SpawnError::Sys { source, .. }
             | SpawnError::Cgroup { source, .. }
@@ -310,14 +313,16 @@ pub(crate) fn launch(
     }
     // Placed: the child may exec.
     let _ = go_write.write_all(b"p");
-    drop(go_write);
     let outcome = match &spec.gate {
-        Some(_) => crate::gate::outcome(result.read),
-        None => sync::outcome(result.read),
+        Some(gate) => crate::gate::outcome(result.read, pid, gate, go_write),
+        None => {
+            drop(go_write);
+            sync::outcome(result.read).map_err(SpawnError::from)
+        }
     };
-    if let Err(failure) = outcome {
+    if let Err(e) = outcome {
         let _ = started.wait();
-        return Err(failure.into());
+        return Err(e);
     }
     Ok(started)
 }
