@@ -622,3 +622,68 @@ fn preserved_fds_reach_the_command_as_with_runc() {
     assert_eq!(seen[0], seen[1], "runc, then berth-oci");
     assert_eq!(seen[1].2, "through fd 3\n");
 }
+
+#[test]
+fn a_second_container_joins_the_firsts_ipc_uts_and_pid_namespaces() {
+    let world = World::new();
+    let mut seen = Vec::new();
+    for rt in &world.runtimes {
+        let first = format!("ns-first-{}", rt.name);
+        let bundle = world.bundle(&first, "exec busybox sleep 60");
+        let mut config = world.config(&bundle);
+        config["hostname"] = "first".into();
+        world.write_config(&bundle, &config);
+        let create = rt.output(&["create", "--bundle", bundle.to_str().unwrap(), &first]);
+        assert!(create.status.success(), "{} create: {create:?}", rt.name);
+        assert!(rt.output(&["start", &first]).status.success());
+        let pid = rt.state(&first).unwrap()["pid"].as_i64().unwrap();
+        let ns = |name: &str| {
+            std::fs::read_link(format!("/proc/{pid}/ns/{name}"))
+                .unwrap()
+                .display()
+                .to_string()
+        };
+        let second = format!("ns-second-{}", rt.name);
+        let bundle = world.bundle(
+            &second,
+            "busybox hostname; [ $$ -ne 1 ] && echo not pid 1; for n in ipc uts pid; do busybox readlink /proc/self/ns/$n; done; busybox cat /proc/1/cmdline",
+        );
+        let mut config = world.config(&bundle);
+        config.as_object_mut().unwrap().remove("hostname");
+        for entry in config["linux"]["namespaces"].as_array_mut().unwrap() {
+            let typ = entry["type"].as_str().unwrap().to_string();
+            if ["ipc", "uts", "pid"].contains(&typ.as_str()) {
+                entry["path"] = format!("/proc/{pid}/ns/{typ}").into();
+            }
+        }
+        world.write_config(&bundle, &config);
+        let out = rt.output(&["run", "--bundle", bundle.to_str().unwrap(), &second]);
+        assert!(out.status.success(), "{} run: {out:?}", rt.name);
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let want = format!(
+            "first\nnot pid 1\n{}\n{}\n{}\nbusybox\0sleep\060\0",
+            ns("ipc"),
+            ns("uts"),
+            ns("pid")
+        );
+        assert_eq!(stdout, want, "{}", rt.name);
+        // The first container's name is its own still (the second gave none).
+        let hostname = rt.output(&["exec", &first, "busybox", "hostname"]);
+        seen.push((
+            stdout
+                .replace(&ns("ipc"), "IPC")
+                .replace(&ns("uts"), "UTS")
+                .replace(&ns("pid"), "PID"),
+            String::from_utf8_lossy(&hostname.stdout).into_owned(),
+        ));
+        assert!(rt.output(&["delete", "--force", &first]).status.success());
+    }
+    assert_eq!(seen[0], seen[1], "runc, then berth-oci");
+    assert_eq!(seen[1].1, "first\n");
+    assert!(
+        world.leftover_cgroups().is_empty(),
+        "{:?}",
+        world.leftover_cgroups()
+    );
+    assert!(world.leftover_mounts().is_empty());
+}

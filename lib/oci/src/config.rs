@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use berth_common::{MountEntry, MountKind};
 use berth_process::gate::CapSets;
+use berth_process::join::ByPath;
 use berth_process::NetworkMode;
 use oci_spec::runtime::{LinuxNamespaceType, Mount, Process, Spec};
 
@@ -67,7 +68,7 @@ pub fn map(bundle: &Bundle) -> Result<Mapped, OciError> {
     let spec = &bundle.spec;
     refuse_unsupported(spec)?;
     let process = process(spec)?;
-    let network = namespaces(spec)?;
+    let (network, joined) = namespaces(spec)?;
     let sysctl = linux_sysctl(spec);
     crate::sysctl::check(&sysctl, network != NetworkMode::Host)?;
     let (mounts, shm_size) = mounts(spec.mounts().as_deref().unwrap_or_default(), &bundle.dir)?;
@@ -93,6 +94,8 @@ pub fn map(bundle: &Bundle) -> Result<Mapped, OciError> {
     }
     let hostname = match spec.hostname() {
         Some(name) => name.clone(),
+        // A joined one keeps its own.
+        None if joined.uts.is_some() => String::new(),
         // The container's UTS namespace starts as a copy of ours: keep the name.
         None => rustix::system::uname()
             .nodename()
@@ -130,6 +133,7 @@ pub fn map(bundle: &Bundle) -> Result<Mapped, OciError> {
         init: false,
         userns: crate::userns::from_spec(spec)?,
         gate: None,
+        joined,
     };
     Ok(Mapped {
         spec: container,
@@ -185,15 +189,17 @@ fn refuse_unsupported(spec: &Spec) -> Result<(), OciError> {
     Ok(())
 }
 
-/// pid, mount, ipc and uts are always new (berth's isolation makes them); the network
-/// namespace is new, joined by path, or the host's when the spec lists none.
-fn namespaces(spec: &Spec) -> Result<NetworkMode, OciError> {
+/// pid, mount, ipc and uts are never the host's: mount is always new, the others new or
+/// joined by path (as cgroup may be); the network namespace is new, joined by path, or the
+/// host's when the spec lists none.
+fn namespaces(spec: &Spec) -> Result<(NetworkMode, ByPath), OciError> {
     let list = spec
         .linux()
         .as_ref()
         .and_then(|l| l.namespaces().clone())
         .unwrap_or_default();
     let mut network = NetworkMode::Host;
+    let mut joined = ByPath::default();
     let mut seen = HashSet::new();
     for (i, ns) in list.iter().enumerate() {
         let field = format!("linux.namespaces[{i}]");
@@ -207,6 +213,10 @@ fn namespaces(spec: &Spec) -> Result<NetworkMode, OciError> {
         match (typ, ns.path()) {
             (LinuxNamespaceType::Network, Some(path)) => network = NetworkMode::Join(path.clone()),
             (LinuxNamespaceType::Network, None) => network = NetworkMode::None,
+            (LinuxNamespaceType::Pid, Some(path)) => joined.pid = Some(path.clone()),
+            (LinuxNamespaceType::Ipc, Some(path)) => joined.ipc = Some(path.clone()),
+            (LinuxNamespaceType::Uts, Some(path)) => joined.uts = Some(path.clone()),
+            (LinuxNamespaceType::Cgroup, Some(path)) => joined.cgroup = Some(path.clone()),
             (
                 LinuxNamespaceType::Pid
                 | LinuxNamespaceType::Mount
@@ -248,7 +258,14 @@ fn namespaces(spec: &Spec) -> Result<NetworkMode, OciError> {
             ));
         }
     }
-    Ok(network)
+    let in_userns = seen.contains(&(LinuxNamespaceType::User as u32));
+    if in_userns && joined != ByPath::default() {
+        return Err(OciError::unsupported(
+            "linux.namespaces",
+            "joining a pid, ipc, uts or cgroup namespace by path with a new user namespace is not supported yet",
+        ));
+    }
+    Ok((network, joined))
 }
 
 /// The filesystems berth mounts itself: (destination, accepted types).
@@ -501,6 +518,56 @@ mod tests {
         assert!(mounts[0].readonly);
         assert_eq!(mounts[1].kind, MountKind::Tmpfs);
         assert_eq!(mounts[1].options, ["size=1m"]);
+    }
+
+    #[test]
+    fn namespaces_with_a_path_are_joined_but_mount_and_user_ones_are_refused() {
+        let set_path = |s: &mut serde_json::Value, typ: &str, path: &str| {
+            for ns in s["linux"]["namespaces"].as_array_mut().unwrap() {
+                if ns["type"] == typ {
+                    ns["path"] = path.into();
+                }
+            }
+        };
+        let (_dir, mapped) = bundle_with(|s| {
+            set_path(s, "ipc", "/proc/7/ns/ipc");
+            set_path(s, "pid", "/proc/7/ns/pid");
+            s.as_object_mut().unwrap().remove("hostname");
+        });
+        let spec = mapped.unwrap().spec;
+        assert_eq!(
+            spec.joined.ipc.as_deref(),
+            Some(Path::new("/proc/7/ns/ipc"))
+        );
+        assert_eq!(
+            spec.joined.pid.as_deref(),
+            Some(Path::new("/proc/7/ns/pid"))
+        );
+        assert_eq!(
+            (spec.joined.uts.clone(), spec.joined.cgroup.clone()),
+            (None, None)
+        );
+        // A new UTS namespace without a hostname keeps the host's name, a joined one its own.
+        assert!(!spec.hostname.is_empty());
+        let (_dir, mapped) = bundle_with(|s| {
+            set_path(s, "uts", "/proc/7/ns/uts");
+            s.as_object_mut().unwrap().remove("hostname");
+        });
+        assert_eq!(mapped.unwrap().spec.hostname, "");
+        let msg = refusal(|s| set_path(s, "mount", "/proc/7/ns/mnt"));
+        assert!(
+            msg.contains("linux.namespaces[") && msg.contains("/proc/7/ns/mnt"),
+            "{msg}"
+        );
+        let msg = refusal(|s| {
+            set_path(s, "ipc", "/proc/7/ns/ipc");
+            let ns = s["linux"]["namespaces"].as_array_mut().unwrap();
+            ns.push(serde_json::json!({"type": "user"}));
+            s["linux"]["uidMappings"] =
+                serde_json::json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+            s["linux"]["gidMappings"] = s["linux"]["uidMappings"].clone();
+        });
+        assert!(msg.contains("with a new user namespace"), "{msg}");
     }
 
     #[test]

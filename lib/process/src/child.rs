@@ -152,10 +152,20 @@ fn setup(
         // the way to the rootfs that needs no walk through host directories.
         rustix::process::fchdir(&host.rootfs).map_err(|e| fail("enter the rootfs", e))?;
     }
-    let mut flags = UnshareFlags::NEWNS | UnshareFlags::NEWUTS | UnshareFlags::NEWIPC;
+    // Joined before the mount namespace is made: the paths are the caller's.
+    spec.joined
+        .enter()
+        .map_err(|e| fail("join namespaces", e))?;
+    let mut flags = UnshareFlags::NEWNS;
+    if spec.joined.uts.is_none() {
+        flags |= UnshareFlags::NEWUTS;
+    }
+    if spec.joined.ipc.is_none() {
+        flags |= UnshareFlags::NEWIPC;
+    }
     // Docker gives a container its own cgroup namespace on pure v2 hosts only. The parent
     // has placed us in our cgroups already, so they become the namespace's root.
-    if spec.cgroup.as_ref().is_some_and(|c| c.mode == "v2") {
+    if spec.cgroup.as_ref().is_some_and(|c| c.mode == "v2") && spec.joined.cgroup.is_none() {
         flags |= UnshareFlags::NEWCGROUP;
     }
     if spec.network == NetworkMode::None {
@@ -172,7 +182,11 @@ fn setup(
         )
         .map_err(|e| fail(&format!("join network namespace {}", path.display()), e))?;
     }
-    rustix::system::sethostname(spec.hostname.as_bytes()).map_err(|e| fail("sethostname", e))?;
+    // A joined UTS namespace keeps its name unless one is given (as runc).
+    if spec.joined.uts.is_none() || !spec.hostname.is_empty() {
+        rustix::system::sethostname(spec.hostname.as_bytes())
+            .map_err(|e| fail("sethostname", e))?;
+    }
     if spec.network == NetworkMode::None {
         loopback_up().map_err(|e| fail("bring lo up", e))?;
     }

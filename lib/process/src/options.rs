@@ -396,6 +396,7 @@ impl ProcessOptions {
             init: self.init,
             userns,
             gate: None,
+            joined: Default::default(),
         })
     }
 }
