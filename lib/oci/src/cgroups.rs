@@ -5,9 +5,10 @@
 //! the cgroupfs path systemd would use (berth-oci does not ask systemd for the unit). No
 //! path: `berth-oci/<id>`.
 
+use berth_cgroups::devices::DeviceRule;
 use berth_cgroups::HostConfig;
 use berth_common::{CgroupPart, Limits};
-use oci_spec::runtime::{LinuxResources, Spec};
+use oci_spec::runtime::{LinuxDeviceType, LinuxResources, Spec};
 
 use crate::OciError;
 
@@ -137,9 +138,71 @@ pub fn host_config(parent: &str) -> HostConfig {
     }
 }
 
-/// The container's cgroups, made with its limits.
-pub fn create(parent: &str, name: &str, limits: &Limits) -> Result<CgroupPart, OciError> {
-    Ok(berth_cgroups::create(&host_config(parent), name, limits)?)
+/// `linux.resources.devices`, in order; None when the spec lists none (berth's default
+/// filter then, Docker's). A missing or negative major or minor is any, a missing access
+/// `rwm`, as in runc.
+pub fn device_rules(
+    resources: Option<&LinuxResources>,
+) -> Result<Option<Vec<DeviceRule>>, OciError> {
+    let Some(list) = resources.and_then(|r| r.devices().as_ref()) else {
+        return Ok(None);
+    };
+    let mut rules = Vec::new();
+    for (i, d) in list.iter().enumerate() {
+        let kind = match d.typ() {
+            None | Some(LinuxDeviceType::A) => 'a',
+            Some(LinuxDeviceType::B) => 'b',
+            Some(LinuxDeviceType::C | LinuxDeviceType::U) => 'c',
+            Some(other) => {
+                return Err(OciError::unsupported(
+                    format!("linux.resources.devices[{i}].type"),
+                    format!("{other:?} is not a device type of the device cgroup (a, b, c)"),
+                ))
+            }
+        };
+        let number = |n: Option<i64>| n.filter(|n| *n >= 0).map(|n| n as u32);
+        let letters = d.access().clone().unwrap_or_default();
+        if let Some(bad) = letters.chars().find(|c| !"rwm".contains(*c)) {
+            return Err(OciError::unsupported(
+                format!("linux.resources.devices[{i}].access"),
+                format!("{bad:?} is not one of r, w, m"),
+            ));
+        }
+        rules.push(DeviceRule {
+            allow: d.allow(),
+            kind,
+            major: number(d.major()),
+            minor: number(d.minor()),
+            access: match berth_cgroups::devices::access(&letters) {
+                "" => "rwm",
+                set => set,
+            },
+        });
+    }
+    Ok(Some(rules))
+}
+
+/// The container's cgroups, made with its limits and device rules (`device_rules`).
+pub fn create(
+    parent: &str,
+    name: &str,
+    limits: &Limits,
+    devices: Option<&[DeviceRule]>,
+) -> Result<CgroupPart, OciError> {
+    let config = HostConfig {
+        device_filter: devices.is_none(),
+        ..host_config(parent)
+    };
+    let part = berth_cgroups::create(&config, name, limits)?;
+    if let Some(rules) = devices {
+        if let Err(e) = berth_cgroups::devices::apply_rules(&part, rules) {
+            if let Err(undo) = remove(&part, Some(parent)) {
+                tracing::warn!("undo the cgroups: {undo}");
+            }
+            return Err(e.into());
+        }
+    }
+    Ok(part)
 }
 
 /// Kills what is left, removes the container's cgroups, then every parent directory it

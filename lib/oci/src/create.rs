@@ -71,13 +71,13 @@ pub fn create(req: &CreateRequest) -> Result<Created, OciError> {
     let bundle = config::load(&req.bundle)?;
     let mut mapped = config::map(&bundle)?;
     let (parent, name) = cgroups::location(&bundle.spec, &req.id, req.systemd_cgroup)?;
-    let limits = cgroups::limits(
-        bundle
-            .spec
-            .linux()
-            .as_ref()
-            .and_then(|l| l.resources().as_ref()),
-    )?;
+    let resources = bundle
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.resources().as_ref());
+    let limits = cgroups::limits(resources)?;
+    let device_rules = cgroups::device_rules(resources)?;
     let console = match (&req.console_socket, mapped.terminal) {
         (Some(path), true) => Some(ConsoleSocket::connect(path)?),
         (None, true) => {
@@ -101,7 +101,7 @@ pub fn create(req: &CreateRequest) -> Result<Created, OciError> {
         pid: None,
     };
     let fifo = make_fifo(&dir.join(EXEC_FIFO))?;
-    let part = cgroups::create(&parent, &name, &limits)?;
+    let part = cgroups::create(&parent, &name, &limits, device_rules.as_deref())?;
     undo.cgroup = Some((part.clone(), parent.clone()));
     let spec = &mut mapped.spec;
     spec.cgroup_procs = part

@@ -211,6 +211,7 @@ fn setup(
         cgroup: spec.cgroup.as_ref(),
         console: spec.tty.as_ref().map(|t| t.path.as_path()),
         host,
+        devices: &spec.devices,
         before_pivot,
     };
     crate::rootfs::setup(&plan).map_err(|e| fail("rootfs", e))

@@ -183,6 +183,7 @@ fn spec(container: &RunState, request: &ExecRequest) -> Result<ContainerSpec, Ex
         userns: None,
         gate: None,
         joined: Default::default(),
+        devices: Vec::new(),
     })
 }
 

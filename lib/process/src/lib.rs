@@ -5,6 +5,7 @@
 pub mod caps;
 mod child;
 pub mod container_exec;
+pub mod devices;
 pub mod etc_files;
 pub mod exe_seal;
 pub mod exec;

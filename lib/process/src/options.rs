@@ -397,6 +397,7 @@ impl ProcessOptions {
             userns,
             gate: None,
             joined: Default::default(),
+            devices: Vec::new(),
         })
     }
 }

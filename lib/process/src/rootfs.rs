@@ -16,7 +16,7 @@ use crate::userns::HostSide;
 
 /// What to create when a mount target is missing.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Create {
+pub(crate) enum Create {
     Nothing,
     Dir,
     File,
@@ -24,7 +24,7 @@ enum Create {
 
 /// A target inside the container's root, resolved without leaving it (berth-rootfs),
 /// as an O_PATH fd to mount onto.
-fn open_in_root(
+pub(crate) fn open_in_root(
     root: BorrowedFd<'_>,
     path: &str,
     create: Create,
@@ -100,7 +100,7 @@ pub struct SetupError {
     pub source: std::io::Error,
 }
 
-type Result<T> = std::result::Result<T, SetupError>;
+pub(crate) type Result<T> = std::result::Result<T, SetupError>;
 
 fn err<'a>(what: &'static str, path: &'a str) -> impl FnOnce(Errno) -> SetupError + 'a {
     move |e| SetupError {
@@ -128,6 +128,8 @@ pub struct RootfsPlan<'a> {
     /// copy of the rootfs), and devices are bound from the host's /dev (a user namespace
     /// cannot make device nodes).
     pub host: Option<&'a HostSide>,
+    /// Device nodes of the spec's own, made after the mounts.
+    pub devices: &'a [crate::devices::DeviceNode],
     /// Run after every mount, before pivot_root (an OCI gate's hooks).
     pub before_pivot: &'a dyn Fn() -> std::result::Result<(), String>,
 }
@@ -189,6 +191,7 @@ pub fn setup(plan: &RootfsPlan<'_>) -> Result<()> {
             None => mount_entry(&root, entry)?,
         }
     }
+    crate::devices::make(root.as_fd(), plan.devices, plan.host.is_some())?;
     for (i, (source, target)) in plan.etc_files.iter().enumerate() {
         let fd = open_in_root(root.as_fd(), target, Create::File)
             .map_err(err("create mount target", target))?;

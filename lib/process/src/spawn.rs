@@ -64,6 +64,8 @@ pub struct ContainerSpec {
     pub gate: Option<crate::gate::Gate>,
     /// Namespaces joined by path instead of made (an OCI spec's); none for berth's own.
     pub joined: crate::join::ByPath,
+    /// Device nodes beyond berth's standard ones (an OCI spec's `linux.devices`).
+    pub devices: Vec<crate::devices::DeviceNode>,
 }
 
 #[derive(Debug, thiserror::Error)]
