@@ -279,6 +279,25 @@ fn bad_input_is_refused_clearly_and_leaves_nothing() {
         serde_json::to_vec(&slow).unwrap(),
         "createContainer hook 0 (/bin/sleep): timed out after 1s",
     ));
+    // Refused by field where the host has no such module (this project's machines).
+    if !std::path::Path::new("/sys/kernel/security/apparmor").exists() {
+        let mut apparmor = config.clone();
+        apparmor["process"]["apparmorProfile"] = "docker-default".into();
+        cases.push((
+            "apparmor-profile",
+            serde_json::to_vec(&apparmor).unwrap(),
+            "process.apparmorProfile: this host has no AppArmor",
+        ));
+    }
+    if !std::path::Path::new("/sys/fs/selinux").exists() {
+        let mut selinux = config.clone();
+        selinux["process"]["selinuxLabel"] = "system_u:system_r:container_t:s0".into();
+        cases.push((
+            "selinux-label",
+            serde_json::to_vec(&selinux).unwrap(),
+            "process.selinuxLabel: this host has no SELinux",
+        ));
+    }
     let mut command = config.clone();
     command["process"]["args"] = serde_json::json!(["/no/such/command"]);
     cases.push((

@@ -56,6 +56,8 @@ pub struct Mapped {
     pub additional_gids: Vec<u32>,
     /// `linux.sysctl`, checked to be namespaced ones.
     pub sysctl: std::collections::HashMap<String, String>,
+    /// The AppArmor or SELinux label for the command (`lsm`).
+    pub exec_label: Option<(PathBuf, String)>,
 }
 
 pub fn process(spec: &Spec) -> Result<&Process, OciError> {
@@ -67,7 +69,7 @@ pub fn process(spec: &Spec) -> Result<&Process, OciError> {
 /// The `ContainerSpec` for `bundle` (without its gate, which `create` adds).
 pub fn map(bundle: &Bundle) -> Result<Mapped, OciError> {
     let spec = &bundle.spec;
-    refuse_unsupported(spec)?;
+    let exec_label = crate::lsm::exec_label(spec, &crate::lsm::Host::this())?;
     let process = process(spec)?;
     let (network, joined) = namespaces(spec)?;
     let sysctl = linux_sysctl(spec);
@@ -144,6 +146,7 @@ pub fn map(bundle: &Bundle) -> Result<Mapped, OciError> {
         caps,
         additional_gids: user.additional_gids().clone().unwrap_or_default(),
         sysctl,
+        exec_label,
     })
 }
 
@@ -152,37 +155,6 @@ fn linux_sysctl(spec: &Spec) -> std::collections::HashMap<String, String> {
         .as_ref()
         .and_then(|l| l.sysctl().clone())
         .unwrap_or_default()
-}
-
-fn refuse_unsupported(spec: &Spec) -> Result<(), OciError> {
-    let process = spec.process().as_ref();
-    if process
-        .and_then(|p| p.apparmor_profile().as_ref())
-        .is_some_and(|p| !p.is_empty())
-    {
-        return Err(OciError::unsupported(
-            "process.apparmorProfile",
-            "AppArmor profiles are not supported by berth-oci",
-        ));
-    }
-    if process
-        .and_then(|p| p.selinux_label().as_ref())
-        .is_some_and(|p| !p.is_empty())
-    {
-        return Err(OciError::unsupported(
-            "process.selinuxLabel",
-            "SELinux labels are not supported by berth-oci",
-        ));
-    }
-    if let Some(linux) = spec.linux() {
-        if linux.mount_label().as_ref().is_some_and(|s| !s.is_empty()) {
-            return Err(OciError::unsupported(
-                "linux.mountLabel",
-                "SELinux labels are not supported by berth-oci",
-            ));
-        }
-    }
-    Ok(())
 }
 
 /// `linux.devices`: the nodes to make (mode 0666 and owner root unless given, as runc).
@@ -640,8 +612,6 @@ mod tests {
         assert!(msg.contains("uts"), "{msg}");
         let msg = refusal(|s| s["linux"]["sysctl"] = serde_json::json!({"kernel.domainname": "x"}));
         assert!(msg.contains("linux.sysctl.kernel.domainname"), "{msg}");
-        let msg = refusal(|s| s["process"]["apparmorProfile"] = "x".into());
-        assert!(msg.contains("process.apparmorProfile"), "{msg}");
         let msg = refusal(|s| s["process"]["cwd"] = "rel".into());
         assert!(msg.contains("process.cwd"), "{msg}");
         let msg = refusal(|s| {

@@ -78,6 +78,7 @@ pub fn create(req: &CreateRequest) -> Result<Created, OciError> {
         .and_then(|l| l.resources().as_ref());
     let limits = cgroups::limits(resources)?;
     let device_rules = cgroups::device_rules(resources)?;
+    let io_limits = cgroups::io_limits(resources);
     let console = match (&req.console_socket, mapped.terminal) {
         (Some(path), true) => Some(ConsoleSocket::connect(path)?),
         (None, true) => {
@@ -101,7 +102,7 @@ pub fn create(req: &CreateRequest) -> Result<Created, OciError> {
         pid: None,
     };
     let fifo = make_fifo(&dir.join(EXEC_FIFO))?;
-    let part = cgroups::create(&parent, &name, &limits, device_rules.as_deref())?;
+    let part = cgroups::create(&parent, &name, &limits, device_rules.as_deref(), &io_limits)?;
     undo.cgroup = Some((part.clone(), parent.clone()));
     let spec = &mut mapped.spec;
     spec.cgroup_procs = part
@@ -150,6 +151,7 @@ pub fn create(req: &CreateRequest) -> Result<Created, OciError> {
         additional_gids: mapped.additional_gids.clone(),
         caps: mapped.caps.clone(),
         hooks: gate_hooks(bundle.spec.hooks().as_ref(), &state),
+        exec_label: mapped.exec_label.clone(),
     });
     let started = berth_process::start(spec)?;
     undo.pid = Some(started.pid);

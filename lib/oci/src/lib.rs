@@ -17,6 +17,7 @@ pub mod features;
 pub mod hooks;
 pub mod id;
 pub mod kill;
+pub mod lsm;
 pub mod signal;
 pub mod start;
 pub mod state;

@@ -39,6 +39,9 @@ pub struct Gate {
     /// The spec's five capability sets, in place of `ContainerSpec::caps`.
     pub caps: CapSets,
     pub hooks: GateHooks,
+    /// An AppArmor or SELinux label for the command: (file under /proc/self/attr, what
+    /// to write), written last, so it applies to the command's exec alone.
+    pub exec_label: Option<(std::path::PathBuf, String)>,
 }
 
 /// The hooks around the init's setup, in the spec's order: `runtime` (prestart and
@@ -191,7 +194,15 @@ pub(crate) fn wait(
     crate::hook::run_all("startContainer", &gate.hooks.start_container, &input).map_err(|e| {
         eprintln!("berth-oci: {e}");
         fail("hooks", e)
-    })
+    })?;
+    if let Some((attr, label)) = &gate.exec_label {
+        std::fs::write(attr, label).map_err(|e| {
+            let failure = fail(&format!("write {label:?} to {}", attr.display()), e);
+            eprintln!("berth-oci: {}", failure.message);
+            failure
+        })?;
+    }
+    Ok(())
 }
 
 /// Parent side of a gated start: the child's first byte is READY, or a failure report; on
