@@ -9,7 +9,7 @@ use berth_cgroups::devices::DeviceRule;
 use berth_cgroups::io::{DeviceRate, IoLimits};
 use berth_cgroups::HostConfig;
 use berth_common::{CgroupPart, Limits};
-use oci_spec::runtime::{LinuxDeviceType, LinuxResources, Spec};
+use oci_spec::runtime::{LinuxResources, Spec};
 
 use crate::OciError;
 
@@ -137,50 +137,6 @@ pub fn host_config(parent: &str) -> HostConfig {
         parent_pids_max: 0,
         ..HostConfig::default()
     }
-}
-
-/// `linux.resources.devices`, in order; None when the spec lists none (berth's default
-/// filter then, Docker's). A missing or negative major or minor is any, a missing access
-/// `rwm`, as in runc.
-pub fn device_rules(
-    resources: Option<&LinuxResources>,
-) -> Result<Option<Vec<DeviceRule>>, OciError> {
-    let Some(list) = resources.and_then(|r| r.devices().as_ref()) else {
-        return Ok(None);
-    };
-    let mut rules = Vec::new();
-    for (i, d) in list.iter().enumerate() {
-        let kind = match d.typ() {
-            None | Some(LinuxDeviceType::A) => 'a',
-            Some(LinuxDeviceType::B) => 'b',
-            Some(LinuxDeviceType::C | LinuxDeviceType::U) => 'c',
-            Some(other) => {
-                return Err(OciError::unsupported(
-                    format!("linux.resources.devices[{i}].type"),
-                    format!("{other:?} is not a device type of the device cgroup (a, b, c)"),
-                ))
-            }
-        };
-        let number = |n: Option<i64>| n.filter(|n| *n >= 0).map(|n| n as u32);
-        let letters = d.access().clone().unwrap_or_default();
-        if let Some(bad) = letters.chars().find(|c| !"rwm".contains(*c)) {
-            return Err(OciError::unsupported(
-                format!("linux.resources.devices[{i}].access"),
-                format!("{bad:?} is not one of r, w, m"),
-            ));
-        }
-        rules.push(DeviceRule {
-            allow: d.allow(),
-            kind,
-            major: number(d.major()),
-            minor: number(d.minor()),
-            access: match berth_cgroups::devices::access(&letters) {
-                "" => "rwm",
-                set => set,
-            },
-        });
-    }
-    Ok(Some(rules))
 }
 
 /// `linux.resources.blockIO`'s per-device throttles and weights.

@@ -8,11 +8,10 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use berth_common::{MountEntry, MountKind};
-use berth_process::devices::DeviceNode;
 use berth_process::gate::CapSets;
 use berth_process::join::ByPath;
 use berth_process::NetworkMode;
-use oci_spec::runtime::{LinuxDeviceType, LinuxNamespaceType, Mount, Process, Spec};
+use oci_spec::runtime::{LinuxNamespaceType, Mount, Process, Spec};
 
 use crate::OciError;
 
@@ -137,7 +136,7 @@ pub fn map(bundle: &Bundle) -> Result<Mapped, OciError> {
         userns: crate::userns::from_spec(spec)?,
         gate: None,
         joined,
-        devices: devices(spec)?,
+        devices: crate::devices::nodes(spec)?,
     };
     Ok(Mapped {
         spec: container,
@@ -155,52 +154,6 @@ fn linux_sysctl(spec: &Spec) -> std::collections::HashMap<String, String> {
         .as_ref()
         .and_then(|l| l.sysctl().clone())
         .unwrap_or_default()
-}
-
-/// `linux.devices`: the nodes to make (mode 0666 and owner root unless given, as runc).
-fn devices(spec: &Spec) -> Result<Vec<DeviceNode>, OciError> {
-    let list = spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.devices().clone())
-        .unwrap_or_default();
-    let mut nodes = Vec::new();
-    for (i, d) in list.iter().enumerate() {
-        let field = format!("linux.devices[{i}]");
-        let path = d.path().display().to_string();
-        if !path.starts_with('/') || path.split('/').any(|c| c == "..") {
-            return Err(OciError::unsupported(
-                format!("{field}.path"),
-                format!("{path:?} is not an absolute path inside the container"),
-            ));
-        }
-        let kind = match d.typ() {
-            LinuxDeviceType::C | LinuxDeviceType::U => 'c',
-            LinuxDeviceType::B => 'b',
-            LinuxDeviceType::P => 'p',
-            other => {
-                return Err(OciError::unsupported(
-                    format!("{field}.type"),
-                    format!("{other:?} is not a node type (c, b, u, p)"),
-                ))
-            }
-        };
-        let number = |n: i64, what: &str| {
-            u32::try_from(n).map_err(|_| {
-                OciError::unsupported(format!("{field}.{what}"), format!("{n} is out of range"))
-            })
-        };
-        nodes.push(DeviceNode {
-            path,
-            kind,
-            major: number(d.major(), "major")?,
-            minor: number(d.minor(), "minor")?,
-            mode: d.file_mode().unwrap_or(0o666) & 0o7777,
-            uid: d.uid().unwrap_or(0),
-            gid: d.gid().unwrap_or(0),
-        });
-    }
-    Ok(nodes)
 }
 
 /// pid, mount, ipc and uts are never the host's: mount is always new, the others new or

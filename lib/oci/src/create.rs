@@ -77,7 +77,7 @@ pub fn create(req: &CreateRequest) -> Result<Created, OciError> {
         .as_ref()
         .and_then(|l| l.resources().as_ref());
     let limits = cgroups::limits(resources)?;
-    let device_rules = cgroups::device_rules(resources)?;
+    let device_rules = crate::devices::cgroup_rules(resources)?;
     let io_limits = cgroups::io_limits(resources);
     let console = match (&req.console_socket, mapped.terminal) {
         (Some(path), true) => Some(ConsoleSocket::connect(path)?),

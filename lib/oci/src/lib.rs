@@ -10,6 +10,7 @@ pub mod console;
 pub mod create;
 pub mod default_spec;
 pub mod delete;
+pub mod devices;
 pub mod error;
 pub mod events;
 pub mod exec;

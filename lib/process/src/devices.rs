@@ -90,7 +90,7 @@ pub(crate) fn make(
 
 /// The host's node at the same path, checked to be the device asked for, bound onto an
 /// empty file.
-fn bind_host(dir: &impl AsFd, name: &std::ffi::OsStr, node: &DeviceNode) -> Result<()> {
+pub(crate) fn bind_host(dir: &impl AsFd, name: &std::ffi::OsStr, node: &DeviceNode) -> Result<()> {
     let source = fs::open(
         node.path.as_str(),
         OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,

@@ -364,37 +364,16 @@ fn mount_dev(root: &OwnedFd, shm_size: u64, bind_devices: bool) -> Result<()> {
 /// What runc does in a user namespace: the host's device node (checked to be the
 /// expected one) bound onto an empty file of the container's /dev.
 fn bind_device(dev: &OwnedFd, name: &'static str, major: u32, minor: u32) -> Result<()> {
-    let host = format!("/dev/{name}");
-    let source = fs::open(
-        host.as_str(),
-        OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(err("open the host's", name))?;
-    let st = fs::fstat(&source).map_err(err("stat the host's", name))?;
-    if FileType::from_raw_mode(st.st_mode) != FileType::CharacterDevice
-        || st.st_rdev != fs::makedev(major, minor)
-    {
-        return Err(SetupError {
-            what: "check the host's",
-            path: host,
-            source: std::io::Error::other(format!("is not the device {major}:{minor}")),
-        });
-    }
-    let target = fs::openat(
-        dev,
-        name,
-        OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::from_raw_mode(0o666),
-    )
-    .map_err(err("create", name))?;
-    mount_bind_onto(source.as_fd(), target.as_fd(), BindOptions::default()).map_err(|e| {
-        SetupError {
-            what: "bind the host's device",
-            path: host.clone(),
-            source: std::io::Error::other(e.to_string()),
-        }
-    })
+    let node = crate::devices::DeviceNode {
+        path: format!("/dev/{name}"),
+        kind: 'c',
+        major,
+        minor,
+        mode: 0o666,
+        uid: 0,
+        gid: 0,
+    };
+    crate::devices::bind_host(dev, std::ffi::OsStr::new(name), &node)
 }
 
 /// A fresh sysfs (own network namespace), the one the parent mounted for a user namespace
