@@ -266,12 +266,38 @@ fn bad_input_is_refused_clearly_and_leaves_nothing() {
         "prestart hook 0 (/bin/false)",
     ));
     let mut inside = config.clone();
-    inside["hooks"] = serde_json::json!({"startContainer": [{"path": "/bin/true"}]});
+    inside["hooks"] = serde_json::json!({"createContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "exit 4"]}]});
     cases.push((
-        "inside-hook",
+        "failing-create-container-hook",
         serde_json::to_vec(&inside).unwrap(),
-        "hooks.startContainer",
+        "createContainer hook 0 (/bin/sh): exit status: 4",
     ));
+    let mut slow = config.clone();
+    slow["hooks"] = serde_json::json!({"createContainer": [{"path": "/bin/sleep", "args": ["sleep", "5"], "timeout": 1}]});
+    cases.push((
+        "slow-create-container-hook",
+        serde_json::to_vec(&slow).unwrap(),
+        "createContainer hook 0 (/bin/sleep): timed out after 1s",
+    ));
+    // Refused by field where the host has no such module (this project's machines).
+    if !std::path::Path::new("/sys/kernel/security/apparmor").exists() {
+        let mut apparmor = config.clone();
+        apparmor["process"]["apparmorProfile"] = "docker-default".into();
+        cases.push((
+            "apparmor-profile",
+            serde_json::to_vec(&apparmor).unwrap(),
+            "process.apparmorProfile: this host has no AppArmor",
+        ));
+    }
+    if !std::path::Path::new("/sys/fs/selinux").exists() {
+        let mut selinux = config.clone();
+        selinux["process"]["selinuxLabel"] = "system_u:system_r:container_t:s0".into();
+        cases.push((
+            "selinux-label",
+            serde_json::to_vec(&selinux).unwrap(),
+            "process.selinuxLabel: this host has no SELinux",
+        ));
+    }
     let mut command = config.clone();
     command["process"]["args"] = serde_json::json!(["/no/such/command"]);
     cases.push((
@@ -415,28 +441,46 @@ fn hooks_get_the_state_on_stdin_as_from_runc() {
         let bundle = world.bundle(&id, "exec busybox sleep 60");
         let out_dir = world.dir.path().join(format!("hooks-out-{}", rt.name));
         std::fs::create_dir_all(&out_dir).unwrap();
-        let hook = |stage: &str| {
+        // startContainer runs in the container: it writes to the host's directory through
+        // a bind of it at /out. createContainer runs before pivot_root: the host's paths.
+        let hook = |stage: &str, dir: &str| {
             serde_json::json!({
                 "path": "/bin/sh",
-                "args": ["sh", "-c", format!("cat > {}/{stage}.json; echo $HOOK_ENV >> {}/{stage}.env", out_dir.display(), out_dir.display())],
+                "args": ["sh", "-c", format!("cat > {dir}/{stage}.json; echo $HOOK_ENV >> {dir}/{stage}.env; echo {stage} >> {dir}/order")],
                 "env": ["HOOK_ENV=given"],
                 "timeout": 5
             })
         };
+        let host = out_dir.display().to_string();
         let mut config = world.config(&bundle);
         config["hooks"] = serde_json::json!({
-            "prestart": [hook("prestart")],
-            "createRuntime": [hook("createRuntime")],
-            "poststart": [hook("poststart")],
-            "poststop": [hook("poststop")],
+            "prestart": [hook("prestart", &host)],
+            "createRuntime": [hook("createRuntime", &host)],
+            "createContainer": [hook("createContainer", &host)],
+            "startContainer": [hook("startContainer", "/out")],
+            "poststart": [hook("poststart", &host)],
+            "poststop": [hook("poststop", &host)],
         });
+        config["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({
+                "destination": "/out", "type": "bind", "source": host, "options": ["rbind", "rw"]
+            }));
         world.write_config(&bundle, &config);
         let create = rt.output(&["create", "--bundle", bundle.to_str().unwrap(), &id]);
         assert!(create.status.success(), "{} create: {create:?}", rt.name);
         assert!(rt.output(&["start", &id]).status.success());
         assert!(rt.output(&["delete", "--force", &id]).status.success());
         let mut stages = serde_json::Map::new();
-        for stage in ["prestart", "createRuntime", "poststart", "poststop"] {
+        for stage in [
+            "prestart",
+            "createRuntime",
+            "createContainer",
+            "startContainer",
+            "poststart",
+            "poststop",
+        ] {
             let state: Value = serde_json::from_slice(
                 &std::fs::read(out_dir.join(format!("{stage}.json"))).unwrap_or_default(),
             )
@@ -448,11 +492,33 @@ fn hooks_get_the_state_on_stdin_as_from_runc() {
                 serde_json::json!({"id": state["id"] == id, "status": state["status"], "pid": state["pid"].as_i64().is_some_and(|p| p > 0), "env": env}),
             );
         }
+        // The init's own pid, as runc gives it (1 in the container's pid namespace).
+        for stage in ["createContainer", "startContainer"] {
+            let state: Value = serde_json::from_slice(
+                &std::fs::read(out_dir.join(format!("{stage}.json"))).unwrap_or_default(),
+            )
+            .unwrap_or(Value::Null);
+            stages.insert(format!("{stage} pid"), state["pid"].clone());
+        }
+        // startContainer and poststart race (the init goes on as `start` reads its byte),
+        // in runc too: the order is checked up to the first of them.
+        let order = std::fs::read_to_string(out_dir.join("order")).unwrap_or_default();
+        let order: Vec<&str> = order.lines().collect();
+        stages.insert("order".into(), serde_json::json!(order.get(..3)));
+        stages.insert("hooks run".into(), order.len().into());
         seen.push(Value::Object(stages));
     }
     assert_eq!(seen[0], seen[1], "runc, then berth-oci");
     assert_eq!(seen[1]["prestart"]["status"], "creating");
     assert_eq!(seen[1]["prestart"]["env"], "given\n");
+    assert_eq!(seen[1]["createContainer"]["status"], "creating");
+    assert_eq!(seen[1]["startContainer"]["status"], "created");
+    assert_eq!(seen[1]["startContainer"]["env"], "given\n");
+    assert_eq!(
+        seen[1]["order"],
+        serde_json::json!(["prestart", "createRuntime", "createContainer"])
+    );
+    assert_eq!(seen[1]["hooks run"], 6);
     assert!(
         world.leftover_cgroups().is_empty(),
         "{:?}",
@@ -574,4 +640,69 @@ fn preserved_fds_reach_the_command_as_with_runc() {
     }
     assert_eq!(seen[0], seen[1], "runc, then berth-oci");
     assert_eq!(seen[1].2, "through fd 3\n");
+}
+
+#[test]
+fn a_second_container_joins_the_firsts_ipc_uts_and_pid_namespaces() {
+    let world = World::new();
+    let mut seen = Vec::new();
+    for rt in &world.runtimes {
+        let first = format!("ns-first-{}", rt.name);
+        let bundle = world.bundle(&first, "exec busybox sleep 60");
+        let mut config = world.config(&bundle);
+        config["hostname"] = "first".into();
+        world.write_config(&bundle, &config);
+        let create = rt.output(&["create", "--bundle", bundle.to_str().unwrap(), &first]);
+        assert!(create.status.success(), "{} create: {create:?}", rt.name);
+        assert!(rt.output(&["start", &first]).status.success());
+        let pid = rt.state(&first).unwrap()["pid"].as_i64().unwrap();
+        let ns = |name: &str| {
+            std::fs::read_link(format!("/proc/{pid}/ns/{name}"))
+                .unwrap()
+                .display()
+                .to_string()
+        };
+        let second = format!("ns-second-{}", rt.name);
+        let bundle = world.bundle(
+            &second,
+            "busybox hostname; [ $$ -ne 1 ] && echo not pid 1; for n in ipc uts pid; do busybox readlink /proc/self/ns/$n; done; busybox cat /proc/1/cmdline",
+        );
+        let mut config = world.config(&bundle);
+        config.as_object_mut().unwrap().remove("hostname");
+        for entry in config["linux"]["namespaces"].as_array_mut().unwrap() {
+            let typ = entry["type"].as_str().unwrap().to_string();
+            if ["ipc", "uts", "pid"].contains(&typ.as_str()) {
+                entry["path"] = format!("/proc/{pid}/ns/{typ}").into();
+            }
+        }
+        world.write_config(&bundle, &config);
+        let out = rt.output(&["run", "--bundle", bundle.to_str().unwrap(), &second]);
+        assert!(out.status.success(), "{} run: {out:?}", rt.name);
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let want = format!(
+            "first\nnot pid 1\n{}\n{}\n{}\nbusybox\0sleep\060\0",
+            ns("ipc"),
+            ns("uts"),
+            ns("pid")
+        );
+        assert_eq!(stdout, want, "{}", rt.name);
+        // The first container's name is its own still (the second gave none).
+        let hostname = rt.output(&["exec", &first, "busybox", "hostname"]);
+        seen.push((
+            stdout
+                .replace(&ns("ipc"), "IPC")
+                .replace(&ns("uts"), "UTS")
+                .replace(&ns("pid"), "PID"),
+            String::from_utf8_lossy(&hostname.stdout).into_owned(),
+        ));
+        assert!(rt.output(&["delete", "--force", &first]).status.success());
+    }
+    assert_eq!(seen[0], seen[1], "runc, then berth-oci");
+    assert_eq!(seen[1].1, "first\n");
+    assert!(
+        world.leftover_cgroups().is_empty(),
+        "{:?}",
+        world.leftover_cgroups()
+    );
+    assert!(world.leftover_mounts().is_empty());
 }

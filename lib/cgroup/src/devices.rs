@@ -286,6 +286,68 @@ pub fn apply_v2(dir: &Path) -> Result<()> {
     attach_program(dir, DEFAULT_RULES)
 }
 
+/// Access letters (any order, any of `r`, `w`, `m`) as the one static set of them.
+pub fn access(letters: &str) -> &'static str {
+    const SETS: [&str; 8] = ["", "r", "w", "rw", "m", "rm", "wm", "rwm"];
+    let bits = letters.chars().fold(0, |bits, c| match c {
+        'r' => bits | 1,
+        'w' => bits | 2,
+        'm' => bits | 4,
+        _ => bits,
+    });
+    SETS[bits]
+}
+
+fn standard_allows() -> impl DoubleEndedIterator<Item = DeviceRule> {
+    DEFAULT_RULES.iter().filter(|r| r.allow).copied()
+}
+
+/// `rules` then the standard allows, as a BPF program reads them: the last applicable first.
+fn first_match_order(rules: &[DeviceRule]) -> Vec<DeviceRule> {
+    rules
+        .iter()
+        .copied()
+        .chain(standard_allows())
+        .rev()
+        .collect()
+}
+
+/// A container's own device rules (an OCI spec's `linux.resources.devices`, applied in
+/// order as runc does: later rules over earlier ones), then the standard nodes allowed (as
+/// runc appends its own): in place of the default filter, which a cgroup created without
+/// `device_filter` lacks. v1 through devices.deny/allow; v2 as one BPF program (first
+/// match wins, so the sequence reversed).
+pub fn apply_rules(part: &berth_common::CgroupPart, rules: &[DeviceRule]) -> Result<()> {
+    let standard = standard_allows();
+    if part.mode == "v2" {
+        let dir = part
+            .paths
+            .get("unified")
+            .ok_or_else(|| CgroupError::MissingPath {
+                key: "unified".into(),
+                mode: part.mode.clone(),
+            })?;
+        return attach_program(dir, &first_match_order(rules));
+    }
+    let dir = part
+        .paths
+        .get("devices")
+        .ok_or_else(|| CgroupError::MissingPath {
+            key: "devices".into(),
+            mode: part.mode.clone(),
+        })?;
+    fs::write(&dir.join("devices.deny"), "a")?;
+    for r in rules.iter().copied().chain(standard) {
+        let file = if r.allow {
+            "devices.allow"
+        } else {
+            "devices.deny"
+        };
+        fs::write(&dir.join(file), &r.v1_text())?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -297,6 +359,47 @@ mod tests {
         assert!(texts.contains(&"c 136:* rwm".to_string()));
         assert!(texts.contains(&"b *:* m".to_string()));
         assert_eq!(texts[0], "c 10:229 rwm");
+    }
+
+    #[test]
+    fn a_containers_own_rules_come_before_the_standard_allows_and_later_ones_win() {
+        assert_eq!(access("mwr"), "rwm");
+        assert_eq!(access("wr"), "rw");
+        assert_eq!(access(""), "");
+        let rules = [
+            rule(false, 'a', None, None, "rwm"),
+            rule(true, 'c', Some(240), None, "rw"),
+            rule(false, 'c', Some(240), Some(1), "rwm"),
+        ];
+        let prog = program(&first_match_order(&rules));
+        assert_eq!(run(&prog, DEV_CHAR, ACC_READ, 240, 0), 1);
+        assert_eq!(run(&prog, DEV_CHAR, ACC_READ | ACC_WRITE, 240, 7), 1);
+        assert_eq!(
+            run(&prog, DEV_CHAR, ACC_READ, 240, 1),
+            0,
+            "the later deny wins"
+        );
+        assert_eq!(
+            run(&prog, DEV_CHAR, ACC_READ | ACC_WRITE, 1, 3),
+            1,
+            "/dev/null"
+        );
+        assert_eq!(run(&prog, DEV_BLOCK, ACC_READ, 8, 0), 0);
+        let dir = tempfile::tempdir().unwrap();
+        for file in ["devices.deny", "devices.allow"] {
+            std::fs::write(dir.path().join(file), "").unwrap();
+        }
+        let part = berth_common::CgroupPart {
+            mode: "v1".into(),
+            paths: [("devices".to_string(), dir.path().to_path_buf())].into(),
+            limits: Default::default(),
+        };
+        apply_rules(&part, &rules).unwrap();
+        // The fake files keep the last write of each.
+        let deny = std::fs::read_to_string(dir.path().join("devices.deny")).unwrap();
+        assert_eq!(deny, "c 240:1 rwm");
+        let allow = std::fs::read_to_string(dir.path().join("devices.allow")).unwrap();
+        assert_eq!(allow, "c 136:* rwm");
     }
 
     #[test]

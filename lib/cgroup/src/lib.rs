@@ -12,6 +12,7 @@ pub mod devices;
 pub mod error;
 pub mod freeze;
 pub mod fs;
+pub mod io;
 pub mod kill;
 pub mod limits;
 pub mod manager;

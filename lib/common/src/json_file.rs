@@ -60,13 +60,27 @@ pub fn write_atomic_as<T: Serialize + ?Sized>(
     value: &T,
     durability: Durability,
 ) -> Result<(), JsonFileError> {
+    let bytes = serde_json::to_vec(value).map_err(|e| JsonFileError {
+        op: "writing",
+        path: path.to_path_buf(),
+        source: io::Error::other(e),
+    })?;
+    write_bytes_atomic(path, &bytes, durability)
+}
+
+/// Writes `bytes` to `path` whole or not at all, as [`write_atomic_as`] writes JSON: for the
+/// small non-JSON files other programs read (a pid file).
+pub fn write_bytes_atomic(
+    path: &Path,
+    bytes: &[u8],
+    durability: Durability,
+) -> Result<(), JsonFileError> {
     let durable = durability == Durability::Durable;
     let fail = |path: &Path, source| JsonFileError {
         op: "writing",
         path: path.to_path_buf(),
         source,
     };
-    let bytes = serde_json::to_vec(value).map_err(|e| fail(path, io::Error::other(e)))?;
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
@@ -78,7 +92,7 @@ pub fn write_atomic_as<T: Serialize + ?Sized>(
             .create_new(true)
             .mode(0o644)
             .open(&tmp)?;
-        file.write_all(&bytes)?;
+        file.write_all(bytes)?;
         if durable {
             file.sync_all()?;
         }

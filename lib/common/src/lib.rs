@@ -11,6 +11,8 @@ pub mod identity;
 pub mod json_file;
 pub mod lock;
 pub mod paths;
+pub mod pidfd;
+pub mod proc_stat;
 pub mod record;
 pub mod registry;
 pub mod run_state;

@@ -251,15 +251,7 @@ impl RunState {
 
 /// When process `pid` started: field 22 of /proc/PID/stat (None: no such process).
 pub fn start_time(pid: i32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    parse_start_time(&stat)
-}
-
-/// The fields after the command (in parentheses, which may hold anything) start at the
-/// third, the state: the start time is the 20th of them.
-fn parse_start_time(stat: &str) -> Option<u64> {
-    let (_, rest) = stat.rsplit_once(')')?;
-    rest.split_whitespace().nth(19)?.parse().ok()
+    crate::proc_stat::read(pid).map(|s| s.start_time)
 }
 
 /// Every container with a run state, oldest first.
@@ -284,14 +276,6 @@ pub fn find(paths: &Paths, reference: &str) -> Result<RunState, StateError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_start_time_is_field_22_whatever_the_command_holds() {
-        let stat = "4242 (a) b) (c) S 1 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 \
-                    987654 2000000 100 18446744073709551615";
-        assert_eq!(parse_start_time(stat), Some(987654));
-        assert_eq!(parse_start_time("4242 (short) S 1"), None);
-    }
 
     #[test]
     fn this_process_has_a_start_time_that_stays_and_a_gone_one_has_none() {

@@ -5,6 +5,8 @@
 //! the cgroupfs path systemd would use (berth-oci does not ask systemd for the unit). No
 //! path: `berth-oci/<id>`.
 
+use berth_cgroups::devices::DeviceRule;
+use berth_cgroups::io::{DeviceRate, IoLimits};
 use berth_cgroups::HostConfig;
 use berth_common::{CgroupPart, Limits};
 use oci_spec::runtime::{LinuxResources, Spec};
@@ -137,9 +139,67 @@ pub fn host_config(parent: &str) -> HostConfig {
     }
 }
 
-/// The container's cgroups, made with its limits.
-pub fn create(parent: &str, name: &str, limits: &Limits) -> Result<CgroupPart, OciError> {
-    Ok(berth_cgroups::create(&host_config(parent), name, limits)?)
+/// `linux.resources.blockIO`'s per-device throttles and weights.
+pub fn io_limits(resources: Option<&LinuxResources>) -> IoLimits {
+    let Some(blkio) = resources.and_then(|r| r.block_io().as_ref()) else {
+        return IoLimits::default();
+    };
+    let rates = |list: &Option<Vec<oci_spec::runtime::LinuxThrottleDevice>>| {
+        list.iter()
+            .flatten()
+            .map(|d| DeviceRate {
+                major: d.major() as u64,
+                minor: d.minor() as u64,
+                rate: d.rate(),
+            })
+            .collect()
+    };
+    IoLimits {
+        read_bps: rates(blkio.throttle_read_bps_device()),
+        write_bps: rates(blkio.throttle_write_bps_device()),
+        read_iops: rates(blkio.throttle_read_iops_device()),
+        write_iops: rates(blkio.throttle_write_iops_device()),
+        weight: blkio
+            .weight_device()
+            .iter()
+            .flatten()
+            .filter_map(|d| {
+                Some(DeviceRate {
+                    major: d.major() as u64,
+                    minor: d.minor() as u64,
+                    rate: u64::from(d.weight()?),
+                })
+            })
+            .collect(),
+    }
+}
+
+/// The container's cgroups, made with its limits, device rules (`device_rules`) and
+/// block I/O limits (`io_limits`); undone if any of them cannot be written.
+pub fn create(
+    parent: &str,
+    name: &str,
+    limits: &Limits,
+    devices: Option<&[DeviceRule]>,
+    io: &IoLimits,
+) -> Result<CgroupPart, OciError> {
+    let config = HostConfig {
+        device_filter: devices.is_none(),
+        ..host_config(parent)
+    };
+    let part = berth_cgroups::create(&config, name, limits)?;
+    let extra = devices
+        .map_or(Ok(()), |rules| {
+            berth_cgroups::devices::apply_rules(&part, rules)
+        })
+        .and_then(|()| berth_cgroups::io::apply(&part, io));
+    if let Err(e) = extra {
+        if let Err(undo) = remove(&part, Some(parent)) {
+            tracing::warn!("undo the cgroups: {undo}");
+        }
+        return Err(e.into());
+    }
+    Ok(part)
 }
 
 /// Kills what is left, removes the container's cgroups, then every parent directory it

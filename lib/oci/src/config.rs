@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use berth_common::{MountEntry, MountKind};
 use berth_process::gate::CapSets;
+use berth_process::join::ByPath;
 use berth_process::NetworkMode;
 use oci_spec::runtime::{LinuxNamespaceType, Mount, Process, Spec};
 
@@ -54,6 +55,8 @@ pub struct Mapped {
     pub additional_gids: Vec<u32>,
     /// `linux.sysctl`, checked to be namespaced ones.
     pub sysctl: std::collections::HashMap<String, String>,
+    /// The AppArmor or SELinux label for the command (`lsm`).
+    pub exec_label: Option<(PathBuf, String)>,
 }
 
 pub fn process(spec: &Spec) -> Result<&Process, OciError> {
@@ -65,9 +68,9 @@ pub fn process(spec: &Spec) -> Result<&Process, OciError> {
 /// The `ContainerSpec` for `bundle` (without its gate, which `create` adds).
 pub fn map(bundle: &Bundle) -> Result<Mapped, OciError> {
     let spec = &bundle.spec;
-    refuse_unsupported(spec)?;
+    let exec_label = crate::lsm::exec_label(spec, &crate::lsm::Host::this())?;
     let process = process(spec)?;
-    let network = namespaces(spec)?;
+    let (network, joined) = namespaces(spec)?;
     let sysctl = linux_sysctl(spec);
     crate::sysctl::check(&sysctl, network != NetworkMode::Host)?;
     let (mounts, shm_size) = mounts(spec.mounts().as_deref().unwrap_or_default(), &bundle.dir)?;
@@ -93,6 +96,8 @@ pub fn map(bundle: &Bundle) -> Result<Mapped, OciError> {
     }
     let hostname = match spec.hostname() {
         Some(name) => name.clone(),
+        // A joined one keeps its own.
+        None if joined.uts.is_some() => String::new(),
         // The container's UTS namespace starts as a copy of ours: keep the name.
         None => rustix::system::uname()
             .nodename()
@@ -130,6 +135,8 @@ pub fn map(bundle: &Bundle) -> Result<Mapped, OciError> {
         init: false,
         userns: crate::userns::from_spec(spec)?,
         gate: None,
+        joined,
+        devices: crate::devices::nodes(spec)?,
     };
     Ok(Mapped {
         spec: container,
@@ -138,6 +145,7 @@ pub fn map(bundle: &Bundle) -> Result<Mapped, OciError> {
         caps,
         additional_gids: user.additional_gids().clone().unwrap_or_default(),
         sysctl,
+        exec_label,
     })
 }
 
@@ -148,66 +156,17 @@ fn linux_sysctl(spec: &Spec) -> std::collections::HashMap<String, String> {
         .unwrap_or_default()
 }
 
-fn refuse_unsupported(spec: &Spec) -> Result<(), OciError> {
-    if let Some(hooks) = spec.hooks() {
-        let inside = [
-            ("hooks.createContainer", hooks.create_container()),
-            ("hooks.startContainer", hooks.start_container()),
-        ];
-        for (field, list) in inside {
-            if list.as_ref().is_some_and(|l| !l.is_empty()) {
-                return Err(OciError::unsupported(
-                    field,
-                    "hooks inside the container's namespaces are not supported yet",
-                ));
-            }
-        }
-    }
-    let process = spec.process().as_ref();
-    if process
-        .and_then(|p| p.apparmor_profile().as_ref())
-        .is_some_and(|p| !p.is_empty())
-    {
-        return Err(OciError::unsupported(
-            "process.apparmorProfile",
-            "AppArmor profiles are not supported by berth-oci",
-        ));
-    }
-    if process
-        .and_then(|p| p.selinux_label().as_ref())
-        .is_some_and(|p| !p.is_empty())
-    {
-        return Err(OciError::unsupported(
-            "process.selinuxLabel",
-            "SELinux labels are not supported by berth-oci",
-        ));
-    }
-    if let Some(linux) = spec.linux() {
-        if linux.mount_label().as_ref().is_some_and(|s| !s.is_empty()) {
-            return Err(OciError::unsupported(
-                "linux.mountLabel",
-                "SELinux labels are not supported by berth-oci",
-            ));
-        }
-        if linux.devices().as_ref().is_some_and(|d| !d.is_empty()) {
-            return Err(OciError::unsupported(
-                "linux.devices",
-                "device nodes beyond the standard ones are not supported yet",
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// pid, mount, ipc and uts are always new (berth's isolation makes them); the network
-/// namespace is new, joined by path, or the host's when the spec lists none.
-fn namespaces(spec: &Spec) -> Result<NetworkMode, OciError> {
+/// pid, mount, ipc and uts are never the host's: mount is always new, the others new or
+/// joined by path (as cgroup may be); the network namespace is new, joined by path, or the
+/// host's when the spec lists none.
+fn namespaces(spec: &Spec) -> Result<(NetworkMode, ByPath), OciError> {
     let list = spec
         .linux()
         .as_ref()
         .and_then(|l| l.namespaces().clone())
         .unwrap_or_default();
     let mut network = NetworkMode::Host;
+    let mut joined = ByPath::default();
     let mut seen = HashSet::new();
     for (i, ns) in list.iter().enumerate() {
         let field = format!("linux.namespaces[{i}]");
@@ -221,6 +180,10 @@ fn namespaces(spec: &Spec) -> Result<NetworkMode, OciError> {
         match (typ, ns.path()) {
             (LinuxNamespaceType::Network, Some(path)) => network = NetworkMode::Join(path.clone()),
             (LinuxNamespaceType::Network, None) => network = NetworkMode::None,
+            (LinuxNamespaceType::Pid, Some(path)) => joined.pid = Some(path.clone()),
+            (LinuxNamespaceType::Ipc, Some(path)) => joined.ipc = Some(path.clone()),
+            (LinuxNamespaceType::Uts, Some(path)) => joined.uts = Some(path.clone()),
+            (LinuxNamespaceType::Cgroup, Some(path)) => joined.cgroup = Some(path.clone()),
             (
                 LinuxNamespaceType::Pid
                 | LinuxNamespaceType::Mount
@@ -262,7 +225,14 @@ fn namespaces(spec: &Spec) -> Result<NetworkMode, OciError> {
             ));
         }
     }
-    Ok(network)
+    let in_userns = seen.contains(&(LinuxNamespaceType::User as u32));
+    if in_userns && joined != ByPath::default() {
+        return Err(OciError::unsupported(
+            "linux.namespaces",
+            "joining a pid, ipc, uts or cgroup namespace by path with a new user namespace is not supported yet",
+        ));
+    }
+    Ok((network, joined))
 }
 
 /// The filesystems berth mounts itself: (destination, accepted types).
@@ -518,6 +488,56 @@ mod tests {
     }
 
     #[test]
+    fn namespaces_with_a_path_are_joined_but_mount_and_user_ones_are_refused() {
+        let set_path = |s: &mut serde_json::Value, typ: &str, path: &str| {
+            for ns in s["linux"]["namespaces"].as_array_mut().unwrap() {
+                if ns["type"] == typ {
+                    ns["path"] = path.into();
+                }
+            }
+        };
+        let (_dir, mapped) = bundle_with(|s| {
+            set_path(s, "ipc", "/proc/7/ns/ipc");
+            set_path(s, "pid", "/proc/7/ns/pid");
+            s.as_object_mut().unwrap().remove("hostname");
+        });
+        let spec = mapped.unwrap().spec;
+        assert_eq!(
+            spec.joined.ipc.as_deref(),
+            Some(Path::new("/proc/7/ns/ipc"))
+        );
+        assert_eq!(
+            spec.joined.pid.as_deref(),
+            Some(Path::new("/proc/7/ns/pid"))
+        );
+        assert_eq!(
+            (spec.joined.uts.clone(), spec.joined.cgroup.clone()),
+            (None, None)
+        );
+        // A new UTS namespace without a hostname keeps the host's name, a joined one its own.
+        assert!(!spec.hostname.is_empty());
+        let (_dir, mapped) = bundle_with(|s| {
+            set_path(s, "uts", "/proc/7/ns/uts");
+            s.as_object_mut().unwrap().remove("hostname");
+        });
+        assert_eq!(mapped.unwrap().spec.hostname, "");
+        let msg = refusal(|s| set_path(s, "mount", "/proc/7/ns/mnt"));
+        assert!(
+            msg.contains("linux.namespaces[") && msg.contains("/proc/7/ns/mnt"),
+            "{msg}"
+        );
+        let msg = refusal(|s| {
+            set_path(s, "ipc", "/proc/7/ns/ipc");
+            let ns = s["linux"]["namespaces"].as_array_mut().unwrap();
+            ns.push(serde_json::json!({"type": "user"}));
+            s["linux"]["uidMappings"] =
+                serde_json::json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+            s["linux"]["gidMappings"] = s["linux"]["uidMappings"].clone();
+        });
+        assert!(msg.contains("with a new user namespace"), "{msg}");
+    }
+
+    #[test]
     fn what_cannot_be_honoured_is_refused_by_field() {
         let msg = refusal(|s| {
             s["mounts"]
@@ -545,8 +565,6 @@ mod tests {
         assert!(msg.contains("uts"), "{msg}");
         let msg = refusal(|s| s["linux"]["sysctl"] = serde_json::json!({"kernel.domainname": "x"}));
         assert!(msg.contains("linux.sysctl.kernel.domainname"), "{msg}");
-        let msg = refusal(|s| s["process"]["apparmorProfile"] = "x".into());
-        assert!(msg.contains("process.apparmorProfile"), "{msg}");
         let msg = refusal(|s| s["process"]["cwd"] = "rel".into());
         assert!(msg.contains("process.cwd"), "{msg}");
         let msg = refusal(|s| {

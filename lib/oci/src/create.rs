@@ -6,11 +6,11 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use berth_common::CgroupPart;
-use berth_process::gate::Gate;
+use berth_process::gate::{Gate, GateHooks};
 use rustix::fs::{Mode, OFlags};
 
 use crate::console::ConsoleSocket;
-use crate::state::{Container, Saved, EXEC_FIFO};
+use crate::state::{Container, OciState, Saved, EXEC_FIFO};
 use crate::{cgroups, config, OciError};
 
 pub struct CreateRequest {
@@ -71,13 +71,14 @@ pub fn create(req: &CreateRequest) -> Result<Created, OciError> {
     let bundle = config::load(&req.bundle)?;
     let mut mapped = config::map(&bundle)?;
     let (parent, name) = cgroups::location(&bundle.spec, &req.id, req.systemd_cgroup)?;
-    let limits = cgroups::limits(
-        bundle
-            .spec
-            .linux()
-            .as_ref()
-            .and_then(|l| l.resources().as_ref()),
-    )?;
+    let resources = bundle
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.resources().as_ref());
+    let limits = cgroups::limits(resources)?;
+    let device_rules = crate::devices::cgroup_rules(resources)?;
+    let io_limits = cgroups::io_limits(resources);
     let console = match (&req.console_socket, mapped.terminal) {
         (Some(path), true) => Some(ConsoleSocket::connect(path)?),
         (None, true) => {
@@ -101,7 +102,7 @@ pub fn create(req: &CreateRequest) -> Result<Created, OciError> {
         pid: None,
     };
     let fifo = make_fifo(&dir.join(EXEC_FIFO))?;
-    let part = cgroups::create(&parent, &name, &limits)?;
+    let part = cgroups::create(&parent, &name, &limits, device_rules.as_deref(), &io_limits)?;
     undo.cgroup = Some((part.clone(), parent.clone()));
     let spec = &mut mapped.spec;
     spec.cgroup_procs = part
@@ -125,11 +126,32 @@ pub fn create(req: &CreateRequest) -> Result<Created, OciError> {
         }
         spec.tty = Some(pty);
     }
+    let created = humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string();
+    let annotations: std::collections::BTreeMap<String, String> = bundle
+        .spec
+        .annotations()
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
+    let state = OciState {
+        oci_version: crate::OCI_VERSION,
+        id: req.id.clone(),
+        pid: 0,
+        status: "creating",
+        bundle: bundle.dir.clone(),
+        rootfs: bundle.rootfs.clone(),
+        created: created.clone(),
+        owner: String::new(),
+        annotations: annotations.clone(),
+    };
     spec.gate = Some(Gate {
         fifo,
         preserve_fds: req.preserve_fds,
         additional_gids: mapped.additional_gids.clone(),
         caps: mapped.caps.clone(),
+        hooks: gate_hooks(bundle.spec.hooks().as_ref(), &state),
+        exec_label: mapped.exec_label.clone(),
     });
     let started = berth_process::start(spec)?;
     undo.pid = Some(started.pid);
@@ -147,11 +169,10 @@ pub fn create(req: &CreateRequest) -> Result<Created, OciError> {
     }
     // The pty's fds are the container's and the console socket's now.
     spec.tty = None;
-    let start_time = crate::state::proc_stat(started.pid)
-        .map(|(_, t)| t)
-        .ok_or_else(|| OciError::Status {
+    let start_time =
+        berth_common::run_state::start_time(started.pid).ok_or_else(|| OciError::Status {
             id: req.id.clone(),
-            reason: "its init exited during create".into(),
+            reason: "the init exited during create".into(),
         })?;
     let saved = Saved {
         id: req.id.clone(),
@@ -159,14 +180,8 @@ pub fn create(req: &CreateRequest) -> Result<Created, OciError> {
         start_time,
         bundle: bundle.dir.clone(),
         rootfs: bundle.rootfs.clone(),
-        created: humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string(),
-        annotations: bundle
-            .spec
-            .annotations()
-            .clone()
-            .unwrap_or_default()
-            .into_iter()
-            .collect(),
+        created,
+        annotations,
         cgroup: Some(part),
         hooks: bundle.spec.hooks().clone(),
         cgroup_parent: Some(parent),
@@ -176,26 +191,47 @@ pub fn create(req: &CreateRequest) -> Result<Created, OciError> {
         dir: dir.clone(),
         saved: saved.clone(),
     };
-    if let Some(hooks) = bundle.spec.hooks() {
-        // runc's status in these hooks' state: the container is still being created.
-        let mut state = container.oci_state();
-        state.status = "creating";
-        crate::hooks::run_all(
-            "prestart",
-            hooks.prestart().as_deref().unwrap_or_default(),
-            &state,
-        )?;
-        crate::hooks::run_all(
-            "createRuntime",
-            hooks.create_runtime().as_deref().unwrap_or_default(),
-            &state,
-        )?;
-    }
     if let Some(path) = &req.pid_file {
         write_pid_file(path, started.pid)?;
     }
     undo.disarm();
     Ok(Created { container, started })
+}
+
+/// The hooks the init runs or waits for. prestart and createRuntime run here, in
+/// berth-oci's namespaces, while the init waits before pivot_root: the spec puts them
+/// before createContainer, and a failure still undoes the whole create.
+fn gate_hooks(hooks: Option<&oci_spec::runtime::Hooks>, state: &OciState) -> GateHooks {
+    let Some(hooks) = hooks else {
+        return GateHooks::default();
+    };
+    let runtime: Vec<(&'static str, Vec<berth_process::hook::Hook>)> = vec![
+        ("prestart", crate::hooks::of(hooks.prestart().as_ref())),
+        (
+            "createRuntime",
+            crate::hooks::of(hooks.create_runtime().as_ref()),
+        ),
+    ];
+    let runtime_state = state.clone();
+    GateHooks {
+        state: match serde_json::to_value(state) {
+            Ok(serde_json::Value::Object(map)) => map,
+            _ => unreachable!("the state serialises as an object"),
+        },
+        create_container: crate::hooks::of(hooks.create_container().as_ref()),
+        start_container: crate::hooks::of(hooks.start_container().as_ref()),
+        runtime: runtime.iter().any(|(_, l)| !l.is_empty()).then(|| {
+            Box::new(move |pid| {
+                // runc's status in these hooks' state: the container is still being created.
+                let mut state = runtime_state.clone();
+                state.pid = pid;
+                let input = serde_json::to_vec(&state).expect("the state serialises");
+                runtime
+                    .iter()
+                    .try_for_each(|(stage, list)| berth_process::hook::run_all(stage, list, &input))
+            }) as berth_process::gate::RuntimeHooks
+        }),
+    }
 }
 
 /// `exec.fifo`, 0622 as runc's, and the `O_PATH` fd the init reopens it by.
@@ -209,14 +245,12 @@ fn make_fifo(path: &Path) -> Result<OwnedFd, OciError> {
         .map_err(|e| OciError::io("open", path)(e.into()))
 }
 
-/// The pid, written to a temporary file and renamed, so a reader never sees half of it.
+/// The pid, written whole or not at all (containerd reads it as soon as `create` returns).
 pub(crate) fn write_pid_file(path: &Path, pid: i32) -> Result<(), OciError> {
-    let tmp = path.with_file_name(format!(
-        ".{}.tmp",
-        path.file_name()
-            .map(|n| n.to_string_lossy())
-            .unwrap_or_default()
-    ));
-    std::fs::write(&tmp, pid.to_string()).map_err(OciError::io("write", &tmp))?;
-    std::fs::rename(&tmp, path).map_err(OciError::io("write the pid file", path))
+    berth_common::json_file::write_bytes_atomic(
+        path,
+        pid.to_string().as_bytes(),
+        berth_common::json_file::Durability::Volatile,
+    )
+    .map_err(OciError::from)
 }

@@ -55,8 +55,11 @@ pub fn remove(container: &Container) -> Result<(), OciError> {
         cgroups::remove(part, container.saved.cgroup_parent.as_deref())?;
     }
     if let Some(hooks) = &container.saved.hooks {
-        let poststop = hooks.poststop().as_deref().unwrap_or_default();
-        if let Err(e) = crate::hooks::run_all("poststop", poststop, &container.oci_state()) {
+        if let Err(e) = crate::hooks::run_all(
+            "poststop",
+            hooks.poststop().as_ref(),
+            &container.oci_state(),
+        ) {
             tracing::warn!("{e}");
         }
     }

@@ -16,8 +16,9 @@ pub enum OciError {
     Config { path: PathBuf, reason: String },
     #[error("config.json: {field}: {reason}")]
     Unsupported { field: String, reason: String },
-    /// `reason` says it as runc does (some of runc's messages name the id, some not).
-    #[error("{reason}")]
+    /// `reason` says it as runc does (containerd's shim looks for "container not running" in
+    /// a failed kill), then the id, as runc's "container with id exists: ID".
+    #[error("{reason}: {id}")]
     Status { id: String, reason: String },
     #[error("{what} {path}: {source}")]
     Io {
@@ -25,15 +26,12 @@ pub enum OciError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{stage} hook {index} ({path}): {reason}")]
-    Hook {
-        stage: &'static str,
-        index: usize,
-        path: PathBuf,
-        reason: String,
-    },
+    #[error(transparent)]
+    Hook(#[from] berth_process::hook::HookError),
     #[error("invalid signal {0:?}")]
     Signal(String),
+    #[error(transparent)]
+    File(#[from] berth_common::json_file::JsonFileError),
     #[error(transparent)]
     Spawn(#[from] berth_process::SpawnError),
     #[error(transparent)]
@@ -54,9 +52,10 @@ impl OciError {
             | OciError::Seccomp(_)
             | OciError::NotSupported(_) => ErrorKind::InvalidInput,
             OciError::Exists(_) | OciError::Status { .. } => ErrorKind::Conflict,
-            OciError::Hook { .. } => ErrorKind::Internal,
+            OciError::Hook(_) => ErrorKind::Internal,
             OciError::NotFound(_) => ErrorKind::NotFound,
             OciError::Io { source, .. } => ErrorKind::of_io(source),
+            OciError::File(e) => ErrorKind::of_io(&e.source),
             OciError::Spawn(e) => e.kind(),
             OciError::Cgroup(e) => e.kind(),
         }
@@ -75,5 +74,20 @@ impl OciError {
             field: field.into(),
             reason: reason.into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_status_error_names_the_container_after_runcs_words() {
+        let e = OciError::Status {
+            id: "c1".into(),
+            reason: "container not running".into(),
+        };
+        assert_eq!(e.to_string(), "container not running: c1");
+        assert_eq!(e.kind(), ErrorKind::Conflict);
     }
 }

@@ -9,17 +9,6 @@ use serde_json::{json, Value};
 use crate::state::{Container, Status};
 use crate::OciError;
 
-fn part(container: &Container) -> Result<&berth_common::CgroupPart, OciError> {
-    container
-        .saved
-        .cgroup
-        .as_ref()
-        .ok_or_else(|| OciError::Status {
-            id: container.saved.id.clone(),
-            reason: "it has no cgroup".into(),
-        })
-}
-
 fn running(root: &Path, id: &str) -> Result<Container, OciError> {
     let container = Container::load(root, id)?;
     if container.status() == Status::Stopped {
@@ -34,7 +23,7 @@ fn running(root: &Path, id: &str) -> Result<Container, OciError> {
 /// One stats event.
 pub fn stats(root: &Path, id: &str) -> Result<Value, OciError> {
     let container = running(root, id)?;
-    let stats = berth_cgroups::stats(part(&container)?)?;
+    let stats = berth_cgroups::stats(container.cgroup()?)?;
     Ok(json!({
         "type": "stats",
         "id": id,
@@ -58,13 +47,13 @@ pub fn watch(
     interval: std::time::Duration,
     mut emit: impl FnMut(&Value),
 ) -> Result<(), OciError> {
-    let mut kills = berth_cgroups::oom_killed(part(&running(root, id)?)?)?.oom_kills;
+    let mut kills = berth_cgroups::oom_killed(running(root, id)?.cgroup()?)?.oom_kills;
     loop {
         let container = Container::load(root, id)?;
         if container.status() == Status::Stopped {
             return Ok(());
         }
-        let now = berth_cgroups::oom_killed(part(&container)?)?.oom_kills;
+        let now = berth_cgroups::oom_killed(container.cgroup()?)?.oom_kills;
         if now > kills {
             emit(&json!({"type": "oom", "id": id}));
             kills = now;

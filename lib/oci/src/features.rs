@@ -1,6 +1,5 @@
 //! `features`: what this runtime honours, in the runtime spec's features document. Only
-//! what `config` accepts is listed (the hooks berth-oci runs in its own namespaces, no AppArmor or
-//! SELinux).
+//! what `config` accepts is listed (AppArmor and SELinux where the host has them).
 
 use serde_json::{json, Value};
 
@@ -24,6 +23,7 @@ const MOUNT_OPTIONS: &[&str] = &[
 ];
 
 pub fn features() -> Value {
+    let host = crate::lsm::Host::this();
     let caps: Vec<String> = {
         let mut all: Vec<String> = caps::all().iter().map(|c| c.to_string()).collect();
         all.sort();
@@ -32,7 +32,10 @@ pub fn features() -> Value {
     json!({
         "ociVersionMin": "1.0.0",
         "ociVersionMax": crate::OCI_VERSION,
-        "hooks": ["prestart", "createRuntime", "poststart", "poststop"],
+        "hooks": [
+            "prestart", "createRuntime", "createContainer", "startContainer", "poststart",
+            "poststop"
+        ],
         "mountOptions": MOUNT_OPTIONS,
         "linux": {
             "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "user", "uts"],
@@ -50,8 +53,8 @@ pub fn features() -> Value {
                 ],
                 "archs": ["SCMP_ARCH_X86", "SCMP_ARCH_X86_64", "SCMP_ARCH_X32"]
             },
-            "apparmor": {"enabled": false},
-            "selinux": {"enabled": false}
+            "apparmor": {"enabled": host.apparmor.exists()},
+            "selinux": {"enabled": host.selinux.exists()}
         },
         "annotations": {
             "io.github.berth.oci.version": env!("CARGO_PKG_VERSION")

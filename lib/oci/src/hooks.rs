@@ -1,79 +1,39 @@
-//! The spec's hooks, run by berth-oci in its own namespaces with the container's state on
-//! stdin: `prestart` and `createRuntime` at the end of `create` (the init waiting at its
-//! fifo, so a failure still undoes the whole create), `poststart` after `start`, `poststop`
-//! at `delete`. A hook that fails or outlives its `timeout` (seconds) fails the step;
-//! poststop failures are only logged, as in runc. `createContainer` and `startContainer`
-//! (inside the container's mount namespace) are refused by `config` for now.
+//! The spec's hooks, as `berth_process::hook`s. berth-oci runs `prestart` and
+//! `createRuntime` in its own namespaces while the init waits before pivot_root (so they
+//! come before `createContainer`, as the spec orders them, and a failure still undoes the
+//! whole create), `poststart` after `start`, `poststop` at `delete`; the init runs
+//! `createContainer` (in its namespaces, after the mounts, before pivot_root) and
+//! `startContainer` (after `start`, before the command). A hook that fails or outlives its
+//! `timeout` (seconds) fails the step; poststop failures are only logged, as in runc.
 
-use std::io::Write;
-use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use oci_spec::runtime::Hook;
+use berth_process::hook::{Hook, HookError};
 
 use crate::state::OciState;
-use crate::OciError;
 
-pub fn run_all(stage: &'static str, hooks: &[Hook], state: &OciState) -> Result<(), OciError> {
-    let input = serde_json::to_vec(state).expect("the state serialises");
-    for (i, hook) in hooks.iter().enumerate() {
-        run(hook, &input).map_err(|reason| OciError::Hook {
-            stage,
-            index: i,
-            path: hook.path().clone(),
-            reason,
-        })?;
-    }
-    Ok(())
+/// The spec's hooks of one stage, for the runner.
+pub fn of(hooks: Option<&Vec<oci_spec::runtime::Hook>>) -> Vec<Hook> {
+    hooks
+        .into_iter()
+        .flatten()
+        .map(|h| Hook {
+            path: h.path().clone(),
+            args: h.args().clone().unwrap_or_default(),
+            env: h.env().clone().unwrap_or_default(),
+            timeout: h
+                .timeout()
+                .filter(|t| *t > 0)
+                .map(|t| Duration::from_secs(t as u64)),
+        })
+        .collect()
 }
 
-fn run(hook: &Hook, input: &[u8]) -> Result<(), String> {
-    let mut cmd = Command::new(hook.path());
-    let args = hook.args().clone().unwrap_or_default();
-    if let Some((arg0, rest)) = args.split_first() {
-        cmd.arg0(arg0).args(rest);
-    }
-    cmd.env_clear()
-        .envs(
-            hook.env()
-                .iter()
-                .flatten()
-                .filter_map(|e| e.split_once('=')),
-        )
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().map_err(|e| format!("cannot run it: {e}"))?;
-    // A hook that does not read its stdin must not block us: a failed write is its business.
-    if let Some(mut stdin) = child.stdin.take() {
-        let _ = stdin.write_all(input);
-    }
-    let limit = hook
-        .timeout()
-        .filter(|t| *t > 0)
-        .map(|t| Duration::from_secs(t as u64));
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
-            break status;
-        }
-        if limit.is_some_and(|l| started.elapsed() > l) {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(format!(
-                "timed out after {}s",
-                limit.unwrap_or_default().as_secs()
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    };
-    if status.success() {
-        return Ok(());
-    }
-    let mut stderr = String::new();
-    if let Some(mut pipe) = child.stderr.take() {
-        let _ = std::io::Read::read_to_string(&mut pipe, &mut stderr);
-    }
-    Err(format!("{status}: {}", stderr.trim()))
+pub fn run_all(
+    stage: &'static str,
+    hooks: Option<&Vec<oci_spec::runtime::Hook>>,
+    state: &OciState,
+) -> Result<(), HookError> {
+    let input = serde_json::to_vec(state).expect("the state serialises");
+    berth_process::hook::run_all(stage, &of(hooks), &input)
 }

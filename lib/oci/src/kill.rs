@@ -44,14 +44,7 @@ pub fn freeze(root: &Path, id: &str, frozen: bool) -> Result<(), OciError> {
             reason: reason.into(),
         });
     }
-    let part = container
-        .saved
-        .cgroup
-        .as_ref()
-        .ok_or_else(|| OciError::Status {
-            id: id.to_string(),
-            reason: "it has no cgroup".into(),
-        })?;
+    let part = container.cgroup()?;
     if frozen {
         berth_cgroups::freeze(part, berth_cgroups::DEFAULT_TIMEOUT)?;
     } else {

@@ -38,27 +38,26 @@ pub fn start(root: &Path, id: &str) -> Result<(), OciError> {
         match fifo.read(&mut byte) {
             Ok(1) => break,
             Ok(_) | Err(_) if !container.alive() => {
-                return Err(status_err("its init exited before it was started"))
+                return Err(status_err("the init exited before it was started"))
             }
             Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
             Err(e) => return Err(OciError::io("read", &path)(e)),
         }
         if Instant::now() > deadline {
-            return Err(status_err("its init did not answer on exec.fifo"));
+            return Err(status_err("the init did not answer on exec.fifo"));
         }
         std::thread::sleep(Duration::from_millis(1));
     }
     std::fs::remove_file(&path).map_err(OciError::io("remove", &path))?;
     if let Some(hooks) = &container.saved.hooks {
-        let poststart = hooks.poststart().as_deref().unwrap_or_default();
         // runc passes the state as it was before start (`created`).
         let mut state = container.oci_state();
         state.status = "created";
-        if let Err(e) = crate::hooks::run_all("poststart", poststart, &state) {
+        if let Err(e) = crate::hooks::run_all("poststart", hooks.poststart().as_ref(), &state) {
             // As runc: a failed poststart hook stops the container it was for.
             berth_process::signals::forward(container.saved.pid, libc::SIGKILL);
-            return Err(e);
+            return Err(e.into());
         }
     }
     Ok(())

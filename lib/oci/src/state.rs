@@ -106,18 +106,13 @@ impl Container {
     }
 
     pub fn save(dir: &Path, saved: &Saved) -> Result<(), OciError> {
-        let path = dir.join(STATE_FILE);
         // The state lives on tmpfs (/run) and means nothing after a reboot: no fsync.
         berth_common::json_file::write_atomic_as(
-            &path,
+            &dir.join(STATE_FILE),
             saved,
             berth_common::json_file::Durability::Volatile,
         )
-        .map_err(|e| OciError::Io {
-            what: "write",
-            path,
-            source: std::io::Error::other(e.to_string()),
-        })
+        .map_err(OciError::from)
     }
 
     /// Every container under `root`, by id.
@@ -139,13 +134,22 @@ impl Container {
         Ok(out)
     }
 
+    /// The cgroup `create` made; every container has one, so None is a damaged state.
+    pub fn cgroup(&self) -> Result<&CgroupPart, OciError> {
+        self.saved.cgroup.as_ref().ok_or_else(|| OciError::Status {
+            id: self.saved.id.clone(),
+            reason: "the container has no cgroup".into(),
+        })
+    }
+
     pub fn fifo(&self) -> PathBuf {
         self.dir.join(EXEC_FIFO)
     }
 
     /// Whether the saved init still runs (a zombie has exited).
     pub fn alive(&self) -> bool {
-        matches!(proc_stat(self.saved.pid), Some((state, start)) if start == self.saved.start_time && state != 'Z' && state != 'X')
+        berth_common::proc_stat::read(self.saved.pid)
+            .is_some_and(|s| s.start_time == self.saved.start_time && s.is_alive())
     }
 
     pub fn status(&self) -> Status {
@@ -207,33 +211,9 @@ pub struct OciState {
     pub annotations: BTreeMap<String, String>,
 }
 
-/// `(state, starttime)` from /proc/PID/stat.
-pub fn proc_stat(pid: i32) -> Option<(char, u64)> {
-    if pid <= 0 {
-        return None;
-    }
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name is in parentheses and may hold anything: parse after the last ')'.
-    let rest = &text[text.rfind(')')? + 2..];
-    let fields: Vec<&str> = rest.split(' ').collect();
-    let state = fields.first()?.chars().next()?;
-    // starttime is field 22; `rest` starts at field 3.
-    let start = fields.get(19)?.parse().ok()?;
-    Some((state, start))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn our_own_stat_parses_and_stays_the_same() {
-        let me = std::process::id() as i32;
-        let (state, start) = proc_stat(me).unwrap();
-        assert!(state == 'R' || state == 'S', "{state}");
-        assert_eq!(proc_stat(me).unwrap().1, start);
-        assert!(proc_stat(0).is_none());
-    }
 
     #[test]
     fn a_second_directory_for_one_id_is_a_duplicate() {

@@ -32,14 +32,7 @@ pub fn update(root: &Path, id: &str, source: &str) -> Result<(), OciError> {
             reason: e.to_string(),
         })?;
     let limits = berth_cgroups::limits::effective(&cgroups::limits(Some(&resources))?)?;
-    let part = container
-        .saved
-        .cgroup
-        .as_ref()
-        .ok_or_else(|| OciError::Status {
-            id: id.to_string(),
-            reason: "it has no cgroup".into(),
-        })?;
+    let part = container.cgroup()?;
     let root = Path::new(berth_cgroups::DEFAULT_ROOT);
     if part.mode == "v2" {
         if let Some(dir) = part.paths.get("unified") {

@@ -50,16 +50,8 @@ pub(crate) fn child(
     {
         return fail("prctl(PR_SET_DUMPABLE)", e);
     }
-    // `g`: go ahead with the namespaces and mounts; `p`: placed in the cgroups, so the
-    // process may exec (the parent may send both at once).
-    let wait_for = |what: u8| {
-        let mut byte = [0u8; 1];
-        match std::io::Read::read(&mut &go, &mut byte) {
-            Ok(1) if byte[0] == what => Ok(()),
-            _ => Err(fail("waiting for the parent", "it went away")),
-        }
-    };
-    if let Err(failure) = wait_for(b'g') {
+    let go = Go::new(go);
+    if let Err(failure) = go.wait(b'g') {
         return failure;
     }
     // Into the v1 cgroups before anything else, so that what the setup allocates is the
@@ -70,13 +62,17 @@ pub(crate) fn child(
     if let Err(e) = stdio(spec) {
         return fail("stdio", e);
     }
+    let before_pivot = || match &spec.gate {
+        Some(gate) => crate::gate::before_pivot(gate, to_parent, &go),
+        None => Ok(()),
+    };
     let entered = match entry {
-        Entry::New(host) => setup(spec, host),
+        Entry::New(host) => setup(spec, host, &before_pivot),
         Entry::Join(namespaces) => namespaces
             .enter()
             .map_err(|e| fail("join the container's namespaces", e)),
     };
-    let entered = entered.and_then(|()| wait_for(b'p'));
+    let entered = entered.and_then(|()| go.wait(b'p'));
     drop(go);
     // Before any path of the container is looked at (user, working directory): no fd of
     // the caller's or of berth's may be reachable through /proc/self/fd (CVE-2024-21626).
@@ -98,6 +94,35 @@ pub(crate) fn child(
     }
 }
 
+/// The parent's go pipe, where bytes come in a fixed order: `g` (go ahead with the
+/// namespaces and mounts), `p` (placed in the cgroups: the process may exec; the parent may
+/// send both at once), and for a gate with runtime hooks, `h` (they have run). A wait for
+/// one that came already (read by a wait for a later one) returns at once.
+pub(crate) struct Go {
+    pipe: File,
+    seen: std::cell::RefCell<Vec<u8>>,
+}
+
+impl Go {
+    fn new(pipe: File) -> Go {
+        Go {
+            pipe,
+            seen: Default::default(),
+        }
+    }
+
+    pub(crate) fn wait(&self, what: u8) -> Result<(), ChildFailure> {
+        while !self.seen.borrow().contains(&what) {
+            let mut byte = [0u8; 1];
+            match std::io::Read::read(&mut &self.pipe, &mut byte) {
+                Ok(1) => self.seen.borrow_mut().push(byte[0]),
+                _ => return Err(fail("waiting for the parent", "it went away")),
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The pty as controlling terminal and stdio; or stdin from /dev/null without `-i`.
 fn stdio(spec: &ContainerSpec) -> std::io::Result<()> {
     if let Some(tty) = &spec.tty {
@@ -115,7 +140,11 @@ fn stdio(spec: &ContainerSpec) -> std::io::Result<()> {
 
 /// New namespaces and the root filesystem inside them. In a user namespace (`host`), the
 /// child was born in it, and in the network namespace it joins.
-fn setup(spec: &ContainerSpec, host: Option<&HostSide>) -> Result<(), ChildFailure> {
+fn setup(
+    spec: &ContainerSpec,
+    host: Option<&HostSide>,
+    before_pivot: &dyn Fn() -> Result<(), String>,
+) -> Result<(), ChildFailure> {
     if let Some(host) = host {
         // The parent wrote our maps before `g`.
         become_root().map_err(|e| fail("become the user namespace's root", e))?;
@@ -123,10 +152,20 @@ fn setup(spec: &ContainerSpec, host: Option<&HostSide>) -> Result<(), ChildFailu
         // the way to the rootfs that needs no walk through host directories.
         rustix::process::fchdir(&host.rootfs).map_err(|e| fail("enter the rootfs", e))?;
     }
-    let mut flags = UnshareFlags::NEWNS | UnshareFlags::NEWUTS | UnshareFlags::NEWIPC;
+    // Joined before the mount namespace is made: the paths are the caller's.
+    spec.joined
+        .enter()
+        .map_err(|e| fail("join namespaces", e))?;
+    let mut flags = UnshareFlags::NEWNS;
+    if spec.joined.uts.is_none() {
+        flags |= UnshareFlags::NEWUTS;
+    }
+    if spec.joined.ipc.is_none() {
+        flags |= UnshareFlags::NEWIPC;
+    }
     // Docker gives a container its own cgroup namespace on pure v2 hosts only. The parent
     // has placed us in our cgroups already, so they become the namespace's root.
-    if spec.cgroup.as_ref().is_some_and(|c| c.mode == "v2") {
+    if spec.cgroup.as_ref().is_some_and(|c| c.mode == "v2") && spec.joined.cgroup.is_none() {
         flags |= UnshareFlags::NEWCGROUP;
     }
     if spec.network == NetworkMode::None {
@@ -143,7 +182,11 @@ fn setup(spec: &ContainerSpec, host: Option<&HostSide>) -> Result<(), ChildFailu
         )
         .map_err(|e| fail(&format!("join network namespace {}", path.display()), e))?;
     }
-    rustix::system::sethostname(spec.hostname.as_bytes()).map_err(|e| fail("sethostname", e))?;
+    // A joined UTS namespace keeps its name unless one is given (as runc).
+    if spec.joined.uts.is_none() || !spec.hostname.is_empty() {
+        rustix::system::sethostname(spec.hostname.as_bytes())
+            .map_err(|e| fail("sethostname", e))?;
+    }
     if spec.network == NetworkMode::None {
         loopback_up().map_err(|e| fail("bring lo up", e))?;
     }
@@ -168,6 +211,8 @@ fn setup(spec: &ContainerSpec, host: Option<&HostSide>) -> Result<(), ChildFailu
         cgroup: spec.cgroup.as_ref(),
         console: spec.tty.as_ref().map(|t| t.path.as_path()),
         host,
+        devices: &spec.devices,
+        before_pivot,
     };
     crate::rootfs::setup(&plan).map_err(|e| fail("rootfs", e))
 }

@@ -182,6 +182,8 @@ fn spec(container: &RunState, request: &ExecRequest) -> Result<ContainerSpec, Ex
         // Joining enters the container's user namespace, if it has one (join.rs).
         userns: None,
         gate: None,
+        joined: Default::default(),
+        devices: Vec::new(),
     })
 }
 

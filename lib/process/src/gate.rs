@@ -6,20 +6,25 @@
 //! The parent (`create`) returns once the child is ready; it is gone by the time the
 //! command runs, so nothing may be reported to it after that point.
 
+use std::collections::HashSet;
 use std::fs::File;
 use std::io::Write;
 use std::os::fd::{AsRawFd, OwnedFd};
 
-use std::collections::HashSet;
-
 use caps::{CapSet, Capability};
 
-use crate::child::fail;
+use crate::child::{fail, Go};
+use crate::hook::{Hook, HookError};
 use crate::sync::ChildFailure;
+use crate::SpawnError;
 
 /// The byte the child writes on its report pipe when it waits at the gate (a failure is
 /// JSON, which never starts with it).
 pub(crate) const READY: u8 = 0;
+/// The byte the child writes before pivot_root when the parent has runtime hooks to run
+/// first; it goes on at `HOOKS_DONE` on the go pipe.
+pub(crate) const HOOKS: u8 = 1;
+pub(crate) const HOOKS_DONE: u8 = b'h';
 
 /// What a gated start needs in the child.
 pub struct Gate {
@@ -33,6 +38,38 @@ pub struct Gate {
     pub additional_gids: Vec<u32>,
     /// The spec's five capability sets, in place of `ContainerSpec::caps`.
     pub caps: CapSets,
+    pub hooks: GateHooks,
+    /// An AppArmor or SELinux label for the command: (file under /proc/self/attr, what
+    /// to write), written last, so it applies to the command's exec alone.
+    pub exec_label: Option<(std::path::PathBuf, String)>,
+}
+
+/// The hooks around the init's setup, in the spec's order: `runtime` (prestart and
+/// createRuntime, run by the parent in its namespaces while the child waits before
+/// pivot_root), then `create_container` (the child, in its namespaces, after the mounts,
+/// before pivot_root), and after `start`, `start_container` (the child, in the container,
+/// before the command).
+/// The parent's part of a gate's hooks, called with the child's pid.
+pub type RuntimeHooks = Box<dyn Fn(i32) -> Result<(), HookError>>;
+
+#[derive(Default)]
+pub struct GateHooks {
+    /// The OCI state the child's hooks get on stdin; the child sets `pid` (its own, as
+    /// runc: 1 in its pid namespace) and `status`.
+    pub state: serde_json::Map<String, serde_json::Value>,
+    pub create_container: Vec<Hook>,
+    pub start_container: Vec<Hook>,
+    /// Called with the child's pid (in the parent's pid namespace).
+    pub runtime: Option<RuntimeHooks>,
+}
+
+impl GateHooks {
+    fn input(&self, status: &str) -> Vec<u8> {
+        let mut state = self.state.clone();
+        state.insert("pid".into(), std::process::id().into());
+        state.insert("status".into(), status.into());
+        serde_json::to_vec(&state).expect("a JSON map serialises")
+    }
 }
 
 /// `process.capabilities` of an OCI spec.
@@ -82,6 +119,20 @@ impl Gate {
         keep.push(self.fifo.as_raw_fd());
         keep
     }
+}
+
+/// In the child, after the mounts, before pivot_root: the parent's runtime hooks first,
+/// then the createContainer hooks (their paths are the host's: the root is not moved yet).
+pub(crate) fn before_pivot(gate: &Gate, to_parent: &File, go: &Go) -> Result<(), String> {
+    if gate.hooks.runtime.is_some() {
+        let mut pipe = to_parent;
+        pipe.write_all(&[HOOKS])
+            .map_err(|e| format!("ask for the runtime hooks: {e}"))?;
+        go.wait(HOOKS_DONE).map_err(|f| f.message)?;
+    }
+    let input = gate.hooks.input("creating");
+    crate::hook::run_all("createContainer", &gate.hooks.create_container, &input)
+        .map_err(|e| e.to_string())
 }
 
 /// In the child, after every setting is applied: the command looked up (a missing one
@@ -138,26 +189,67 @@ pub(crate) fn wait(
     if rc < 0 {
         return Err(fail("dup3", std::io::Error::last_os_error()));
     }
+    // As runc: in the container, as its user, after `start`, before the command.
+    let input = gate.hooks.input("created");
+    crate::hook::run_all("startContainer", &gate.hooks.start_container, &input).map_err(|e| {
+        eprintln!("berth-oci: {e}");
+        fail("hooks", e)
+    })?;
+    if let Some((attr, label)) = &gate.exec_label {
+        std::fs::write(attr, label).map_err(|e| {
+            let failure = fail(&format!("write {label:?} to {}", attr.display()), e);
+            eprintln!("berth-oci: {}", failure.message);
+            failure
+        })?;
+    }
     Ok(())
 }
 
-/// Parent side of a gated start: the child's first byte is READY, or a failure report.
-pub(crate) fn outcome(mut from_child: File) -> Result<(), ChildFailure> {
+/// Parent side of a gated start: the child's first byte is READY, or a failure report; on
+/// the way, HOOKS asks for the runtime hooks (a failure of theirs ends the child: `go`
+/// closes and its wait fails).
+pub(crate) fn outcome(
+    mut from_child: File,
+    pid: i32,
+    gate: &Gate,
+    go: File,
+) -> Result<(), SpawnError> {
+    let mut go = Some(go);
+    if gate.hooks.runtime.is_none() {
+        go = None;
+    }
     let mut first = [0u8; 1];
-    match std::io::Read::read(&mut from_child, &mut first) {
-        Ok(1) if first[0] == READY => Ok(()),
-        Ok(1) => {
-            let mut rest = Vec::new();
-            let _ = std::io::Read::read_to_end(&mut from_child, &mut rest);
-            let text = format!("{}{}", first[0] as char, String::from_utf8_lossy(&rest));
-            Err(serde_json::from_str(&text).unwrap_or(ChildFailure {
-                code: 125,
-                message: text,
-            }))
+    loop {
+        match std::io::Read::read(&mut from_child, &mut first) {
+            Ok(1) if first[0] == READY => return Ok(()),
+            Ok(1) if first[0] == HOOKS => {
+                if let Some(run) = &gate.hooks.runtime {
+                    run(pid)?;
+                }
+                let mut pipe = go
+                    .take()
+                    .ok_or_else(|| fail("container init", "asked twice for the runtime hooks"))?;
+                pipe.write_all(&[HOOKS_DONE])
+                    .map_err(|e| fail("container init", e))?;
+            }
+            Ok(1) => {
+                let mut rest = Vec::new();
+                let _ = std::io::Read::read_to_end(&mut from_child, &mut rest);
+                let text = format!("{}{}", first[0] as char, String::from_utf8_lossy(&rest));
+                return Err(serde_json::from_str::<ChildFailure>(&text)
+                    .unwrap_or(ChildFailure {
+                        code: 125,
+                        message: text,
+                    })
+                    .into());
+            }
+            _ => {
+                return Err(fail(
+                    "container init",
+                    "exited during its setup without saying why",
+                )
+                .into())
+            }
         }
-        _ => Err(fail(
-            "container init",
-            "exited during its setup without saying why",
-        )),
     }
 }

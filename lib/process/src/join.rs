@@ -7,11 +7,77 @@
 
 use std::fs::File;
 use std::os::fd::AsFd;
+use std::path::PathBuf;
 
 use rustix::thread::{move_into_link_name_space, LinkNameSpaceType};
 
 use crate::child::Entry;
 use crate::spawn::{launch, ContainerSpec, SpawnError, Started};
+
+/// Namespaces a new container joins (an OCI spec's `linux.namespaces[].path`) instead of
+/// making its own: the pid namespace by the parent around its fork, the others by the
+/// child before its mount namespace is made (the paths are the caller's).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ByPath {
+    pub pid: Option<PathBuf>,
+    pub ipc: Option<PathBuf>,
+    pub uts: Option<PathBuf>,
+    pub cgroup: Option<PathBuf>,
+}
+
+impl ByPath {
+    /// In the child: setns into each of ipc, uts and cgroup that has a path.
+    pub(crate) fn enter(&self) -> std::io::Result<()> {
+        for (path, kind, name) in [
+            (
+                &self.ipc,
+                LinkNameSpaceType::InterProcessCommunication,
+                "ipc",
+            ),
+            (
+                &self.uts,
+                LinkNameSpaceType::HostNameAndNISDomainName,
+                "uts",
+            ),
+            (&self.cgroup, LinkNameSpaceType::ControlGroup, "cgroup"),
+        ] {
+            let Some(path) = path else { continue };
+            let file = File::open(path).map_err(|e| {
+                std::io::Error::other(format!("open {name} namespace {}: {e}", path.display()))
+            })?;
+            move_into_link_name_space(file.as_fd(), Some(kind)).map_err(|e| {
+                std::io::Error::other(format!("join {name} namespace {}: {e}", path.display()))
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// In the parent: forks by `fork` with its children's pid namespace that of `path` (berth
+/// itself stays in its own and returns to it for its later children).
+pub(crate) fn fork_in_pid_ns(
+    path: &std::path::Path,
+    fork: impl FnOnce() -> (i32, Option<PathBuf>),
+) -> Result<(i32, Option<PathBuf>), SpawnError> {
+    let sys = |op| move |e: std::io::Error| SpawnError::Sys { op, source: e };
+    let own = File::open("/proc/self/ns/pid").map_err(sys("open /proc/self/ns/pid"))?;
+    let target = File::open(path).map_err(|e| SpawnError::Prepare {
+        what: format!("open pid namespace {}", path.display()),
+        source: e,
+    })?;
+    move_into_link_name_space(target.as_fd(), Some(LinkNameSpaceType::ProcessID)).map_err(|e| {
+        SpawnError::Prepare {
+            what: format!("join pid namespace {}", path.display()),
+            source: e.into(),
+        }
+    })?;
+    let forked = fork();
+    // Only the parent goes back: the child's children are the container's.
+    if forked.0 != 0 {
+        let _ = move_into_link_name_space(own.as_fd(), Some(LinkNameSpaceType::ProcessID));
+    }
+    Ok(forked)
+}
 
 /// A running container's namespaces, opened by the parent before it forks.
 pub struct Namespaces {

@@ -5,11 +5,13 @@
 pub mod caps;
 mod child;
 pub mod container_exec;
+pub mod devices;
 pub mod etc_files;
 pub mod exe_seal;
 pub mod exec;
 mod fds;
 pub mod gate;
+pub mod hook;
 mod init;
 pub mod join;
 pub mod options;

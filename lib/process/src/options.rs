@@ -396,6 +396,8 @@ impl ProcessOptions {
             init: self.init,
             userns,
             gate: None,
+            joined: Default::default(),
+            devices: Vec::new(),
         })
     }
 }

@@ -16,7 +16,7 @@ use crate::userns::HostSide;
 
 /// What to create when a mount target is missing.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Create {
+pub(crate) enum Create {
     Nothing,
     Dir,
     File,
@@ -24,7 +24,7 @@ enum Create {
 
 /// A target inside the container's root, resolved without leaving it (berth-rootfs),
 /// as an O_PATH fd to mount onto.
-fn open_in_root(
+pub(crate) fn open_in_root(
     root: BorrowedFd<'_>,
     path: &str,
     create: Create,
@@ -100,7 +100,7 @@ pub struct SetupError {
     pub source: std::io::Error,
 }
 
-type Result<T> = std::result::Result<T, SetupError>;
+pub(crate) type Result<T> = std::result::Result<T, SetupError>;
 
 fn err<'a>(what: &'static str, path: &'a str) -> impl FnOnce(Errno) -> SetupError + 'a {
     move |e| SetupError {
@@ -128,6 +128,10 @@ pub struct RootfsPlan<'a> {
     /// copy of the rootfs), and devices are bound from the host's /dev (a user namespace
     /// cannot make device nodes).
     pub host: Option<&'a HostSide>,
+    /// Device nodes of the spec's own, made after the mounts.
+    pub devices: &'a [crate::devices::DeviceNode],
+    /// Run after every mount, before pivot_root (an OCI gate's hooks).
+    pub before_pivot: &'a dyn Fn() -> std::result::Result<(), String>,
 }
 
 pub fn setup(plan: &RootfsPlan<'_>) -> Result<()> {
@@ -187,6 +191,7 @@ pub fn setup(plan: &RootfsPlan<'_>) -> Result<()> {
             None => mount_entry(&root, entry)?,
         }
     }
+    crate::devices::make(root.as_fd(), plan.devices, plan.host.is_some())?;
     for (i, (source, target)) in plan.etc_files.iter().enumerate() {
         let fd = open_in_root(root.as_fd(), target, Create::File)
             .map_err(err("create mount target", target))?;
@@ -208,6 +213,11 @@ pub fn setup(plan: &RootfsPlan<'_>) -> Result<()> {
     if !plan.privileged {
         mask_paths(&root)?;
     }
+    (plan.before_pivot)().map_err(|e| SetupError {
+        what: "before",
+        path: "pivot_root".into(),
+        source: std::io::Error::other(e),
+    })?;
     pivot(&root, &rootfs_text)?;
     if plan.readonly {
         m::mount_remount("/", MountFlags::BIND | MountFlags::RDONLY, "")
@@ -354,37 +364,16 @@ fn mount_dev(root: &OwnedFd, shm_size: u64, bind_devices: bool) -> Result<()> {
 /// What runc does in a user namespace: the host's device node (checked to be the
 /// expected one) bound onto an empty file of the container's /dev.
 fn bind_device(dev: &OwnedFd, name: &'static str, major: u32, minor: u32) -> Result<()> {
-    let host = format!("/dev/{name}");
-    let source = fs::open(
-        host.as_str(),
-        OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(err("open the host's", name))?;
-    let st = fs::fstat(&source).map_err(err("stat the host's", name))?;
-    if FileType::from_raw_mode(st.st_mode) != FileType::CharacterDevice
-        || st.st_rdev != fs::makedev(major, minor)
-    {
-        return Err(SetupError {
-            what: "check the host's",
-            path: host,
-            source: std::io::Error::other(format!("is not the device {major}:{minor}")),
-        });
-    }
-    let target = fs::openat(
-        dev,
-        name,
-        OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::from_raw_mode(0o666),
-    )
-    .map_err(err("create", name))?;
-    mount_bind_onto(source.as_fd(), target.as_fd(), BindOptions::default()).map_err(|e| {
-        SetupError {
-            what: "bind the host's device",
-            path: host.clone(),
-            source: std::io::Error::other(e.to_string()),
-        }
-    })
+    let node = crate::devices::DeviceNode {
+        path: format!("/dev/{name}"),
+        kind: 'c',
+        major,
+        minor,
+        mode: 0o666,
+        uid: 0,
+        gid: 0,
+    };
+    crate::devices::bind_host(dev, std::ffi::OsStr::new(name), &node)
 }
 
 /// A fresh sysfs (own network namespace), the one the parent mounted for a user namespace

@@ -62,6 +62,10 @@ pub struct ContainerSpec {
     /// An OCI runtime's create/start split: the process waits at this gate before its
     /// exec, and `start` returns as soon as it waits there (`gate`).
     pub gate: Option<crate::gate::Gate>,
+    /// Namespaces joined by path instead of made (an OCI spec's); none for berth's own.
+    pub joined: crate::join::ByPath,
+    /// Device nodes beyond berth's standard ones (an OCI spec's `linux.devices`).
+    pub devices: Vec<crate::devices::DeviceNode>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -92,6 +96,9 @@ pub enum SpawnError {
     },
     #[error(transparent)]
     Child(#[from] ChildFailure),
+    /// A runtime hook run while the child waited (`gate`).
+    #[error(transparent)]
+    Hook(#[from] crate::hook::HookError),
 }
 
 impl SpawnError {
@@ -109,7 +116,7 @@ impl SpawnError {
         use berth_common::ErrorKind;
         match self {
             SpawnError::Child(f) if f.code == 126 || f.code == 127 => ErrorKind::InvalidInput,
-            SpawnError::Child(_) => ErrorKind::Internal,
+            SpawnError::Child(_) | SpawnError::Hook(_) => ErrorKind::Internal,
             SpawnError::PrepareMount { source, .. } => source.kind(),
             SpawnError::Sys { source, .. }
             | SpawnError::Cgroup { source, .. }
@@ -143,12 +150,15 @@ pub fn start(spec: &ContainerSpec) -> Result<Started, SpawnError> {
         Some(userns) => Some(HostSide::prepare(spec, userns)?),
         None => None,
     };
-    let namespaces = if host.is_some() {
+    let mut namespaces = if host.is_some() {
         libc::CLONE_NEWPID | libc::CLONE_NEWUSER
     } else {
         libc::CLONE_NEWPID
     };
-    let fork = move || {
+    if spec.joined.pid.is_some() {
+        namespaces &= !libc::CLONE_NEWPID;
+    }
+    let clone = move || {
         if let Some(dir) = &unified_dir {
             if let Some(pid) = clone_into_cgroup(dir, namespaces) {
                 return (pid, unified.map(|p| p.join("cgroup.procs")));
@@ -172,10 +182,19 @@ pub fn start(spec: &ContainerSpec) -> Result<Started, SpawnError> {
         (pid as i32, None)
     };
     match &host {
-        Some(host_side) => launch(spec, Entry::New(Some(host_side)), || {
-            host_side.born_in_netns(fork)
+        // Its namespaces would have to be joined from inside it, as the user namespace's
+        // root, which has no rights over the host's.
+        Some(_) if spec.joined != crate::join::ByPath::default() => Err(SpawnError::Prepare {
+            what: "join namespaces by path from a new user namespace".into(),
+            source: std::io::Error::from(std::io::ErrorKind::Unsupported),
         }),
-        None => launch(spec, Entry::New(None), || Ok(fork())),
+        Some(host_side) => launch(spec, Entry::New(Some(host_side)), || {
+            host_side.born_in_netns(clone)
+        }),
+        None => launch(spec, Entry::New(None), || match &spec.joined.pid {
+            Some(path) => crate::join::fork_in_pid_ns(path, clone),
+            None => Ok(clone()),
+        }),
     }
 }
 
@@ -310,14 +329,16 @@ pub(crate) fn launch(
     }
     // Placed: the child may exec.
     let _ = go_write.write_all(b"p");
-    drop(go_write);
     let outcome = match &spec.gate {
-        Some(_) => crate::gate::outcome(result.read),
-        None => sync::outcome(result.read),
+        Some(gate) => crate::gate::outcome(result.read, pid, gate, go_write),
+        None => {
+            drop(go_write);
+            sync::outcome(result.read).map_err(SpawnError::from)
+        }
     };
-    if let Err(failure) = outcome {
+    if let Err(e) = outcome {
         let _ = started.wait();
-        return Err(failure.into());
+        return Err(e);
     }
     Ok(started)
 }

@@ -6,6 +6,8 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
+/// A process that exists and is not a zombie (an exited monitor waits for init to reap it).
+pub use berth_common::proc_stat::alive;
 use berth_common::{registry, ContainerId, Paths};
 
 use crate::state::{self, RunState};
@@ -60,18 +62,6 @@ pub fn stop(paths: &Paths, reference: &str, timeout: Duration) -> Result<RunStat
     wait_monitor(&state, Duration::from_secs(10));
     crate::events::emit(paths, "stop", &state);
     Ok(state::find(paths, &state.id).unwrap_or(state))
-}
-
-/// A process that exists and is not a zombie (an exited monitor waits for init to reap it).
-pub fn alive(pid: i32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => {
-            stat.rsplit_once(')')
-                .and_then(|(_, rest)| rest.split_whitespace().next())
-                != Some("Z")
-        }
-        Err(_) => false,
-    }
 }
 
 fn wait_exit(state: &RunState, timeout: Duration) -> bool {

@@ -5,7 +5,7 @@
 //! the callers' loops stay as they were, only without the fixed naps: a `docker run`
 //! sees its container's exit as soon as the monitor writes it.
 
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::time::Duration;
 
 use berth_common::{ContainerId, Paths};
@@ -43,7 +43,7 @@ impl Waker {
     pub fn on_pid(pid: i32) -> Waker {
         Waker {
             inotify: None,
-            pidfd: pidfd_open(pid),
+            pidfd: berth_common::pidfd::open(pid),
         }
     }
 
@@ -88,17 +88,6 @@ fn poll(fds: &mut [libc::pollfd], timeout: Duration) {
 fn drain(fd: std::os::fd::BorrowedFd<'_>) {
     let mut buf = [0u8; 4096];
     while matches!(rustix::io::read(fd, &mut buf), Ok(n) if n > 0) {}
-}
-
-/// A pidfd of `pid`: readable once the process has ended.
-fn pidfd_open(pid: i32) -> Option<OwnedFd> {
-    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    if fd < 0 {
-        return None;
-    }
-    // SAFETY: the fd was just returned to us and nothing else owns it.
-    Some(unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }
 
 #[cfg(test)]
