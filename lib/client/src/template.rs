@@ -70,34 +70,12 @@ impl Format {
             .into_iter()
             .map(|l| l.trim_end_matches('\n').to_string() + "\n")
             .collect::<String>();
-        Ok(if self.table { tabwriter(&text) } else { text })
+        Ok(if self.table {
+            berth_common::table::align_tabs(&text)
+        } else {
+            text
+        })
     }
-}
-
-/// Go's `tabwriter.NewWriter(w, 10, 1, 3, ' ', 0)`, as docker's tables use it: a cell ended
-/// by a tab is padded to its column's widest cell plus 3, at least 10; a run of lines with
-/// the same column is one block.
-pub fn tabwriter(text: &str) -> String {
-    let lines: Vec<Vec<&str>> = text.lines().map(|l| l.split('\t').collect()).collect();
-    let columns = lines.iter().map(|c| c.len()).max().unwrap_or(0);
-    let mut widths = vec![0usize; columns];
-    for cells in &lines {
-        for (i, cell) in cells.iter().enumerate().take(cells.len().saturating_sub(1)) {
-            widths[i] = widths[i].max(cell.chars().count() + 3).max(10);
-        }
-    }
-    let mut out = String::new();
-    for cells in &lines {
-        for (i, cell) in cells.iter().enumerate() {
-            out.push_str(cell);
-            if i + 1 < cells.len() {
-                let pad = widths[i].saturating_sub(cell.chars().count());
-                out.extend(std::iter::repeat_n(' ', pad));
-            }
-        }
-        out.push('\n');
-    }
-    out
 }
 
 /// JSON as the template engine's values: objects are maps (a missing key is `<no value>`,

@@ -52,7 +52,10 @@ pub fn create_body(args: &RunArgs) -> Result<(String, Value), String> {
         host.insert("NanoCpus".into(), json!((cpus * 1e9) as i64));
     }
     if let Some(memory) = &args.memory {
-        host.insert("Memory".into(), json!(memory_bytes(memory)?));
+        host.insert(
+            "Memory".into(),
+            json!(super::size_flag("--memory", memory)?),
+        );
     }
     let mut body = Map::new();
     body.insert(
@@ -149,28 +152,6 @@ fn restart_policy(spec: &str) -> Result<Value, String> {
         ),
         _ => Err(format!("invalid restart policy format: {spec}")),
     }
-}
-
-/// `512m`, `1g`, `1024` (bytes), as docker's units parse them (powers of 1024).
-pub fn memory_bytes(spec: &str) -> Result<i64, String> {
-    let s = spec.trim().to_ascii_lowercase();
-    let s = s.strip_suffix('b').unwrap_or(&s);
-    let (digits, unit) = match s.char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {
-        Some((i, _)) => (&s[..i], &s[i..]),
-        None => (s, ""),
-    };
-    let factor: i64 = match unit {
-        "" => 1,
-        "k" => 1 << 10,
-        "m" => 1 << 20,
-        "g" => 1 << 30,
-        "t" => 1 << 40,
-        _ => return Err(format!("invalid size: '{spec}'")),
-    };
-    let n: f64 = digits
-        .parse()
-        .map_err(|_| format!("invalid size: '{spec}'"))?;
-    Ok((n * factor as f64) as i64)
 }
 
 /// `-p [ip:][hostPort:]containerPort[/proto]`, ranges not split.

@@ -241,7 +241,7 @@ pub async fn export(clients: &Clients, container: &str, output: Option<&Path>) -
 pub async fn import(clients: &Clients, args: ImportArgs) -> Outcome {
     let mut pairs = vec![("fromSrc", "-".to_string())];
     if let Some(r) = &args.reference {
-        let (repo, tag) = super::run::split_tag(r);
+        let (repo, tag) = berth_image::reference::repository_and_tag(r);
         pairs.push(("repo", repo.to_string()));
         pairs.push(("tag", tag.to_string()));
     }

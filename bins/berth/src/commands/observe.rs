@@ -36,14 +36,13 @@ pub async fn update(clients: &Clients, args: UpdateArgs) -> Outcome {
         body["NanoCpus"] = json!((cpus * 1e9) as i64);
     }
     if let Some(m) = &args.memory {
-        body["Memory"] =
-            json!(super::create_body::memory_bytes(m).map_err(|e| Failure::new(125, e))?);
+        body["Memory"] = json!(super::size_flag("--memory", m).map_err(|e| Failure::new(125, e))?);
     }
     if let Some(m) = &args.memory_swap {
         let bytes = if m == "-1" {
             -1
         } else {
-            super::create_body::memory_bytes(m).map_err(|e| Failure::new(125, e))?
+            super::size_flag("--memory-swap", m).map_err(|e| Failure::new(125, e))?
         };
         body["MemorySwap"] = json!(bytes);
     }
@@ -240,7 +239,7 @@ pub async fn events(clients: &Clients, args: EventsArgs) -> Outcome {
     let mut pairs = Vec::new();
     for (key, value) in [("since", &args.since), ("until", &args.until)] {
         if let Some(v) = value {
-            pairs.push((key, v.clone()));
+            pairs.push((key, super::time_param(key, v)?));
         }
     }
     if !args.filters.is_empty() {

@@ -60,7 +60,7 @@ pub async fn pull_image(
     quiet: bool,
     to_stderr: bool,
 ) -> Result<(), ClientError> {
-    let (name, tag) = split_tag(image);
+    let (name, tag) = berth_image::reference::repository_and_tag(image);
     let path = format!(
         "/images/create?{}",
         query(&[("fromImage", name.to_string()), ("tag", tag.to_string())])
@@ -85,17 +85,6 @@ pub async fn pull_image(
     } else {
         let mut display = Display::new(std::io::stdout(), terminal);
         berth_client::progress::follow(response.into_body(), &mut display).await
-    }
-}
-
-/// `name[:tag]` (a digest stays in the name), `latest` by default.
-pub fn split_tag(image: &str) -> (&str, &str) {
-    if image.contains('@') {
-        return (image, "");
-    }
-    match image.rsplit_once(':') {
-        Some((name, tag)) if !tag.contains('/') => (name, tag),
-        _ => (image, "latest"),
     }
 }
 
