@@ -37,6 +37,10 @@ pub enum ClientError {
         #[source]
         source: std::io::Error,
     },
+    /// A file of the client's own (config.json, a context's meta.json) that cannot be read,
+    /// does not parse, or cannot be written.
+    #[error(transparent)]
+    File(#[from] berth_common::json_file::JsonFileError),
     #[error("{0}")]
     Usage(String),
 }

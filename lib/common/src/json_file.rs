@@ -67,6 +67,26 @@ pub fn write_atomic_as<T: Serialize + ?Sized>(
         source,
     };
     let bytes = serde_json::to_vec(value).map_err(|e| fail(path, io::Error::other(e)))?;
+    write_bytes(path, &bytes, durable, 0o644)
+}
+
+/// [`write_atomic`] for a file that holds secrets and that people read and edit (docker's
+/// config.json with its `auths`): mode 0600 from its first byte, indented.
+pub fn write_private<T: Serialize + ?Sized>(path: &Path, value: &T) -> Result<(), JsonFileError> {
+    let bytes = serde_json::to_vec_pretty(value).map_err(|e| JsonFileError {
+        op: "writing",
+        path: path.to_path_buf(),
+        source: io::Error::other(e),
+    })?;
+    write_bytes(path, &bytes, true, 0o600)
+}
+
+fn write_bytes(path: &Path, bytes: &[u8], durable: bool, mode: u32) -> Result<(), JsonFileError> {
+    let fail = |path: &Path, source| JsonFileError {
+        op: "writing",
+        path: path.to_path_buf(),
+        source,
+    };
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
@@ -76,9 +96,9 @@ pub fn write_atomic_as<T: Serialize + ?Sized>(
         let mut file = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
-            .mode(0o644)
+            .mode(mode)
             .open(&tmp)?;
-        file.write_all(&bytes)?;
+        file.write_all(bytes)?;
         if durable {
             file.sync_all()?;
         }

@@ -48,7 +48,12 @@ pub fn verify(registry: &str, credentials: &Credentials, insecure: &[String]) ->
 
 /// Stores verified credentials for `registry`; returns where they went.
 pub fn store(registry: &str, credentials: &Credentials) -> Result<String> {
-    let (path, mut config) = read_config(registry)?;
+    store_in(&default_dir(registry)?, registry, credentials)
+}
+
+/// [`store`] into the docker config in `dir` (a client's `--config`).
+pub fn store_in(dir: &Path, registry: &str, credentials: &Credentials) -> Result<String> {
+    let (path, mut config) = read_config(dir, registry)?;
     let key = server_key(registry);
     if let Some(helper) = helper_for(&config, registry, &key) {
         let input = json!({"ServerURL": key, "Username": credentials.username, "Secret": credentials.password});
@@ -67,7 +72,12 @@ pub fn store(registry: &str, credentials: &Credentials) -> Result<String> {
 
 /// Forgets `registry`'s credentials; false when there were none.
 pub fn erase(registry: &str) -> Result<bool> {
-    let (path, mut config) = read_config(registry)?;
+    erase_in(&default_dir(registry)?, registry)
+}
+
+/// [`erase`] from the docker config in `dir` (a client's `--config`).
+pub fn erase_in(dir: &Path, registry: &str) -> Result<bool> {
+    let (path, mut config) = read_config(dir, registry)?;
     let key = server_key(registry);
     if let Some(helper) = helper_for(&config, registry, &key) {
         run_helper(registry, &helper, "erase", key.as_bytes())?;
@@ -90,41 +100,40 @@ fn err(registry: &str, reason: String) -> DistributionError {
     }
 }
 
-fn read_config(registry: &str) -> Result<(PathBuf, Value)> {
-    let dir = config_dir()
-        .ok_or_else(|| err(registry, "neither DOCKER_CONFIG nor HOME is set".into()))?;
+fn default_dir(registry: &str) -> Result<PathBuf> {
+    config_dir().ok_or_else(|| err(registry, "neither DOCKER_CONFIG nor HOME is set".into()))
+}
+
+/// A config.json that is not JSON is an error, never overwritten: it may hold what the
+/// user cannot get back.
+fn read_config(dir: &Path, registry: &str) -> Result<(PathBuf, Value)> {
     let path = dir.join("config.json");
-    let config = match std::fs::read(&path) {
+    let config: Value = match std::fs::read(&path) {
         Ok(data) => serde_json::from_slice(&data)
             .map_err(|e| err(registry, format!("{}: not valid JSON: {e}", path.display())))?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => json!({}),
         Err(e) => return Err(err(registry, format!("{}: {e}", path.display()))),
     };
+    if !config.is_object() {
+        return Err(err(
+            registry,
+            format!("{}: not a JSON object", path.display()),
+        ));
+    }
     Ok((path, config))
 }
 
-/// Written to a temp file beside it and renamed: a crash leaves the old file or the new.
+/// Written whole, 0600, through a temp file renamed over it: a crash leaves the old file or
+/// the new; the directory, made if need be, is the user's alone.
 fn write_config(registry: &str, path: &Path, config: &Value) -> Result<()> {
-    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-    let io = |e: std::io::Error| err(registry, format!("{}: {e}", path.display()));
+    use std::os::unix::fs::DirBuilderExt;
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(dir)
-        .map_err(io)?;
-    let temp = dir.join(format!(".config.json.{}", std::process::id()));
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&temp)
-        .map_err(io)?;
-    let text = serde_json::to_string_pretty(config).expect("a JSON value serialises");
-    file.write_all(text.as_bytes()).map_err(io)?;
-    file.sync_all().map_err(io)?;
-    std::fs::rename(&temp, path).map_err(io)
+        .map_err(|e| err(registry, format!("{}: {e}", dir.display())))?;
+    berth_common::json_file::write_private(path, config).map_err(|e| err(registry, e.to_string()))
 }
 
 fn helper_for(config: &Value, registry: &str, key: &str) -> Option<String> {
@@ -166,6 +175,49 @@ fn run_helper(registry: &str, helper: &str, verb: &str, input: &[u8]) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn creds() -> Credentials {
+        Credentials {
+            username: "u".into(),
+            password: "p".into(),
+        }
+    }
+
+    #[test]
+    fn stored_auths_keep_other_keys_and_are_0600() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        std::fs::write(
+            &path,
+            r#"{"currentContext":"x","auths":{"other:1":{"auth":"eA=="}}}"#,
+        )
+        .unwrap();
+        store_in(dir.path(), "reg:5000", &creds()).unwrap();
+        let config: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        assert_eq!(config["currentContext"], "x");
+        assert_eq!(config["auths"]["other:1"]["auth"], "eA==");
+        assert_eq!(config["auths"]["reg:5000"]["auth"], "dTpw");
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert!(erase_in(dir.path(), "reg:5000").unwrap());
+        assert!(!erase_in(dir.path(), "reg:5000").unwrap());
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(names.len(), 1, "no temp file is left");
+    }
+
+    #[test]
+    fn a_corrupt_config_is_named_and_left_as_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        for text in ["{\"auths\": {", "[1, 2]"] {
+            std::fs::write(&path, text).unwrap();
+            let e = store_in(dir.path(), "reg:5000", &creds()).unwrap_err();
+            assert!(e.to_string().contains(&path.display().to_string()), "{e}");
+            assert!(erase_in(dir.path(), "reg:5000").is_err());
+            assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+        }
+    }
 
     #[test]
     fn login_arguments_name_registries() {
