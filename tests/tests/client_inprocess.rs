@@ -154,10 +154,29 @@ fn load_run_ps_logs_exec_rm_in_process() {
     };
     assert_eq!(String::from_utf8_lossy(&piped.stdout), "through stdin\n");
 
-    // A bad template is the user's error: 125 and the parser's message.
-    let out = output(berth_local(&sandbox, ["ps", "--format", "{{.ID"]));
+    // A bad template is the user's error: 125, the template and where in it.
+    let out = output(berth_local(
+        &sandbox,
+        ["ps", "--format", "{{.ID}} {{.Names"],
+    ));
     assert_eq!(out.status.code(), Some(125));
-    assert!(text(&out).1.contains("template"), "{:?}", text(&out));
+    let stderr = text(&out).1;
+    assert!(
+        stderr.starts_with("template parsing error at line 1, column 9 of \"{{.ID}} {{.Names\""),
+        "{stderr}"
+    );
+    let bad = "{{.Id}}\n{{index .Config}}";
+    let out = output(berth_local(
+        &sandbox,
+        ["inspect", "--format", bad, "ticker"],
+    ));
+    assert_eq!(out.status.code(), Some(125));
+    let stderr = text(&out).1;
+    assert!(
+        stderr.contains("template execution error at line 2, column 1")
+            && stderr.contains("index requires"),
+        "{stderr}"
+    );
 
     let out = output(berth_local(&sandbox, ["rm", "ticker"]));
     assert_eq!(out.status.code(), Some(1));

@@ -23,7 +23,9 @@ pub enum ClientError {
     Host { host: String, reason: String },
     #[error("TLS: {path}: {message}")]
     Tls { path: String, message: String },
-    #[error("template parsing error: {0}")]
+    /// A `--format` that does not parse or fails on the data: the template as written,
+    /// the position of the action at fault, and why.
+    #[error("{0}")]
     Template(String),
     #[error("{what}: the daemon's answer is not what docker sends: {source}")]
     Decode {

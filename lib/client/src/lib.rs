@@ -13,6 +13,7 @@ pub mod multi;
 pub mod progress;
 pub mod ssh;
 pub mod template;
+mod template_error;
 pub mod tls;
 pub mod transport;
 pub mod views;
