@@ -4,6 +4,7 @@
 mod containers;
 mod images;
 mod objects;
+mod run_flags;
 
 use std::path::PathBuf;
 
@@ -12,6 +13,7 @@ use clap::{Args, Parser, Subcommand};
 pub use containers::*;
 pub use images::*;
 pub use objects::*;
+pub use run_flags::MoreRunArgs;
 
 #[derive(Debug, Parser)]
 #[command(

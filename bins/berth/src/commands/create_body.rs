@@ -22,7 +22,12 @@ pub fn create_body(args: &RunArgs) -> Result<(String, Value), String> {
         env.extend(env_file(file)?);
     }
     env.extend(args.env.iter().map(|e| expand_env(e)));
-    let (exposed, bindings) = ports(&args.publish)?;
+    let (mut exposed, bindings) = ports(&args.publish)?;
+    for key in super::create_flags::exposed(&args.more.expose)? {
+        exposed.insert(key, json!({}));
+    }
+    let mut label_specs = super::create_flags::label_files(&args.more.label_file)?;
+    label_specs.extend(args.labels.iter().cloned());
     let mut host = Map::new();
     host.insert("Binds".into(), json!(args.volumes));
     host.insert(
@@ -71,7 +76,7 @@ pub fn create_body(args: &RunArgs) -> Result<(String, Value), String> {
     body.insert("StdinOnce".into(), json!(stdin));
     body.insert("Env".into(), json!(env));
     body.insert("Image".into(), json!(image));
-    body.insert("Labels".into(), Value::Object(labels(&args.labels)));
+    body.insert("Labels".into(), Value::Object(labels(&label_specs)));
     body.insert("ExposedPorts".into(), Value::Object(exposed));
     if !command.is_empty() {
         body.insert("Cmd".into(), json!(command));
@@ -91,11 +96,18 @@ pub fn create_body(args: &RunArgs) -> Result<(String, Value), String> {
     if let Some(signal) = &args.stop_signal {
         body.insert("StopSignal".into(), json!(signal));
     }
+    super::create_flags::apply(&args.more, &mut body, &mut host)?;
     body.insert("HostConfig".into(), Value::Object(host));
+    if args.more.ip.is_some() && args.network.is_none() {
+        return Err("--ip needs a user-defined network (--network)".into());
+    }
     if let Some(network) = &args.network {
         let mut endpoint = Map::new();
         if !args.network_alias.is_empty() {
             endpoint.insert("Aliases".into(), json!(args.network_alias));
+        }
+        if let Some(ip) = &args.more.ip {
+            endpoint.insert("IPAMConfig".into(), json!({"IPv4Address": ip}));
         }
         body.insert(
             "NetworkingConfig".into(),

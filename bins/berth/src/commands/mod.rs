@@ -5,6 +5,7 @@ mod auth;
 mod containers;
 mod context;
 mod create_body;
+mod create_flags;
 mod files;
 mod images;
 mod objects;
