@@ -32,8 +32,8 @@ pub struct Cli {
     /// Location of the client config files (docker's)
     #[arg(long = "config", env = "DOCKER_CONFIG", value_name = "DIR")]
     pub config: Option<PathBuf>,
-    /// Use TLS
-    #[arg(long)]
+    /// Use TLS; implied by --tlsverify (without it, the daemon's certificate is not checked)
+    #[arg(long, env = "DOCKER_TLS", value_parser = clap::builder::FalseyValueParser::new())]
     pub tls: bool,
     /// Use TLS and verify the daemon's certificate
     #[arg(long, env = "DOCKER_TLS_VERIFY", value_parser = clap::builder::FalseyValueParser::new())]
