@@ -12,6 +12,7 @@ pub mod inprocess;
 pub mod multi;
 pub mod progress;
 pub mod ssh;
+pub mod stats_view;
 pub mod template;
 mod template_error;
 pub mod tls;
