@@ -4,6 +4,7 @@
 mod auth;
 mod containers;
 mod context;
+mod cp;
 mod create_body;
 mod create_flags;
 mod files;
@@ -96,7 +97,7 @@ async fn on_daemons(clients: &Clients, command: Command) -> Outcome {
             destination,
             follow_link,
             ..
-        } => files::cp(clients, &source, &destination, follow_link).await,
+        } => cp::cp(clients, &source, &destination, follow_link).await,
         Command::Diff { container } => observe::diff(clients, &container).await,
         Command::Export { output, container } => {
             files::export(clients, &container, output.as_deref()).await
