@@ -187,6 +187,9 @@ pub enum Command {
     /// Removes AutoRemove container ID once it has exited (spawned by an in-process run)
     #[command(name = "__autoremove", hide = true)]
     AutoRemove { id: String },
+    /// Applies container ID's restart policy and healthcheck (spawned by an in-process start)
+    #[command(name = "__supervise", hide = true)]
+    Supervise { id: String },
     /// Writes the man pages (berth.1, berth-run.1, …) into DIR
     #[command(name = "__man", hide = true)]
     Man { dir: PathBuf },

@@ -50,6 +50,9 @@ pub async fn stop(clients: &Clients, args: StopArgs, restart: bool) -> Outcome {
         async move {
             c.send(Method::POST, &format!("/containers/{name}/{verb}?{q}"))
                 .await?;
+            if restart {
+                super::run::hand_over_watch(&c, &name).await;
+            }
             Ok(None)
         }
     })

@@ -92,6 +92,7 @@ async fn on_daemons(clients: &Clients, command: Command) -> Outcome {
         Command::Volume(c) => objects::run(clients, objects::Kind::Volume, c).await,
         Command::Network(c) => objects::run(clients, objects::Kind::Network, c).await,
         Command::AutoRemove { id } => run::autoremove(clients, &id).await,
+        Command::Supervise { id } => run::supervise(clients, &id).await,
         Command::Cp {
             source,
             destination,

@@ -166,8 +166,51 @@ async fn start_container(client: &Client, id: &str) -> Result<(), Failure> {
     client
         .send(Method::POST, &format!("/containers/{id}/start"))
         .await
-        .map(|_| ())
-        .map_err(run_failure)
+        .map_err(run_failure)?;
+    hand_over_watch(client, id).await;
+    Ok(())
+}
+
+/// In-process, nothing of this process watches the container once it exits: when the
+/// container has a restart policy or a healthcheck, a supervisor helper process applies
+/// them, as berthd would (a berthd started later on the root waits for it and takes over).
+pub(super) async fn hand_over_watch(client: &Client, id: &str) {
+    let berth_client::transport::Transport::InProcess(local) = client.transport() else {
+        return;
+    };
+    let Ok(container) = client
+        .get_json::<Value>(&format!("/containers/{id}/json"))
+        .await
+    else {
+        return;
+    };
+    let policy = container["HostConfig"]["RestartPolicy"]["Name"]
+        .as_str()
+        .unwrap_or("");
+    let watched = !matches!(policy, "" | "no") || container["State"]["Health"].is_object();
+    if !watched {
+        return;
+    }
+    let id = container["Id"].as_str().unwrap_or(id);
+    if let Err(e) = local.spawn_helper(berth_client::inprocess::SUPERVISE_HELPER, id) {
+        eprintln!("WARNING: {id}: no restarts or healthchecks once this process exits: {e}");
+    }
+}
+
+/// `__supervise ID`: the restart policy and healthcheck of an in-process container, applied
+/// until a run ends that the policy does not restart.
+pub async fn supervise(clients: &Clients, id: &str) -> Outcome {
+    let berth_client::transport::Transport::InProcess(local) = clients.first().transport() else {
+        return Err(Failure::new(
+            125,
+            "__supervise runs on a local store (no -H): a daemon supervises its own",
+        ));
+    };
+    local
+        .supervise(id)
+        .await
+        .map_err(|e| Failure::new(1, e.to_string()))?;
+    Ok(0)
 }
 
 pub async fn start(clients: &Clients, args: StartArgs) -> Outcome {
@@ -179,7 +222,10 @@ pub async fn start(clients: &Clients, args: StartArgs) -> Outcome {
                 .send(Method::POST, &format!("/containers/{name}/start"))
                 .await
             {
-                Ok(_) => println!("{reference}"),
+                Ok(_) => {
+                    hand_over_watch(&client, &name).await;
+                    println!("{reference}");
+                }
                 Err(e) => {
                     eprintln!("{e}");
                     failed = 1;
@@ -356,7 +402,7 @@ fn exec_failure(e: ClientError) -> Failure {
 /// to exit with the container still running: a helper process takes the removal over.
 fn hand_over_removal(client: &Client, id: &str) {
     if let berth_client::transport::Transport::InProcess(local) = client.transport() {
-        if let Err(e) = local.spawn_autoremove(id) {
+        if let Err(e) = local.spawn_helper(berth_client::inprocess::AUTOREMOVE_HELPER, id) {
             eprintln!("WARNING: {id} will not be removed when it exits: {e}");
         }
     }

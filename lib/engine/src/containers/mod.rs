@@ -140,7 +140,11 @@ impl crate::Engine {
                     .map(|c| c.request.net.network.as_str());
                 self.networks_at_start(&entry.id, primary);
                 self.started_by_hand(&entry);
-                crate::health::started(&self.paths, &self.health, &entry.id);
+                crate::health::started(
+                    &self.paths,
+                    self.watches.then_some(&self.health),
+                    &entry.id,
+                );
                 if entry.auto_remove() {
                     let engine = self.clone();
                     let id = entry.id.to_string();
@@ -250,7 +254,13 @@ impl crate::Engine {
             &entry.name(),
             &entry.image(),
         );
-        match std::fs::remove_dir_all(&dir) {
+        // A watcher of another thread or process may add a file meanwhile (its lock, the
+        // restart record): one more pass takes it.
+        let removed = std::fs::remove_dir_all(&dir).or_else(|e| match e.kind() {
+            std::io::ErrorKind::DirectoryNotEmpty => std::fs::remove_dir_all(&dir),
+            _ => Err(e),
+        });
+        match removed {
             Ok(()) => {
                 berth_common::events::emit(&self.paths, &destroyed);
                 Ok(())
