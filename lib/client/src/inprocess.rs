@@ -80,10 +80,10 @@ impl Local {
     pub async fn supervise(
         &self,
         id: &str,
-    ) -> std::result::Result<(), berth_engine::containers::ContainerError> {
+    ) -> std::result::Result<(), Box<berth_engine::containers::ContainerError>> {
         let engine = self.engine.clone();
         let id = id.to_string();
-        tokio::task::spawn_blocking(move || engine.supervise(&id))
+        tokio::task::spawn_blocking(move || engine.supervise(&id).map_err(Box::new))
             .await
             .expect("the supervisor does not panic")
     }
