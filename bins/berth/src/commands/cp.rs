@@ -38,13 +38,14 @@ pub async fn cp(clients: &Clients, source: &str, destination: &str, follow_link:
     }
 }
 
-/// `GET /containers/{name}/archive`: the tar of `path` (its own name at the top).
-async fn get_archive(
+/// `GET /containers/{name}/archive`: the tar of `path` (its own name at the top), as it
+/// comes.
+async fn archive_stream(
     client: &Client,
     name: &str,
     path: &str,
     follow_link: bool,
-) -> Result<Vec<u8>, Failure> {
+) -> Result<impl tokio::io::AsyncRead + Unpin, Failure> {
     let path = if follow_link && !path.ends_with('/') {
         format!("{path}/.")
     } else {
@@ -58,8 +59,19 @@ async fn get_archive(
             &[],
         )
         .await?;
+    Ok(body_reader(response))
+}
+
+/// [`archive_stream`], whole.
+async fn get_archive(
+    client: &Client,
+    name: &str,
+    path: &str,
+    follow_link: bool,
+) -> Result<Vec<u8>, Failure> {
     let mut tar = Vec::new();
-    tokio::io::AsyncReadExt::read_to_end(&mut body_reader(response), &mut tar)
+    let mut stream = archive_stream(client, name, path, follow_link).await?;
+    tokio::io::AsyncReadExt::read_to_end(&mut stream, &mut tar)
         .await
         .map_err(io_failure("cp"))?;
     Ok(tar)
@@ -224,21 +236,9 @@ async fn copy_out(
 ) -> Outcome {
     let (client, name) = clients.locate(container).await?;
     if dest == "-" {
-        let path = if follow_link && !path.ends_with('/') {
-            format!("{path}/.")
-        } else {
-            path.to_string()
-        };
-        let response = client
-            .call(
-                Method::GET,
-                &format!("/containers/{name}/archive?{}", query(&[("path", path)])),
-                empty(),
-                &[],
-            )
-            .await?;
+        let mut stream = archive_stream(&client, &name, path, follow_link).await?;
         let mut out = tokio::io::stdout();
-        tokio::io::copy(&mut body_reader(response), &mut out)
+        tokio::io::copy(&mut stream, &mut out)
             .await
             .map_err(io_failure("cp"))?;
         out.flush().await.map_err(io_failure("cp"))?;

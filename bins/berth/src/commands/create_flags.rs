@@ -19,14 +19,22 @@ pub fn apply(
     body: &mut Map<String, Value>,
     host: &mut Map<String, Value>,
 ) -> Result<(), String> {
-    if !more.mounts.is_empty() {
-        let mounts = more
-            .mounts
-            .iter()
-            .map(|m| mount(m))
-            .collect::<Result<Vec<_>, _>>()?;
-        host.insert("Mounts".into(), json!(mounts));
-    }
+    // Each spec of a repeated flag parsed into its field; none, no field.
+    let mut parsed = |key: &str, specs: &[String], parse: fn(&str) -> Result<Value, String>| {
+        if !specs.is_empty() {
+            let values = specs
+                .iter()
+                .map(|s| parse(s))
+                .collect::<Result<Vec<_>, _>>()?;
+            host.insert(key.into(), Value::Array(values));
+        }
+        Ok::<_, String>(())
+    };
+    parsed("Mounts", &more.mounts, mount)?;
+    parsed("ExtraHosts", &more.add_host, |h| {
+        extra_host(h).map(Value::from)
+    })?;
+    parsed("Ulimits", &more.ulimits, ulimit)?;
     let lists = [
         ("Dns", &more.dns),
         ("DnsSearch", &more.dns_search),
@@ -38,27 +46,11 @@ pub fn apply(
             host.insert(key.into(), json!(list));
         }
     }
-    if !more.add_host.is_empty() {
-        let hosts = more
-            .add_host
-            .iter()
-            .map(|h| extra_host(h))
-            .collect::<Result<Vec<_>, _>>()?;
-        host.insert("ExtraHosts".into(), json!(hosts));
-    }
     if more.init {
         host.insert("Init".into(), json!(true));
     }
     if let Some(userns) = &more.userns {
         host.insert("UsernsMode".into(), json!(userns));
-    }
-    if !more.ulimits.is_empty() {
-        let limits = more
-            .ulimits
-            .iter()
-            .map(|u| ulimit(u))
-            .collect::<Result<Vec<_>, _>>()?;
-        host.insert("Ulimits".into(), json!(limits));
     }
     if let Some(n) = more.pids_limit {
         host.insert("PidsLimit".into(), json!(n));
