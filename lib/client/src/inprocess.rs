@@ -75,6 +75,11 @@ impl Local {
         }
     }
 
+    /// Whether container `reference` needs a supervisor (a restart policy or a healthcheck).
+    pub fn needs_supervisor(&self, reference: &str) -> bool {
+        self.engine.needs_watching(reference)
+    }
+
     /// Supervises container `id` in this process until its policy is done with it (the
     /// supervisor helper's work).
     pub async fn supervise(

@@ -178,20 +178,9 @@ pub(super) async fn hand_over_watch(client: &Client, id: &str) {
     let berth_client::transport::Transport::InProcess(local) = client.transport() else {
         return;
     };
-    let Ok(container) = client
-        .get_json::<Value>(&format!("/containers/{id}/json"))
-        .await
-    else {
-        return;
-    };
-    let policy = container["HostConfig"]["RestartPolicy"]["Name"]
-        .as_str()
-        .unwrap_or("");
-    let watched = !matches!(policy, "" | "no") || container["State"]["Health"].is_object();
-    if !watched {
+    if !local.needs_supervisor(id) {
         return;
     }
-    let id = container["Id"].as_str().unwrap_or(id);
     if let Err(e) = local.spawn_helper(berth_client::inprocess::SUPERVISE_HELPER, id) {
         eprintln!("WARNING: {id}: no restarts or healthchecks once this process exits: {e}");
     }

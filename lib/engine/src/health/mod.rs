@@ -96,6 +96,12 @@ impl Check {
 }
 
 impl Health {
+    /// Whether a run of `id` with a check has started (each start of such a container
+    /// writes its health).
+    pub fn kept(paths: &Paths, id: &ContainerId) -> bool {
+        Self::path(paths, id).exists()
+    }
+
     fn path(paths: &Paths, id: &ContainerId) -> PathBuf {
         paths.container_dir(id).join("health.json")
     }

@@ -160,6 +160,15 @@ impl Engine {
         Ok(())
     }
 
+    /// Whether container `reference` has what a watcher applies: a restart policy, or a
+    /// healthcheck that its start began probing. Read from its files (no API call), so a
+    /// daemonless client's start asks it cheaply.
+    pub fn needs_watching(&self, reference: &str) -> bool {
+        Entry::find(&self.paths, reference).is_ok_and(|entry| {
+            policy_of(&entry) != Policy::No || crate::health::Health::kept(&self.paths, &entry.id)
+        })
+    }
+
     /// The watcher's life: each time the run ends, restart or stop watching.
     fn watch_here(self: &Arc<Self>, id: &ContainerId) {
         let Some(_claim) = self.restarts.claim(id.as_str()) else {
