@@ -254,13 +254,7 @@ impl crate::Engine {
             &entry.name(),
             &entry.image(),
         );
-        // A watcher of another thread or process may add a file meanwhile (its lock, the
-        // restart record): one more pass takes it.
-        let removed = std::fs::remove_dir_all(&dir).or_else(|e| match e.kind() {
-            std::io::ErrorKind::DirectoryNotEmpty => std::fs::remove_dir_all(&dir),
-            _ => Err(e),
-        });
-        match removed {
+        match std::fs::remove_dir_all(&dir) {
             Ok(()) => {
                 berth_common::events::emit(&self.paths, &destroyed);
                 Ok(())

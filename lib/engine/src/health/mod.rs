@@ -205,11 +205,7 @@ fn watch(paths: &Paths, watchers: &Watchers, entry: Entry) {
     }
     let (paths, watchers) = (paths.clone(), watchers.clone());
     std::thread::spawn(move || {
-        // One process probes a container: berthd, or the supervisor of a daemonless
-        // client's container, whichever holds the lock; the other waits its turn.
-        if let Some(_lock) = crate::restart::watch_lock(&paths, &entry.id, "health") {
-            probe_while_running(&paths, &entry.id, pid);
-        }
+        probe_while_running(&paths, &entry.id, pid);
         watchers.runs.lock().expect("watchers").remove(&run);
     });
 }

@@ -149,7 +149,7 @@ impl Engine {
     /// What berthd does for a container, done for one container by the process that calls
     /// it (the helper a daemonless `berth` leaves behind): probes its healthcheck and
     /// applies its restart policy, until a run ends that the policy does not restart or the
-    /// container is removed. A berthd watching it meanwhile goes first; this waits its turn.
+    /// container is removed.
     pub fn supervise(
         self: &Arc<Self>,
         reference: &str,
@@ -172,9 +172,6 @@ impl Engine {
     /// The watcher's life: each time the run ends, restart or stop watching.
     fn watch_here(self: &Arc<Self>, id: &ContainerId) {
         let Some(_claim) = self.restarts.claim(id.as_str()) else {
-            return;
-        };
-        let Some(_lock) = watch_lock(&self.paths, id, "restart") else {
             return;
         };
         let mut backoff = policy::Backoff::resume(RestartRecord::read(&self.paths, id).backoff());
@@ -215,35 +212,11 @@ impl Engine {
                 tracing::warn!(%id, "restart: {e}");
                 return;
             }
-            if still_wanted {
-                // The new run is probed as a start by hand would be.
-                crate::health::started(&self.paths, Some(&self.health), id);
-            }
             if record.manually_stopped {
                 return;
             }
         }
     }
-}
-
-/// The lock of `<container dir>/<what>.lock`, held while this process watches the
-/// container (`restart` or `health`): across processes, one watches. Waits while another
-/// holds it; `None` when the container is gone.
-pub(crate) fn watch_lock(
-    paths: &berth_common::Paths,
-    id: &ContainerId,
-    what: &str,
-) -> Option<std::fs::File> {
-    let path = paths.container_dir(id).join(format!("{what}.lock"));
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .ok()?;
-    rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive).ok()?;
-    // Removed meanwhile (the lock file went with its directory): nothing to watch.
-    path.exists().then_some(file)
 }
 
 /// Waits until the container's run is over: its exit recorded and its monitor gone (the
