@@ -1,4 +1,5 @@
-//! The rest of docker's daily commands through `berth` in-process: cp both ways, diff,
+//! The rest of docker's daily commands through `berth` in-process: cp both ways and between
+//! two containers, diff,
 //! export, top, stats, update, pause/unpause, rename, port, wait, tag/history/save/rmi,
 //! volumes, networks, events, system df, prunes, completions and man pages.
 
@@ -200,4 +201,54 @@ fn daily_commands_in_process() {
     let out = output(berth_local(&sandbox, ["inspect", "nothing-such"]));
     assert_eq!(out.status.code(), Some(1));
     sandbox.assert_nothing_left();
+}
+
+#[test]
+fn cp_between_two_containers_in_process() {
+    let sandbox = Sandbox::with_probe();
+    let b = |args: &[&str]| ok(berth_local(&sandbox, args));
+    for name in ["from", "to"] {
+        b(&[
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--network",
+            "none",
+            "probe:latest",
+            "sh",
+            "-c",
+            "while true; do sleep 0.1; done",
+        ]);
+    }
+    b(&[
+        "exec",
+        "from",
+        "sh",
+        "-c",
+        "mkdir -p /tmp/d/sub && echo one > /tmp/d/f && echo two > /tmp/d/sub/g \
+         && chmod 640 /tmp/d/f",
+    ]);
+    // Into a directory: under the source's own name.
+    b(&["cp", "from:/tmp/d", "to:/tmp"]);
+    // To a new name: the file, and the tree.
+    b(&["cp", "from:/tmp/d/f", "to:/tmp/renamed.txt"]);
+    b(&["cp", "from:/tmp/d", "to:/tmp/newdir"]);
+    let seen = b(&[
+        "exec",
+        "to",
+        "sh",
+        "-c",
+        "cat /tmp/d/f /tmp/d/sub/g /tmp/renamed.txt /tmp/newdir/f /tmp/newdir/sub/g; \
+         stat -c %a /tmp/newdir/f",
+    ]);
+    assert_eq!(seen, "one\ntwo\none\none\ntwo\n640\n");
+    let out = output(berth_local(&sandbox, ["cp", "from:/no/such", "to:/tmp"]));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("/no/such"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    b(&["rm", "-f", "from", "to"]);
 }

@@ -154,10 +154,29 @@ fn load_run_ps_logs_exec_rm_in_process() {
     };
     assert_eq!(String::from_utf8_lossy(&piped.stdout), "through stdin\n");
 
-    // A bad template is the user's error: 125 and the parser's message.
-    let out = output(berth_local(&sandbox, ["ps", "--format", "{{.ID"]));
+    // A bad template is the user's error: 125, the template and where in it.
+    let out = output(berth_local(
+        &sandbox,
+        ["ps", "--format", "{{.ID}} {{.Names"],
+    ));
     assert_eq!(out.status.code(), Some(125));
-    assert!(text(&out).1.contains("template"), "{:?}", text(&out));
+    let stderr = text(&out).1;
+    assert!(
+        stderr.starts_with("template parsing error at line 1, column 9 of \"{{.ID}} {{.Names\""),
+        "{stderr}"
+    );
+    let bad = "{{.Id}}\n{{index .Config}}";
+    let out = output(berth_local(
+        &sandbox,
+        ["inspect", "--format", bad, "ticker"],
+    ));
+    assert_eq!(out.status.code(), Some(125));
+    let stderr = text(&out).1;
+    assert!(
+        stderr.contains("template execution error at line 2, column 1")
+            && stderr.contains("index requires"),
+        "{stderr}"
+    );
 
     let out = output(berth_local(&sandbox, ["rm", "ticker"]));
     assert_eq!(out.status.code(), Some(1));
@@ -408,4 +427,85 @@ fn piped_stdin_signals_and_start_attach_in_process() {
                 .unwrap_or(true)
     });
     sandbox.assert_nothing_left();
+}
+
+/// The supervisor helpers of containers on this sandbox's store (found by their --root,
+/// which is this test's own).
+fn supervisors(sandbox: &Sandbox) -> Vec<String> {
+    let root = sandbox.store.root().display().to_string();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.contains("__supervise") && c.contains(&root))
+        .collect()
+}
+
+#[test]
+fn restart_policies_and_healthchecks_without_a_daemon() {
+    let sandbox = Sandbox::with_probe();
+    let b = |args: &[&str]| ok(berth_local(&sandbox, args));
+    let inspect = |name: &str| -> serde_json::Value {
+        let text = b(&["inspect", name]);
+        serde_json::from_str::<serde_json::Value>(&text).unwrap()[0].clone()
+    };
+    // berth has exited when the container does: its helper restarts it, twice, then lets it be.
+    b(&[
+        "run",
+        "-d",
+        "--name",
+        "flaky",
+        "--network",
+        "none",
+        "--restart",
+        "on-failure:2",
+        "probe:latest",
+        "sh",
+        "-c",
+        "exit 3",
+    ]);
+    wait_for("two restarts by the policy", || {
+        let c = inspect("flaky");
+        c["RestartCount"] == 2 && c["State"]["Running"] == false && c["State"]["ExitCode"] == 3
+    });
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(
+        inspect("flaky")["RestartCount"],
+        2,
+        "on-failure:2 stops at 2"
+    );
+
+    // A healthcheck is probed with no daemon: healthy, then unhealthy once its test fails.
+    b(&[
+        "run",
+        "-d",
+        "--name",
+        "checked",
+        "--network",
+        "none",
+        "--health-cmd",
+        "test -s /tmp/ok",
+        "--health-interval",
+        "200ms",
+        "--health-retries",
+        "1",
+        "probe:latest",
+        "sh",
+        "-c",
+        "echo ok > /tmp/ok; while true; do sleep 0.1; done",
+    ]);
+    let health = |name: &str| inspect(name)["State"]["Health"]["Status"].clone();
+    wait_for("healthy", || health("checked") == "healthy");
+    b(&["exec", "checked", "sh", "-c", ": > /tmp/ok"]);
+    wait_for("unhealthy", || health("checked") == "unhealthy");
+    assert!(
+        b(&["ps", "--format", "{{.Status}}"]).contains("(unhealthy)"),
+        "ps shows the health"
+    );
+
+    b(&["rm", "-f", "flaky", "checked"]);
+    wait_for("the supervisors to end with their containers", || {
+        supervisors(&sandbox).is_empty()
+    });
 }

@@ -66,5 +66,41 @@ fn tcp_plain_and_tls_with_client_certificates() {
     );
     let out = output(version(&tls, &[]));
     assert_eq!(out.status.code(), Some(1));
+
+    // --tls alone encrypts without checking the daemon: no CA at all, or a CA that did not
+    // sign the daemon's certificate, still connects, where --tlsverify with that CA fails.
+    let other = sandbox.store.base().join("other-pki");
+    make_pki(&other);
+    let empty = sandbox.store.base().join("no-certs");
+    std::fs::create_dir_all(&empty).unwrap();
+    let unverified = |ca: Option<&str>, verify: bool| {
+        let mut flags = vec![if verify { "--tlsverify" } else { "--tls" }];
+        if let Some(ca) = ca {
+            flags.extend(["--tlscacert", ca]);
+        }
+        let (cert, key) = (p("cert.pem"), p("key.pem"));
+        flags.extend(["--tlscert", &cert, "--tlskey", &key]);
+        let mut cmd = version(&tls, &flags);
+        cmd.env("DOCKER_CERT_PATH", &empty);
+        output(cmd)
+    };
+    let wrong_ca = other.join("ca.pem").display().to_string();
+    for ca in [None, Some(wrong_ca.as_str())] {
+        let out = unverified(ca, false);
+        assert!(
+            out.status.success(),
+            "--tls with CA {ca:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1.43");
+    }
+    let out = unverified(Some(&wrong_ca), true);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "--tlsverify trusted a CA that signed nothing"
+    );
+    let out = unverified(None, true);
+    assert!(!out.status.success(), "--tlsverify without a CA connected");
     drop(daemon);
 }

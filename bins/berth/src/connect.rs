@@ -28,6 +28,7 @@ pub fn clients(cli: &Cli) -> Result<Clients, ClientError> {
     let tls = cli.tls || cli.tlsverify;
     let tls_config = if tls {
         let files = TlsFiles {
+            verify: cli.tlsverify,
             ca: cli.tlscacert.clone(),
             cert: cli.tlscert.clone(),
             key: cli.tlskey.clone(),

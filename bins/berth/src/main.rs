@@ -6,7 +6,6 @@ mod cli;
 mod commands;
 mod connect;
 mod exit;
-mod tty;
 
 use std::process::ExitCode;
 

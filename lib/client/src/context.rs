@@ -59,6 +59,14 @@ pub struct Store {
     config: PathBuf,
 }
 
+fn not_json(path: &Path, e: serde_json::Error) -> ClientError {
+    ClientError::File(berth_common::json_file::JsonFileError {
+        op: "parsing",
+        path: path.to_path_buf(),
+        source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+    })
+}
+
 fn io(what: &Path, e: std::io::Error) -> ClientError {
     ClientError::io(what.display().to_string(), e)
 }
@@ -88,10 +96,7 @@ impl Store {
             }
             Err(e) => return Err(io(&path, e)),
         };
-        serde_json::from_slice(&text).map_err(|source| ClientError::Decode {
-            what: path.display().to_string(),
-            source,
-        })
+        serde_json::from_slice(&text).map_err(|e| not_json(&path, e))
     }
 
     /// Every stored context, by name.
@@ -125,11 +130,7 @@ impl Store {
         let dir = self.meta_dir(&meta.name);
         std::fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
         let path = dir.join("meta.json");
-        let text = serde_json::to_vec(meta).map_err(|source| ClientError::Decode {
-            what: path.display().to_string(),
-            source,
-        })?;
-        std::fs::write(&path, text).map_err(|e| io(&path, e))
+        Ok(berth_common::json_file::write_atomic(&path, meta)?)
     }
 
     pub fn remove(&self, name: &str) -> Result<()> {
@@ -156,10 +157,7 @@ impl Store {
         let path = self.config_json();
         match std::fs::read(&path) {
             Ok(text) if text.iter().all(u8::is_ascii_whitespace) => Ok(Default::default()),
-            Ok(text) => serde_json::from_slice(&text).map_err(|source| ClientError::Decode {
-                what: path.display().to_string(),
-                source,
-            }),
+            Ok(text) => serde_json::from_slice(&text).map_err(|e| not_json(&path, e)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Default::default()),
             Err(e) => Err(io(&path, e)),
         }
@@ -196,12 +194,11 @@ impl Store {
             config.insert("currentContext".into(), name.into());
         }
         std::fs::create_dir_all(&self.config).map_err(|e| io(&self.config, e))?;
-        let path = self.config_json();
-        let text = serde_json::to_vec_pretty(&config).map_err(|source| ClientError::Decode {
-            what: path.display().to_string(),
-            source,
-        })?;
-        std::fs::write(&path, text).map_err(|e| io(&path, e))
+        // config.json may hold `auths`: written as login writes it, whole and 0600.
+        Ok(berth_common::json_file::write_private(
+            &self.config_json(),
+            &config,
+        )?)
     }
 }
 

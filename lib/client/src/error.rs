@@ -23,7 +23,9 @@ pub enum ClientError {
     Host { host: String, reason: String },
     #[error("TLS: {path}: {message}")]
     Tls { path: String, message: String },
-    #[error("template parsing error: {0}")]
+    /// A `--format` that does not parse or fails on the data: the template as written,
+    /// the position of the action at fault, and why.
+    #[error("{0}")]
     Template(String),
     #[error("{what}: the daemon's answer is not what docker sends: {source}")]
     Decode {
@@ -37,6 +39,10 @@ pub enum ClientError {
         #[source]
         source: std::io::Error,
     },
+    /// A file of the client's own (config.json, a context's meta.json) that cannot be read,
+    /// does not parse, or cannot be written.
+    #[error(transparent)]
+    File(#[from] berth_common::json_file::JsonFileError),
     #[error("{0}")]
     Usage(String),
 }

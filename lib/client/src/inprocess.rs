@@ -25,19 +25,28 @@ pub struct LocalStore {
 /// watcher is a thread of the process that started it.
 pub const AUTOREMOVE_HELPER: &str = "__autoremove";
 
+/// The hidden subcommand that does for one container what berthd does for all: applies
+/// its restart policy and probes its healthcheck, for as long as that lasts (a daemonless
+/// `berth` exits before its containers do; podman's conmon and `container cleanup` play
+/// this part there).
+pub const SUPERVISE_HELPER: &str = "__supervise";
+
 /// The API of one root, served in-process.
 #[derive(Clone)]
 pub struct Local {
     app: berth_api::Versioned,
+    engine: Arc<berth_engine::Engine>,
     store: LocalStore,
 }
 
 impl Local {
     pub fn new(store: LocalStore) -> Local {
         let paths = berth_common::Paths::new(&store.root, &store.run_dir);
-        let engine = Arc::new(berth_engine::Engine::new(paths, store.engine.clone()));
+        // Its watchers would die with this process: the supervisor helper runs them.
+        let engine = Arc::new(berth_engine::Engine::unwatched(paths, store.engine.clone()));
         Local {
             app: berth_api::router(engine.backend()),
+            engine,
             store,
         }
     }
@@ -66,9 +75,28 @@ impl Local {
         }
     }
 
-    /// Starts `<current_exe> … __autoremove ID` on this store, in a process group of its
-    /// own (a closing terminal does not stop it), not waited for: it outlives this process.
-    pub fn spawn_autoremove(&self, id: &str) -> std::io::Result<()> {
+    /// Whether container `reference` needs a supervisor (a restart policy or a healthcheck).
+    pub fn needs_supervisor(&self, reference: &str) -> bool {
+        self.engine.needs_watching(reference)
+    }
+
+    /// Supervises container `id` in this process until its policy is done with it (the
+    /// supervisor helper's work).
+    pub async fn supervise(
+        &self,
+        id: &str,
+    ) -> std::result::Result<(), Box<berth_engine::containers::ContainerError>> {
+        let engine = self.engine.clone();
+        let id = id.to_string();
+        tokio::task::spawn_blocking(move || engine.supervise(&id).map_err(Box::new))
+            .await
+            .expect("the supervisor does not panic")
+    }
+
+    /// Starts `<current_exe> … HELPER ID` ([`AUTOREMOVE_HELPER`] or [`SUPERVISE_HELPER`]) on
+    /// this store, in a process group of its own (a closing terminal does not stop it), not
+    /// waited for: it outlives this process.
+    pub fn spawn_helper(&self, helper: &str, id: &str) -> std::io::Result<()> {
         use std::os::unix::process::CommandExt;
         let mut cmd = std::process::Command::new(std::env::current_exe()?);
         cmd.arg("--root")
@@ -85,7 +113,7 @@ impl Local {
         if let Some(subnet) = &self.store.engine.net.default_subnet {
             cmd.arg("--default-subnet").arg(subnet.to_string());
         }
-        cmd.arg(AUTOREMOVE_HELPER)
+        cmd.arg(helper)
             .arg(id)
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())

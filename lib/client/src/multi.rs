@@ -33,6 +33,33 @@ impl Clients {
         futures_util::future::join_all(calls).await
     }
 
+    /// `GET path` (JSON) on every daemon at once, turned into table rows by `to_rows`
+    /// (given the host's name when there are several, for the HOST column); the rows in
+    /// the order of the hosts, and the hosts that failed with their errors.
+    pub async fn rows<T, R, F>(
+        &self,
+        path: &str,
+        to_rows: F,
+    ) -> (Vec<R>, Vec<(String, ClientError)>)
+    where
+        T: serde::de::DeserializeOwned,
+        F: Fn(T, Option<&str>) -> Vec<R>,
+    {
+        let answers = self
+            .each(|c| async move { c.get_json::<T>(path).await })
+            .await;
+        let several = self.several();
+        let mut rows = Vec::new();
+        let mut failed = Vec::new();
+        for (client, answer) in answers {
+            match answer {
+                Ok(list) => rows.extend(to_rows(list, several.then_some(client.name.as_str()))),
+                Err(e) => failed.push((client.name.clone(), e)),
+            }
+        }
+        (rows, failed)
+    }
+
     /// The daemon and the name within it of `reference`: `HOST/NAME` picks the host named;
     /// with one host the reference is its own; with several, the one daemon that knows it.
     pub async fn locate(&self, reference: &str) -> Result<(Client, String)> {

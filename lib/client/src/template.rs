@@ -8,11 +8,14 @@ use std::collections::HashMap;
 use gtmpl::{Context, Template};
 use gtmpl_value::{FuncError, Number, Value};
 
-use crate::error::{ClientError, Result};
+use crate::error::Result;
 
 /// A parsed `--format`.
 pub struct Format {
     template: Template,
+    /// The template as the user wrote it, and as gtmpl got it: for errors.
+    text: String,
+    body: String,
     /// `table …`: a header row and aligned columns.
     table: bool,
 }
@@ -35,17 +38,34 @@ impl Format {
         let body = body.replace("\\t", "\t").replace("\\n", "\n");
         let mut template = Template::default();
         template.add_funcs(&FUNCS);
-        template
-            .parse(body)
-            .map_err(|e| ClientError::Template(e.to_string()))?;
-        Ok(Format { template, table })
+        if let Err(e) = template.parse(&body) {
+            let message = e.to_string();
+            return Err(crate::template_error::parse_error(
+                text, &body, &FUNCS, &message,
+            ));
+        }
+        Ok(Format {
+            template,
+            text: text.to_string(),
+            body,
+            table,
+        })
     }
 
     /// Renders one object.
     pub fn render(&self, data: &serde_json::Value) -> Result<String> {
+        let value = to_value(data);
         self.template
-            .render(&Context::from(to_value(data)))
-            .map_err(|e| ClientError::Template(e.to_string()))
+            .render(&Context::from(value.clone()))
+            .map_err(|e| {
+                crate::template_error::exec_error(
+                    &self.text,
+                    &self.body,
+                    &FUNCS,
+                    &value,
+                    &e.to_string(),
+                )
+            })
     }
 
     /// Every row, one a line; a table gets its header (`headers` maps a field to its
@@ -70,34 +90,12 @@ impl Format {
             .into_iter()
             .map(|l| l.trim_end_matches('\n').to_string() + "\n")
             .collect::<String>();
-        Ok(if self.table { tabwriter(&text) } else { text })
+        Ok(if self.table {
+            berth_common::table::align_tabs(&text)
+        } else {
+            text
+        })
     }
-}
-
-/// Go's `tabwriter.NewWriter(w, 10, 1, 3, ' ', 0)`, as docker's tables use it: a cell ended
-/// by a tab is padded to its column's widest cell plus 3, at least 10; a run of lines with
-/// the same column is one block.
-pub fn tabwriter(text: &str) -> String {
-    let lines: Vec<Vec<&str>> = text.lines().map(|l| l.split('\t').collect()).collect();
-    let columns = lines.iter().map(|c| c.len()).max().unwrap_or(0);
-    let mut widths = vec![0usize; columns];
-    for cells in &lines {
-        for (i, cell) in cells.iter().enumerate().take(cells.len().saturating_sub(1)) {
-            widths[i] = widths[i].max(cell.chars().count() + 3).max(10);
-        }
-    }
-    let mut out = String::new();
-    for cells in &lines {
-        for (i, cell) in cells.iter().enumerate() {
-            out.push_str(cell);
-            if i + 1 < cells.len() {
-                let pad = widths[i].saturating_sub(cell.chars().count());
-                out.extend(std::iter::repeat_n(' ', pad));
-            }
-        }
-        out.push('\n');
-    }
-    out
 }
 
 /// JSON as the template engine's values: objects are maps (a missing key is `<no value>`,
@@ -250,6 +248,7 @@ fn pad(args: &[Value]) -> std::result::Result<Value, FuncError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ClientError;
     use serde_json::json;
 
     #[test]
@@ -288,8 +287,37 @@ mod tests {
     }
 
     #[test]
-    fn a_bad_template_is_an_error() {
-        assert!(Format::parse("{{.ID", "").is_err());
-        assert!(Format::parse("{{nosuchfunc .ID}}", "").is_err());
+    fn a_bad_template_is_an_error_naming_it_and_where() {
+        let parse = |t: &str| match Format::parse(t, "") {
+            Err(ClientError::Template(m)) => m,
+            Err(e) => panic!("{t:?}: {e}"),
+            Ok(_) => panic!("{t:?} parsed"),
+        };
+        let m = parse("{{.ID}} {{.Names");
+        assert!(
+            m.starts_with("template parsing error at line 1, column 9 of \"{{.ID}} {{.Names\": "),
+            "{m}"
+        );
+        let m = parse("table {{.ID}}\\t{{nosuchfunc .ID}}");
+        assert!(m.contains("line 1, column 16"), "{m}");
+        assert!(m.contains("nosuchfunc not defined"), "{m}");
+        let m = parse("{{.ID}}\n{{if .A}}x{{else}}{{end}}{{end}}");
+        assert!(m.contains("line 2, column 26"), "{m}");
+        // An open block is found only at the end: no action is at fault.
+        let m = parse("{{range .Names}}{{.}}");
+        assert!(m.starts_with("template parsing error of "), "{m}");
+        let exec = |t: &str| match Format::parse(t, "")
+            .unwrap()
+            .render(&json!({"A": 1, "ID": "x"}))
+        {
+            Err(ClientError::Template(m)) => m,
+            other => panic!("{t:?}: {other:?}"),
+        };
+        let m = exec("{{.ID}}: {{index .A}}");
+        assert!(
+            m.starts_with("template execution error at line 1, column 10 of "),
+            "{m}"
+        );
+        assert!(m.contains("index requires at least 2"), "{m}");
     }
 }

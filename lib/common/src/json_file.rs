@@ -76,6 +76,21 @@ pub fn write_bytes_atomic(
     durability: Durability,
 ) -> Result<(), JsonFileError> {
     let durable = durability == Durability::Durable;
+    write_bytes(path, bytes, durable, 0o644)
+}
+
+/// [`write_atomic`] for a file that holds secrets and that people read and edit (docker's
+/// config.json with its `auths`): mode 0600 from its first byte, indented.
+pub fn write_private<T: Serialize + ?Sized>(path: &Path, value: &T) -> Result<(), JsonFileError> {
+    let bytes = serde_json::to_vec_pretty(value).map_err(|e| JsonFileError {
+        op: "writing",
+        path: path.to_path_buf(),
+        source: io::Error::other(e),
+    })?;
+    write_bytes(path, &bytes, true, 0o600)
+}
+
+fn write_bytes(path: &Path, bytes: &[u8], durable: bool, mode: u32) -> Result<(), JsonFileError> {
     let fail = |path: &Path, source| JsonFileError {
         op: "writing",
         path: path.to_path_buf(),
@@ -90,7 +105,7 @@ pub fn write_bytes_atomic(
         let mut file = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
-            .mode(0o644)
+            .mode(mode)
             .open(&tmp)?;
         file.write_all(bytes)?;
         if durable {

@@ -9,35 +9,53 @@ const PADDING: usize = 3;
 /// The header and rows as lines of text, each ending in a newline.
 pub fn render<S: AsRef<str>>(header: &[&str], rows: &[Vec<S>]) -> String {
     let columns = header.len();
-    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for row in rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.as_ref().chars().count());
+    let mut lines: Vec<Vec<&str>> = vec![header.to_vec()];
+    lines.extend(
+        rows.iter()
+            .map(|row| row.iter().take(columns).map(AsRef::as_ref).collect()),
+    );
+    layout(&lines)
+}
+
+/// Lines of tab-separated cells (what a `table …` template renders) laid out as Go's
+/// tabwriter does: a cell ended by a tab belongs to a column, and is padded to it.
+pub fn align_tabs(text: &str) -> String {
+    let lines: Vec<Vec<&str>> = text.lines().map(|l| l.split('\t').collect()).collect();
+    layout(&lines)
+}
+
+/// Every column as wide as its widest cell (a line's last cell, ended by no tab, counts for
+/// none and is not padded).
+fn layout(lines: &[Vec<&str>]) -> String {
+    let columns = lines.iter().map(Vec::len).max().unwrap_or(0);
+    let mut widths = vec![0usize; columns];
+    for cells in lines {
+        for (width, cell) in widths
+            .iter_mut()
+            .zip(&cells[..cells.len().saturating_sub(1)])
+        {
+            *width = (*width).max(cell.chars().count());
         }
     }
     let mut out = String::new();
-    let mut line = |cells: &mut dyn Iterator<Item = &str>| {
+    for cells in lines {
         let mut text = String::new();
-        for (i, cell) in cells.enumerate().take(columns) {
+        for (i, cell) in cells.iter().enumerate() {
             text.push_str(cell);
-            if i + 1 < columns {
+            if i + 1 < cells.len() {
                 let width = (widths[i] + PADDING).max(MIN_WIDTH);
                 text.extend(std::iter::repeat_n(' ', width - cell.chars().count()));
             }
         }
         out.push_str(text.trim_end());
         out.push('\n');
-    };
-    line(&mut header.iter().copied());
-    for row in rows {
-        line(&mut row.iter().map(AsRef::as_ref));
     }
     out
 }
 
 #[cfg(test)]
 mod tests {
-    use super::render;
+    use super::{align_tabs, render};
 
     #[test]
     fn columns_fit_their_widest_cell() {
@@ -62,5 +80,17 @@ mod tests {
         let text = render(&["NAME", "PORTS"], &[vec!["web", ""]]);
         assert_eq!(text, "NAME      PORTS\nweb\n");
         assert_eq!(render::<&str>(&["A", "B"], &[]), "A         B\n");
+    }
+
+    #[test]
+    fn tab_separated_lines_align_as_go_s_tabwriter() {
+        let text = align_tabs("NAMES\tSTATUS\nsome-long-container-name\tUp\nx\tExited (0)\n");
+        assert_eq!(
+            text,
+            "NAMES                      STATUS\n\
+             some-long-container-name   Up\n\
+             x                          Exited (0)\n"
+        );
+        assert_eq!(align_tabs("one\n"), "one\n");
     }
 }

@@ -51,7 +51,12 @@ pub fn verify(registry: &str, credentials: &Credentials, insecure: &[String]) ->
 
 /// Stores verified credentials for `registry`; returns where they went.
 pub fn store(registry: &str, credentials: &Credentials) -> Result<String> {
-    let (path, mut config, _lock) = read_config(registry)?;
+    store_in(&default_dir(registry)?, registry, credentials)
+}
+
+/// [`store`] into the docker config in `dir` (a client's `--config`).
+pub fn store_in(dir: &Path, registry: &str, credentials: &Credentials) -> Result<String> {
+    let (path, mut config, _lock) = read_config(dir, registry)?;
     let key = server_key(registry);
     if let Some(helper) = helper_for(&config, registry, &key) {
         let input = json!({"ServerURL": key, "Username": credentials.username, "Secret": credentials.password});
@@ -70,7 +75,12 @@ pub fn store(registry: &str, credentials: &Credentials) -> Result<String> {
 
 /// Forgets `registry`'s credentials; false when there were none.
 pub fn erase(registry: &str) -> Result<bool> {
-    let (path, mut config, _lock) = read_config(registry)?;
+    erase_in(&default_dir(registry)?, registry)
+}
+
+/// [`erase`] from the docker config in `dir` (a client's `--config`).
+pub fn erase_in(dir: &Path, registry: &str) -> Result<bool> {
+    let (path, mut config, _lock) = read_config(dir, registry)?;
     let key = server_key(registry);
     if let Some(helper) = helper_for(&config, registry, &key) {
         run_helper(registry, &helper, "erase", key.as_bytes())?;
@@ -93,19 +103,28 @@ fn err(registry: &str, reason: String) -> DistributionError {
     }
 }
 
+fn default_dir(registry: &str) -> Result<PathBuf> {
+    config_dir().ok_or_else(|| err(registry, "neither DOCKER_CONFIG nor HOME is set".into()))
+}
+
 /// config.json, parsed (`{}` when there is none), with the lock that keeps others from
-/// changing it until the caller has written it back.
-fn read_config(registry: &str) -> Result<(PathBuf, Value, FileLock)> {
-    let dir = config_dir()
-        .ok_or_else(|| err(registry, "neither DOCKER_CONFIG nor HOME is set".into()))?;
+/// changing it until the caller has written it back. A config.json that is not a JSON
+/// object is an error, never overwritten: it may hold what the user cannot get back.
+fn read_config(dir: &Path, registry: &str) -> Result<(PathBuf, Value, FileLock)> {
     let path = dir.join("config.json");
     let lock = lock_config(registry, &path)?;
-    let config = match std::fs::read(&path) {
+    let config: Value = match std::fs::read(&path) {
         Ok(data) => serde_json::from_slice(&data)
             .map_err(|e| err(registry, format!("{}: not valid JSON: {e}", path.display())))?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => json!({}),
         Err(e) => return Err(err(registry, format!("{}: {e}", path.display()))),
     };
+    if !config.is_object() {
+        return Err(err(
+            registry,
+            format!("{}: not a JSON object", path.display()),
+        ));
+    }
     Ok((path, config, lock))
 }
 
@@ -176,6 +195,49 @@ fn run_helper(registry: &str, helper: &str, verb: &str, input: &[u8]) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn creds() -> Credentials {
+        Credentials {
+            username: "u".into(),
+            password: "p".into(),
+        }
+    }
+
+    #[test]
+    fn stored_auths_keep_other_keys_and_are_0600() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        std::fs::write(
+            &path,
+            r#"{"currentContext":"x","auths":{"other:1":{"auth":"eA=="}}}"#,
+        )
+        .unwrap();
+        store_in(dir.path(), "reg:5000", &creds()).unwrap();
+        let config: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        assert_eq!(config["currentContext"], "x");
+        assert_eq!(config["auths"]["other:1"]["auth"], "eA==");
+        assert_eq!(config["auths"]["reg:5000"]["auth"], "dTpw");
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert!(erase_in(dir.path(), "reg:5000").unwrap());
+        assert!(!erase_in(dir.path(), "reg:5000").unwrap());
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(names.len(), 1, "no temp file is left");
+    }
+
+    #[test]
+    fn a_corrupt_config_is_named_and_left_as_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        for text in ["{\"auths\": {", "[1, 2]"] {
+            std::fs::write(&path, text).unwrap();
+            let e = store_in(dir.path(), "reg:5000", &creds()).unwrap_err();
+            assert!(e.to_string().contains(&path.display().to_string()), "{e}");
+            assert!(erase_in(dir.path(), "reg:5000").is_err());
+            assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+        }
+    }
 
     #[test]
     fn login_arguments_name_registries() {

@@ -60,17 +60,30 @@ pub struct Engine {
     execs: exec::Execs,
     restarts: restart::Watchers,
     health: health::Watchers,
+    /// Whether this process watches the containers it starts (restart policies,
+    /// healthchecks): berthd does; a daemonless client, which exits before they do, hands
+    /// each one to a helper process that calls [`Engine::supervise`].
+    watches: bool,
 }
 
 impl Engine {
     pub fn new(paths: Paths, settings: EngineSettings) -> Engine {
+        let engine = Engine::unwatched(paths, settings);
+        // Containers that run with a healthcheck are probed again from now on.
+        health::resume(&engine.paths, &engine.health);
+        Engine {
+            watches: true,
+            ..engine
+        }
+    }
+
+    /// An engine that starts no watcher of its own: for a client with no daemon, whose
+    /// process is gone before its containers are (see [`Engine::supervise`]).
+    pub fn unwatched(paths: Paths, settings: EngineSettings) -> Engine {
         let cgroups = berth_cgroups::HostConfig {
             parent: settings.cgroup_parent.clone(),
             ..berth_cgroups::HostConfig::default()
         };
-        // Containers that run with a healthcheck are probed again from now on.
-        let health = health::Watchers::default();
-        health::resume(&paths, &health);
         Engine {
             paths,
             settings,
@@ -78,7 +91,8 @@ impl Engine {
             memory: containers::Memory::default(),
             execs: exec::Execs::default(),
             restarts: restart::Watchers::default(),
-            health,
+            health: health::Watchers::default(),
+            watches: false,
         }
     }
 

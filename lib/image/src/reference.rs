@@ -75,9 +75,14 @@ fn split_tag(reference: &str) -> (&str, Option<&str>) {
     }
 }
 
-/// Splits a normalised `name:tag` into repository and tag for display.
-pub fn repository_and_tag(normalized: &str) -> (&str, &str) {
-    match split_tag(normalized) {
+/// Splits `name[:tag]` into repository and tag (`latest` when none is given), for display
+/// and for the API's `repo`/`tag` parameters; a `name@digest` reference stays whole, with an
+/// empty tag, as the docker CLI sends it.
+pub fn repository_and_tag(reference: &str) -> (&str, &str) {
+    if reference.contains('@') {
+        return (reference, "");
+    }
+    match split_tag(reference) {
         (name, Some(tag)) => (name, tag),
         (name, None) => (name, "latest"),
     }
@@ -102,6 +107,14 @@ mod tests {
             normalize("localhost:5000/a/b:v1").unwrap(),
             "localhost:5000/a/b:v1"
         );
+    }
+
+    #[test]
+    fn references_split_into_repository_and_tag() {
+        assert_eq!(repository_and_tag("busybox"), ("busybox", "latest"));
+        assert_eq!(repository_and_tag("h:5000/a/b"), ("h:5000/a/b", "latest"));
+        assert_eq!(repository_and_tag("h:5000/a/b:v1"), ("h:5000/a/b", "v1"));
+        assert_eq!(repository_and_tag("a@sha256:00"), ("a@sha256:00", ""));
     }
 
     #[test]

@@ -52,6 +52,16 @@ pub fn sync_size(from: BorrowedFd<'_>, master: &OwnedFd) {
     }
 }
 
+/// The size of berth's terminal on stdout (else stdin) as (rows, columns); `None` when
+/// neither is a terminal that knows its size.
+pub fn size() -> Option<(u16, u16)> {
+    tcgetwinsize(std::io::stdout())
+        .or_else(|_| tcgetwinsize(std::io::stdin()))
+        .ok()
+        .filter(|ws| ws.ws_row > 0 && ws.ws_col > 0)
+        .map(|ws| (ws.ws_row, ws.ws_col))
+}
+
 /// In the child: a new session whose controlling terminal is the pty, on fds 0, 1, 2.
 pub fn attach(slave: BorrowedFd<'_>) -> std::io::Result<()> {
     rustix::process::setsid()?;

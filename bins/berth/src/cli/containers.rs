@@ -100,6 +100,8 @@ pub struct RunArgs {
     /// Suppress the pull output
     #[arg(short = 'q', long)]
     pub quiet: bool,
+    #[command(flatten)]
+    pub more: super::MoreRunArgs,
     /// The image, then the command and its arguments
     #[arg(
         required = true,

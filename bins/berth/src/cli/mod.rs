@@ -4,6 +4,7 @@
 mod containers;
 mod images;
 mod objects;
+mod run_flags;
 
 use std::path::PathBuf;
 
@@ -12,6 +13,7 @@ use clap::{Args, Parser, Subcommand};
 pub use containers::*;
 pub use images::*;
 pub use objects::*;
+pub use run_flags::MoreRunArgs;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -30,8 +32,8 @@ pub struct Cli {
     /// Location of the client config files (docker's)
     #[arg(long = "config", env = "DOCKER_CONFIG", value_name = "DIR")]
     pub config: Option<PathBuf>,
-    /// Use TLS
-    #[arg(long)]
+    /// Use TLS; implied by --tlsverify (without it, the daemon's certificate is not checked)
+    #[arg(long, env = "DOCKER_TLS", value_parser = clap::builder::FalseyValueParser::new())]
     pub tls: bool,
     /// Use TLS and verify the daemon's certificate
     #[arg(long, env = "DOCKER_TLS_VERIFY", value_parser = clap::builder::FalseyValueParser::new())]
@@ -185,6 +187,9 @@ pub enum Command {
     /// Removes AutoRemove container ID once it has exited (spawned by an in-process run)
     #[command(name = "__autoremove", hide = true)]
     AutoRemove { id: String },
+    /// Applies container ID's restart policy and healthcheck (spawned by an in-process start)
+    #[command(name = "__supervise", hide = true)]
+    Supervise { id: String },
     /// Writes the man pages (berth.1, berth-run.1, …) into DIR
     #[command(name = "__man", hide = true)]
     Man { dir: PathBuf },

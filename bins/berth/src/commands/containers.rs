@@ -50,6 +50,9 @@ pub async fn stop(clients: &Clients, args: StopArgs, restart: bool) -> Outcome {
         async move {
             c.send(Method::POST, &format!("/containers/{name}/{verb}?{q}"))
                 .await?;
+            if restart {
+                super::run::hand_over_watch(&c, &name).await;
+            }
             Ok(None)
         }
     })
@@ -214,7 +217,7 @@ pub async fn logs(clients: &Clients, args: LogsArgs) -> Outcome {
     }
     for (key, value) in [("since", &args.since), ("until", &args.until)] {
         if let Some(v) = value {
-            pairs.push((key, time_arg(v)?));
+            pairs.push((key, super::time_param(key, v)?));
         }
     }
     let response = client
@@ -231,30 +234,6 @@ pub async fn logs(clients: &Clients, args: LogsArgs) -> Outcome {
         .await
         .map_err(|e| Failure::new(1, format!("error from daemon in stream: {e}")))?;
     Ok(0)
-}
-
-/// `--since`/`--until`: RFC 3339, Unix seconds, or a duration before now (`42m`).
-fn time_arg(value: &str) -> Result<String, Failure> {
-    if value.parse::<f64>().is_ok() {
-        return Ok(value.to_string());
-    }
-    if let Ok(ago) = humantime::parse_duration(value) {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
-        return Ok(now.saturating_sub(ago).as_secs().to_string());
-    }
-    match humantime::parse_rfc3339_weak(value) {
-        Ok(t) => Ok(t
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs()
-            .to_string()),
-        Err(_) => Err(Failure::new(
-            125,
-            format!("invalid value for \"since\": {value}"),
-        )),
-    }
 }
 
 pub async fn inspect(clients: &Clients, args: InspectArgs) -> Outcome {

@@ -22,7 +22,12 @@ pub fn create_body(args: &RunArgs) -> Result<(String, Value), String> {
         env.extend(env_file(file)?);
     }
     env.extend(args.env.iter().map(|e| expand_env(e)));
-    let (exposed, bindings) = ports(&args.publish)?;
+    let (mut exposed, bindings) = ports(&args.publish)?;
+    for key in super::create_flags::exposed(&args.more.expose)? {
+        exposed.insert(key, json!({}));
+    }
+    let mut label_specs = super::create_flags::label_files(&args.more.label_file)?;
+    label_specs.extend(args.labels.iter().cloned());
     let mut host = Map::new();
     host.insert("Binds".into(), json!(args.volumes));
     host.insert(
@@ -52,7 +57,10 @@ pub fn create_body(args: &RunArgs) -> Result<(String, Value), String> {
         host.insert("NanoCpus".into(), json!((cpus * 1e9) as i64));
     }
     if let Some(memory) = &args.memory {
-        host.insert("Memory".into(), json!(memory_bytes(memory)?));
+        host.insert(
+            "Memory".into(),
+            json!(super::size_flag("--memory", memory)?),
+        );
     }
     let mut body = Map::new();
     body.insert(
@@ -68,7 +76,7 @@ pub fn create_body(args: &RunArgs) -> Result<(String, Value), String> {
     body.insert("StdinOnce".into(), json!(stdin));
     body.insert("Env".into(), json!(env));
     body.insert("Image".into(), json!(image));
-    body.insert("Labels".into(), Value::Object(labels(&args.labels)));
+    body.insert("Labels".into(), Value::Object(labels(&label_specs)));
     body.insert("ExposedPorts".into(), Value::Object(exposed));
     if !command.is_empty() {
         body.insert("Cmd".into(), json!(command));
@@ -88,11 +96,18 @@ pub fn create_body(args: &RunArgs) -> Result<(String, Value), String> {
     if let Some(signal) = &args.stop_signal {
         body.insert("StopSignal".into(), json!(signal));
     }
+    super::create_flags::apply(&args.more, &mut body, &mut host)?;
     body.insert("HostConfig".into(), Value::Object(host));
+    if args.more.ip.is_some() && args.network.is_none() {
+        return Err("--ip needs a user-defined network (--network)".into());
+    }
     if let Some(network) = &args.network {
         let mut endpoint = Map::new();
         if !args.network_alias.is_empty() {
             endpoint.insert("Aliases".into(), json!(args.network_alias));
+        }
+        if let Some(ip) = &args.more.ip {
+            endpoint.insert("IPAMConfig".into(), json!({"IPv4Address": ip}));
         }
         body.insert(
             "NetworkingConfig".into(),
@@ -149,28 +164,6 @@ fn restart_policy(spec: &str) -> Result<Value, String> {
         ),
         _ => Err(format!("invalid restart policy format: {spec}")),
     }
-}
-
-/// `512m`, `1g`, `1024` (bytes), as docker's units parse them (powers of 1024).
-pub fn memory_bytes(spec: &str) -> Result<i64, String> {
-    let s = spec.trim().to_ascii_lowercase();
-    let s = s.strip_suffix('b').unwrap_or(&s);
-    let (digits, unit) = match s.char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {
-        Some((i, _)) => (&s[..i], &s[i..]),
-        None => (s, ""),
-    };
-    let factor: i64 = match unit {
-        "" => 1,
-        "k" => 1 << 10,
-        "m" => 1 << 20,
-        "g" => 1 << 30,
-        "t" => 1 << 40,
-        _ => return Err(format!("invalid size: '{spec}'")),
-    };
-    let n: f64 = digits
-        .parse()
-        .map_err(|_| format!("invalid size: '{spec}'"))?;
-    Ok((n * factor as f64) as i64)
 }
 
 /// `-p [ip:][hostPort:]containerPort[/proto]`, ranges not split.

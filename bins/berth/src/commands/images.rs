@@ -40,29 +40,13 @@ pub async fn images(clients: &Clients, args: ImagesArgs) -> Outcome {
         pairs.push(("filters", super::filters_json(&filters)));
     }
     let path = format!("/images/json?{}", query(&pairs));
-    let answers = clients
-        .each(|c| {
-            let path = path.clone();
-            async move { c.get_json::<Vec<Value>>(&path).await }
+    let (mut rows, failed) = clients
+        .rows(&path, |list: Vec<Value>, host| {
+            list.iter()
+                .flat_map(|image| image_rows(image, args.no_trunc, host))
+                .collect()
         })
         .await;
-    let several = clients.several();
-    let mut rows = Vec::new();
-    let mut failed = Vec::new();
-    for (client, answer) in answers {
-        match answer {
-            Ok(list) => {
-                for image in &list {
-                    rows.extend(image_rows(
-                        image,
-                        args.no_trunc,
-                        several.then_some(client.name.as_str()),
-                    ));
-                }
-            }
-            Err(e) => failed.push((client.name.clone(), e)),
-        }
-    }
     if args.quiet {
         // One line per image, not per tag.
         rows.dedup_by(|a, b| a["ID"] == b["ID"] && a.get("Host") == b.get("Host"));
@@ -110,7 +94,7 @@ pub async fn rmi(clients: &Clients, args: RmiArgs) -> Outcome {
 }
 
 pub async fn tag(clients: &Clients, source: &str, target: &str) -> Outcome {
-    let (repo, tag) = super::run::split_tag(target);
+    let (repo, tag) = berth_image::reference::repository_and_tag(target);
     let q = query(&[("repo", repo.to_string()), ("tag", tag.to_string())]);
     clients
         .first()
@@ -252,7 +236,7 @@ pub async fn pull(clients: &Clients, args: PullArgs) -> Outcome {
 }
 
 pub async fn push(clients: &Clients, args: PullArgs) -> Outcome {
-    let (name, tag) = super::run::split_tag(&args.name);
+    let (name, tag) = berth_image::reference::repository_and_tag(&args.name);
     let auth = (
         "x-registry-auth",
         super::registry_auth::header_for(&args.name),

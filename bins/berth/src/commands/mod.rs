@@ -4,7 +4,9 @@
 mod auth;
 mod containers;
 mod context;
+mod cp;
 mod create_body;
+mod create_flags;
 mod files;
 mod images;
 mod objects;
@@ -90,12 +92,13 @@ async fn on_daemons(clients: &Clients, command: Command) -> Outcome {
         Command::Volume(c) => objects::run(clients, objects::Kind::Volume, c).await,
         Command::Network(c) => objects::run(clients, objects::Kind::Network, c).await,
         Command::AutoRemove { id } => run::autoremove(clients, &id).await,
+        Command::Supervise { id } => run::supervise(clients, &id).await,
         Command::Cp {
             source,
             destination,
             follow_link,
             ..
-        } => files::cp(clients, &source, &destination, follow_link).await,
+        } => cp::cp(clients, &source, &destination, follow_link).await,
         Command::Diff { container } => observe::diff(clients, &container).await,
         Command::Export { output, container } => {
             files::export(clients, &container, output.as_deref()).await
@@ -190,4 +193,65 @@ fn man(dir: &std::path::Path) -> Outcome {
     }
     write("berth", command)?;
     Ok(0)
+}
+
+/// A size flag (`-m 512m`, `--shm-size 64m`) in bytes, as docker's units read it.
+pub fn size_flag(flag: &str, value: &str) -> Result<i64, String> {
+    berth_common::units::parse_size(value)
+        .map(|bytes| bytes as i64)
+        .map_err(|e| format!("invalid argument {value:?} for \"{flag}\" flag: {e}"))
+}
+
+/// `--since`/`--until` (named by `flag`) as the API takes them, `SECONDS.NANOS`: the client
+/// reads the user's time (Unix seconds, RFC 3339, or a duration before now) as dockerd
+/// would, so a relative time is the client's now, as with docker.
+pub fn time_param(flag: &str, value: &str) -> Result<String, Failure> {
+    let nanos = berth_api::events::parse_time(value, std::time::SystemTime::now()).ok_or_else(|| {
+        Failure::new(
+            125,
+            format!(
+                "invalid value for \"--{flag}\": {value:?} (a Unix time, an RFC 3339 time or a duration like 10m)"
+            ),
+        )
+    })?;
+    Ok(format!(
+        "{}.{:09}",
+        nanos.div_euclid(1_000_000_000),
+        nanos.rem_euclid(1_000_000_000)
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_flags_are_read_as_dockerd_reads_them_and_errors_name_the_flag() {
+        assert_eq!(
+            time_param("since", "1700000000.5").unwrap(),
+            "1700000000.500000000"
+        );
+        assert_eq!(
+            time_param("until", "2023-11-14T22:13:20Z").unwrap(),
+            "1700000000.000000000"
+        );
+        let ago: f64 = time_param("since", "10m").unwrap().parse().unwrap();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
+        assert!((now - 600.0 - ago).abs() < 5.0, "{ago} vs {now}");
+        let err = time_param("until", "yesterday").unwrap_err();
+        assert_eq!(err.code, 125);
+        let message = err.message.unwrap();
+        assert!(message.contains("\"--until\""), "{message}");
+        assert!(message.contains("yesterday"), "{message}");
+    }
+
+    #[test]
+    fn sizes_are_docker_s_units_and_errors_name_the_flag() {
+        assert_eq!(size_flag("--memory", "1.5g").unwrap(), 3 << 29);
+        let err = size_flag("--shm-size", "12x").unwrap_err();
+        assert!(err.contains("--shm-size") && err.contains("12x"), "{err}");
+    }
 }

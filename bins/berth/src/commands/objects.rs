@@ -145,33 +145,21 @@ async fn ls(
             query(&[("filters", super::filters_json(filters))])
         )
     };
-    let answers = clients
-        .each(|c| {
-            let path = path.clone();
-            async move { c.get_json::<Value>(&path).await }
-        })
-        .await;
-    let several = clients.several();
-    let mut rows = Vec::new();
-    let mut failed = Vec::new();
-    for (client, answer) in answers {
-        let host = several.then_some(client.name.as_str());
-        match (answer, kind) {
-            (Ok(v), Kind::Volume) => rows.extend(
-                v["Volumes"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|v| volume_row(v, host)),
-            ),
-            (Ok(v), Kind::Network) => {
+    let (rows, failed) = clients
+        .rows(&path, |v: Value, host| match kind {
+            Kind::Volume => v["Volumes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|v| volume_row(v, host))
+                .collect(),
+            Kind::Network => {
                 let mut list: Vec<Value> = v.as_array().cloned().unwrap_or_default();
                 list.sort_by(|a, b| a["Name"].as_str().cmp(&b["Name"].as_str()));
-                rows.extend(list.iter().map(|n| network_row(n, false, host)))
+                list.iter().map(|n| network_row(n, false, host)).collect()
             }
-            (Err(e), _) => failed.push((client.name.clone(), e)),
-        }
-    }
+        })
+        .await;
     let kind_name = if kind == Kind::Volume {
         "volume"
     } else {

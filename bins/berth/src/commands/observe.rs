@@ -36,14 +36,13 @@ pub async fn update(clients: &Clients, args: UpdateArgs) -> Outcome {
         body["NanoCpus"] = json!((cpus * 1e9) as i64);
     }
     if let Some(m) = &args.memory {
-        body["Memory"] =
-            json!(super::create_body::memory_bytes(m).map_err(|e| Failure::new(125, e))?);
+        body["Memory"] = json!(super::size_flag("--memory", m).map_err(|e| Failure::new(125, e))?);
     }
     if let Some(m) = &args.memory_swap {
         let bytes = if m == "-1" {
             -1
         } else {
-            super::create_body::memory_bytes(m).map_err(|e| Failure::new(125, e))?
+            super::size_flag("--memory-swap", m).map_err(|e| Failure::new(125, e))?
         };
         body["MemorySwap"] = json!(bytes);
     }
@@ -99,62 +98,6 @@ const STATS_HEADERS: &[(&str, &str)] = &[
 ];
 
 /// One stats sample as docker's row (CPU from the sample's own pre-CPU numbers).
-fn stats_row(s: &Value, no_trunc: bool, host: Option<&str>) -> Value {
-    let id = s["id"].as_str().unwrap_or_default();
-    let cpu = &s["cpu_stats"];
-    let pre = &s["precpu_stats"];
-    let delta = cpu["cpu_usage"]["total_usage"].as_f64().unwrap_or(0.0)
-        - pre["cpu_usage"]["total_usage"].as_f64().unwrap_or(0.0);
-    let system = cpu["system_cpu_usage"].as_f64().unwrap_or(0.0)
-        - pre["system_cpu_usage"].as_f64().unwrap_or(0.0);
-    let cpus = cpu["online_cpus"].as_f64().unwrap_or(1.0);
-    let cpu_perc = if system > 0.0 && delta > 0.0 {
-        delta / system * cpus * 100.0
-    } else {
-        0.0
-    };
-    let mem = &s["memory_stats"];
-    let cache = mem["stats"]["inactive_file"]
-        .as_f64()
-        .or(mem["stats"]["total_inactive_file"].as_f64())
-        .unwrap_or(0.0);
-    let used = (mem["usage"].as_f64().unwrap_or(0.0) - cache).max(0.0);
-    let limit = mem["limit"].as_f64().unwrap_or(0.0);
-    let mem_perc = if limit > 0.0 {
-        used / limit * 100.0
-    } else {
-        0.0
-    };
-    let mut row = json!({
-        "Container": if no_trunc { id } else { &id[..id.len().min(12)] },
-        "ID": if no_trunc { id } else { &id[..id.len().min(12)] },
-        "Name": s["name"].as_str().unwrap_or_default().trim_start_matches('/'),
-        "CPUPerc": format!("{cpu_perc:.2}%"),
-        "MemUsage": format!("{} / {}", binary_size(used), binary_size(limit)),
-        "MemPerc": format!("{mem_perc:.2}%"),
-        "NetIO": "0B / 0B",
-        "BlockIO": "0B / 0B",
-        "PIDs": s["pids_stats"]["current"].as_u64().unwrap_or(0).to_string(),
-    });
-    if let Some(h) = host {
-        row["Host"] = json!(h);
-    }
-    row
-}
-
-/// go-units' `BytesSize` (powers of 1024: "1.5MiB"), as docker's MEM USAGE.
-fn binary_size(bytes: f64) -> String {
-    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let (mut size, mut i) = (bytes, 0);
-    while size >= 1024.0 && i + 1 < units.len() {
-        size /= 1024.0;
-        i += 1;
-    }
-    let text = format!("{size:.3}");
-    let text = text.trim_end_matches('0').trim_end_matches('.');
-    format!("{text}{}", units[i])
-}
-
 async fn sample_all(
     clients: &Clients,
     args: &StatsArgs,
@@ -195,11 +138,13 @@ async fn sample_all(
     let mut failed = Vec::new();
     for (client, answer) in answers {
         match answer {
-            Ok(samples) => rows.extend(
-                samples
-                    .iter()
-                    .map(|s| stats_row(s, args.no_trunc, several.then_some(client.name.as_str()))),
-            ),
+            Ok(samples) => rows.extend(samples.iter().map(|s| {
+                berth_client::stats_view::stats_row(
+                    s,
+                    args.no_trunc,
+                    several.then_some(client.name.as_str()),
+                )
+            })),
             Err(e) => failed.push((client.name.clone(), e)),
         }
     }
@@ -240,7 +185,7 @@ pub async fn events(clients: &Clients, args: EventsArgs) -> Outcome {
     let mut pairs = Vec::new();
     for (key, value) in [("since", &args.since), ("until", &args.until)] {
         if let Some(v) = value {
-            pairs.push((key, v.clone()));
+            pairs.push((key, super::time_param(key, v)?));
         }
     }
     if !args.filters.is_empty() {

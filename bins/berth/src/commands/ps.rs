@@ -39,25 +39,13 @@ pub async fn ps(clients: &Clients, args: PsArgs) -> Outcome {
         pairs.push(("filters", super::filters_json(&args.filters)));
     }
     let path = format!("/containers/json?{}", query(&pairs));
-    let answers = clients
-        .each(|c| {
-            let path = path.clone();
-            async move { c.get_json::<Vec<Value>>(&path).await }
+    let (rows, failed) = clients
+        .rows(&path, |list: Vec<Value>, host| {
+            list.iter()
+                .map(|c| container_row(c, args.no_trunc, host))
+                .collect()
         })
         .await;
-    let several = clients.several();
-    let mut rows = Vec::new();
-    let mut failed = Vec::new();
-    for (client, answer) in answers {
-        match answer {
-            Ok(list) => {
-                rows.extend(list.iter().map(|c| {
-                    container_row(c, args.no_trunc, several.then_some(client.name.as_str()))
-                }))
-            }
-            Err(e) => failed.push((client.name.clone(), e)),
-        }
-    }
     // No daemon answered: only the errors, as docker prints for its one daemon.
     if failed.len() < clients.0.len() {
         print!("{}", format.render_rows(&rows, &headers_for("container"))?);

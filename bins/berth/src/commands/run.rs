@@ -60,7 +60,7 @@ pub async fn pull_image(
     quiet: bool,
     to_stderr: bool,
 ) -> Result<(), ClientError> {
-    let (name, tag) = split_tag(image);
+    let (name, tag) = berth_image::reference::repository_and_tag(image);
     let path = format!(
         "/images/create?{}",
         query(&[("fromImage", name.to_string()), ("tag", tag.to_string())])
@@ -85,17 +85,6 @@ pub async fn pull_image(
     } else {
         let mut display = Display::new(std::io::stdout(), terminal);
         berth_client::progress::follow(response.into_body(), &mut display).await
-    }
-}
-
-/// `name[:tag]` (a digest stays in the name), `latest` by default.
-pub fn split_tag(image: &str) -> (&str, &str) {
-    if image.contains('@') {
-        return (image, "");
-    }
-    match image.rsplit_once(':') {
-        Some((name, tag)) if !tag.contains('/') => (name, tag),
-        _ => (image, "latest"),
     }
 }
 
@@ -177,8 +166,40 @@ async fn start_container(client: &Client, id: &str) -> Result<(), Failure> {
     client
         .send(Method::POST, &format!("/containers/{id}/start"))
         .await
-        .map(|_| ())
-        .map_err(run_failure)
+        .map_err(run_failure)?;
+    hand_over_watch(client, id).await;
+    Ok(())
+}
+
+/// In-process, nothing of this process watches the container once it exits: when the
+/// container has a restart policy or a healthcheck, a supervisor helper process applies
+/// them, as berthd would (a berthd started later on the root waits for it and takes over).
+pub(super) async fn hand_over_watch(client: &Client, id: &str) {
+    let berth_client::transport::Transport::InProcess(local) = client.transport() else {
+        return;
+    };
+    if !local.needs_supervisor(id) {
+        return;
+    }
+    if let Err(e) = local.spawn_helper(berth_client::inprocess::SUPERVISE_HELPER, id) {
+        eprintln!("WARNING: {id}: no restarts or healthchecks once this process exits: {e}");
+    }
+}
+
+/// `__supervise ID`: the restart policy and healthcheck of an in-process container, applied
+/// until a run ends that the policy does not restart.
+pub async fn supervise(clients: &Clients, id: &str) -> Outcome {
+    let berth_client::transport::Transport::InProcess(local) = clients.first().transport() else {
+        return Err(Failure::new(
+            125,
+            "__supervise runs on a local store (no -H): a daemon supervises its own",
+        ));
+    };
+    local
+        .supervise(id)
+        .await
+        .map_err(|e| Failure::new(1, e.to_string()))?;
+    Ok(0)
 }
 
 pub async fn start(clients: &Clients, args: StartArgs) -> Outcome {
@@ -190,7 +211,10 @@ pub async fn start(clients: &Clients, args: StartArgs) -> Outcome {
                 .send(Method::POST, &format!("/containers/{name}/start"))
                 .await
             {
-                Ok(_) => println!("{reference}"),
+                Ok(_) => {
+                    hand_over_watch(&client, &name).await;
+                    println!("{reference}");
+                }
                 Err(e) => {
                     eprintln!("{e}");
                     failed = 1;
@@ -367,7 +391,7 @@ fn exec_failure(e: ClientError) -> Failure {
 /// to exit with the container still running: a helper process takes the removal over.
 fn hand_over_removal(client: &Client, id: &str) {
     if let berth_client::transport::Transport::InProcess(local) = client.transport() {
-        if let Err(e) = local.spawn_autoremove(id) {
+        if let Err(e) = local.spawn_helper(berth_client::inprocess::AUTOREMOVE_HELPER, id) {
             eprintln!("WARNING: {id} will not be removed when it exits: {e}");
         }
     }

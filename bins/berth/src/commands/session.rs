@@ -7,9 +7,8 @@ use hyper::Method;
 use hyper_util::rt::TokioIo;
 use tokio::io::AsyncWriteExt;
 
-use crate::tty::{DetachWatch, RawMode};
-
-pub const DEFAULT_DETACH_KEYS: &str = "ctrl-p,ctrl-q";
+use berth_process::tty::RawMode;
+use berth_runtime::detach_keys::{parse_detach_keys, DetachKeys};
 
 /// How the stream is driven.
 pub struct Session {
@@ -32,8 +31,8 @@ pub enum Ended {
 
 /// The detach keys of `--detach-keys`, else docker's ctrl-p ctrl-q.
 pub fn detach_keys(flag: Option<&str>) -> Result<Vec<u8>, crate::exit::Failure> {
-    crate::tty::parse_detach_keys(flag.unwrap_or(DEFAULT_DETACH_KEYS))
-        .map_err(|e| crate::exit::Failure::new(125, e))
+    // An empty spec is docker's default too.
+    parse_detach_keys(flag.unwrap_or("")).map_err(|e| crate::exit::Failure::new(125, e.to_string()))
 }
 
 /// Sends the terminal's size once and on every SIGWINCH until the stream ends.
@@ -41,7 +40,7 @@ fn watch_size(client: &Client, prefix: String) -> tokio::task::JoinHandle<()> {
     let client = client.clone();
     tokio::spawn(async move {
         let resize = |client: Client, prefix: String| async move {
-            if let Some((h, w)) = crate::tty::size() {
+            if let Some((h, w)) = berth_process::tty::size() {
                 let _ = client
                     .send(Method::POST, &format!("{prefix}/resize?h={h}&w={w}"))
                     .await;
@@ -124,11 +123,7 @@ pub async fn drive(
     upgraded: hyper::upgrade::Upgraded,
     session: Session,
 ) -> Result<Ended, ClientError> {
-    let raw = if session.tty && session.stdin {
-        RawMode::enter()
-    } else {
-        None
-    };
+    let raw = (session.tty && session.stdin).then(RawMode::enter);
     let (reader, mut writer) = tokio::io::split(TokioIo::new(upgraded));
     let mut helpers = Vec::new();
     if let (true, Some(prefix)) = (session.tty, session.resize.clone()) {
@@ -148,11 +143,15 @@ pub async fn drive(
         let mut chunks = stdin_chunks();
         let mut watch = session
             .tty
-            .then(|| DetachWatch::new(session.detach_keys.clone()));
+            .then(|| DetachKeys::new(session.detach_keys.clone()));
         helpers.push(tokio::spawn(async move {
             while let Some(chunk) = chunks.recv().await {
                 let (send, detach) = match &mut watch {
-                    Some(w) => w.feed(&chunk),
+                    Some(w) => {
+                        let mut send = Vec::with_capacity(chunk.len());
+                        let detach = w.feed(&chunk, &mut send);
+                        (send, detach)
+                    }
                     None => (chunk, false),
                 };
                 if writer.write_all(&send).await.is_err() || writer.flush().await.is_err() {
@@ -162,6 +161,12 @@ pub async fn drive(
                     let _ = detached_tx.send(());
                     return;
                 }
+            }
+            // A detach sequence cut short by the end of input was typed for the container.
+            if let Some(w) = &mut watch {
+                let mut rest = Vec::new();
+                w.flush(&mut rest);
+                let _ = writer.write_all(&rest).await;
             }
             // EOF: the API's half-close, so the container sees its stdin end.
             let _ = writer.shutdown().await;

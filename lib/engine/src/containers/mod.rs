@@ -140,7 +140,11 @@ impl crate::Engine {
                     .map(|c| c.request.net.network.as_str());
                 self.networks_at_start(&entry.id, primary);
                 self.started_by_hand(&entry);
-                crate::health::started(&self.paths, &self.health, &entry.id);
+                crate::health::started(
+                    &self.paths,
+                    self.watches.then_some(&self.health),
+                    &entry.id,
+                );
                 if entry.auto_remove() {
                     let engine = self.clone();
                     let id = entry.id.to_string();

@@ -96,6 +96,12 @@ impl Check {
 }
 
 impl Health {
+    /// Whether a run of `id` with a check has started (each start of such a container
+    /// writes its health).
+    pub fn kept(paths: &Paths, id: &ContainerId) -> bool {
+        Self::path(paths, id).exists()
+    }
+
     fn path(paths: &Paths, id: &ContainerId) -> PathBuf {
         paths.container_dir(id).join("health.json")
     }
@@ -151,9 +157,9 @@ fn image_health(paths: &Paths, image_id: &str) -> Option<HealthConfig> {
     serde_json::from_value(config.get("config")?.get("Healthcheck")?.clone()).ok()
 }
 
-/// A container was started: its health starts over ("starting", its log kept) and a
-/// thread probes this run.
-pub fn started(paths: &Paths, watchers: &Watchers, id: &ContainerId) {
+/// A container was started: its health starts over ("starting", its log kept) and, given
+/// `watchers`, a thread probes this run.
+pub fn started(paths: &Paths, watchers: Option<&Watchers>, id: &ContainerId) {
     let Ok(Some(entry)) = Entry::read(paths, id) else {
         return;
     };
@@ -164,7 +170,19 @@ pub fn started(paths: &Paths, watchers: &Watchers, id: &ContainerId) {
     health.status = "starting".into();
     health.failing_streak = 0;
     health.write(paths, id);
-    watch(paths, watchers, entry);
+    if let Some(watchers) = watchers {
+        watch(paths, watchers, entry);
+    }
+}
+
+/// Probes the current run of `id`, if it runs and has a check (a supervisor's start).
+pub fn watch_one(paths: &Paths, watchers: &Watchers, id: &ContainerId) {
+    if let Ok(Some(entry)) = Entry::read(paths, id) {
+        if entry.state.as_ref().is_some_and(|s| s.is_running()) && check_of(paths, &entry).is_some()
+        {
+            watch(paths, watchers, entry);
+        }
+    }
 }
 
 /// berthd came up: probes again every running container that has a check.

@@ -87,7 +87,7 @@ impl Engine {
     }
 
     fn watch(self: &Arc<Self>, entry: &Entry) {
-        if policy_of(entry) == Policy::No {
+        if !self.watches || policy_of(entry) == Policy::No {
             return;
         }
         let engine = self.clone();
@@ -144,6 +144,29 @@ impl Engine {
                 false
             }
         }
+    }
+
+    /// What berthd does for a container, done for one container by the process that calls
+    /// it (the helper a daemonless `berth` leaves behind): probes its healthcheck and
+    /// applies its restart policy, until a run ends that the policy does not restart or the
+    /// container is removed.
+    pub fn supervise(
+        self: &Arc<Self>,
+        reference: &str,
+    ) -> Result<(), crate::containers::ContainerError> {
+        let id = Entry::find(&self.paths, reference)?.id;
+        crate::health::watch_one(&self.paths, &self.health, &id);
+        self.watch_here(&id);
+        Ok(())
+    }
+
+    /// Whether container `reference` has what a watcher applies: a restart policy, or a
+    /// healthcheck that its start began probing. Read from its files (no API call), so a
+    /// daemonless client's start asks it cheaply.
+    pub fn needs_watching(&self, reference: &str) -> bool {
+        Entry::find(&self.paths, reference).is_ok_and(|entry| {
+            policy_of(&entry) != Policy::No || crate::health::Health::kept(&self.paths, &entry.id)
+        })
     }
 
     /// The watcher's life: each time the run ends, restart or stop watching.
