@@ -150,11 +150,6 @@ pub(crate) fn view(paths: &Paths, info: &VolumeInfo, usage: bool) -> Result<Volu
     })
 }
 
-/// `label=KEY` or `label=KEY=VALUE`: does any match (`label!=`: none)?
-fn label_matches(wanted: &str, labels: &BTreeMap<String, String>) -> bool {
-    berth_api::filters::label_matches(wanted, |key| labels.get(key).map(String::as_str))
-}
-
 fn labels_of(info: &VolumeInfo) -> BTreeMap<String, String> {
     let mut labels = info.labels.clone();
     if info.anonymous {
@@ -219,15 +214,7 @@ impl VolumesBackend for crate::Engine {
                 continue;
             }
             let labels = labels_of(&info);
-            if !filters
-                .get("label")
-                .iter()
-                .all(|l| label_matches(l, &labels))
-                || filters
-                    .get("label!")
-                    .iter()
-                    .any(|l| label_matches(l, &labels))
-            {
+            if !filters.labels_pass(|key| labels.get(key).map(String::as_str)) {
                 continue;
             }
             if let Some(want) = dangling {
@@ -284,14 +271,7 @@ impl VolumesBackend for crate::Engine {
         for info in store::list_volumes(&self.paths).map_err(rootfs_error)? {
             let labels = labels_of(&info);
             if (!all && !info.anonymous)
-                || !filters
-                    .get("label")
-                    .iter()
-                    .all(|l| label_matches(l, &labels))
-                || filters
-                    .get("label!")
-                    .iter()
-                    .any(|l| label_matches(l, &labels))
+                || !filters.labels_pass(|key| labels.get(key).map(String::as_str))
             {
                 continue;
             }
@@ -369,15 +349,6 @@ pub(crate) fn named_in(specs: &[String]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn label_filters_match_keys_and_values() {
-        let labels: BTreeMap<String, String> = [("a".to_string(), "1".to_string())].into();
-        assert!(label_matches("a", &labels));
-        assert!(label_matches("a=1", &labels));
-        assert!(!label_matches("a=2", &labels));
-        assert!(!label_matches("b", &labels));
-    }
 
     #[test]
     fn bad_names_are_refused_as_docker_words_it() {

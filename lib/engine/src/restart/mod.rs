@@ -18,6 +18,7 @@ pub use policy::Policy;
 pub use record::RestartRecord;
 
 use crate::containers::entry::{Entry, Status};
+use crate::containers::waker::Waker;
 use crate::Engine;
 
 /// The containers being watched (one watcher each).
@@ -212,35 +213,6 @@ fn wait_run_over(paths: &berth_common::Paths, id: &ContainerId) -> Option<i64> {
                 return Some(entry.exit_code());
             }
         }
-        sleep_on(state.monitor_pid, Duration::from_secs(1));
+        Waker::on_pid(state.monitor_pid).wait(Duration::from_secs(1));
     }
-}
-
-/// Sleeps until process `pid` ends, at most `timeout` (a short nap without pidfds).
-fn sleep_on(pid: i32, timeout: Duration) {
-    use std::os::fd::AsRawFd;
-    match pidfd_open(pid) {
-        Some(fd) => {
-            let mut poll = libc::pollfd {
-                fd: fd.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            };
-            // SAFETY: one initialised pollfd of an fd we own; poll only writes revents.
-            unsafe { libc::poll(&mut poll, 1, timeout.as_millis() as i32) };
-        }
-        None => std::thread::sleep(Duration::from_millis(50)),
-    }
-}
-
-/// A pidfd of `pid`: readable once the process has ended.
-fn pidfd_open(pid: i32) -> Option<std::os::fd::OwnedFd> {
-    use std::os::fd::FromRawFd;
-    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    if fd < 0 {
-        return None;
-    }
-    // SAFETY: the fd was just returned to us and nothing else owns it.
-    Some(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) })
 }
