@@ -134,6 +134,7 @@ impl Engine {
         tracing::info!(id = %entry.id, "starting with the daemon (restart policy)");
         match crate::containers::start_registered(&self.paths, &entry.id) {
             Ok(_) => {
+                self.networks_at_start(&entry.id, entry.network_mode());
                 RestartRecord::update(&self.paths, &entry.id, |r| {
                     r.restarting = false;
                     r.manually_stopped = false;
@@ -181,7 +182,12 @@ impl Engine {
                     .flatten()
                     .is_some_and(|e| e.status() != Status::Running);
             let result = if still_wanted {
-                crate::containers::start_registered(&self.paths, id).map(drop)
+                let started = crate::containers::start_registered(&self.paths, id).map(drop);
+                if started.is_ok() {
+                    // Its `network connect`s are joined again, as a start by hand joins them.
+                    self.networks_at_start(id, entry.network_mode());
+                }
+                started
             } else {
                 Ok(())
             };
