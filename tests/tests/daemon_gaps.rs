@@ -494,3 +494,58 @@ fn network_connect_of_a_created_container_is_made_at_its_start() {
     daemon.docker_ok(["network", "rm", "gapfirst", "gaplater"]);
     sandbox.assert_nothing_left();
 }
+
+#[test]
+fn mount_volume_options_on_an_anonymous_volume_make_it_with_them() {
+    let sandbox = Sandbox::with_probe();
+    let daemon = Daemon::start(&sandbox);
+    let before = volumes(&daemon);
+    daemon.docker_ok([
+        "create",
+        "--name",
+        "anonopt",
+        "--network",
+        "none",
+        "--mount",
+        "type=volume,target=/t,volume-opt=type=tmpfs,volume-opt=device=tmpfs,volume-opt=o=size=8m",
+        "probe:latest",
+        "sh",
+        "-c",
+        "grep ' /t ' /proc/mounts",
+    ]);
+    let made: Vec<String> = volumes(&daemon)
+        .into_iter()
+        .filter(|v| !before.contains(v))
+        .collect();
+    assert_eq!(made.len(), 1, "one volume made at create: {made:?}");
+    let volume = &serde_json::from_str::<Value>(&daemon.docker_ok(["volume", "inspect", &made[0]]))
+        .unwrap()[0];
+    assert_eq!(volume["Options"]["type"], "tmpfs", "{volume}");
+    assert_eq!(volume["Options"]["o"], "size=8m", "{volume}");
+    assert!(
+        volume["Labels"]
+            .get("com.docker.volume.anonymous")
+            .is_some(),
+        "{volume}"
+    );
+    let out = daemon.docker_ok(["start", "-a", "anonopt"]);
+    assert!(out.contains("tmpfs"), "{out}");
+    // Bad options are refused and leave no volume behind.
+    let bad = daemon.docker([
+        "create",
+        "--network",
+        "none",
+        "--mount",
+        "type=volume,target=/u,volume-opt=colour=red",
+        "probe:latest",
+        "sh",
+        "-c",
+        "true",
+    ]);
+    assert!(!bad.status.success(), "{}", text(&bad));
+    assert_eq!(volumes(&daemon).len(), before.len() + 1);
+    // It is the container's: `rm -v` takes it.
+    daemon.docker_ok(["rm", "-v", "anonopt"]);
+    assert_eq!(volumes(&daemon), before);
+    sandbox.assert_nothing_left();
+}

@@ -361,16 +361,30 @@ fn signal_number(signal: Option<String>, default: i32) -> Result<i32, ContainerE
 pub struct Containers(pub Arc<crate::Engine>);
 
 impl ContainersBackend for Containers {
-    fn create(&self, name: Option<String>, body: CreateBody) -> Result<String, BackendError> {
+    fn create(&self, name: Option<String>, mut body: CreateBody) -> Result<String, BackendError> {
+        let paths = &self.0.paths;
+        let anonymous = body
+            .host_config
+            .mounts
+            .as_deref_mut()
+            .map(crate::volumes::name_anonymous_with_options)
+            .unwrap_or_default();
         // Named volumes are made at create, as dockerd does (and seeded at the first start).
         let request = config::request_of(&body, None, &self.0.settings);
         if request.check().is_ok() {
             // Those with options first: ensure_named would make them plain.
             let mounts = body.host_config.mounts.as_deref().unwrap_or_default();
-            crate::volumes::ensure_for_mounts(&self.0.paths, mounts)?;
-            crate::volumes::ensure_named(&self.0.paths, &request.mount.volumes)?;
+            let made = crate::volumes::ensure_for_mounts(paths, mounts, &anonymous)
+                .and_then(|()| crate::volumes::ensure_named(paths, &request.mount.volumes));
+            if let Err(e) = made {
+                crate::volumes::settle_anonymous(paths, &anonymous, None);
+                return Err(e);
+            }
         }
-        Ok(self.0.do_create(name, body)?)
+        let created = self.0.do_create(name, body);
+        let id = created.as_ref().ok().map(String::as_str);
+        crate::volumes::settle_anonymous(paths, &anonymous, id);
+        Ok(created?)
     }
 
     fn start(&self, reference: &str) -> Result<bool, BackendError> {
