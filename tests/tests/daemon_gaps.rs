@@ -549,3 +549,57 @@ fn mount_volume_options_on_an_anonymous_volume_make_it_with_them() {
     assert_eq!(volumes(&daemon), before);
     sandbox.assert_nothing_left();
 }
+
+#[test]
+fn auto_remove_tears_down_once_and_logs_no_error() {
+    let sandbox = Sandbox::with_probe();
+    let daemon = Daemon::start(&sandbox);
+    for args in [
+        &["run", "--rm", "probe:latest", "sh", "-c", "exit 3"][..],
+        &[
+            "run",
+            "--rm",
+            "-d",
+            "--name",
+            "gone",
+            "probe:latest",
+            "sh",
+            "-c",
+            "sleep 0.3",
+        ][..],
+    ] {
+        let _ = daemon.docker(args);
+    }
+    eventually(
+        "the auto-removed containers to go",
+        Duration::from_secs(20),
+        || daemon.docker_ok(["ps", "-aq"]).trim().is_empty(),
+    );
+    // `--until 0s` counts whole seconds: the next one.
+    std::thread::sleep(Duration::from_millis(1100));
+    let log = daemon.log_text();
+    eprintln!("{log}");
+    let bad: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+        .collect();
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+    // One destroy event each: the container was removed once.
+    let events = daemon.docker_ok([
+        "events",
+        "--since",
+        "10m",
+        "--until",
+        "0s",
+        "--filter",
+        "event=destroy",
+        "--format",
+        "{{.Actor.ID}}",
+    ]);
+    let mut ids: Vec<&str> = events.lines().collect();
+    let all = ids.len();
+    ids.sort();
+    ids.dedup();
+    assert_eq!((all, ids.len()), (2, 2), "{events}");
+    sandbox.assert_nothing_left();
+}

@@ -162,7 +162,7 @@ fn remove_unstarted(
     volumes: bool,
     cgroups: &berth_cgroups::HostConfig,
 ) -> Result<String, RunError> {
-    let cgroup = berth_cgroups::part_for(cgroups, id)?;
+    let cgroup = berth_cgroups::part_for(&made_under(paths, id, cgroups), id)?;
     let cgroup_exists = cgroup.paths.values().any(|p| p.is_dir());
     let traces = [
         state::dir(paths, id),
@@ -195,6 +195,36 @@ fn remove_unstarted(
         errors,
     })?;
     Ok(id.to_string())
+}
+
+/// `cgroups` with the parent container `id` was set up under, as its rootfs state or its
+/// registered identity recorded it (the parent given now when neither did).
+fn made_under(
+    paths: &Paths,
+    id: &ContainerId,
+    cgroups: &berth_cgroups::HostConfig,
+) -> berth_cgroups::HostConfig {
+    let from_state = berth_rootfs::state::read_state(paths, id)
+        .ok()
+        .flatten()
+        .and_then(|s| s.container.cgroup_parent);
+    let recorded = from_state.or_else(|| {
+        registry::identity(paths, id)
+            .ok()
+            .flatten()
+            .and_then(|c| c.cgroup_parent)
+    });
+    let recorded = recorded
+        .filter(|parent| *parent != cgroups.parent)
+        .map(|parent| berth_cgroups::HostConfig {
+            parent,
+            ..cgroups.clone()
+        });
+    // A record naming no valid parent (`..`) is not followed out of the hierarchy.
+    match recorded.filter(|config| config.parent_components().is_ok()) {
+        Some(config) => config,
+        None => cgroups.clone(),
+    }
 }
 
 /// Copies the container's logs to `stdout` and `stderr` (what the container wrote to each);

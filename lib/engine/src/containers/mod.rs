@@ -71,7 +71,8 @@ impl crate::Engine {
             &self.settings,
         );
         request.check()?;
-        let part = ContainerPart::new(name);
+        let mut part = ContainerPart::new(name);
+        part.cgroup_parent = Some(self.settings.cgroup_parent.clone());
         let created = Created {
             body,
             request,
