@@ -1,7 +1,8 @@
 //! `/containers/…`: create, start, stop, kill, restart, remove, inspect, list, wait, logs,
-//! attach (hijacked) and resize, over [`ContainersBackend`].
+//! attach (hijacked, or over a websocket: [`ws`]) and resize, over [`ContainersBackend`].
 
 pub mod model;
+mod ws;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -85,6 +86,7 @@ pub fn routes() -> Router<Backend> {
         .route("/containers/{id}/wait", post(wait))
         .route("/containers/{id}/logs", get(logs))
         .route("/containers/{id}/attach", post(attach))
+        .route("/containers/{id}/attach/ws", get(ws::attach_ws))
         .route("/containers/{id}/resize", post(resize))
         .route("/containers/{id}", delete(remove))
 }
