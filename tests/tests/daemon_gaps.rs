@@ -3,7 +3,9 @@
 //! container reads as paused, a restart back-off shows as "Restarting" and survives a
 //! daemon restart, MemoryReservation is kept, an exec's Pid is its process's, `--mount`
 //! volume options make the volume, `name=` filters are dockerd's regular expressions, and
-//! a created container's volumes are in use for `berth-mount` too.
+//! a created container's volumes are in use for `berth-mount` too, an anonymous `--mount`
+//! volume takes its volume options, and AutoRemove removes once (a destroy event each, a
+//! failed start's included) with nothing wrong in the log.
 
 use std::process::Output;
 use std::time::{Duration, Instant};
@@ -551,11 +553,23 @@ fn mount_volume_options_on_an_anonymous_volume_make_it_with_them() {
 }
 
 #[test]
-fn auto_remove_tears_down_once_and_logs_no_error() {
+fn auto_remove_removes_once_with_a_destroy_each_and_logs_no_error() {
+    let _netns = PrivateNetns::enter();
     let sandbox = Sandbox::with_probe();
     let daemon = Daemon::start(&sandbox);
-    for args in [
-        &["run", "--rm", "probe:latest", "sh", "-c", "exit 3"][..],
+    let port = format!("127.0.0.1:{}:80", 20000 + std::process::id() % 20000);
+    let holder = daemon.docker_ok([
+        "run",
+        "-d",
+        "-p",
+        &port,
+        "probe:latest",
+        "sh",
+        "-c",
+        "sleep 600",
+    ]);
+    let runs: [&[&str]; 3] = [
+        &["run", "--rm", "probe:latest", "sh", "-c", "exit 3"],
         &[
             "run",
             "--rm",
@@ -566,10 +580,14 @@ fn auto_remove_tears_down_once_and_logs_no_error() {
             "sh",
             "-c",
             "sleep 0.3",
-        ][..],
-    ] {
+        ],
+        // A start that fails (the port is taken): removed at once, as dockerd does.
+        &["run", "--rm", "-p", &port, "probe:latest", "true"],
+    ];
+    for args in runs {
         let _ = daemon.docker(args);
     }
+    daemon.docker_ok(["rm", "-f", holder.trim()]);
     eventually(
         "the auto-removed containers to go",
         Duration::from_secs(20),
@@ -578,13 +596,13 @@ fn auto_remove_tears_down_once_and_logs_no_error() {
     // `--until 0s` counts whole seconds: the next one.
     std::thread::sleep(Duration::from_millis(1100));
     let log = daemon.log_text();
-    eprintln!("{log}");
     let bad: Vec<&str> = log
         .lines()
         .filter(|l| l.contains("WARN") || l.contains("ERROR"))
         .collect();
     assert!(bad.is_empty(), "{}", bad.join("\n"));
-    // One destroy event each: the container was removed once.
+    // One destroy event each (the holder's too): removed once, and a removal after a
+    // failed start, whose rootfs teardown took the directory, is recorded as well.
     let events = daemon.docker_ok([
         "events",
         "--since",
@@ -600,6 +618,6 @@ fn auto_remove_tears_down_once_and_logs_no_error() {
     let all = ids.len();
     ids.sort();
     ids.dedup();
-    assert_eq!((all, ids.len()), (2, 2), "{events}");
+    assert_eq!((all, ids.len()), (4, 4), "{events}");
     sandbox.assert_nothing_left();
 }

@@ -233,14 +233,16 @@ impl crate::Engine {
             return Ok(());
         }
         // Never started (or every start failed): what a failed setup left, and the
-        // registry's directory.
+        // registry's directory (which the rootfs removal may have taken already).
+        let mut removed = false;
         if berth_rootfs::state::read_state(&self.paths, &entry.id)
             .ok()
             .flatten()
             .is_some()
         {
-            berth_rootfs::down_with(&self.paths, entry.id.as_str(), None, true, volumes)
-                .map_err(|e| ContainerError::Run(e.into()))?;
+            removed = berth_rootfs::down_with(&self.paths, entry.id.as_str(), None, true, volumes)
+                .map_err(|e| ContainerError::Run(e.into()))?
+                .removed;
         }
         let _lock = registry::lock(&self.paths)?;
         let dir = self.paths.container_dir(&entry.id);
@@ -252,13 +254,14 @@ impl crate::Engine {
             &entry.image(),
         );
         match std::fs::remove_dir_all(&dir) {
-            Ok(()) => {
-                berth_common::events::emit(&self.paths, &destroyed);
-                Ok(())
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(source) => Err(ContainerError::Io { path: dir, source }),
+            Ok(()) => removed = true,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => return Err(ContainerError::Io { path: dir, source }),
         }
+        if removed {
+            berth_common::events::emit(&self.paths, &destroyed);
+        }
+        Ok(())
     }
 
     fn do_wait(
