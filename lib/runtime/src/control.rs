@@ -133,14 +133,19 @@ pub fn remove_with(
     }
     // A monitor killed with SIGKILL leaves its socket behind.
     crate::attach::unlisten(paths, &state.id);
-    // The same teardown as the end of a run: cgroups, network, rootfs and writable layer.
-    crate::Teardown::for_record(paths, &state.record, true)
-        .removing_volumes(volumes)
-        .run()
-        .finish(|errors| RunError::Teardown {
-            container: short(&state.id).to_string(),
-            errors,
-        })?;
+    // The same teardown as the end of a run: cgroups, network, rootfs and writable layer;
+    // after the run's own teardown finished, only what a removal deletes.
+    let teardown =
+        crate::Teardown::for_record(paths, &state.record, true).removing_volumes(volumes);
+    let teardown = if state.torn_down && !state.is_running() {
+        teardown.removal_only()
+    } else {
+        teardown
+    };
+    teardown.run().finish(|errors| RunError::Teardown {
+        container: short(&state.id).to_string(),
+        errors,
+    })?;
     let dir = state::dir(paths, &state.id);
     if dir.exists() {
         std::fs::remove_dir_all(&dir)
@@ -334,6 +339,12 @@ pub fn teardown_exited(paths: &Paths, id: &str) -> Result<(), RunError> {
         })?;
     if state.auto_remove {
         berth_common::events::emit(paths, &destroyed);
+    } else {
+        // A later removal (berthd's AutoRemove, `rm`) deletes the files only.
+        state.torn_down = true;
+        if let Err(e) = state.write(paths) {
+            tracing::debug!(id = %id, "marking the teardown done: {e}");
+        }
     }
     Ok(())
 }

@@ -337,6 +337,14 @@ impl Teardown {
         self
     }
 
+    /// Only the removal (the rootfs's directories, the volumes with `removing_volumes`):
+    /// the cgroups and the network were taken down already by the run's own teardown.
+    pub fn removal_only(mut self) -> Teardown {
+        self.cgroup = None;
+        self.network = false;
+        self
+    }
+
     /// Leaves everything in place (another process took the container over).
     pub fn disarm(mut self) {
         self.armed = false;
