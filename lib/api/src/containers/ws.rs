@@ -24,12 +24,7 @@ pub(super) async fn attach_ws(
     let upgrade = upgrade.map_err(|e| {
         ApiError::bad_request(format!("attach/ws needs a websocket handshake: {e}"))
     })?;
-    let streams = AttachStreams {
-        stdin: flag(&params, "stdin"),
-        stdout: flag(&params, "stdout"),
-        stderr: flag(&params, "stderr"),
-        detach_keys: params.get("detachKeys").filter(|k| !k.is_empty()).cloned(),
-    };
+    let streams = AttachStreams::of(&params);
     let (logs, stream) = (flag(&params, "logs"), flag(&params, "stream"));
     let c = containers(&backend);
     let target = {
@@ -37,12 +32,7 @@ pub(super) async fn attach_ws(
         blocking(move || c.target(&id)).await?
     };
     let (sink, output) = OutputSink::channel(true);
-    let (input_tx, input_rx) = if streams.stdin {
-        let (tx, rx) = std::sync::mpsc::channel();
-        (Some(tx), Some(rx))
-    } else {
-        (None, None)
-    };
+    let (input_tx, input_rx) = streams.input_channel();
     tokio::task::spawn_blocking(move || {
         if logs {
             let past = LogsQuery {
