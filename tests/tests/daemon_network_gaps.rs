@@ -63,7 +63,7 @@ fn a_connect_is_joined_again_when_the_restart_policy_restarts_the_container() {
         "probe:latest",
         "sh",
         "-c",
-        "sleep 3; exit 3",
+        "sleep 5; exit 3",
     ]);
     let id = id.trim().to_string();
     daemon.docker_ok(["network", "connect", "rsadded", "bouncer"]);
@@ -81,11 +81,21 @@ fn a_connect_is_joined_again_when_the_restart_policy_restarts_the_container() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    let nets = networks(&daemon, "bouncer");
-    for net in ["rsfirst", "rsadded"] {
-        let ip = nets[net]["IPAddress"].as_str().unwrap_or_default();
-        assert!(!ip.is_empty(), "{net} joined after the restart: {nets}");
+    // The connect is joined just after the restarted start returns: within its run.
+    let joined = |nets: &Value| {
+        ["rsfirst", "rsadded"].iter().all(|net| {
+            !nets[net]["IPAddress"]
+                .as_str()
+                .unwrap_or_default()
+                .is_empty()
+        })
+    };
+    let mut nets = networks(&daemon, "bouncer");
+    while !joined(&nets) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+        nets = networks(&daemon, "bouncer");
     }
+    assert!(joined(&nets), "both joined after the restart: {nets}");
     daemon.docker_ok(["rm", "-f", &id]);
     daemon.docker_ok(["network", "rm", "rsfirst", "rsadded"]);
     sandbox.assert_nothing_left();
