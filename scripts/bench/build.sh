@@ -33,17 +33,7 @@ ROUNDS=${ROUNDS:-2}
 WARMUP=${WARMUP:-1}
 BERTH_BIN=${BERTH_BIN:-$repo/target/release}
 BENCH_TMP=${BENCH_TMP:-/var/tmp}
-out="" keep=0
-while [ $# -gt 0 ]; do
-    case "$1" in
-        -n) RUNS=$2; shift 2 ;;
-        -r) ROUNDS=$2; shift 2 ;;
-        -o) out=$2; shift 2 ;;
-        --keep) keep=1; shift ;;
-        -h|--help) usage ;;
-        *) usage 2 >&2 ;;
-    esac
-done
+parse_options "n r o keep" "$@"
 [ "$(id -u)" = 0 ] || die "run as root"
 for t in hyperfine jq docker /usr/sbin/dockerd "$BERTH_BIN/berth-build" "$BERTH_BIN/berth-unpack" "$BERTH_BIN/berth-run"; do
     command -v "$t" >/dev/null || die "missing $t"
@@ -178,4 +168,4 @@ Labels): $SAME_CONFIG.
 REPORT
 )
 echo "$report"
-[ -z "$out" ] || echo "$report" >"$out"
+[ -z "$out_file" ] || echo "$report" >"$out_file"

@@ -36,17 +36,7 @@ WARMUP=${WARMUP:-2}
 MANY=${MANY:-100}
 BERTH_BIN=${BERTH_BIN:-$repo/target/release}
 BENCH_TMP=${BENCH_TMP:-/var/tmp}
-out="" keep=0
-while [ $# -gt 0 ]; do
-    case "$1" in
-        -n) RUNS=$2; shift 2 ;;
-        -r) ROUNDS=$2; shift 2 ;;
-        -o) out=$2; shift 2 ;;
-        --keep) keep=1; shift ;;
-        -h|--help) usage ;;
-        *) usage 2 >&2 ;;
-    esac
-done
+parse_options "n r o keep" "$@"
 [ "$(id -u)" = 0 ] || die "run as root"
 for t in hyperfine jq curl docker /usr/sbin/dockerd "$BERTH_BIN/berthd" "$BERTH_BIN/berth-unpack"; do
     command -v "$t" >/dev/null || die "missing $t"
@@ -193,4 +183,4 @@ berthd $BERTH_ID against dockerd $(/usr/sbin/dockerd --version | cut -d' ' -f3 |
 REPORT
 )
 echo "$report"
-[ -z "$out" ] || echo "$report" >"$out"
+[ -z "$out_file" ] || echo "$report" >"$out_file"

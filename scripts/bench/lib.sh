@@ -1,6 +1,6 @@
 # Shared by the benchmark scripts (sourced): logging, a median, and stopping the dockerd a
-# script started, the rotating hyperfine rounds and reading their results, the help text and
-# cgroup removal. The sourcing script sets SCRIPT (its name), dockerd_pid and dockerd_exec,
+# script started, the rotating hyperfine rounds and reading their results, the help text, the
+# options they share (parse_options) and cgroup removal. The sourcing script sets SCRIPT (its name), dockerd_pid and dockerd_exec,
 # and for the rounds: tools (names), CMD (name -> command), ROUNDS, WARMUP, RUNS, tmp; CG for
 # remove_cgroups.
 
@@ -59,6 +59,52 @@ stop_dockerd() {
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit "${1:-0}"; }
 
 has_tool() { [[ " ${tools[*]} " == *" $1 "* ]]; }
+
+# The options the scripts share, parsed the one way: -n RUNS, -r ROUNDS, -o FILE (into
+# out_file, made absolute), --tools LIST (into tools, each checked against ALL_TOOLS),
+# --keep (keep=1), -h/--help. ACCEPTED names the ones this script takes ("n r o tools
+# keep"); a script with options of its own defines extra_option, which is called with the
+# arguments left and sets `taken` to how many it used (0: not its option). Then RUNS and
+# ROUNDS (when set) must be positive numbers and WARMUP (when set) a number.
+parse_options() { # ACCEPTED ARGS...
+    local accepted=" $1 " taken opt t
+    shift
+    out_file="" keep=0
+    while [ $# -gt 0 ]; do
+        opt=$1
+        case $opt in
+            -n | -r | -o | --tools) [ $# -ge 2 ] || { log "$opt needs a value"; usage 2 >&2; } ;;
+        esac
+        case $opt in
+            -h | --help) usage 0 ;;
+            -n | -r | -o | --tools | --keep)
+                [[ $accepted == *" ${opt#"${opt%%[!-]*}"} "* ]] || { log "$SCRIPT takes no $opt"; usage 2 >&2; }
+                case $opt in
+                    -n) RUNS=$2 ;;
+                    -r) ROUNDS=$2 ;;
+                    -o) out_file=$(realpath -m "$2") ;;
+                    --tools) IFS=, read -r -a tools <<<"$2" ;;
+                    --keep) keep=1; shift; continue ;;
+                esac
+                shift 2
+                ;;
+            *)
+                taken=0
+                if declare -F extra_option >/dev/null; then extra_option "$@"; fi
+                [ "$taken" -gt 0 ] || { log "unknown argument $opt"; usage 2 >&2; }
+                shift "$taken"
+                ;;
+        esac
+    done
+    [[ $RUNS =~ ^[1-9][0-9]*$ ]] || die "-n (RUNS) wants a positive number, not '$RUNS'"
+    [[ ${ROUNDS-1} =~ ^[1-9][0-9]*$ ]] || die "-r (ROUNDS) wants a positive number, not '$ROUNDS'"
+    [[ ${WARMUP-0} =~ ^[0-9]+$ ]] || die "WARMUP wants a number, not '$WARMUP'"
+    if [[ $accepted == *" tools "* ]]; then
+        for t in "${tools[@]}"; do
+            [[ " ${ALL_TOOLS[*]} " == *" $t "* ]] || die "unknown tool $t (the tools: ${ALL_TOOLS[*]})"
+        done
+    fi
+}
 
 # Every cgroup named $CG* at the top of any hierarchy, children first.
 remove_cgroups() {

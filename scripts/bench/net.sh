@@ -69,36 +69,19 @@ BENCH_TMP=${BENCH_TMP:-/var/tmp}
 BERTH_SUBNET=${BERTH_SUBNET:-10.214.0.0/24}
 DOCKER_BIP=${DOCKER_BIP:-10.215.0.1/24}
 PODMAN_SUBNET=${PODMAN_SUBNET:-10.88.0.0/16}
-out_file=""
-keep=0
 host_netns=0
 ALL_TOOLS=(berth berth-none berth-p docker docker-none docker-p podman podman-none podman-p)
 tools=("${ALL_TOOLS[@]}")
 
-while [ $# -gt 0 ]; do
-    case $1 in
-        -n) RUNS=$2; shift 2 ;;
-        -r) ROUNDS=$2; shift 2 ;;
-        -o) out_file=$2; shift 2 ;;
-        --tools) IFS=, read -r -a tools <<<"$2"; shift 2 ;;
-        --host-netns) host_netns=1; shift ;;
-        --keep) keep=1; shift ;;
-        -h|--help) usage 0 ;;
-        *) echo "net.sh: unknown argument $1" >&2; usage 2 >&2 ;;
-    esac
-done
-for v in RUNS ROUNDS TRACE_RUNS FIRST_RUNS; do
+extra_option() { case $1 in --host-netns) host_netns=1; taken=1 ;; esac; }
+parse_options "n r o tools keep" "$@"
+for v in TRACE_RUNS FIRST_RUNS; do
     [[ ${!v} =~ ^[1-9][0-9]*$ ]] || { echo "net.sh: $v wants a positive number" >&2; exit 2; }
 done
-[[ $WARMUP =~ ^[0-9]+$ ]] || { echo "net.sh: WARMUP wants a number" >&2; exit 2; }
 for v in BERTH_SUBNET DOCKER_BIP PODMAN_SUBNET; do
     [[ ${!v} =~ ^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+/[0-9]+$ ]] || { echo "net.sh: $v wants an IPv4 CIDR" >&2; exit 2; }
 done
-for t in "${tools[@]}"; do
-    [[ " ${ALL_TOOLS[*]} " == *" $t "* ]] || { echo "net.sh: unknown tool $t" >&2; exit 2; }
-done
 [[ " ${tools[*]} " == *" berth "* ]] || { echo "net.sh: the berth row is required (the ratios are to it)" >&2; exit 2; }
-[ -z "$out_file" ] || out_file=$(realpath -m "$out_file")
 [ "$(id -u)" = 0 ] || { echo "net.sh: run as root (namespaces, bridges, cgroups, mounts)" >&2; exit 1; }
 
 # ---- private namespaces ---------------------------------------------------------------------------

@@ -37,17 +37,7 @@ WARMUP=${WARMUP:-3}
 BERTH_BIN=${BERTH_BIN:-$repo/target/release}
 BENCH_TMP=${BENCH_TMP:-/var/tmp}
 ARGS=("$@")
-out="" keep=0
-while [ $# -gt 0 ]; do
-    case $1 in
-    -n) RUNS=$2; shift 2 ;;
-    -r) ROUNDS=$2; shift 2 ;;
-    -o) out=$2; shift 2 ;;
-    --keep) keep=1; shift ;;
-    -h | --help) usage ;;
-    *) usage 2 ;;
-    esac
-done
+parse_options "n r o keep" "$@"
 for t in hyperfine jq runc crun containerd ctr busybox; do
     command -v "$t" >/dev/null || die "$t is needed"
 done
@@ -184,4 +174,4 @@ report=$(
     echo "$ROUNDS rounds x $RUNS runs per runtime, order rotating; $(nproc) CPUs; $(uname -r); $HIDE_NOTE."
 )
 echo "$report"
-[ -z "$out" ] || echo "$report" >"$out"
+[ -z "$out_file" ] || echo "$report" >"$out_file"

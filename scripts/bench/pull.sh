@@ -32,17 +32,7 @@ WARMUP=${WARMUP:-1}
 SIZE_MB=${SIZE_MB:-200}
 BERTH_BIN=${BERTH_BIN:-$repo/target/release}
 BENCH_TMP=${BENCH_TMP:-/var/tmp}
-out="" keep=0
-while [ $# -gt 0 ]; do
-    case "$1" in
-        -n) RUNS=$2; shift 2 ;;
-        -r) ROUNDS=$2; shift 2 ;;
-        -o) out=$2; shift 2 ;;
-        --keep) keep=1; shift ;;
-        -h|--help) usage ;;
-        *) usage 2 >&2 ;;
-    esac
-done
+parse_options "n r o keep" "$@"
 [ "$(id -u)" = 0 ] || die "run as root"
 for t in hyperfine jq docker skopeo /usr/sbin/dockerd /usr/bin/docker-registry "$BERTH_BIN/berth-unpack"; do
     command -v "$t" >/dev/null || die "missing $t"
@@ -207,4 +197,4 @@ median of $((ROUNDS * RUNS)) runs each; dockerd $(/usr/sbin/dockerd --version | 
 EOT
 )
 printf '%s\n' "$report"
-[ -z "$out" ] || printf '%s\n' "$report" >"$out"
+[ -z "$out_file" ] || printf '%s\n' "$report" >"$out_file"

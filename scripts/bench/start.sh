@@ -58,33 +58,17 @@ PPID_CALLS=${PPID_CALLS:-1000000}
 PPID_RUNS=${PPID_RUNS:-5}
 BERTH_BIN=${BERTH_BIN:-$repo/target/release}
 BENCH_TMP=${BENCH_TMP:-/var/tmp}
-out_file=""
-keep=0
 ALL_TOOLS=(floor ns-floor berth berth-nosec crun crun-seccomp runc docker)
 tools=("${ALL_TOOLS[@]}")
 
-while [ $# -gt 0 ]; do
-    case $1 in
-        -n) RUNS=$2; shift 2 ;;
-        -r) ROUNDS=$2; shift 2 ;;
-        -o) out_file=$2; shift 2 ;;
-        --tools) IFS=, read -r -a tools <<<"$2"; shift 2 ;;
-        --keep) keep=1; shift ;;
-        -h|--help) usage 0 ;;
-        *) echo "start.sh: unknown argument $1" >&2; usage 2 >&2 ;;
-    esac
-done
-for v in RUNS ROUNDS TRACE_RUNS PPID_RUNS; do
+parse_options "n r o tools keep" "$@"
+for v in TRACE_RUNS PPID_RUNS; do
     [[ ${!v} =~ ^[1-9][0-9]*$ ]] || { echo "start.sh: $v wants a positive number" >&2; exit 2; }
 done
-[[ $WARMUP =~ ^[0-9]+$ && $PPID_CALLS =~ ^[0-9]+$ ]] || { echo "start.sh: WARMUP/PPID_CALLS want a number" >&2; exit 2; }
-for t in "${tools[@]}"; do
-    [[ " ${ALL_TOOLS[*]} " == *" $t "* ]] || { echo "start.sh: unknown tool $t" >&2; exit 2; }
-done
+[[ $PPID_CALLS =~ ^[0-9]+$ ]] || { echo "start.sh: PPID_CALLS wants a number" >&2; exit 2; }
 if has_tool crun-seccomp && ! has_tool docker; then
     echo "start.sh: crun-seccomp takes its seccomp section from docker: add docker to --tools" >&2; exit 2
 fi
-[ -z "$out_file" ] || out_file=$(realpath -m "$out_file")
 [ "$(id -u)" = 0 ] || { echo "start.sh: run as root (namespaces, cgroups, mounts)" >&2; exit 1; }
 
 # ---- a private mount namespace with the cgroup v2 mount of this hybrid host hidden -------------

@@ -37,35 +37,15 @@ WARMUP=${WARMUP:-1}
 VERIFY=${VERIFY:-1}
 BERTH_BIN=${BERTH_BIN:-$repo/target/release}
 BENCH_TMP=${BENCH_TMP:-/var/tmp}
-out_file=""
 image_dir=""
-keep=0
 ALL_TOOLS=(tar targz berth berth-oci umoci skopeo docker)
 tools=("${ALL_TOOLS[@]}")
-
-usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit "${1:-0}"; }
-while [ $# -gt 0 ]; do
-    case $1 in
-        -n) RUNS=$2; shift 2 ;;
-        -o) out_file=$2; shift 2 ;;
-        --image) image_dir=$2; shift 2 ;;
-        --tools) IFS=, read -r -a tools <<<"$2"; shift 2 ;;
-        --keep) keep=1; shift ;;
-        -h|--help) usage 0 ;;
-        *) echo "unpack.sh: unknown argument $1" >&2; usage 2 >&2 ;;
-    esac
-done
-[[ $RUNS =~ ^[1-9][0-9]*$ ]] || { echo "unpack.sh: -n wants a positive number" >&2; exit 2; }
-[[ $WARMUP =~ ^[0-9]+$ ]] || { echo "unpack.sh: WARMUP wants a number" >&2; exit 2; }
-for t in "${tools[@]}"; do
-    [[ " ${ALL_TOOLS[*]} " == *" $t "* ]] || { echo "unpack.sh: unknown tool $t" >&2; exit 2; }
-done
-has_tool() { [[ " ${tools[*]} " == *" $1 "* ]]; }
-[ -z "$out_file" ] || out_file=$(realpath -m "$out_file")
 
 SCRIPT=unpack.sh
 # shellcheck source=scripts/bench/lib.sh
 . "$(dirname "$0")/lib.sh"
+extra_option() { case $1 in --image) [ $# -ge 2 ] || die "--image needs a DIR"; image_dir=$2; taken=2 ;; esac; }
+parse_options "n o tools keep" "$@"
 
 # ---- dependencies -----------------------------------------------------------------------------
 [ "$(id -u)" = 0 ] || die "run as root (tar, umoci and dockerd need it)"

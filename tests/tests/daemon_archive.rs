@@ -410,3 +410,33 @@ fn docker_cp_a_gives_the_files_to_the_containers_user() {
     );
     daemon.docker_ok(["rm", "-f", "owned"]);
 }
+
+#[test]
+fn docker_cp_into_a_container_never_started_is_there_at_its_first_start() {
+    let sandbox = Sandbox::with_probe();
+    let daemon = Daemon::start(&sandbox);
+    let id = daemon.docker_ok([
+        "create",
+        "--name",
+        "fresh",
+        "probe:latest",
+        "sh",
+        "-c",
+        "cat /tmp/early /etc/early-conf",
+    ]);
+    let id = id.trim();
+    let host = tempfile::tempdir().unwrap();
+    let file = host.path().join("early");
+    std::fs::write(&file, "before start\n").unwrap();
+    daemon.docker_ok(["cp", file.to_str().unwrap(), "fresh:/tmp/"]);
+    daemon.docker_ok(["cp", file.to_str().unwrap(), "fresh:/etc/early-conf"]);
+    // Read back before the start, over the image's files; nothing stays mounted.
+    let got = entries(&cp_out(&daemon, "fresh:/tmp/early"));
+    assert_eq!(got[0].2, b"before start\n");
+    assert!(!entries(&cp_out(&daemon, "fresh:/etc")).is_empty());
+    assert!(overlays_of(id).is_empty(), "{:?}", overlays_of(id));
+    let out = daemon.docker_ok(["start", "-a", "fresh"]);
+    assert_eq!(out, "before start\nbefore start\n");
+    daemon.docker_ok(["rm", "fresh"]);
+    assert!(!sandbox.store.root().join("containers").join(id).exists());
+}

@@ -3,7 +3,9 @@
 //! container reads as paused, a restart back-off shows as "Restarting" and survives a
 //! daemon restart, MemoryReservation is kept, an exec's Pid is its process's, `--mount`
 //! volume options make the volume, `name=` filters are dockerd's regular expressions, and
-//! a created container's volumes are in use for `berth-mount` too.
+//! a created container's volumes are in use for `berth-mount` too, an anonymous `--mount`
+//! volume takes its volume options, and AutoRemove removes once (a destroy event each, a
+//! failed start's included) with nothing wrong in the log.
 
 use std::process::Output;
 use std::time::{Duration, Instant};
@@ -492,5 +494,130 @@ fn network_connect_of_a_created_container_is_made_at_its_start() {
     );
     daemon.docker_ok(["rm", "-f", "joiner"]);
     daemon.docker_ok(["network", "rm", "gapfirst", "gaplater"]);
+    sandbox.assert_nothing_left();
+}
+
+#[test]
+fn mount_volume_options_on_an_anonymous_volume_make_it_with_them() {
+    let sandbox = Sandbox::with_probe();
+    let daemon = Daemon::start(&sandbox);
+    let before = volumes(&daemon);
+    daemon.docker_ok([
+        "create",
+        "--name",
+        "anonopt",
+        "--network",
+        "none",
+        "--mount",
+        "type=volume,target=/t,volume-opt=type=tmpfs,volume-opt=device=tmpfs,volume-opt=o=size=8m",
+        "probe:latest",
+        "sh",
+        "-c",
+        "grep ' /t ' /proc/mounts",
+    ]);
+    let made: Vec<String> = volumes(&daemon)
+        .into_iter()
+        .filter(|v| !before.contains(v))
+        .collect();
+    assert_eq!(made.len(), 1, "one volume made at create: {made:?}");
+    let volume = &serde_json::from_str::<Value>(&daemon.docker_ok(["volume", "inspect", &made[0]]))
+        .unwrap()[0];
+    assert_eq!(volume["Options"]["type"], "tmpfs", "{volume}");
+    assert_eq!(volume["Options"]["o"], "size=8m", "{volume}");
+    assert!(
+        volume["Labels"]
+            .get("com.docker.volume.anonymous")
+            .is_some(),
+        "{volume}"
+    );
+    let out = daemon.docker_ok(["start", "-a", "anonopt"]);
+    assert!(out.contains("tmpfs"), "{out}");
+    // Bad options are refused and leave no volume behind.
+    let bad = daemon.docker([
+        "create",
+        "--network",
+        "none",
+        "--mount",
+        "type=volume,target=/u,volume-opt=colour=red",
+        "probe:latest",
+        "sh",
+        "-c",
+        "true",
+    ]);
+    assert!(!bad.status.success(), "{}", text(&bad));
+    assert_eq!(volumes(&daemon).len(), before.len() + 1);
+    // It is the container's: `rm -v` takes it.
+    daemon.docker_ok(["rm", "-v", "anonopt"]);
+    assert_eq!(volumes(&daemon), before);
+    sandbox.assert_nothing_left();
+}
+
+#[test]
+fn auto_remove_removes_once_with_a_destroy_each_and_logs_no_error() {
+    let _netns = PrivateNetns::enter();
+    let sandbox = Sandbox::with_probe();
+    let daemon = Daemon::start(&sandbox);
+    let port = format!("127.0.0.1:{}:80", 20000 + std::process::id() % 20000);
+    let holder = daemon.docker_ok([
+        "run",
+        "-d",
+        "-p",
+        &port,
+        "probe:latest",
+        "sh",
+        "-c",
+        "sleep 600",
+    ]);
+    let runs: [&[&str]; 3] = [
+        &["run", "--rm", "probe:latest", "sh", "-c", "exit 3"],
+        &[
+            "run",
+            "--rm",
+            "-d",
+            "--name",
+            "gone",
+            "probe:latest",
+            "sh",
+            "-c",
+            "sleep 0.3",
+        ],
+        // A start that fails (the port is taken): removed at once, as dockerd does.
+        &["run", "--rm", "-p", &port, "probe:latest", "true"],
+    ];
+    for args in runs {
+        let _ = daemon.docker(args);
+    }
+    daemon.docker_ok(["rm", "-f", holder.trim()]);
+    eventually(
+        "the auto-removed containers to go",
+        Duration::from_secs(20),
+        || daemon.docker_ok(["ps", "-aq"]).trim().is_empty(),
+    );
+    // `--until 0s` counts whole seconds: the next one.
+    std::thread::sleep(Duration::from_millis(1100));
+    let log = daemon.log_text();
+    let bad: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+        .collect();
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+    // One destroy event each (the holder's too): removed once, and a removal after a
+    // failed start, whose rootfs teardown took the directory, is recorded as well.
+    let events = daemon.docker_ok([
+        "events",
+        "--since",
+        "10m",
+        "--until",
+        "0s",
+        "--filter",
+        "event=destroy",
+        "--format",
+        "{{.Actor.ID}}",
+    ]);
+    let mut ids: Vec<&str> = events.lines().collect();
+    let all = ids.len();
+    ids.sort();
+    ids.dedup();
+    assert_eq!((all, ids.len()), (4, 4), "{events}");
     sandbox.assert_nothing_left();
 }

@@ -541,3 +541,44 @@ fn a_sigterm_after_the_setup_waits_until_the_record_is_out() {
     assert!(down.status.success(), "rm: {}", describe(&down));
     assert_nothing_left(&sandbox, &id, "after rm from the record");
 }
+
+#[test]
+fn rm_finds_the_cgroups_under_the_parent_they_were_made_under() {
+    let sandbox = Sandbox::with_probe();
+    // Killed with its cgroups made and no run state written.
+    let cmd = sandbox.run_command([
+        "--name",
+        "moved",
+        "--network",
+        "none",
+        "probe:latest",
+        "true",
+    ]);
+    crash_at(cmd, "run:prepared", b"");
+    let id = crashed_container(&sandbox).expect("something made");
+    assert!(
+        !sandbox.leftover_cgroups().is_empty(),
+        "its cgroups are there"
+    );
+    // `rm` given another parent than the one the container was made under.
+    let other = format!("{}-other", sandbox.cgroup_parent);
+    let out = Command::new(berth_tests::berth_bin("berth-run"))
+        .arg("--root")
+        .arg(sandbox.store.root())
+        .arg("--run-dir")
+        .arg(sandbox.store.run_dir())
+        .arg("--cgroup-parent")
+        .arg(&other)
+        .envs(sandbox.net.env())
+        .args(["rm", "moved"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    // The other parent is ours alone (a unique name): gone whatever happened.
+    for hierarchy in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+        let _ = std::fs::remove_dir(hierarchy.path().join(&other));
+    }
+    let _ = std::fs::remove_dir(Path::new("/sys/fs/cgroup").join(&other));
+    assert!(out.status.success(), "rm: {}", describe(&out));
+    assert_nothing_left(&sandbox, &id, "after rm under another parent");
+}

@@ -10,9 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use bytes::Bytes;
-use futures_util::StreamExt;
 use serde_json::{json, Value};
-use tokio::io::AsyncWriteExt;
 
 use crate::{blocking, ApiError, Backend, BackendError};
 
@@ -114,23 +112,6 @@ pub fn parse_query(query: &str) -> Result<BuildRequest, ApiError> {
     Ok(request)
 }
 
-async fn receive(body: Body, path: &Path) -> Result<(), ApiError> {
-    let mut file = tokio::fs::File::create(path)
-        .await
-        .map_err(|e| ApiError::internal(format!("cannot create {}: {e}", path.display())))?;
-    let mut stream = body.into_data_stream();
-    while let Some(chunk) = stream.next().await {
-        let chunk =
-            chunk.map_err(|e| ApiError::bad_request(format!("reading the context: {e}")))?;
-        file.write_all(&chunk)
-            .await
-            .map_err(|e| ApiError::internal(format!("writing {}: {e}", path.display())))?;
-    }
-    file.flush()
-        .await
-        .map_err(|e| ApiError::internal(format!("writing {}: {e}", path.display())))
-}
-
 async fn build(
     State(backend): State<Backend>,
     RawQuery(query): RawQuery,
@@ -143,7 +124,7 @@ async fn build(
         blocking(move || engine.scratch_dir()).await?
     };
     let context = dir.join("context.tar");
-    if let Err(e) = receive(body, &context).await {
+    if let Err(e) = crate::stream::receive_to_file(body, &context, "the context").await {
         let _ = tokio::fs::remove_dir_all(&dir).await;
         return Err(e);
     }

@@ -214,7 +214,7 @@ async fn import(
     let dir = blocking(move || images.scratch_dir()).await?;
     let path = dir.join("import.tar");
     let received = match url {
-        None => receive(body, &path).await,
+        None => crate::stream::receive_to_file(body, &path, "the upload").await,
         Some(url) => {
             let (distribution, p) = (backend.distribution.clone(), path.clone());
             blocking(move || distribution.fetch(&url, &p)).await
@@ -232,24 +232,6 @@ async fn import(
     let id = result?;
     let line = format!("{}\r\n", serde_json::json!({ "status": id }));
     Ok(([(header::CONTENT_TYPE, "application/json")], line).into_response())
-}
-
-async fn receive(body: Body, path: &std::path::Path) -> Result<(), ApiError> {
-    use futures_util::StreamExt;
-    use tokio::io::AsyncWriteExt;
-    let mut file = tokio::fs::File::create(path)
-        .await
-        .map_err(|e| ApiError::internal(format!("cannot create {}: {e}", path.display())))?;
-    let mut stream = body.into_data_stream();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| ApiError::bad_request(format!("reading the upload: {e}")))?;
-        file.write_all(&chunk)
-            .await
-            .map_err(|e| ApiError::internal(format!("writing {}: {e}", path.display())))?;
-    }
-    file.flush()
-        .await
-        .map_err(|e| ApiError::internal(format!("writing {}: {e}", path.display())))
 }
 
 /// `POST /auth`: the credentials are checked, not kept (the CLI keeps them).

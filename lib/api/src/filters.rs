@@ -53,6 +53,24 @@ impl Filters {
         self.by_key.get(key).map_or(&[], Vec::as_slice)
     }
 
+    /// Whether an object's labels pass the `label` filters (every one holds) and the
+    /// `label!` ones (none holds), as each of docker's resources reads them.
+    pub fn labels_pass<'a>(&self, label: impl Fn(&str) -> Option<&'a str>) -> bool {
+        self.get("label").iter().all(|f| label_matches(f, &label))
+            && !self.get("label!").iter().any(|f| label_matches(f, &label))
+    }
+
+    /// The one `until` filter's time, if given (`prune`'s "created before").
+    pub fn until(&self) -> Result<Option<std::time::SystemTime>, crate::BackendError> {
+        match self.get("until") {
+            [] => Ok(None),
+            [one] => until_time(one).map(Some),
+            _ => Err(crate::BackendError::invalid(
+                "more than one until filter specified",
+            )),
+        }
+    }
+
     /// Refuses any key outside `known`, as dockerd does ("invalid filter 'x'").
     pub fn only(&self, known: &[&str]) -> Result<(), crate::BackendError> {
         match self.by_key.keys().find(|k| !known.contains(&k.as_str())) {
@@ -62,6 +80,28 @@ impl Filters {
             None => Ok(()),
         }
     }
+}
+
+/// `until`: unix seconds (with a fraction), an RFC 3339 time, or a duration before now
+/// (`10m`, `24h`), as dockerd's `prune` filters read it.
+pub fn until_time(text: &str) -> Result<std::time::SystemTime, crate::BackendError> {
+    use std::time::{Duration, SystemTime};
+    if let Ok(secs) = text.parse::<f64>() {
+        if secs >= 0.0 {
+            return Ok(SystemTime::UNIX_EPOCH + Duration::from_secs_f64(secs));
+        }
+    }
+    if let Ok(time) = humantime::parse_rfc3339_weak(text.trim_end_matches('Z')) {
+        return Ok(time);
+    }
+    if let Ok(ago) = humantime::parse_duration(text) {
+        return Ok(SystemTime::now()
+            .checked_sub(ago)
+            .unwrap_or(SystemTime::UNIX_EPOCH));
+    }
+    Err(crate::BackendError::invalid(format!(
+        "failed to parse value {text:?} of filter until"
+    )))
 }
 
 /// dockerd's `Args.Match` (the `name` filters of `ps` and `network ls`): `value` equal to
@@ -74,6 +114,43 @@ pub fn docker_match(value: &str, source: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::{Duration, SystemTime};
+
+    #[test]
+    fn until_takes_seconds_times_and_durations() {
+        assert_eq!(
+            until_time("10").unwrap(),
+            SystemTime::UNIX_EPOCH + Duration::from_secs(10)
+        );
+        assert_eq!(
+            until_time("1970-01-01T00:01:00Z").unwrap(),
+            SystemTime::UNIX_EPOCH + Duration::from_secs(60)
+        );
+        let ago = SystemTime::now()
+            .duration_since(until_time("1h").unwrap())
+            .unwrap();
+        assert!(
+            ago > Duration::from_secs(3590) && ago < Duration::from_secs(3700),
+            "{ago:?}"
+        );
+        assert!(until_time("soon").is_err());
+        let two = Filters::parse(Some(r#"{"until":["1","2"]}"#)).unwrap();
+        assert!(two.until().is_err());
+        assert_eq!(Filters::default().until().unwrap(), None);
+    }
+
+    #[test]
+    fn labels_pass_every_label_and_no_excluded_one() {
+        let labels: BTreeMap<&str, &str> = [("a", "1"), ("b", "")].into();
+        let get = |k: &str| labels.get(k).copied();
+        let f = |t: &str| Filters::parse(Some(t)).unwrap();
+        assert!(f(r#"{"label":["a","a=1","b"]}"#).labels_pass(get));
+        assert!(!f(r#"{"label":["a=2"]}"#).labels_pass(get));
+        assert!(!f(r#"{"label":["c"]}"#).labels_pass(get));
+        assert!(!f(r#"{"label!":["a"]}"#).labels_pass(get));
+        assert!(f(r#"{"label!":["a=2","c"]}"#).labels_pass(get));
+        assert!(Filters::default().labels_pass(get));
+    }
 
     #[test]
     fn both_shapes_parse_and_bad_ones_are_refused() {

@@ -11,9 +11,7 @@ use axum::{Json, Router};
 use bollard_stubs::models::{
     ImageDeleteResponseItem, ImageHistoryResponseItem, ImagePruneResponse, ImageSummary,
 };
-use futures_util::StreamExt;
 use serde::Deserialize;
-use tokio::io::AsyncWriteExt;
 
 use crate::filters::Filters;
 use crate::{blocking, ApiError, Backend, BackendError};
@@ -168,7 +166,7 @@ async fn load(
         blocking(move || images.scratch_dir()).await?
     };
     let path = dir.join("upload.tar");
-    let received = receive(body, &path).await;
+    let received = crate::stream::receive_to_file(body, &path, "the upload").await;
     let result = match received {
         Ok(()) => {
             let p = path.clone();
@@ -191,22 +189,6 @@ async fn load(
         text.push('\n');
     }
     Ok(([(header::CONTENT_TYPE, "application/json")], text).into_response())
-}
-
-async fn receive(body: Body, path: &std::path::Path) -> Result<(), ApiError> {
-    let mut file = tokio::fs::File::create(path)
-        .await
-        .map_err(|e| ApiError::internal(format!("cannot create {}: {e}", path.display())))?;
-    let mut stream = body.into_data_stream();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| ApiError::bad_request(format!("reading the upload: {e}")))?;
-        file.write_all(&chunk)
-            .await
-            .map_err(|e| ApiError::internal(format!("writing {}: {e}", path.display())))?;
-    }
-    file.flush()
-        .await
-        .map_err(|e| ApiError::internal(format!("writing {}: {e}", path.display())))
 }
 
 async fn save_many(

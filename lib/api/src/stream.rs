@@ -134,6 +134,30 @@ pub fn on_upgrade(request: &mut axum::extract::Request) -> Option<OnUpgrade> {
     request.extensions_mut().remove::<OnUpgrade>()
 }
 
+/// Writes a request `body` (an upload: an image archive, a build context) to the file
+/// at `path`; `what` names it in the error when the client's stream breaks.
+pub async fn receive_to_file(
+    body: Body,
+    path: &std::path::Path,
+    what: &str,
+) -> Result<(), crate::ApiError> {
+    use crate::ApiError;
+    use futures_util::StreamExt;
+    let mut file = tokio::fs::File::create(path)
+        .await
+        .map_err(|e| ApiError::internal(format!("cannot create {}: {e}", path.display())))?;
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| ApiError::bad_request(format!("reading {what}: {e}")))?;
+        file.write_all(&chunk)
+            .await
+            .map_err(|e| ApiError::internal(format!("writing {}: {e}", path.display())))?;
+    }
+    file.flush()
+        .await
+        .map_err(|e| ApiError::internal(format!("writing {}: {e}", path.display())))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -101,6 +101,18 @@ impl Event {
         self
     }
 
+    /// A network's event as dockerd reports it: the network's id as the actor, its name and
+    /// type, and for connect/disconnect the container's id.
+    pub fn network(action: &str, id: &str, name: &str, container: Option<&ContainerId>) -> Event {
+        let event = Event::new(Kind::Network, action, id)
+            .with("name", name)
+            .with("type", "bridge");
+        match container {
+            Some(container) => event.with("container", container.as_str()),
+            None => event,
+        }
+    }
+
     /// A container's event: its name, image and the attributes stored beside it (labels).
     pub fn container(
         paths: &Paths,

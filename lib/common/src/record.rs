@@ -91,6 +91,7 @@ impl ContainerPart {
             id: ContainerId::random(),
             name,
             created,
+            cgroup_parent: None,
         }
     }
 }
@@ -103,6 +104,11 @@ pub struct ContainerPart {
     pub name: Option<ContainerName>,
     /// RFC 3339.
     pub created: String,
+    /// The cgroup parent its cgroups are made under (`--cgroup-parent` when it was set
+    /// up), so that removing a container killed before it ran finds them whatever parent
+    /// the removal is given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroup_parent: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -326,6 +326,7 @@ mod tests {
             id: ContainerId::parse(&id).unwrap(),
             name: name.map(|n| ContainerName::parse(n).unwrap()),
             created: "2026-01-01T00:00:00Z".into(),
+            cgroup_parent: None,
         }
     }
 

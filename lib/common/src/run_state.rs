@@ -57,6 +57,10 @@ pub struct RunState {
     /// Remove the container when it exits (`--rm`).
     #[serde(default)]
     pub auto_remove: bool,
+    /// The teardown after the exit (cgroups, network, mounts) finished without an error: a
+    /// removal has only the files left to delete, not the teardown to run again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub torn_down: bool,
     /// Signal for `stop` (the image's StopSignal, else SIGTERM).
     pub stop_signal: i32,
     /// What a process joining the container (`exec`) inherits.
@@ -157,6 +161,7 @@ impl RunState {
             oom_killed: false,
             finished: None,
             auto_remove,
+            torn_down: false,
             stop_signal: record
                 .image
                 .config

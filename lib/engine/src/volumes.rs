@@ -150,11 +150,6 @@ pub(crate) fn view(paths: &Paths, info: &VolumeInfo, usage: bool) -> Result<Volu
     })
 }
 
-/// `label=KEY` or `label=KEY=VALUE`: does any match (`label!=`: none)?
-fn label_matches(wanted: &str, labels: &BTreeMap<String, String>) -> bool {
-    berth_api::filters::label_matches(wanted, |key| labels.get(key).map(String::as_str))
-}
-
 fn labels_of(info: &VolumeInfo) -> BTreeMap<String, String> {
     let mut labels = info.labels.clone();
     if info.anonymous {
@@ -219,15 +214,7 @@ impl VolumesBackend for crate::Engine {
                 continue;
             }
             let labels = labels_of(&info);
-            if !filters
-                .get("label")
-                .iter()
-                .all(|l| label_matches(l, &labels))
-                || filters
-                    .get("label!")
-                    .iter()
-                    .any(|l| label_matches(l, &labels))
-            {
+            if !filters.labels_pass(|key| labels.get(key).map(String::as_str)) {
                 continue;
             }
             if let Some(want) = dangling {
@@ -284,14 +271,7 @@ impl VolumesBackend for crate::Engine {
         for info in store::list_volumes(&self.paths).map_err(rootfs_error)? {
             let labels = labels_of(&info);
             if (!all && !info.anonymous)
-                || !filters
-                    .get("label")
-                    .iter()
-                    .all(|l| label_matches(l, &labels))
-                || filters
-                    .get("label!")
-                    .iter()
-                    .any(|l| label_matches(l, &labels))
+                || !filters.labels_pass(|key| labels.get(key).map(String::as_str))
             {
                 continue;
             }
@@ -318,12 +298,35 @@ impl VolumesBackend for crate::Engine {
     }
 }
 
-/// The named volumes of `--mount type=volume,source=NAME,volume-opt=…,volume-label=…`,
-/// made at create with those options and labels as dockerd makes them (a volume that
-/// exists already is used as it is).
+/// `--mount type=volume,volume-opt=…` without a source: dockerd makes an anonymous volume
+/// with those options. Each such mount is given a new volume name here, before the
+/// container is created, so its record names the volume; the names.
+pub(crate) fn name_anonymous_with_options(
+    mounts: &mut [berth_api::containers::model::MountBody],
+) -> Vec<String> {
+    let mut named = Vec::new();
+    for mount in mounts {
+        let volume = mount.kind.as_deref().unwrap_or("volume") == "volume";
+        if volume
+            && mount.volume_options.is_some()
+            && mount.source.as_deref().unwrap_or_default().is_empty()
+        {
+            let name = store::random_name();
+            mount.source = Some(name.clone());
+            named.push(name);
+        }
+    }
+    named
+}
+
+/// The volumes of `--mount type=volume,source=NAME,volume-opt=…,volume-label=…`, made at
+/// create with those options and labels as dockerd makes them (a volume that exists
+/// already is used as it is); those in `anonymous` (named by
+/// [`name_anonymous_with_options`]) are made anonymous.
 pub(crate) fn ensure_for_mounts(
     paths: &Paths,
     mounts: &[berth_api::containers::model::MountBody],
+    anonymous: &[String],
 ) -> Result<(), BackendError> {
     for mount in mounts {
         let volume = mount.kind.as_deref().unwrap_or("volume") == "volume";
@@ -336,7 +339,7 @@ pub(crate) fn ensure_for_mounts(
         }
         check_name(name)?;
         let meta = VolumeMeta {
-            anonymous: false,
+            anonymous: anonymous.iter().any(|a| a == name),
             labels: options
                 .labels
                 .clone()
@@ -361,6 +364,20 @@ pub(crate) fn ensure_for_mounts(
     Ok(())
 }
 
+/// After the create: the anonymous volumes made for its mounts belong to container `id`
+/// (removed with it by `rm -v`); when the create failed, they go.
+pub(crate) fn settle_anonymous(paths: &Paths, names: &[String], id: Option<&str>) {
+    for name in names {
+        let done = match id {
+            Some(id) => store::give_to_container(paths, name, id),
+            None => store::remove_volume(paths, name, true),
+        };
+        if let Err(e) = done {
+            tracing::warn!(volume = %name, "anonymous volume of a create: {e}");
+        }
+    }
+}
+
 /// The named volumes among `-v` specs, as a list.
 pub(crate) fn named_in(specs: &[String]) -> Vec<String> {
     named_volumes(specs).collect()
@@ -369,15 +386,6 @@ pub(crate) fn named_in(specs: &[String]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn label_filters_match_keys_and_values() {
-        let labels: BTreeMap<String, String> = [("a".to_string(), "1".to_string())].into();
-        assert!(label_matches("a", &labels));
-        assert!(label_matches("a=1", &labels));
-        assert!(!label_matches("a=2", &labels));
-        assert!(!label_matches("b", &labels));
-    }
 
     #[test]
     fn bad_names_are_refused_as_docker_words_it() {

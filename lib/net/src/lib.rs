@@ -20,7 +20,7 @@ pub mod request;
 pub mod settings;
 pub mod subnet;
 
-pub use attach::{connect, disconnect, down, setup, Context, DnsLauncher};
+pub use attach::{connect, disconnect, down, force_delete_endpoint, setup, Context, DnsLauncher};
 pub use error::{NetError, Result};
 pub use network::{CreateRequest, NetworkDef};
 pub use request::NetRequest;

@@ -196,7 +196,9 @@ fn a_failure_names_the_table_and_keeps_nfts_reason() {
     assert!(text.contains(&format!("table ip {}", t.0)), "{text}");
     assert!(text.contains("publish ports"), "{text}");
     match err {
-        NetError::Nft(e) => assert!(e.is_missing(), "{e:?}"),
+        NetError::Nft(nft::NftError::Failed { message, .. }) => {
+            assert!(!message.is_empty(), "nft's reason is kept")
+        }
         other => panic!("expected an nft failure, got {other:?}"),
     }
 }

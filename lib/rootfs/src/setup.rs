@@ -127,18 +127,22 @@ pub fn setup(paths: &Paths, record: &mut ContainerRecord, opts: &SetupOptions) -
     }
     let cdir = container_dir(paths, &id);
     // A daemon registers a container at create and sets its rootfs up at the first start:
-    // the directory then holds the identity alone, and stays when a setup fails.
-    let registered =
-        registry::identity(paths, &id)?.is_some_and(|c| c.id == id) && !cdir.join("upper").exists();
+    // the directory then holds the identity (and, after a `docker cp` into it, its upper
+    // dir: `pre_start_dirs`), and stays when a setup fails.
+    let registered = registry::identity(paths, &id)?.is_some_and(|c| c.id == id);
     if cdir.exists() && !registered {
         return Err(RootfsError::StateExists { id, dir: cdir });
     }
-    let upper = cdir.join("upper");
-    let work = cdir.join("work");
+    let (upper, work) = upper_and_work(paths, &id);
+    // Files copied in before the first start are the container's: kept, even when this
+    // setup fails.
+    let copied_in = registered && upper.exists();
     if registered {
         registry::check_name_free(paths, &lock, &container)?;
-        rollback.steps.push(Undo::RemoveDir(upper.clone()));
-        rollback.steps.push(Undo::RemoveDir(work.clone()));
+        if !copied_in {
+            rollback.steps.push(Undo::RemoveDir(upper.clone()));
+            rollback.steps.push(Undo::RemoveDir(work.clone()));
+        }
     } else {
         let containers = paths.containers();
         let made_parent = !containers.exists();
@@ -150,8 +154,8 @@ pub fn setup(paths: &Paths, record: &mut ContainerRecord, opts: &SetupOptions) -
         }
         rollback.steps.push(Undo::RemoveDir(cdir.clone()));
     }
-    mkdir_mode(&upper, 0o755, false)?;
-    mkdir_mode(&work, 0o700, false)?;
+    mkdir_mode(&upper, 0o755, copied_in)?;
+    mkdir_mode(&work, 0o700, copied_in)?;
     let (target, root) = mount_rootfs(
         paths,
         record,
@@ -216,6 +220,26 @@ pub fn setup(paths: &Paths, record: &mut ContainerRecord, opts: &SetupOptions) -
         durability(opts),
         &mut rollback,
     )
+}
+
+/// A container's overlay upper and work dirs.
+fn upper_and_work(paths: &Paths, id: &ContainerId) -> (PathBuf, PathBuf) {
+    let cdir = container_dir(paths, id);
+    (cdir.join("upper"), cdir.join("work"))
+}
+
+/// The upper and work dirs of a registered container that was never started, made for a
+/// write into its filesystem (`docker cp` before `start`); its first setup mounts over them.
+pub fn pre_start_dirs(paths: &Paths, id: &ContainerId) -> Result<(PathBuf, PathBuf)> {
+    let (upper, work) = upper_and_work(paths, id);
+    mkdir_mode(&upper, 0o755, true)?;
+    mkdir_mode(&work, 0o700, true)?;
+    Ok((upper, work))
+}
+
+/// The upper dir of a never-started container, when a write before its first start made it.
+pub fn pre_start_upper(paths: &Paths, id: &ContainerId) -> Option<PathBuf> {
+    Some(upper_and_work(paths, id).0).filter(|upper| upper.is_dir())
 }
 
 /// Creates the run-dir side and mounts the overlay; returns the mountpoint and an `O_PATH`

@@ -217,6 +217,18 @@ pub fn create_volume_with(
     ensure_volume_with(paths, name, None, meta, |_| Ok(()))
 }
 
+/// Gives anonymous volume `name`, made before its container had an id (`--mount` with
+/// volume options and no source), to container `id`: that container's `rm -v` removes it.
+pub fn give_to_container(paths: &Paths, name: &str, id: &str) -> Result<()> {
+    let _lock = lock_volume(paths, name)?;
+    let Some(mut info) = read_info(paths, name)? else {
+        return Ok(());
+    };
+    info.container = Some(id.to_string());
+    berth_common::json_file::write_atomic(&volume_dir(paths, name).join("volume.json"), &info)
+        .map_err(|e| io_err(e.op, e.path)(e.source))
+}
+
 /// The container using volume `name`, if any: one whose rootfs mounts it, or one made to
 /// mount it that has not yet (its claim, `claims.rs`).
 pub fn volume_user(paths: &Paths, name: &str) -> Result<Option<String>> {

@@ -123,14 +123,19 @@ pub fn remove_with(
     }
     // A monitor killed with SIGKILL leaves its socket behind.
     crate::attach::unlisten(paths, &state.id);
-    // The same teardown as the end of a run: cgroups, network, rootfs and writable layer.
-    crate::Teardown::for_record(paths, &state.record, true)
-        .removing_volumes(volumes)
-        .run()
-        .finish(|errors| RunError::Teardown {
-            container: short(&state.id).to_string(),
-            errors,
-        })?;
+    // The same teardown as the end of a run: cgroups, network, rootfs and writable layer;
+    // after the run's own teardown finished, only what a removal deletes.
+    let teardown =
+        crate::Teardown::for_record(paths, &state.record, true).removing_volumes(volumes);
+    let teardown = if state.torn_down && !state.is_running() {
+        teardown.removal_only()
+    } else {
+        teardown
+    };
+    teardown.run().finish(|errors| RunError::Teardown {
+        container: short(&state.id).to_string(),
+        errors,
+    })?;
     let dir = state::dir(paths, &state.id);
     if dir.exists() {
         std::fs::remove_dir_all(&dir)
@@ -152,7 +157,7 @@ fn remove_unstarted(
     volumes: bool,
     cgroups: &berth_cgroups::HostConfig,
 ) -> Result<String, RunError> {
-    let cgroup = berth_cgroups::part_for(cgroups, id)?;
+    let cgroup = berth_cgroups::part_for(&made_under(paths, id, cgroups), id)?;
     let cgroup_exists = cgroup.paths.values().any(|p| p.is_dir());
     let traces = [
         state::dir(paths, id),
@@ -185,6 +190,36 @@ fn remove_unstarted(
         errors,
     })?;
     Ok(id.to_string())
+}
+
+/// `cgroups` with the parent container `id` was set up under, as its rootfs state or its
+/// registered identity recorded it (the parent given now when neither did).
+fn made_under(
+    paths: &Paths,
+    id: &ContainerId,
+    cgroups: &berth_cgroups::HostConfig,
+) -> berth_cgroups::HostConfig {
+    let from_state = berth_rootfs::state::read_state(paths, id)
+        .ok()
+        .flatten()
+        .and_then(|s| s.container.cgroup_parent);
+    let recorded = from_state.or_else(|| {
+        registry::identity(paths, id)
+            .ok()
+            .flatten()
+            .and_then(|c| c.cgroup_parent)
+    });
+    let recorded = recorded
+        .filter(|parent| *parent != cgroups.parent)
+        .map(|parent| berth_cgroups::HostConfig {
+            parent,
+            ..cgroups.clone()
+        });
+    // A record naming no valid parent (`..`) is not followed out of the hierarchy.
+    match recorded.filter(|config| config.parent_components().is_ok()) {
+        Some(config) => config,
+        None => cgroups.clone(),
+    }
 }
 
 /// Copies the container's logs to `stdout` and `stderr` (what the container wrote to each);
@@ -294,6 +329,12 @@ pub fn teardown_exited(paths: &Paths, id: &str) -> Result<(), RunError> {
         })?;
     if state.auto_remove {
         berth_common::events::emit(paths, &destroyed);
+    } else {
+        // A later removal (berthd's AutoRemove, `rm`) deletes the files only.
+        state.torn_down = true;
+        if let Err(e) = state.write(paths) {
+            tracing::debug!(id = %id, "marking the teardown done: {e}");
+        }
     }
     Ok(())
 }

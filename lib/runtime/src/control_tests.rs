@@ -184,3 +184,32 @@ fn a_failing_writer_is_an_error_not_a_panic() {
     assert!(matches!(error, RunError::Output(_)), "{error}");
     assert_eq!(error.kind(), ErrorKind::Internal);
 }
+
+#[test]
+fn a_removal_after_a_finished_teardown_does_not_run_it_again() {
+    let (dir, paths) = paths();
+    // A "cgroup" a second teardown would try and fail on (a plain, non-empty directory).
+    let cgroup = dir.path().join("cg");
+    std::fs::create_dir_all(&cgroup).unwrap();
+    std::fs::write(cgroup.join("kept"), "").unwrap();
+    let with_cgroup = |state: &mut RunState| {
+        state.record.cgroup = Some(berth_common::CgroupPart {
+            mode: "v1".into(),
+            paths: [("memory".to_string(), cgroup.clone())].into(),
+            limits: Default::default(),
+        });
+    };
+    let config = berth_cgroups::HostConfig::default();
+    let mut state = write_state(&paths, Status::Exited, Some(0));
+    with_cgroup(&mut state);
+    state.torn_down = true;
+    state.write(&paths).unwrap();
+    control::remove_with(&paths, ID_TEXT, false, true, &config).unwrap();
+    assert!(cgroup.join("kept").exists(), "the cgroups were not touched");
+    assert!(RunState::read(&paths, &id()).unwrap().is_none(), "removed");
+    // Without the mark the teardown runs again, and meets the fake cgroup.
+    let mut state = write_state(&paths, Status::Exited, Some(0));
+    with_cgroup(&mut state);
+    state.write(&paths).unwrap();
+    assert!(control::remove_with(&paths, ID_TEXT, false, true, &config).is_err());
+}

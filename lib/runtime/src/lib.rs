@@ -111,11 +111,12 @@ fn prepare_with(
     }
     // The id comes first so that the cgroups can be made beside the mount: both are mostly
     // the kernel's work (mkdir in every hierarchy; the overlay), and on two cores they overlap.
-    let id = record
+    let part = record
         .container
-        .get_or_insert_with(|| berth_common::ContainerPart::new(setup.name.clone()))
-        .id
-        .clone();
+        .get_or_insert_with(|| berth_common::ContainerPart::new(setup.name.clone()));
+    // Kept with the identity the setup registers: a removal after a crash looks there.
+    part.cgroup_parent = Some(request.cgroup_parent.clone());
+    let id = part.id.clone();
     let host = request.cgroup_host();
     let (mounted, (cgroup, cgroup_took)) = std::thread::scope(|scope| {
         let cgroup = scope.spawn(|| {
@@ -333,6 +334,14 @@ impl Teardown {
     /// `docker rm` keeps them without `-v`.
     pub fn removing_volumes(mut self, volumes: bool) -> Teardown {
         self.remove_volumes = volumes;
+        self
+    }
+
+    /// Only the removal (the rootfs's directories, the volumes with `removing_volumes`):
+    /// the cgroups and the network were taken down already by the run's own teardown.
+    pub fn removal_only(mut self) -> Teardown {
+        self.cgroup = None;
+        self.network = false;
         self
     }
 

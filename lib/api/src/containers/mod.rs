@@ -1,7 +1,8 @@
 //! `/containers/…`: create, start, stop, kill, restart, remove, inspect, list, wait, logs,
-//! attach (hijacked) and resize, over [`ContainersBackend`].
+//! attach (hijacked, or over a websocket: [`ws`]) and resize, over [`ContainersBackend`].
 
 pub mod model;
+mod ws;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -32,6 +33,32 @@ pub struct AttachStreams {
 
 /// What the container endpoints ask of the engine. Blocking calls; the streaming ones
 /// (`wait`, `logs`, `attach`) return when done or when the client is gone.
+impl AttachStreams {
+    /// The streams an attach's query asks for (`stdin`, `stdout`, `stderr`, `detachKeys`).
+    fn of(params: &HashMap<String, String>) -> AttachStreams {
+        AttachStreams {
+            stdin: flag(params, "stdin"),
+            stdout: flag(params, "stdout"),
+            stderr: flag(params, "stderr"),
+            detach_keys: params.get("detachKeys").filter(|k| !k.is_empty()).cloned(),
+        }
+    }
+
+    /// The channel the client's input reaches the backend through, when stdin is wanted.
+    fn input_channel(
+        &self,
+    ) -> (
+        Option<std::sync::mpsc::Sender<Vec<u8>>>,
+        Option<InputReceiver>,
+    ) {
+        if !self.stdin {
+            return (None, None);
+        }
+        let (tx, rx) = std::sync::mpsc::channel();
+        (Some(tx), Some(rx))
+    }
+}
+
 pub trait ContainersBackend: Send + Sync + 'static {
     /// Registers the container; its id.
     fn create(&self, name: Option<String>, body: CreateBody) -> Result<String, BackendError>;
@@ -85,6 +112,7 @@ pub fn routes() -> Router<Backend> {
         .route("/containers/{id}/wait", post(wait))
         .route("/containers/{id}/logs", get(logs))
         .route("/containers/{id}/attach", post(attach))
+        .route("/containers/{id}/attach/ws", get(ws::attach_ws))
         .route("/containers/{id}/resize", post(resize))
         .route("/containers/{id}", delete(remove))
 }
@@ -340,12 +368,7 @@ async fn attach(
     Query(params): Params,
     mut request: Request,
 ) -> Result<Response, ApiError> {
-    let streams = AttachStreams {
-        stdin: flag(&params, "stdin"),
-        stdout: flag(&params, "stdout"),
-        stderr: flag(&params, "stderr"),
-        detach_keys: params.get("detachKeys").filter(|k| !k.is_empty()).cloned(),
-    };
+    let streams = AttachStreams::of(&params);
     let c = containers(&backend);
     let target = {
         let c = c.clone();
@@ -357,12 +380,7 @@ async fn attach(
         ));
     };
     let (sink, rx) = OutputSink::channel(target.tty);
-    let (input_tx, input_rx) = if streams.stdin {
-        let (tx, rx) = std::sync::mpsc::channel();
-        (Some(tx), Some(rx))
-    } else {
-        (None, None)
-    };
+    let (input_tx, input_rx) = streams.input_channel();
     tokio::task::spawn_blocking(move || {
         if let Err(e) = c.attach(&target.id, streams, &sink, input_rx) {
             tracing::debug!("attach to {}: {e}", target.id);

@@ -125,6 +125,13 @@ impl Entry {
         self.created.as_ref().is_some_and(|c| c.body.tty)
     }
 
+    /// The network mode it was created with (`bridge`, a network's name, `none`…).
+    pub fn network_mode(&self) -> Option<&str> {
+        self.created
+            .as_ref()
+            .map(|c| c.request.net.network.as_str())
+    }
+
     pub fn auto_remove(&self) -> bool {
         self.created
             .as_ref()

@@ -71,7 +71,8 @@ impl crate::Engine {
             &self.settings,
         );
         request.check()?;
-        let part = ContainerPart::new(name);
+        let mut part = ContainerPart::new(name);
+        part.cgroup_parent = Some(self.settings.cgroup_parent.clone());
         let created = Created {
             body,
             request,
@@ -236,14 +237,16 @@ impl crate::Engine {
             return Ok(());
         }
         // Never started (or every start failed): what a failed setup left, and the
-        // registry's directory.
+        // registry's directory (which the rootfs removal may have taken already).
+        let mut removed = false;
         if berth_rootfs::state::read_state(&self.paths, &entry.id)
             .ok()
             .flatten()
             .is_some()
         {
-            berth_rootfs::down_with(&self.paths, entry.id.as_str(), None, true, volumes)
-                .map_err(|e| ContainerError::Run(e.into()))?;
+            removed = berth_rootfs::down_with(&self.paths, entry.id.as_str(), None, true, volumes)
+                .map_err(|e| ContainerError::Run(e.into()))?
+                .removed;
         }
         let _lock = registry::lock(&self.paths)?;
         let dir = self.paths.container_dir(&entry.id);
@@ -255,13 +258,14 @@ impl crate::Engine {
             &entry.image(),
         );
         match std::fs::remove_dir_all(&dir) {
-            Ok(()) => {
-                berth_common::events::emit(&self.paths, &destroyed);
-                Ok(())
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(source) => Err(ContainerError::Io { path: dir, source }),
+            Ok(()) => removed = true,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => return Err(ContainerError::Io { path: dir, source }),
         }
+        if removed {
+            berth_common::events::emit(&self.paths, &destroyed);
+        }
+        Ok(())
     }
 
     fn do_wait(
@@ -365,16 +369,30 @@ fn signal_number(signal: Option<String>, default: i32) -> Result<i32, ContainerE
 pub struct Containers(pub Arc<crate::Engine>);
 
 impl ContainersBackend for Containers {
-    fn create(&self, name: Option<String>, body: CreateBody) -> Result<String, BackendError> {
+    fn create(&self, name: Option<String>, mut body: CreateBody) -> Result<String, BackendError> {
+        let paths = &self.0.paths;
+        let anonymous = body
+            .host_config
+            .mounts
+            .as_deref_mut()
+            .map(crate::volumes::name_anonymous_with_options)
+            .unwrap_or_default();
         // Named volumes are made at create, as dockerd does (and seeded at the first start).
         let request = config::request_of(&body, None, &self.0.settings);
         if request.check().is_ok() {
             // Those with options first: ensure_named would make them plain.
             let mounts = body.host_config.mounts.as_deref().unwrap_or_default();
-            crate::volumes::ensure_for_mounts(&self.0.paths, mounts)?;
-            crate::volumes::ensure_named(&self.0.paths, &request.mount.volumes)?;
+            let made = crate::volumes::ensure_for_mounts(paths, mounts, &anonymous)
+                .and_then(|()| crate::volumes::ensure_named(paths, &request.mount.volumes));
+            if let Err(e) = made {
+                crate::volumes::settle_anonymous(paths, &anonymous, None);
+                return Err(e);
+            }
         }
-        Ok(self.0.do_create(name, body)?)
+        let created = self.0.do_create(name, body);
+        let id = created.as_ref().ok().map(String::as_str);
+        crate::volumes::settle_anonymous(paths, &anonymous, id);
+        Ok(created?)
     }
 
     fn start(&self, reference: &str) -> Result<bool, BackendError> {

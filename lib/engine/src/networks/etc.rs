@@ -14,6 +14,34 @@ use std::path::{Path, PathBuf};
 
 use berth_common::{ContainerId, Endpoint, Paths};
 
+/// A container file that could not be read, written or removed, naming the file.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot {op} {}: {source}", path.display())]
+pub struct EtcError {
+    op: &'static str,
+    path: PathBuf,
+    #[source]
+    source: io::Error,
+}
+
+fn read(path: &Path) -> Result<String, EtcError> {
+    std::fs::read_to_string(path).map_err(|source| EtcError {
+        op: "read",
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Truncates and writes: the bind mount over the container's /etc file follows the inode,
+/// which a write keeps and a rename would not.
+fn write_in_place(path: &Path, text: &str) -> Result<(), EtcError> {
+    std::fs::write(path, text).map_err(|source| EtcError {
+        op: "write",
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
 /// The resolv.conf a container had before a connect pointed it at a network's server.
 const SAVED_RESOLV: &str = "resolv.conf.before-connect";
 
@@ -22,23 +50,23 @@ pub fn connected(
     id: &ContainerId,
     before: &[Endpoint],
     joined: &Endpoint,
-) -> io::Result<()> {
+) -> Result<(), EtcError> {
     let dir = paths.container_dir(id);
-    let hostname = std::fs::read_to_string(dir.join("hostname"))?;
+    let hostname = read(&dir.join("hostname"))?;
     let hosts = dir.join("hosts");
-    let mut text = std::fs::read_to_string(&hosts)?;
+    let mut text = read(&hosts)?;
     if !text.is_empty() && !text.ends_with('\n') {
         text.push('\n');
     }
     text += &format!("{}\t{}\n", joined.ip, hostname.trim());
-    std::fs::write(hosts, text)?;
+    write_in_place(&hosts, &text)?;
     let had_server = before.iter().any(|e| e.dns_server.is_some());
     if let (false, Some(server)) = (had_server, joined.dns_server) {
         let resolv = dir.join("resolv.conf");
-        let current = std::fs::read_to_string(&resolv)?;
+        let current = read(&resolv)?;
         let saved = dir.join(SAVED_RESOLV);
         if !saved.exists() {
-            std::fs::write(&saved, &current)?;
+            write_in_place(&saved, &current)?;
         }
         write_in_place(&resolv, &with_nameserver(&current, server))?;
     }
@@ -50,22 +78,22 @@ pub fn disconnected(
     id: &ContainerId,
     gone: &Endpoint,
     left: &[Endpoint],
-) -> io::Result<()> {
+) -> Result<(), EtcError> {
     let dir = paths.container_dir(id);
     let hosts = dir.join("hosts");
-    let text = std::fs::read_to_string(&hosts)?;
+    let text = read(&hosts)?;
     let prefix = format!("{}\t", gone.ip);
     let kept: String = text
         .lines()
         .filter(|l| !l.starts_with(&prefix))
         .map(|l| format!("{l}\n"))
         .collect();
-    std::fs::write(hosts, kept)?;
+    write_in_place(&hosts, &kept)?;
     let Some(server) = gone.dns_server else {
         return Ok(());
     };
     let resolv = dir.join("resolv.conf");
-    let current = std::fs::read_to_string(&resolv)?;
+    let current = read(&resolv)?;
     if !nameservers(&current).contains(&server.to_string()) {
         return Ok(());
     }
@@ -76,12 +104,20 @@ pub fn disconnected(
             match std::fs::read_to_string(&saved) {
                 Ok(before) => {
                     write_in_place(&resolv, &before)?;
-                    std::fs::remove_file(saved)
+                    std::fs::remove_file(&saved).map_err(|source| EtcError {
+                        op: "remove",
+                        path: saved,
+                        source,
+                    })
                 }
                 // Its own network's server went (a container of a user network left it):
                 // there is nothing to go back to, and the file stays as it was.
                 Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-                Err(e) => Err(e),
+                Err(source) => Err(EtcError {
+                    op: "read",
+                    path: saved,
+                    source,
+                }),
             }
         }
     }
@@ -108,12 +144,6 @@ fn with_nameserver(text: &str, server: Ipv4Addr) -> String {
     out
 }
 
-/// Truncates and writes: the bind mount over the container's /etc/resolv.conf follows the
-/// inode, which a write keeps and a rename would not.
-fn write_in_place(path: &Path, text: &str) -> io::Result<()> {
-    std::fs::write(path, text)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,5 +158,37 @@ mod tests {
             "nameserver 10.9.0.1\nsearch example.org\noptions ndots:2\n"
         );
         assert_eq!(nameservers(&out), ["10.9.0.1"]);
+    }
+
+    #[test]
+    fn a_missing_file_is_named_in_the_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = Paths::new(dir.path().join("root"), dir.path().join("run"));
+        let id = ContainerId::parse(&"cd".repeat(32)).unwrap();
+        let cdir = paths.container_dir(&id);
+        std::fs::create_dir_all(&cdir).unwrap();
+        std::fs::write(cdir.join("hostname"), "box\n").unwrap();
+        let endpoint = Endpoint {
+            network: "n".into(),
+            network_id: "i".into(),
+            bridge: "b".into(),
+            host_veth: "v".into(),
+            ifname: "eth1".into(),
+            ip: "10.9.0.2".parse().unwrap(),
+            prefix: 24,
+            gateway: None,
+            mac: "02:42:0a:09:00:02".into(),
+            aliases: vec![],
+            dns_server: None,
+        };
+        let e = connected(&paths, &id, &[], &endpoint).unwrap_err();
+        let hosts = cdir.join("hosts");
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "cannot read {}: No such file or directory (os error 2)",
+                hosts.display()
+            )
+        );
     }
 }

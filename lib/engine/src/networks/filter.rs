@@ -1,7 +1,5 @@
 //! `docker network ls --filter` and `docker network prune --filter`, as dockerd reads them.
 
-use std::time::{Duration, SystemTime};
-
 use berth_api::filters::Filters;
 use berth_api::BackendError;
 use berth_common::Paths;
@@ -56,7 +54,7 @@ pub fn list_matches(paths: &Paths, shown: &Shown, f: &Filters) -> Result<bool, B
             return Ok(false);
         }
     }
-    Ok(labels_match(shown, f.get("label"), true))
+    Ok(labels_pass(shown, f))
 }
 
 fn truthy(key: &str, value: &str) -> Result<bool, BackendError> {
@@ -69,35 +67,24 @@ fn truthy(key: &str, value: &str) -> Result<bool, BackendError> {
     }
 }
 
-/// `label=KEY` or `label=KEY=VALUE`: every one must hold (`want` true), or none (`label!`).
-fn labels_match(shown: &Shown, wanted: &[String], want: bool) -> bool {
+/// The `label` and `label!` filters against the network's labels.
+fn labels_pass(shown: &Shown, f: &Filters) -> bool {
     let labels = shown.labels();
-    wanted.iter().all(|w| {
-        let has = berth_api::filters::label_matches(w, |key| {
-            labels
-                .iter()
-                .find(|(k, _)| k == key)
-                .map(|(_, v)| v.as_str())
-        });
-        has == want
+    f.labels_pass(|key| {
+        labels
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     })
 }
 
 /// Whether an unused network is pruned under `f` (`label`, `label!`, `until`).
 pub fn prune_matches(shown: &Shown, f: &Filters) -> Result<bool, BackendError> {
     f.only(&["label", "label!", "until"])?;
-    if !labels_match(shown, f.get("label"), true) {
+    if !labels_pass(shown, f) {
         return Ok(false);
     }
-    if !f.get("label!").is_empty()
-        && f.get("label!")
-            .iter()
-            .any(|w| labels_match(shown, std::slice::from_ref(w), true))
-    {
-        return Ok(false);
-    }
-    if let Some(until) = f.get("until").first() {
-        let limit = until_time(until)?;
+    if let Some(limit) = f.until()? {
         let created = shown
             .created()
             .and_then(|c| humantime::parse_rfc3339_weak(c.trim_end_matches('Z')).ok());
@@ -108,50 +95,9 @@ pub fn prune_matches(shown: &Shown, f: &Filters) -> Result<bool, BackendError> {
     Ok(true)
 }
 
-/// `until`: unix seconds (with a fraction), an RFC 3339 time, or a duration before now
-/// (`10m`, `24h`).
-fn until_time(text: &str) -> Result<SystemTime, BackendError> {
-    if let Ok(secs) = text.parse::<f64>() {
-        if secs >= 0.0 {
-            return Ok(SystemTime::UNIX_EPOCH + Duration::from_secs_f64(secs));
-        }
-    }
-    if let Ok(time) = humantime::parse_rfc3339_weak(text.trim_end_matches('Z')) {
-        return Ok(time);
-    }
-    if let Ok(ago) = humantime::parse_duration(text) {
-        return Ok(SystemTime::now()
-            .checked_sub(ago)
-            .unwrap_or(SystemTime::UNIX_EPOCH));
-    }
-    Err(BackendError::invalid(format!(
-        "invalid filter 'until={text}': not a timestamp or a duration"
-    )))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn until_takes_seconds_times_and_durations() {
-        assert_eq!(
-            until_time("10").unwrap(),
-            SystemTime::UNIX_EPOCH + Duration::from_secs(10)
-        );
-        assert_eq!(
-            until_time("1970-01-01T00:01:00Z").unwrap(),
-            SystemTime::UNIX_EPOCH + Duration::from_secs(60)
-        );
-        let ago = SystemTime::now()
-            .duration_since(until_time("1h").unwrap())
-            .unwrap();
-        assert!(
-            ago > Duration::from_secs(3590) && ago < Duration::from_secs(3700),
-            "{ago:?}"
-        );
-        assert!(until_time("soon").is_err());
-    }
 
     #[test]
     fn bad_keys_and_values_are_refused() {

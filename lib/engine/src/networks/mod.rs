@@ -125,8 +125,7 @@ impl Engine {
     }
 }
 
-/// Records a network event as dockerd reports it: the network's id as the actor, its name
-/// and type, and for connect/disconnect the container's id.
+/// Records a network event as dockerd reports it.
 fn emit(
     paths: &berth_common::Paths,
     action: &str,
@@ -134,13 +133,7 @@ fn emit(
     name: &str,
     container: Option<&berth_common::ContainerId>,
 ) {
-    use berth_common::events::{Event, Kind};
-    let mut event = Event::new(Kind::Network, action, id)
-        .with("name", name)
-        .with("type", "bridge");
-    if let Some(container) = container {
-        event = event.with("container", container.as_str());
-    }
+    let event = berth_common::events::Event::network(action, id, name, container);
     berth_common::events::emit(paths, &event);
 }
 
@@ -255,6 +248,17 @@ impl NetworksBackend for Engine {
         if let Err(e) = etc::connected(&self.paths, &id, &before, &endpoint) {
             tracing::warn!(container = %id, "cannot update /etc/hosts or resolv.conf after connect: {e}");
         }
+        // Kept with the container, so its next start (by hand or by its restart policy)
+        // joins the network again, as dockerd keeps a connect in the container's config.
+        let kept = pending::Pending {
+            network: def.name.clone(),
+            network_id: def.id.clone(),
+            aliases,
+            ip,
+        };
+        if let Err(e) = pending::add(&self.paths, &id, kept, true) {
+            tracing::warn!(container = %id, "keeping the connect for the next start: {}", e.message);
+        }
         tracing::info!(network = %def.name, container = %id, ip = %endpoint.ip, "connected");
         emit(&self.paths, "connect", &def.id, &def.name, Some(&id));
         Ok(())
@@ -268,9 +272,27 @@ impl NetworksBackend for Engine {
         let def = self.find_defined(reference, |name| {
             format!("container cannot be disconnected from the {name} network")
         })?;
-        let id = berth_common::registry::resolve(&self.paths, &request.container)
-            .map_err(|e| BackendError::new(e.kind(), e.to_string()))?;
-        if pending::remove(&self.paths, &id, &def.id)? {
+        let id = match berth_common::registry::resolve(&self.paths, &request.container) {
+            Ok(id) => id,
+            // `--force`: the endpoint of a container that is gone is taken down all the same.
+            Err(berth_common::registry::RegistryError::NotFound(e))
+                if request.force == Some(true) =>
+            {
+                let Some(stale) =
+                    berth_net::force_delete_endpoint(&self.paths, &request.container, &def.name)
+                        .map_err(net_err)?
+                else {
+                    return Err(BackendError::not_found(format!("No such container: {e}")));
+                };
+                tracing::info!(network = %def.name, container = %stale, "stale endpoint removed");
+                let id = berth_common::ContainerId::parse(&stale).ok();
+                emit(&self.paths, "disconnect", &def.id, &def.name, id.as_ref());
+                return Ok(());
+            }
+            Err(e) => return Err(BackendError::new(e.kind(), e.to_string())),
+        };
+        let kept = pending::remove(&self.paths, &id, &def.id)?;
+        if kept && crate::containers::running_container(&self.paths, id.as_str()).is_err() {
             tracing::info!(network = %def.name, container = %id, "pending connect dropped");
             return Ok(());
         }

@@ -1,8 +1,9 @@
-//! `docker network connect` of a container that does not run (created, or stopped): as
-//! dockerd does, the endpoint is kept with the container and made at its next start.
-//! `<container dir>/network-connects.json`, the list of networks to join; a start joins
-//! them and empties it. The start also records a network `connect` event for each network
-//! the container is on, as dockerd's does.
+//! The networks `docker network connect` added to a container: as dockerd keeps them in
+//! the container's config, they are kept with it, `<container dir>/network-connects.json`,
+//! and every start joins them (a connect while it does not run is made at the next start;
+//! one while it runs is made at once and again at each later start, a restart policy's
+//! included); `disconnect` drops it. The start also records a network `connect` event for
+//! each network the container is on, as dockerd's does.
 
 use std::net::Ipv4Addr;
 
@@ -93,8 +94,9 @@ pub fn remove(paths: &Paths, id: &ContainerId, network_id: &str) -> Result<bool,
 
 impl Engine {
     /// After a start of container `id` on `primary` (its network mode): the `connect`
-    /// event of that network, then the pending connects, each joined and announced. A
-    /// connect that fails is logged and dropped: the container runs without it.
+    /// event of that network, then the kept connects, each joined and announced. A
+    /// connect that fails is logged, and dropped when its network is gone: the container
+    /// runs without it.
     pub(crate) fn networks_at_start(&self, id: &ContainerId, primary: Option<&str>) {
         if let Some(def) = primary.and_then(|p| network::find(&self.paths, p)) {
             emit(&self.paths, "connect", &def.id, &def.name, Some(id));
@@ -108,23 +110,33 @@ impl Engine {
             settings: &self.settings.net,
             dns: berth_net::DnsLauncher::current_exe(),
         };
-        for p in &all {
+        let count = all.len();
+        let mut kept = Vec::with_capacity(count);
+        for p in all {
             let before = berth_net::attach::endpoints_of(&self.paths, id).unwrap_or_default();
             match berth_net::connect(&ctx, id.as_str(), &p.network, &p.aliases, p.ip) {
                 Ok(endpoint) => {
                     if let Err(e) = etc::connected(&self.paths, id, &before, &endpoint) {
-                        tracing::warn!(container = %id, "/etc/hosts after connect: {e}");
+                        tracing::warn!(container = %id, "{e}");
                     }
                     emit(&self.paths, "connect", &p.network_id, &p.network, Some(id));
+                    kept.push(p);
                 }
                 Err(e) => {
+                    let gone = matches!(e, berth_net::NetError::NoSuchNetwork(_));
                     let e = net_err(e);
                     tracing::warn!(container = %id, network = %p.network, "connect at start: {}", e.message);
+                    if !gone {
+                        kept.push(p);
+                    }
                 }
             }
         }
-        if let Err(e) = write(&self.paths, id, &[]) {
-            tracing::warn!(container = %id, "pending connects: {}", e.message);
+        if kept.len() == count {
+            return;
+        }
+        if let Err(e) = write(&self.paths, id, &kept) {
+            tracing::warn!(container = %id, "kept connects: {}", e.message);
         }
     }
 }

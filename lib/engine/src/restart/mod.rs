@@ -18,6 +18,7 @@ pub use policy::Policy;
 pub use record::RestartRecord;
 
 use crate::containers::entry::{Entry, Status};
+use crate::containers::waker::Waker;
 use crate::Engine;
 
 /// The containers being watched (one watcher each).
@@ -133,6 +134,7 @@ impl Engine {
         tracing::info!(id = %entry.id, "starting with the daemon (restart policy)");
         match crate::containers::start_registered(&self.paths, &entry.id) {
             Ok(_) => {
+                self.networks_at_start(&entry.id, entry.network_mode());
                 RestartRecord::update(&self.paths, &entry.id, |r| {
                     r.restarting = false;
                     r.manually_stopped = false;
@@ -203,7 +205,12 @@ impl Engine {
                     .flatten()
                     .is_some_and(|e| e.status() != Status::Running);
             let result = if still_wanted {
-                crate::containers::start_registered(&self.paths, id).map(drop)
+                let started = crate::containers::start_registered(&self.paths, id).map(drop);
+                if started.is_ok() {
+                    // Its `network connect`s are joined again, as a start by hand joins them.
+                    self.networks_at_start(id, entry.network_mode());
+                }
+                started
             } else {
                 Ok(())
             };
@@ -235,11 +242,6 @@ fn wait_run_over(paths: &berth_common::Paths, id: &ContainerId) -> Option<i64> {
                 return Some(entry.exit_code());
             }
         }
-        sleep_on(state.monitor_pid, Duration::from_secs(1));
+        Waker::on_pid(state.monitor_pid).wait(Duration::from_secs(1));
     }
-}
-
-/// Sleeps until process `pid` ends, at most `timeout` (a short nap without pidfds).
-fn sleep_on(pid: i32, timeout: Duration) {
-    crate::containers::waker::Waker::on_pid(pid).wait(timeout);
 }

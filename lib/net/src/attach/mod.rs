@@ -437,11 +437,23 @@ fn down_with(kernel: &mut dyn Kernel, paths: &Paths, container_id: &str) -> Resu
                         .check(crate::ipam::load(&dir))
                         .is_none_or(|owners| owners.values().any(|owner| container_id == owner));
                 if attached {
+                    // The container leaves the network as a stop makes it leave (dockerd's
+                    // `disconnect` event), recorded once: by the teardown that found it on.
+                    let was_on = endpoints::path(&dir, container_id).exists();
                     match detach_with(kernel, paths, &def, container_id, delete_links) {
                         Err(NetError::Many(inner)) => errors.extend(inner),
                         other => {
                             errors.check(other);
                         }
+                    }
+                    if was_on {
+                        let event = berth_common::events::Event::network(
+                            "disconnect",
+                            &def.id,
+                            &def.name,
+                            Some(container_id),
+                        );
+                        berth_common::events::emit(paths, &event);
                     }
                 }
             }
@@ -506,6 +518,40 @@ pub fn disconnect(paths: &Paths, container: &str, network_name: &str) -> Result<
         });
     }
     detach_locked(paths, &def, &id, true)
+}
+
+/// `network disconnect --force` of a container that is gone (docker's
+/// `ForceEndpointDelete`): the network's endpoint whose container has that name or ID (or
+/// unique ID prefix) is taken down, its veth, ports and address released. The container ID
+/// of the endpoint, if there was one.
+pub fn force_delete_endpoint(
+    paths: &Paths,
+    reference: &str,
+    network_name: &str,
+) -> Result<Option<String>> {
+    let _lock = network::lock(paths)?;
+    let def = network::find(paths, network_name)?;
+    let all = endpoints::list(&network::network_dir(paths, &def));
+    let named = |e: &&endpoints::EndpointFile| {
+        e.name.as_deref().map(|n| n.trim_start_matches('/'))
+            == Some(reference.trim_start_matches('/'))
+            || e.container_id == reference
+    };
+    let found = match all.iter().find(named) {
+        Some(e) => Some(e),
+        None => {
+            let mut prefixed = all.iter().filter(|e| e.container_id.starts_with(reference));
+            match (prefixed.next(), prefixed.next()) {
+                (Some(one), None) if !reference.is_empty() => Some(one),
+                _ => None,
+            }
+        }
+    };
+    let Some(endpoint) = found else {
+        return Ok(None);
+    };
+    detach_locked(paths, &def, &endpoint.container_id, true)?;
+    Ok(Some(endpoint.container_id.clone()))
 }
 
 /// A container's ID and name, from a name, ID or unique ID prefix.

@@ -51,7 +51,6 @@ impl Fake {
             return Err(NetError::Nft(crate::nft::NftError::Failed {
                 table: "fake".to_string(),
                 op: "inject",
-                errno: None,
                 message: format!("injected failure of {step} {arg}"),
             }));
         }

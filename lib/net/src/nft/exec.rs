@@ -19,12 +19,11 @@ pub enum NftError {
         op: &'static str,
         source: std::io::Error,
     },
-    /// nft ran and refused; `errno` is the kernel's answer when nft reported one berth acts on.
+    /// nft ran and refused; its message is for the reader, never matched by berth.
     #[error("nftables table ip {table}: {op} failed: {message}")]
     Failed {
         table: String,
         op: &'static str,
-        errno: Option<ErrorKind>,
         message: String,
     },
     #[error("nftables table ip {table}: nft's JSON for {op} does not parse: {source}")]
@@ -43,28 +42,6 @@ impl NftError {
             NftError::Exec { source, .. } => K::of_io(source),
             NftError::Failed { .. } | NftError::Listing { .. } => K::Internal,
         }
-    }
-
-    /// nft failed because the object it was told to change is not there.
-    pub fn is_missing(&self) -> bool {
-        matches!(
-            self,
-            NftError::Failed {
-                errno: Some(ErrorKind::NotFound),
-                ..
-            }
-        )
-    }
-
-    /// nft failed because a `create` met an object that is already there.
-    pub fn is_existing(&self) -> bool {
-        matches!(
-            self,
-            NftError::Failed {
-                errno: Some(ErrorKind::AlreadyExists),
-                ..
-            }
-        )
     }
 }
 
@@ -108,8 +85,6 @@ fn feed(table: &str, op: &'static str, args: &[&str], input: &str) -> Result<(),
     let exec_err = |source: std::io::Error| exec_error(table, op, source);
     let mut child = Command::new("nft")
         .args(args)
-        // strerror's text is what `errno_in` reads: keep it untranslated.
-        .env("LC_ALL", "C")
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -129,7 +104,6 @@ fn feed(table: &str, op: &'static str, args: &[&str], input: &str) -> Result<(),
     Err(NftError::Failed {
         table: table.to_string(),
         op,
-        errno: errno_in(&message),
         message,
     })
 }
@@ -148,15 +122,11 @@ fn exec_error(table: &str, op: &'static str, source: std::io::Error) -> NftError
 fn from_helper(table: &str, op: &'static str, e: NftablesError) -> NftError {
     match e {
         NftablesError::NftExecution { inner, .. } => exec_error(table, op, inner),
-        NftablesError::NftFailed { stderr, .. } => {
-            let message = stderr.trim().to_string();
-            NftError::Failed {
-                table: table.to_string(),
-                op,
-                errno: errno_in(&message),
-                message,
-            }
-        }
+        NftablesError::NftFailed { stderr, .. } => NftError::Failed {
+            table: table.to_string(),
+            op,
+            message: stderr.trim().to_string(),
+        },
         NftablesError::NftOutputEncoding { inner, .. } => NftError::Exec {
             table: table.to_string(),
             op,
@@ -170,40 +140,9 @@ fn from_helper(table: &str, op: &'static str, e: NftablesError) -> NftError {
     }
 }
 
-/// The kernel's errno behind a failed nft, from its stderr. This is the one place berth
-/// reads nft's English, because there is nothing else to read: nft exits 1 for every
-/// failure, in JSON mode too, and libnftables reports the netlink errno only as strerror
-/// text ("Error: Could not process rule: No such file or directory"). Only the two answers
-/// berth acts on are recognised: a missing element or table, and an element a `create`
-/// found already there. An interval set's element (a subnet in `nets`) is looked up by nft
-/// itself before the kernel is asked, and its absence reads "element does not exist".
-fn errno_in(stderr: &str) -> Option<ErrorKind> {
-    if stderr.contains("No such file or directory") || stderr.contains("element does not exist") {
-        Some(ErrorKind::NotFound)
-    } else if stderr.contains("File exists") {
-        Some(ErrorKind::AlreadyExists)
-    } else {
-        None
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn errno_is_read_from_nfts_error_lines() {
-        let missing = "Error: Could not process rule: No such file or directory\ndelete element ip t bridges { \"x\" }";
-        assert_eq!(errno_in(missing), Some(ErrorKind::NotFound));
-        let interval = "internal:0:0-0: Error: element does not exist";
-        assert_eq!(errno_in(interval), Some(ErrorKind::NotFound));
-        let exists = "Error: Could not process rule: File exists";
-        assert_eq!(errno_in(exists), Some(ErrorKind::AlreadyExists));
-        assert_eq!(
-            errno_in("Error: Could not process rule: Operation not permitted"),
-            None
-        );
-    }
 
     #[test]
     fn a_missing_nft_is_reported_as_not_installed() {

@@ -9,8 +9,10 @@
 //! run through libnftables' JSON API (`nft -j -f -`, `exec`); listings are `nft -j list`
 //! read into the crate's types. Two things are not: the four DNAT maps are declared in nft
 //! text, which the nft of Debian 12 (1.0.6) cannot take as JSON (`skeleton::port_maps`;
-//! idempotent, just before the skeleton's transaction), and the kernel's errno is read
-//! from nft's stderr, as nft has no other way to say it (`exec`). berth execs `nft` rather
+//! idempotent, just before the skeleton's transaction). No failure is classified by
+//! nft's message (nft exits 1 for every one and names the errno only in English): deletes
+//! are made idempotent (an element is added, then deleted), and a refused port is looked
+//! up in the table. berth execs `nft` rather
 //! than speaking netlink: the libnftnl crates need C libraries, and the pure-Rust ones do
 //! not cover maps with concatenations; one exec costs about 2 ms and only happens when a
 //! network or a published port changes, never on a plain container start.
@@ -59,18 +61,20 @@ pub fn remove_subnet(def: &NetworkDef) -> Result<()> {
     delete_each(&def.nft_table, elements::subnet(def))
 }
 
-/// Each element in a transaction of its own: one already gone must not keep the others in
-/// place.
+/// Deletes the elements whether or not they are there, in one transaction: each is added
+/// and then deleted, as `add element` of an element already there is no error. So no
+/// failure has to be told apart by nft's message (nft exits 1 for every failure and names
+/// the kernel's errno only in English): any failure here is a real one.
 fn delete_each(table: &str, objects: Vec<NfListObject<'static>>) -> Result<()> {
-    if !table_exists(table)? {
+    if objects.is_empty() || !table_exists(table)? {
         return Ok(());
     }
+    let mut batch = Batch::new();
     for object in objects {
-        match exec::apply(table, "delete an element", &deleting([object])) {
-            Err(e) if !e.is_missing() => return Err(e.into()),
-            _ => {}
-        }
+        batch.add(object.clone());
+        batch.delete(object);
     }
+    exec::apply(table, "delete the network's elements", &batch.to_nftables())?;
     Ok(())
 }
 
@@ -92,42 +96,43 @@ pub fn add_ports(table: &str, ip: Ipv4Addr, ports: &[PortMapping]) -> Result<()>
     for m in ports {
         batch.add_cmd(NfCmd::Create(elements::port(table, m, Some(ip))));
     }
-    match exec::apply(table, "publish ports", &batch.to_nftables()) {
-        Err(e) if e.is_existing() => Err(allocated(table, ports)),
-        other => Ok(other?),
-    }
+    // A `create` refused: whether because a port is taken is read from the table, not
+    // from nft's message.
+    exec::apply(table, "publish ports", &batch.to_nftables()).map_err(|e| {
+        let taken = published(table).unwrap_or_default();
+        match ports.iter().find(|m| holds(&taken, m)) {
+            Some(m) => NetError::PortAllocated {
+                host_ip: m.host_ip.to_string(),
+                port: m.host_port,
+            },
+            None => e.into(),
+        }
+    })
 }
 
-/// The port of `ports` the table already forwards, as the error.
-fn allocated(table: &str, ports: &[PortMapping]) -> NetError {
-    let taken = published(table).unwrap_or_default();
-    let same_key = |m: &&PortMapping| {
-        taken.iter().any(|t| {
-            (t.proto.as_str(), t.host_ip, t.host_port) == (m.proto.as_str(), m.host_ip, m.host_port)
-        })
-    };
-    let m = ports.iter().find(same_key).unwrap_or(&ports[0]);
-    NetError::PortAllocated {
-        host_ip: m.host_ip.to_string(),
-        port: m.host_port,
-    }
+/// Whether `taken` (the table's port keys) has `m`'s key.
+fn holds(taken: &[PortMapping], m: &PortMapping) -> bool {
+    taken.iter().any(|t| {
+        (t.proto.as_str(), t.host_ip, t.host_port) == (m.proto.as_str(), m.host_ip, m.host_port)
+    })
 }
 
-/// Withdraws published ports; ones already gone are skipped.
+/// Withdraws published ports; ones already gone (the table lists them no more) are
+/// skipped, so a second teardown succeeds.
 pub fn remove_ports(table: &str, ports: &[PortMapping]) -> Result<()> {
     if ports.is_empty() {
         return Ok(());
     }
-    let keys = || ports.iter().map(|m| elements::port(table, m, None));
-    if exec::apply(table, "withdraw ports", &deleting(keys())).is_ok() {
+    let taken = published(table)?;
+    let keys: Vec<_> = ports
+        .iter()
+        .filter(|m| holds(&taken, m))
+        .map(|m| elements::port(table, m, None))
+        .collect();
+    if keys.is_empty() {
         return Ok(());
     }
-    for key in keys() {
-        match exec::apply(table, "withdraw a port", &deleting([key])) {
-            Err(e) if !e.is_missing() => return Err(e.into()),
-            _ => {}
-        }
-    }
+    exec::apply(table, "withdraw ports", &deleting(keys))?;
     Ok(())
 }
 

@@ -1,7 +1,8 @@
 //! The directory a file operation works in, as an fd: a running container's root as its
 //! own mount namespace shows it (`/proc/PID/root`: its volumes, binds and tmpfs mounts
 //! included), or a stopped container's overlay mounted detached for the operation (gone
-//! when the fd closes). Every path below it is resolved with `open_in_root`, so nothing a
+//! when the fd closes); a never-started one's image layers, with the upper dir its first
+//! start will use when the operation writes. Every path below it is resolved with `open_in_root`, so nothing a
 //! container holds (symlinks to `/`, `..`) leads to the host.
 
 use std::os::fd::OwnedFd;
@@ -109,21 +110,33 @@ pub fn open_root(
     }
     let Some(state) = rootfs else {
         if write {
-            return Err(BackendError::conflict(format!(
-                "Container {} has no filesystem of its own until its first start",
-                id.as_str()
-            )));
+            // docker lets `cp` write into a container never started: the files go to the
+            // upper dir its first start mounts over the image.
+            let (upper, work) = berth_rootfs::setup::pre_start_dirs(paths, &id)
+                .map_err(|e| BackendError::new(e.kind(), e.to_string()))?;
+            let fd = detached(DetachedLayers::Writable {
+                layers: &layers,
+                upper: &upper,
+                work: &work,
+            })?;
+            return Ok(Root {
+                upper: Some(upper),
+                ..root(fd)
+            });
         }
-        return match layers.as_slice() {
+        // What a `cp` put in before the first start lies over the image.
+        let copied = berth_rootfs::setup::pre_start_upper(paths, &id);
+        let top_first: Vec<PathBuf> = copied.iter().chain(layers.iter().rev()).cloned().collect();
+        return match top_first.as_slice() {
             [] => Err(internal(format!(
                 "container {}: its image has no layers",
                 id.as_str()
             ))),
             [only] => Ok(root(open_dir(only)?)),
-            many => {
-                let top_first: Vec<PathBuf> = many.iter().rev().cloned().collect();
-                Ok(root(detached(DetachedLayers::ReadOnly(&top_first))?))
-            }
+            many => Ok(Root {
+                upper: copied.clone(),
+                ..root(detached(DetachedLayers::ReadOnly(many))?)
+            }),
         };
     };
     let fd = if write {
