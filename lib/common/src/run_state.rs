@@ -251,8 +251,19 @@ impl RunState {
 
 /// When process `pid` started: field 22 of /proc/PID/stat (None: no such process).
 pub fn start_time(pid: i32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    parse_start_time(&stat)
+    use std::io::Read;
+    // One read into a buffer that holds the whole line (the kernel prints it as one
+    // record, a few hundred bytes): `ps` asks this of every running container, and
+    // `read_to_string` would add a stat and several reads each time.
+    let mut file = std::fs::File::open(format!("/proc/{pid}/stat")).ok()?;
+    let mut buf = [0u8; 2048];
+    let n = file.read(&mut buf).ok()?;
+    if n == buf.len() {
+        let mut all = buf.to_vec();
+        file.read_to_end(&mut all).ok()?;
+        return parse_start_time(&String::from_utf8_lossy(&all));
+    }
+    parse_start_time(&String::from_utf8_lossy(&buf[..n]))
 }
 
 /// The fields after the command (in parentheses, which may hold anything) start at the
