@@ -24,8 +24,19 @@ pub fn read(pid: i32) -> Option<ProcStat> {
     if pid <= 0 {
         return None;
     }
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    parse(&text)
+    use std::io::Read;
+    // One read into a buffer that holds the whole line (the kernel prints it as one
+    // record, a few hundred bytes): `ps` asks this of every running container, and
+    // `read_to_string` would add a stat and several reads each time.
+    let mut file = std::fs::File::open(format!("/proc/{pid}/stat")).ok()?;
+    let mut buf = [0u8; 2048];
+    let n = file.read(&mut buf).ok()?;
+    if n == buf.len() {
+        let mut all = buf.to_vec();
+        file.read_to_end(&mut all).ok()?;
+        return parse(&String::from_utf8_lossy(&all));
+    }
+    parse(&String::from_utf8_lossy(&buf[..n]))
 }
 
 /// Whether process `pid` exists and has not exited.

@@ -85,10 +85,19 @@ where
     Ok(value)
 }
 
+/// Slots a container may hold (its identity, create and run files).
+const SLOTS_PER_CONTAINER: usize = 3;
+
 /// Drops the slots of files outside `dirs` (the directories of the containers there are
-/// now): those of containers removed meanwhile, by berthd or anyone else.
+/// now): those of containers removed meanwhile, by berthd or anyone else. Only once
+/// there are clearly more slots than the containers can hold: a stale slot is never
+/// hit (ids are not reused), it only takes memory, while sweeping hashes every slot's
+/// path on every list.
 pub fn keep_only(dirs: &std::collections::HashSet<PathBuf>) {
     let mut slots = slots().lock().expect("the cache's lock");
+    if slots.len() <= SLOTS_PER_CONTAINER * dirs.len() + 64 {
+        return;
+    }
     slots.retain(|key, _| key.parent().is_some_and(|d| dirs.contains(d)));
 }
 
@@ -134,6 +143,25 @@ mod tests {
         assert_eq!(reads.get(), 5, "nothing on disk is never kept");
         std::fs::write(&file, "three").unwrap();
         get();
+        keep_only(&Default::default());
+        get();
+        assert_eq!(reads.get(), 6, "a few stale slots are kept: no sweep");
+        // Slots of many containers that are gone: swept.
+        let many = |n: usize| {
+            for i in 0..n {
+                let other = dir.path().join(format!("c{i}"));
+                std::fs::create_dir_all(&other).unwrap();
+                let other = other.join("state.json");
+                std::fs::write(&other, "x").unwrap();
+                read(&[other], || Ok::<_, std::io::Error>(Some(String::new()))).unwrap();
+            }
+        };
+        many(100);
+        let kept: std::collections::HashSet<PathBuf> = [dir.path().to_path_buf()].into();
+        keep_only(&kept);
+        get();
+        assert_eq!(reads.get(), 6, "the slot of a container there is kept");
+        many(100);
         keep_only(&Default::default());
         get();
         assert_eq!(reads.get(), 7, "a slot outside the kept dirs is gone");

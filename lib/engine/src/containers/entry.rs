@@ -2,6 +2,8 @@
 //! registry), what berthd stored at create (absent for berth-run's containers) and its run
 //! state (absent until the first start).
 
+use std::sync::Arc;
+
 use berth_common::{registry, ContainerId, ContainerPart, Paths};
 use berth_runtime::state::RunState;
 
@@ -12,8 +14,9 @@ use super::error::ContainerError;
 pub struct Entry {
     pub id: ContainerId,
     pub part: ContainerPart,
-    pub created: Option<Created>,
-    pub state: Option<RunState>,
+    /// Shared with the cache (`cache.rs`): a list of many containers copies no records.
+    pub created: Option<Arc<Created>>,
+    pub state: Option<Arc<RunState>>,
     /// Whether the run state's process was alive when this entry was read: looked up once,
     /// as /proc/PID/cgroup takes the kernel's cgroup lock (the bulk of a `docker ps`).
     running: bool,
@@ -56,15 +59,17 @@ impl Entry {
             return Ok(None);
         };
         let create = [dir.join(super::config::CREATE_FILE)];
-        let created = cache::read(&create, || Created::read(paths, id))?;
+        let created = cache::read(&create, || {
+            Ok::<_, ContainerError>(Created::read(paths, id)?.map(Arc::new))
+        })?;
         let run = [
             dir.join(berth_runtime::state::RUN_STATE),
             dir.join(berth_runtime::state::EXIT_FILE),
         ];
         let state = cache::read(&run, || {
-            Ok::<_, ContainerError>(RunState::read(paths, id).ok().flatten())
+            Ok::<_, ContainerError>(RunState::read(paths, id).ok().flatten().map(Arc::new))
         })?;
-        let running = state.as_ref().is_some_and(RunState::is_running);
+        let running = state.as_deref().is_some_and(RunState::is_running);
         Ok(Some(Entry {
             id: id.clone(),
             part,

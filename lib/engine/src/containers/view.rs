@@ -144,9 +144,34 @@ fn ports(entry: &Entry) -> (Value, Vec<Value>) {
     (Value::Object(map), list)
 }
 
+/// The root's network definitions, read at most once per inspect or list (a list of many
+/// running containers would otherwise read every definition once per container).
+struct Networks<'a> {
+    paths: &'a Paths,
+    defs: std::cell::OnceCell<Vec<berth_net::network::NetworkDef>>,
+}
+
+impl<'a> Networks<'a> {
+    fn new(paths: &'a Paths) -> Self {
+        Networks {
+            paths,
+            defs: Default::default(),
+        }
+    }
+
+    /// The endpoints of container `id` in the networks' files.
+    fn endpoints_of(&self, id: &str) -> Vec<berth_common::Endpoint> {
+        let defs = self
+            .defs
+            .get_or_init(|| berth_net::network::list(self.paths).unwrap_or_default());
+        berth_net::attach::endpoints_in(self.paths, defs, id)
+    }
+}
+
 /// Each network the container is on: while it runs, from the networks' endpoint files
 /// (they have the ones `network connect` added), else from its record.
-fn networks(paths: &Paths, entry: &Entry) -> (Value, Value) {
+fn networks(defs: &Networks, entry: &Entry) -> (Value, Value) {
+    let paths = defs.paths;
     let mut nets = Map::new();
     let mut first = json!({"IPAddress": "", "IPPrefixLen": 0, "Gateway": "", "MacAddress": ""});
     let running = entry.status() == Status::Running;
@@ -158,8 +183,7 @@ fn networks(paths: &Paths, entry: &Entry) -> (Value, Value) {
         .unwrap_or_default();
     let eth0 = recorded.first().map(|e| e.network_id.clone());
     let live = running
-        .then(|| berth_net::attach::endpoints_of(paths, &entry.id).ok())
-        .flatten()
+        .then(|| defs.endpoints_of(entry.id.as_str()))
         .filter(|l| !l.is_empty());
     let mut endpoints = live.unwrap_or(recorded);
     // eth0's network first: it gives the top-level IPAddress, as in docker.
@@ -244,7 +268,7 @@ pub fn inspect(paths: &Paths, entry: &Entry) -> Value {
     let (image, image_id) = image_of(entry);
     let command = command_of(entry);
     let (ports_map, _) = ports(entry);
-    let (networks, first) = networks(paths, entry);
+    let (networks, first) = networks(&Networks::new(paths), entry);
     let state = entry.state.as_ref();
     let restart = crate::restart::RestartRecord::read(paths, &entry.id);
     let restarting = restart.restarting && status != Status::Running;
@@ -344,12 +368,13 @@ fn health_matches(paths: &Paths, entry: &Entry, query: &ListQuery) -> bool {
     })
 }
 
-fn summary(paths: &Paths, entry: &Entry) -> Value {
+fn summary(nets: &Networks, entry: &Entry) -> Value {
+    let paths = nets.paths;
     let looks = looks(paths, entry);
     let (image, image_id) = image_of(entry);
     let command = command_of(entry);
     let (_, port_list) = ports(entry);
-    let (networks, _) = networks(paths, entry);
+    let (networks, _) = networks(nets, entry);
     let labels = entry
         .created
         .as_ref()
@@ -426,13 +451,14 @@ pub fn list(paths: &Paths, query: &ListQuery) -> Vec<Value> {
         || query.limit.is_some()
         || query.filters.contains_key("status")
         || query.filters.contains_key("exited");
+    let nets = Networks::new(paths);
     let mut out: Vec<Value> = Entry::all(paths)
         .iter()
         // A container waiting out its restart back-off counts as running, as in dockerd.
         .filter(|e| all || e.status() == Status::Running || restarting(paths, e))
         .filter(|e| matches(paths, e, query))
         .filter(|e| health_matches(paths, e, query))
-        .map(|e| with_health(paths, e, summary(paths, e)))
+        .map(|e| with_health(paths, e, summary(&nets, e)))
         .collect();
     if let Some(limit) = query.limit {
         out.truncate(limit);

@@ -333,29 +333,38 @@ fn all_published(paths: &Paths) -> Result<Vec<PortMapping>> {
 /// The endpoints of a container as the record shows them, rebuilt from the networks'
 /// files (for `container:` mode and inspect).
 pub fn endpoints_of(paths: &Paths, container_id: &str) -> Result<Vec<Endpoint>> {
+    Ok(endpoints_in(paths, &network::list(paths)?, container_id))
+}
+
+/// [`endpoints_of`] among networks `defs` read once by the caller: a list of many
+/// containers reads the definitions once, and each container's own file in each network
+/// (not every endpoint file of every network, once per container).
+pub fn endpoints_in(paths: &Paths, defs: &[NetworkDef], container_id: &str) -> Vec<Endpoint> {
     let mut out = Vec::new();
-    for def in network::list(paths)? {
-        let dir = network::network_dir(paths, &def);
-        if let Some(e) = endpoints::list(&dir)
-            .into_iter()
-            .find(|e| e.container_id == container_id)
-        {
-            out.push(Endpoint {
-                network: def.name.clone(),
-                network_id: def.id.clone(),
-                bridge: def.bridge.clone(),
-                host_veth: e.host_veth.clone(),
-                ifname: String::new(),
-                ip: e.ip,
-                prefix: def.subnet.prefix_len(),
-                gateway: (!def.internal).then_some(def.gateway),
-                mac: mac_text(mac_for(e.ip)),
-                aliases: e.aliases.clone(),
-                dns_server: def.dns.then_some(def.gateway),
-            });
-        }
+    for def in defs {
+        let file = endpoints::path(&network::network_dir(paths, def), container_id);
+        let Some(e) = std::fs::read(&file)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<EndpointFile>(&bytes).ok())
+            .filter(|e| e.container_id == container_id)
+        else {
+            continue;
+        };
+        out.push(Endpoint {
+            network: def.name.clone(),
+            network_id: def.id.clone(),
+            bridge: def.bridge.clone(),
+            host_veth: e.host_veth.clone(),
+            ifname: String::new(),
+            ip: e.ip,
+            prefix: def.subnet.prefix_len(),
+            gateway: (!def.internal).then_some(def.gateway),
+            mac: mac_text(mac_for(e.ip)),
+            aliases: e.aliases.clone(),
+            dns_server: def.dns.then_some(def.gateway),
+        });
     }
-    Ok(out)
+    out
 }
 
 /// Takes one container off one network; the caller holds the lock. Idempotent. With
