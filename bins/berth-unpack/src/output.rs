@@ -57,18 +57,7 @@ fn short_id(id: &str) -> String {
 
 /// Decimal units, as `docker images` prints them.
 pub fn human_size(bytes: u64) -> String {
-    let units = ["B", "kB", "MB", "GB", "TB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1000.0 && unit < units.len() - 1 {
-        value /= 1000.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes}B")
-    } else {
-        format!("{value:.3}{}", units[unit]).replace(".000", "")
-    }
+    berth_common::units::decimal_size(bytes).replace(".000", "")
 }
 
 /// `rm` of one reference: a name untags; an ID removes the image (with --force when it

@@ -58,6 +58,23 @@ fn random_hex() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Decimal units with three decimals (`1.234MB`, bytes as `512B`), as dockerd's progress
+/// bar prints sizes.
+pub fn decimal_size(bytes: u64) -> String {
+    let units = ["B", "kB", "MB", "GB", "TB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1000.0 && unit < units.len() - 1 {
+        value /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes}B")
+    } else {
+        format!("{value:.3}{}", units[unit])
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

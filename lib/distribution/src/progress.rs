@@ -297,20 +297,8 @@ pub fn bar(current: u64, total: u64) -> String {
     format!("{text}] {}/{}", size(current), size(total))
 }
 
-/// Decimal units with three decimals, as dockerd's bar prints sizes.
 fn size(bytes: u64) -> String {
-    let units = ["B", "kB", "MB", "GB", "TB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1000.0 && unit < units.len() - 1 {
-        value /= 1000.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes}B")
-    } else {
-        format!("{value:.3}{}", units[unit])
-    }
+    berth_common::units::decimal_size(bytes)
 }
 
 /// Draws messages: a bar per id on a terminal, else the lines the docker CLI prints when
